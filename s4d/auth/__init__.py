@@ -1,0 +1,1 @@
+"""Request authentication: AWS Signature V4 and V2, and aws-chunked bodies."""

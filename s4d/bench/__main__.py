@@ -1,0 +1,24 @@
+"""Entry point: ``python -m s4d.bench {engine,s3} [options]``."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch to a benchmark."""
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] not in ("engine", "s3"):
+        print("usage: python -m s4d.bench {engine,s3} [options]  (--help for each)")
+        return 2
+    if args[0] == "engine":
+        from s4d.bench import engine
+
+        return engine.main(args[1:])
+    from s4d.bench import s3
+
+    return s3.main(args[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

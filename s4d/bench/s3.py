@@ -1,0 +1,238 @@
+"""The S3 load benchmark: many keep-alive clients in several processes, SigV4-signed.
+
+``python -m s4d.bench s3 --spawn`` starts a server of its own on a temp dir;
+``--endpoint URL --access-key AK --secret-key SK [--server-pid PID]`` measures a
+running one; ``--baseline`` measures a bare twisted.web resource instead, so each
+figure can be read as a fraction of what Twisted itself does here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import http.client
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from s4d.auth.sigv4 import sign_request
+from s4d.bench.stats import latency_summary, percentile, process_peak_rss_mb
+
+UNSIGNED = "UNSIGNED-PAYLOAD"
+
+
+class Client:
+    """One keep-alive connection that signs its requests."""
+
+    def __init__(self, host: str, port: int, access_key: str, secret: str, sign: bool = True) -> None:
+        self.host, self.port = host, port
+        self.access_key, self.secret, self.sign = access_key, secret, sign
+        self.conn = http.client.HTTPConnection(host, port, timeout=120)
+
+    def request(
+        self, method: str, path: str, body: Any = b"", query: list[tuple[str, str]] | None = None,
+        length: int | None = None, payload_hash: str | None = None,
+    ) -> tuple[int, bytes]:
+        headers = {"host": f"{self.host}:{self.port}"}
+        if self.sign:
+            if payload_hash is None:
+                payload_hash = hashlib.sha256(body).hexdigest() if isinstance(body, bytes) else UNSIGNED
+            headers.update(
+                sign_request(method, path, query or [], headers, self.access_key, self.secret,
+                             now=datetime.now(UTC), payload_hash=payload_hash)
+            )
+        target = path + ("?" + "&".join(f"{quote(k)}={quote(v)}" for k, v in query) if query else "")
+        size = length if length is not None else len(body)
+        if method in ("PUT", "POST"):
+            headers["content-length"] = str(size)
+        self.conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+        for name, value in headers.items():
+            self.conn.putheader(name, value)
+        self.conn.endheaders()
+        if isinstance(body, bytes):
+            if body:
+                self.conn.send(body)
+        else:
+            for piece in body:
+                self.conn.send(piece)
+        response = self.conn.getresponse()
+        if method == "GET" and length is None:
+            data = response.read()
+        else:
+            data = b""
+            total = 0
+            while True:
+                piece = response.read(1 << 20)
+                if not piece:
+                    break
+                total += len(piece)
+            data = total.to_bytes(8, "big") if method == "GET" else b""
+        return response.status, data
+
+
+def _worker(args: tuple[Any, ...]) -> list[float]:
+    (host, port, ak, sk, sign, op, keys, threads) = args
+    latencies: list[float] = []
+    lock = threading.Lock()
+    body = os.urandom(4096)
+    chunks = [keys[i::threads] for i in range(threads)]
+
+    def run(my_keys: list[str]) -> None:
+        client = Client(host, port, ak, sk, sign)
+        mine = []
+        for key in my_keys:
+            start = time.perf_counter()
+            if op == "PUT":
+                status, _ = client.request("PUT", key, body)
+            elif op == "LIST":
+                status, _ = client.request("GET", "/bench", query=[("list-type", "2"), ("prefix", key)])
+            else:
+                status, _ = client.request(op, key)
+            mine.append(time.perf_counter() - start)
+            if status >= 300:
+                raise SystemExit(f"{op} {key} -> {status}")
+        with lock:
+            latencies.extend(mine)
+
+    workers = [threading.Thread(target=run, args=(c,)) for c in chunks]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return latencies
+
+
+def _phase(pool: Any, target: tuple[str, int, str, str, bool], op: str, keys: list[str],
+           procs: int, threads: int) -> None:
+    host, port, ak, sk, sign = target
+    parts = [keys[i::procs] for i in range(procs)]
+    start = time.perf_counter()
+    results = pool.map(_worker, [(host, port, ak, sk, sign, op, p, threads) for p in parts])
+    elapsed = time.perf_counter() - start
+    lat = sorted(x for r in results for x in r)
+    name = "LIST 1000" if op == "LIST" else f"{op} 4KiB"
+    print(f"{name:<10} {len(lat) / elapsed:9.0f} ops/s  {latency_summary(lat)}", flush=True)
+    _ = percentile
+
+
+def _stream(size: int) -> Any:
+    block = os.urandom(1 << 20)
+    sent = 0
+    while sent < size:
+        piece = block[: min(len(block), size - sent)]
+        sent += len(piece)
+        yield piece
+
+
+def _large(target: tuple[str, int, str, str, bool], sizes: list[int], pid: int | None) -> None:
+    host, port, ak, sk, sign = target
+    client = Client(host, port, ak, sk, sign)
+    for size_mb in sizes:
+        size = size_mb << 20
+        start = time.perf_counter()
+        status, _ = client.request("PUT", f"/bench/large-{size_mb}", _stream(size), length=size,
+                                   payload_hash=UNSIGNED)
+        put_s = time.perf_counter() - start
+        start = time.perf_counter()
+        status2, data = client.request("GET", f"/bench/large-{size_mb}", length=size)
+        get_s = time.perf_counter() - start
+        got = int.from_bytes(data, "big") if data else 0
+        rss = process_peak_rss_mb(pid) if pid else None
+        print(f"PUT {size_mb} MiB {size / put_s / 1e6:8.0f} MB/s (status {status})   "
+              f"GET {size / get_s / 1e6:8.0f} MB/s (status {status2}, {got} bytes)"
+              + (f"   server peak RSS {rss:.0f} MB" if rss else ""), flush=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_port(port: int, timeout: float = 30) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("server did not start")
+
+
+def spawn_server(baseline: bool, data_dir: str, extra_env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+    """Start s4d (or the baseline) on a free port; return the process and port."""
+    port = _free_port()
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=repo, **extra_env)
+    if baseline:
+        cmd = [sys.executable, "-m", "s4d.bench.baseline", str(port)]
+    else:
+        env.update(S4_BIND=f"127.0.0.1:{port}", S4_DATA_DIR=data_dir,
+                   S4_ACCESS_KEY_ID="BENCHKEY", S4_SECRET_ACCESS_KEY="benchsecret")
+        twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
+        cmd = [twistd, "-n", "--pidfile=", "-l", os.path.join(data_dir, "server.log"), "s4"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_port(port)
+    return proc, port
+
+
+def main(argv: list[str]) -> int:
+    """Run the benchmark phases and print one line per figure."""
+    p = argparse.ArgumentParser(prog="python -m s4d.bench s3")
+    p.add_argument("--endpoint", help="http://host:port of a running server")
+    p.add_argument("--access-key", default="BENCHKEY")
+    p.add_argument("--secret-key", default="benchsecret")
+    p.add_argument("--server-pid", type=int, help="pid of the server, for its peak RSS")
+    p.add_argument("--spawn", action="store_true", help="start a server of our own")
+    p.add_argument("--baseline", action="store_true", help="measure a bare twisted.web server")
+    p.add_argument("--procs", type=int, default=4, help="client processes")
+    p.add_argument("--threads", type=int, default=8, help="connections per client process")
+    p.add_argument("--ops", type=int, default=8000, help="4 KiB operations per phase")
+    p.add_argument("--large", type=int, nargs="*", default=[64, 1024], help="large sizes in MiB")
+    args = p.parse_args(argv)
+    data_dir = tempfile.mkdtemp(prefix="s4d-bench-s3-")
+    proc = None
+    try:
+        if args.spawn or args.baseline:
+            proc, port = spawn_server(args.baseline, data_dir, {})
+            host, pid = "127.0.0.1", proc.pid
+        elif args.endpoint:
+            parts = urlsplit(args.endpoint)
+            host, port, pid = parts.hostname or "127.0.0.1", parts.port or 80, args.server_pid
+        else:
+            p.error("give --endpoint, --spawn or --baseline")
+        target = (host, port, args.access_key, args.secret_key, not args.baseline)
+        print(f"{'baseline (bare twisted.web)' if args.baseline else 's4d'} on {host}:{port}; "
+              f"{args.procs} processes x {args.threads} connections", flush=True)
+        Client(*target).request("PUT", "/bench")
+        keys = [f"/bench/k{i:07d}" for i in range(args.ops)]
+        with multiprocessing.get_context("fork").Pool(args.procs) as pool:
+            for op in ("PUT", "GET", "HEAD"):
+                _phase(pool, target, op, keys, args.procs, args.threads)
+            _phase(pool, target, "LIST", ["k"] * max(20, args.ops // 100), args.procs, args.threads)
+            _phase(pool, target, "DELETE", keys, args.procs, args.threads)
+        _large(target, args.large, pid)
+        if pid:
+            rss = process_peak_rss_mb(pid)
+            if rss:
+                print(f"server peak RSS {rss:.0f} MB")
+    finally:
+        if proc is not None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return 0

@@ -1,0 +1,43 @@
+"""The ``s4d`` command: maintenance subcommands for a data directory.
+
+``s4d fsck DATA_DIR`` checks a data directory (see :mod:`s4d.store.fsck`). Each
+subcommand is a module exposing ``add_arguments(parser)`` and ``run(args) -> int``;
+adding one is one line in :data:`COMMANDS`. The server itself runs under
+``twistd s4``, not here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Sequence
+
+#: subcommand -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "fsck": ("s4d.store.fsck", "check a data directory for damage and inconsistency"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``s4d`` command and all its subcommands."""
+    parser = argparse.ArgumentParser(prog="s4d", description="s4d maintenance commands.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        command = sub.add_parser(
+            name, help=help_text, description=(module.__doc__ or help_text).strip().split("\n")[0]
+        )
+        module.add_arguments(command)
+        command.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (default: ``sys.argv[1:]``), run the subcommand, return its exit status."""
+    args = build_parser().parse_args(argv)
+    status: int = args.run(args)
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,339 @@
+"""The asynchronous facade over the store: the only module that hands work to threads.
+
+Handlers call :class:`Engine` methods and get Deferreds. Blocking work (LMDB
+reads, segment reads and appends, hashing) runs through an injected
+:class:`~s4d.util.threads.Runner`; metadata changes go to the store's group
+committer and come back through ``call_from_thread``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from twisted.internet.defer import Deferred, gatherResults, succeed
+from twisted.python.failure import Failure
+
+from s4d.features import objects as fo
+from s4d.store.chunks import WrittenChunk
+from s4d.store.listing import list_objects
+from s4d.store.model import Bucket, ChunkLocation, ListResult, ObjectVersion
+from s4d.store.store import Store
+from s4d.store.txn import MetaTxn
+from s4d.util.threads import FutureBridge, Runner, SerialRunner
+
+#: Largest single-chunk object whose bytes :meth:`Engine.open_object` reads up front.
+PREFETCH_BYTES = 1 << 20
+#: Most bytes an upload may have handed to threads and not yet stored.
+MAX_INFLIGHT = 16 << 20
+
+
+class Hasher(Protocol):
+    """Anything with ``update(bytes)`` (hashlib objects, checksums)."""
+
+    def update(self, data: bytes, /) -> None: ...
+
+
+@dataclass(frozen=True)
+class OpenObject:
+    """A version ready to be read: its record and where its chunks are."""
+
+    version: ObjectVersion
+    locations: list[ChunkLocation]
+    bucket: Bucket | None = None
+    #: the bytes of the only chunk, when it was small enough to read at once
+    first_chunk: bytes | None = None
+
+
+class Engine:
+    """Asynchronous access to one :class:`Store`.
+
+    :param runner: runs blocking calls (a thread pool in the service).
+    :param call_from_thread: ``reactor.callFromThread`` (or a direct call in tests).
+    :param now_ns: the clock for modification times.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        runner: Runner,
+        call_from_thread: Callable[..., Any],
+        now_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.store = store
+        self.runner = runner
+        self.bridge = getattr(runner, "bridge", None) or FutureBridge(call_from_thread)
+        self.now_ns = now_ns
+
+    # -- plumbing ------------------------------------------------------------------
+
+    def _commit(
+        self,
+        operation: Callable[[MetaTxn], Any],
+        segments: frozenset[int] = frozenset(),
+        presynced: bool = False,
+    ) -> Deferred[Any]:
+        return self._from_future(self.store.submit(operation, segments, presynced))
+
+    def _from_future(self, future: Future[Any]) -> Deferred[Any]:
+        return self.bridge.deferred(future)
+
+    def _read(self, f: Callable[[MetaTxn], Any]) -> Deferred[Any]:
+        def in_thread() -> Any:
+            with self.store.read() as t:
+                return f(t)
+
+        return self.runner.run(in_thread)
+
+    # -- buckets -------------------------------------------------------------------
+
+    def create_bucket(self, name: str, region: str) -> Deferred[Bucket]:
+        """Create a bucket (``BucketAlreadyOwnedByYou`` if it exists)."""
+        now = self.now_ns()
+        return self._commit(lambda t: fo.create_bucket(t, name, region, now))
+
+    def delete_bucket(self, name: str) -> Deferred[None]:
+        """Delete an empty bucket."""
+        return self._commit(lambda t: fo.delete_bucket(t, name))
+
+    def get_bucket(self, name: str) -> Deferred[Bucket]:
+        """The bucket's record (``NoSuchBucket`` if absent)."""
+        return self._read(lambda t: t.require_bucket(name))
+
+    def list_buckets(self) -> Deferred[list[Bucket]]:
+        """Every bucket, by name."""
+        return self._read(lambda t: t.buckets())
+
+    def get_bucket_config(self, name: str, kind: bytes) -> Deferred[bytes | None]:
+        """A stored bucket configuration document (``NoSuchBucket`` if absent)."""
+        return self._read(lambda t: t.get_bucket_config(t.require_bucket(name), kind))
+
+    def put_bucket_config(self, name: str, kind: bytes, value: bytes | None) -> Deferred[None]:
+        """Store or delete a bucket configuration document."""
+        return self._commit(lambda t: t.put_bucket_config(t.require_bucket(name), kind, value))
+
+    # -- reading -------------------------------------------------------------------
+
+    def head_object(self, bucket: str, key: str, version_id: str | None = None) -> Deferred[ObjectVersion]:
+        """The requested (or current) version's record."""
+
+        def head(t: MetaTxn) -> ObjectVersion:
+            return fo.find_version(t, t.require_bucket(bucket), key, version_id)[1]
+
+        return self._read(head)
+
+    def open_object(
+        self, bucket: str, key: str, version_id: str | None = None, prefetch: bool = False
+    ) -> Deferred[OpenObject]:
+        """The bucket, the version's record and its chunk locations, in one worker job.
+
+        With ``prefetch``, a small single-chunk object's bytes are read in the
+        same job, so that a small GET costs one trip to a worker thread.
+        """
+
+        def open_() -> OpenObject:
+            with self.store.read() as t:
+                record = t.require_bucket(bucket)
+                version = fo.find_version(t, record, key, version_id)[1]
+                locations = self.store.locate(t, version.chunks)
+            data = None
+            if prefetch and len(locations) == 1 and locations[0].size <= PREFETCH_BYTES:
+                data = self.store.read_chunk(locations[0])
+            return OpenObject(version, locations, record, data)
+
+        return self.runner.run(open_)
+
+    def read_chunk(self, location: ChunkLocation) -> Deferred[bytes]:
+        """One chunk's bytes, checked against its checksums."""
+        return self.runner.run(self.store.read_chunk, location)
+
+    def list_objects(
+        self,
+        bucket: str,
+        prefix: str = "",
+        delimiter: str | None = None,
+        after: str | None = None,
+        max_keys: int = 1000,
+    ) -> Deferred[ListResult]:
+        """One page of keys and common prefixes."""
+
+        def page(t: MetaTxn) -> ListResult:
+            return list_objects(
+                t,
+                t.require_bucket(bucket),
+                prefix.encode("utf-8"),
+                delimiter.encode("utf-8") if delimiter else None,
+                after.encode("utf-8") if after is not None else None,
+                max_keys,
+            )
+
+        return self._read(page)
+
+    # -- writing -------------------------------------------------------------------
+
+    def upload(self, hashers: list[Hasher] | None = None) -> Upload:
+        """Start streaming a new object's bytes; see :class:`Upload`."""
+        return Upload(self, hashers or [])
+
+    def delete_object(self, bucket: str, key: str, version_id: str | None = None) -> Deferred[fo.DeleteOutcome]:
+        """Delete a key (or one version of it)."""
+        now = self.now_ns()
+        return self._commit(lambda t: fo.delete_object(t, bucket, key, version_id, now))
+
+    def delete_objects(
+        self, bucket: str, keys: list[tuple[str, str | None]]
+    ) -> Deferred[list[fo.DeleteOutcome | Failure]]:
+        """Delete many keys; each outcome or failure is reported in order."""
+        now = self.now_ns()
+        ds = []
+        for key, version_id in keys:
+            d = self._commit(lambda t, k=key, v=version_id: fo.delete_object(t, bucket, k, v, now))
+            ds.append(d.addErrback(lambda f: f))
+        return gatherResults(ds)
+
+    def copy_object(
+        self,
+        source: fo.CopySource,
+        bucket: str,
+        key: str,
+        replace: fo.NewObject | None,
+        conditions: fo.WriteConditions,
+        check_source: Callable[[ObjectVersion], None] | None = None,
+    ) -> Deferred[tuple[ObjectVersion, ObjectVersion]]:
+        """Copy without moving bytes: the new version shares the source's chunks."""
+        now = self.now_ns()
+        return self._commit(
+            lambda t: fo.copy_object(t, source, bucket, key, replace, conditions, now, check_source)
+        )
+
+    def commit_put(
+        self,
+        bucket: str,
+        key: str,
+        new: fo.NewObject,
+        chunks: list[WrittenChunk],
+        conditions: fo.WriteConditions,
+    ) -> Deferred[ObjectVersion]:
+        """Commit an object whose chunks are written; on failure they become garbage."""
+        now = self.now_ns()
+        segments = frozenset(c.location.segment for c in chunks if c.location is not None)
+        d = self._commit(
+            lambda t: fo.put_object(t, bucket, key, new, chunks, conditions, now),
+            segments,
+        )
+
+        def discard(failure: Failure) -> Failure:
+            self.discard(chunks)
+            return failure
+
+        return d.addErrback(discard)
+
+    def discard(self, chunks: list[WrittenChunk]) -> None:
+        """Record written-but-unused chunks as dead bytes (fire and forget)."""
+        if any(c.location is not None for c in chunks):
+            self.store.submit(lambda t: fo.discard_chunks(t, chunks))
+
+
+class Upload:
+    """An object's bytes on their way into segments.
+
+    Bytes are gathered into chunks of the store's chunk size; each chunk is
+    addressed and appended in one serial worker queue while each hasher (MD5
+    for the ETag, checksums, payload SHA-256) runs in a queue of its own, so
+    hashing and writing use separate cores. :meth:`write` returns a Deferred
+    when too much is in flight: the caller should stop reading until it fires.
+    """
+
+    def __init__(self, engine: Engine, hashers: list[Hasher]) -> None:
+        self.engine = engine
+        self.chunk_size = engine.store.config.chunk_size
+        self.size = 0
+        self.chunks: list[WrittenChunk] = []
+        self._buffer = bytearray()
+        self._hashers = hashers
+        self._store_queue = SerialRunner(engine.runner)
+        self._hash_queues = [SerialRunner(engine.runner) for _ in hashers]
+        self._pending: list[Deferred[Any]] = []
+        self._inflight = 0
+        self._waiter: Deferred[None] | None = None
+        self._error: Failure | None = None
+        self._closed = False
+
+    def write(self, data: bytes) -> Deferred[None] | None:
+        """Add bytes; returns a Deferred to wait on when the pipeline is full."""
+        if self._closed:
+            raise RuntimeError("upload already finished")
+        self.size += len(data)
+        self._buffer += data
+        while len(self._buffer) >= self.chunk_size:
+            piece = bytes(self._buffer[: self.chunk_size])
+            del self._buffer[: self.chunk_size]
+            self._dispatch(piece)
+        if self._inflight > MAX_INFLIGHT and self._waiter is None:
+            self._waiter = Deferred()
+            return self._waiter
+        return self._waiter
+
+    def _dispatch(self, piece: bytes) -> None:
+        self._inflight += len(piece)
+        jobs: list[Deferred[Any]] = [
+            self._store_queue.run(self.engine.store.put_chunk, piece).addCallback(self.chunks.append)
+        ]
+        for hasher, queue in zip(self._hashers, self._hash_queues, strict=True):
+            jobs.append(queue.run(hasher.update, piece))
+        done = gatherResults(jobs, consumeErrors=True)
+        done.addCallbacks(lambda _: None, self._failed)
+        done.addBoth(self._landed, len(piece))
+        self._pending.append(done)
+
+    def _failed(self, failure: Failure) -> None:
+        if self._error is None:
+            self._error = getattr(failure.value, "subFailure", failure)
+
+    def _landed(self, _: object, length: int) -> None:
+        self._inflight -= length
+        if self._inflight <= MAX_INFLIGHT // 2 and self._waiter is not None:
+            waiter, self._waiter = self._waiter, None
+            waiter.callback(None)
+
+    def close(self) -> Deferred[list[WrittenChunk]]:
+        """Flush the last partial chunk; fires with every written chunk, in order."""
+        self._closed = True
+        piece = bytes(self._buffer)
+        self._buffer.clear()
+        if not self._pending:
+            # The whole object is in hand: hash and store it in one worker job.
+            return self.engine.runner.run(self._store_whole, piece)
+        if piece:
+            self._dispatch(piece)
+        pending = gatherResults(self._pending)
+
+        def finished(_: object) -> Deferred[list[WrittenChunk]] | Failure:
+            if self._error is not None:
+                self.engine.discard(self.chunks)
+                return self._error
+            return self.chunks
+
+        return pending.addBoth(finished)
+
+    def _store_whole(self, piece: bytes) -> list[WrittenChunk]:
+        for hasher in self._hashers:
+            hasher.update(piece)
+        if piece:
+            self.chunks.append(self.engine.store.put_chunk(piece))
+        return self.chunks
+
+    def abort(self) -> None:
+        """Give up: whatever was written becomes garbage once in-flight jobs end."""
+        self._closed = True
+        pending = gatherResults(self._pending) if self._pending else succeed(None)
+        pending.addBoth(lambda _: self.engine.discard(self.chunks))
+
+
+def md5_hasher() -> Any:
+    """A fresh MD5 for ETags."""
+    return hashlib.md5(usedforsecurity=False)

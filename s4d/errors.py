@@ -1,0 +1,117 @@
+"""S3 errors: one exception type and the one table of S3 error codes.
+
+Everything below the HTTP layer raises :class:`S3Error` with a code from
+:data:`ERROR_STATUS`; the S3 layer renders it as AWS's XML error document.
+Nothing else decides HTTP status codes for errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: AWS error code -> (HTTP status, default message).
+ERROR_STATUS: dict[str, tuple[int, str]] = {
+    "AccessDenied": (403, "Access Denied"),
+    "AuthorizationHeaderMalformed": (400, "The authorization header is malformed."),
+    "AuthorizationQueryParametersError": (400, "Error parsing the X-Amz-Credential parameter."),
+    "BadDigest": (400, "The Content-MD5 or checksum you specified did not match what we received."),
+    "BucketAlreadyExists": (409, "The requested bucket name is not available."),
+    "BucketAlreadyOwnedByYou": (
+        409,
+        "Your previous request to create the named bucket succeeded and you already own it.",
+    ),
+    "BucketNotEmpty": (409, "The bucket you tried to delete is not empty."),
+    "ConditionalRequestConflict": (
+        409,
+        "A conflicting operation occurred. If using PutObject you can retry the request.",
+    ),
+    "EntityTooLarge": (400, "Your proposed upload exceeds the maximum allowed size."),
+    "EntityTooSmall": (400, "Your proposed upload is smaller than the minimum allowed object size."),
+    "ExpiredToken": (400, "The provided token has expired."),
+    "IncompleteBody": (400, "You did not provide the number of bytes specified by the Content-Length HTTP header."),
+    "InternalError": (500, "We encountered an internal error. Please try again."),
+    "InvalidAccessKeyId": (403, "The AWS access key Id you provided does not exist in our records."),
+    "InvalidArgument": (400, "Invalid Argument"),
+    "InvalidBucketName": (400, "The specified bucket is not valid."),
+    "InvalidBucketState": (409, "The request is not valid with the current state of the bucket."),
+    "InvalidDigest": (400, "The Content-MD5 you specified is not valid."),
+    "InvalidLocationConstraint": (400, "The specified location constraint is not valid."),
+    "InvalidObjectState": (403, "The operation is not valid for the current state of the object."),
+    "InvalidPart": (400, "One or more of the specified parts could not be found."),
+    "InvalidPartOrder": (400, "The list of parts was not in ascending order."),
+    "InvalidRange": (416, "The requested range is not satisfiable"),
+    "InvalidRequest": (400, "Invalid Request"),
+    "InvalidStorageClass": (400, "The storage class you specified is not valid."),
+    "KeyTooLongError": (400, "Your key is too long."),
+    "MalformedPOSTRequest": (400, "The body of your POST request is not well-formed multipart/form-data."),
+    "MalformedXML": (
+        400,
+        "The XML you provided was not well-formed or did not validate against our published schema.",
+    ),
+    "MaxMessageLengthExceeded": (400, "Your request was too big."),
+    "MetadataTooLarge": (400, "Your metadata headers exceed the maximum allowed metadata size."),
+    "MethodNotAllowed": (405, "The specified method is not allowed against this resource."),
+    "MissingContentLength": (411, "You must provide the Content-Length HTTP header."),
+    "MissingSecurityHeader": (400, "Your request is missing a required header."),
+    "NoSuchBucket": (404, "The specified bucket does not exist."),
+    "NoSuchBucketPolicy": (404, "The bucket policy does not exist."),
+    "NoSuchCORSConfiguration": (404, "The CORS configuration does not exist."),
+    "NoSuchKey": (404, "The specified key does not exist."),
+    "NoSuchLifecycleConfiguration": (404, "The lifecycle configuration does not exist."),
+    "NoSuchTagSet": (404, "The TagSet does not exist."),
+    "NoSuchUpload": (
+        404,
+        "The specified multipart upload does not exist. The upload ID might not be valid, "
+        "or the multipart upload might have been aborted or completed.",
+    ),
+    "NoSuchVersion": (404, "The specified version does not exist."),
+    "NotImplemented": (501, "A header or query you provided implies functionality that is not implemented."),
+    "PreconditionFailed": (412, "At least one of the pre-conditions you specified did not hold."),
+    "RequestTimeTooSkewed": (
+        403,
+        "The difference between the request time and the current time is too large.",
+    ),
+    "RequestTimeout": (
+        400,
+        "Your socket connection to the server was not read from or written to within the timeout period.",
+    ),
+    "ServiceUnavailable": (503, "Please reduce your request rate."),
+    "SignatureDoesNotMatch": (
+        403,
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your key and signing method.",
+    ),
+    "SlowDown": (503, "Please reduce your request rate."),
+    "XAmzContentSHA256Mismatch": (
+        400,
+        "The provided 'x-amz-content-sha256' header does not match what was computed.",
+    ),
+    "InvalidChunkSizeError": (403, "Only the last chunk is allowed to have a size less than 8192 bytes"),
+    "InvalidEncryptionAlgorithmError": (400, "The encryption request you specified is not valid."),
+    "MissingRequestBodyError": (400, "Request Body is empty."),
+    "UnexpectedContent": (400, "This request does not support content."),
+    "InvalidTag": (400, "The tag provided was not a valid tag."),
+    "NotModified": (304, "Not Modified"),
+    "StorageFull": (507, "Insufficient storage space is available to complete the request."),
+}
+
+
+class S3Error(Exception):
+    """An error that maps to one S3 error response.
+
+    :param code: the AWS error code, a key of :data:`ERROR_STATUS`.
+    :param message: overrides the table's default message.
+    :param extra: additional elements rendered into the XML error body
+        (for example ``StringToSign`` for ``SignatureDoesNotMatch``).
+    """
+
+    def __init__(self, code: str, message: str | None = None, **extra: Any) -> None:
+        status, default = ERROR_STATUS.get(code, (500, code))
+        self.code = code
+        self.status = status
+        self.message = message or default
+        self.extra = extra
+        super().__init__(f"{code}: {self.message}")
+
+    def __repr__(self) -> str:
+        return f"S3Error({self.code!r}, {self.message!r})"

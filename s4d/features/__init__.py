@@ -1,0 +1,1 @@
+"""Rules applied inside one store transaction: pure functions of a MetaTxn."""

@@ -1,0 +1,63 @@
+"""Which bucket and key a request names: path style and virtual-host style."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes
+
+from s4d.errors import S3Error
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+_IP_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+
+
+@dataclass(frozen=True)
+class Target:
+    """The bucket and key of a request (either may be empty)."""
+
+    bucket: str
+    key: str
+    virtual_host: bool = False
+
+
+def check_bucket_name(name: str) -> None:
+    """AWS's bucket naming rules; ``InvalidBucketName`` otherwise."""
+    if (
+        not _BUCKET_RE.match(name)
+        or ".." in name
+        or _IP_RE.match(name)
+        or name.startswith("xn--")
+        or name.endswith("-s3alias")
+        or name.endswith("--ol-s3")
+        or ".-" in name
+        or "-." in name
+    ):
+        raise S3Error("InvalidBucketName", BucketName=name)
+
+
+def decode_path(raw: bytes) -> str:
+    """Percent-decode a raw path into text; ``InvalidURI`` style error if not UTF-8."""
+    try:
+        return unquote_to_bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        raise S3Error("InvalidArgument", "The path is not valid UTF-8.") from None
+
+
+def resolve(raw_path: bytes, host: str | None, domain: str | None) -> Target:
+    """Find the bucket and key from the raw request path and ``Host`` header.
+
+    With ``domain`` set, ``Host: <bucket>.<domain>`` selects the bucket and the
+    whole path is the key. Otherwise the first path segment is the bucket.
+    """
+    path = decode_path(raw_path)
+    if not path.startswith("/"):
+        path = "/" + path
+    if domain and host:
+        hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        hostname = hostname.lower()
+        suffix = "." + domain.lower()
+        if hostname.endswith(suffix) and len(hostname) > len(suffix):
+            return Target(hostname[: -len(suffix)], path[1:], True)
+    bucket, _, key = path[1:].partition("/")
+    return Target(bucket, key)

@@ -1,0 +1,114 @@
+"""The composition root: thread pool, store, engine, S3 site and its listening port."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.application import service, strports
+from twisted.logger import Logger
+
+from s4d.config import Config
+from s4d.engine import Engine
+from s4d.s3.app import S3Resource
+from s4d.s3.front import S3Front, StaticCredentials
+from s4d.s3.request import S3Site
+from s4d.store.store import Store, StoreConfig
+from s4d.util.threads import ExecutorRunner, FutureBridge
+
+log = Logger()
+
+
+def endpoint_description(config: Config) -> str:
+    """The strports description of the listening endpoint."""
+    host = config.host.replace(":", "\\:")
+    if config.tls_cert and config.tls_key:
+        return (
+            f"ssl:{config.port}:interface={host}:privateKey={config.tls_key}"
+            f":certKey={config.tls_cert}"
+        )
+    return f"tcp:{config.port}:interface={host}"
+
+
+class StoreService(service.Service):
+    """Opens the store, thread pool and engine on start; closes them on stop."""
+
+    def __init__(self, config: Config, reactor: Any) -> None:
+        self.config = config
+        self.reactor = reactor
+        self.runner: ExecutorRunner | None = None
+        self.store: Store | None = None
+        self.engine: Engine | None = None
+
+    def open(self) -> Engine:
+        """Open the data directory (idempotent); the engine over it."""
+        if self.engine is None:
+            c = self.config
+            self.store = Store(
+                StoreConfig(
+                    data_dir=c.data_dir,
+                    segment_size=c.segment_size,
+                    chunk_size=c.chunk_size,
+                    map_size=c.map_size,
+                    compression=c.compression,
+                    compression_level=c.compression_level,
+                    fsync=c.fsync,
+                )
+            )
+            orphans = sum(self.store.recovery.orphan_bytes.values())
+            if orphans:
+                log.info("Recovery: {n} uncommitted bytes left for compaction", n=orphans)
+            self.runner = ExecutorRunner(
+                FutureBridge(self.reactor.callFromThread), max(2, c.threads)
+            )
+            self.engine = Engine(self.store, self.runner, self.reactor.callFromThread)
+        return self.engine
+
+    def startService(self) -> None:
+        """Open the store (if not yet open)."""
+        super().startService()
+        self.open()
+
+    def stopService(self) -> None:
+        """Stop the worker threads and close the store."""
+        super().stopService()
+        if self.runner is not None:
+            self.runner.stop()
+            self.runner = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+            self.engine = None
+
+
+def make_service(config: Config, reactor: Any = None) -> service.MultiService:
+    """Build the whole server as one service."""
+    if reactor is None:
+        from twisted.internet import reactor as global_reactor
+
+        reactor = global_reactor
+    root = service.MultiService()
+    store_service = StoreService(config, reactor)
+    store_service.setServiceParent(root)
+    engine = store_service.open()
+    front = S3Front(
+        engine,
+        StaticCredentials({config.access_key: config.secret_key}),
+        region=config.region,
+        domain=config.domain,
+        max_upload_size=config.max_upload_size,
+    )
+    site = S3Site(S3Resource(), front)
+    site.displayTracebacks = False
+    strports.service(endpoint_description(config), site).setServiceParent(root)
+    scheme = "https" if config.tls_cert else "http"
+    log.info(
+        "s4d serving S3 on {scheme}://{host}:{port} with data in {data}",
+        scheme=scheme, host=config.host, port=config.port, data=config.data_dir,
+    )
+    if config.credentials_generated:
+        log.info(
+            "Credentials (generated, kept in {data}/credentials.json): "
+            "access key {ak} secret key {sk}",
+            data=config.data_dir, ak=config.access_key, sk=config.secret_key,
+        )
+    return root

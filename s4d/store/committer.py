@@ -1,0 +1,210 @@
+"""Group commit: many writers share one fdatasync and one LMDB transaction.
+
+Writers append their chunk records to segments first, then hand the committer an
+*operation*: a function that applies their metadata change to a
+:class:`~s4d.store.txn.MetaTxn`. The committer thread takes every operation that
+is waiting, ``fdatasync``\\ s each segment they touched, applies them all in one
+write transaction (each in a nested transaction, so one failing operation does
+not undo the others), commits with sync, and only then reports results. Metadata
+therefore never points at bytes that are not on disk.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from s4d.store.schema import Databases
+from s4d.store.segments import SegmentSet
+from s4d.store.txn import MetaTxn
+
+Operation = Callable[[MetaTxn], Any]
+
+
+@dataclass
+class _Request:
+    operation: Operation
+    segments: frozenset[int]
+    presynced: bool = False
+    future: Future[Any] = field(default_factory=Future)
+
+
+_STOP = object()
+
+
+class Committer:
+    """The single writer of the metadata environment.
+
+    :param inline: run each operation at once in the caller's thread (tests).
+    :param max_batch: the most operations one transaction takes.
+    """
+
+    def __init__(
+        self,
+        dbs: Databases,
+        segments: SegmentSet,
+        inline: bool = False,
+        max_batch: int = 1024,
+    ) -> None:
+        self.dbs = dbs
+        self.segments = segments
+        self.inline = inline
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._apply_thread: threading.Thread | None = None
+        #: batches whose segment bytes are durable, waiting for their transaction
+        self._synced: queue.Queue[Any] = queue.Queue(maxsize=2)
+        self.batches = 0
+        self.operations = 0
+        if not inline:
+            self._thread = threading.Thread(target=self._run, name="s4d-sync", daemon=True)
+            self._apply_thread = threading.Thread(
+                target=self._apply_loop, name="s4d-committer", daemon=True
+            )
+            self._thread.start()
+            self._apply_thread.start()
+
+    def submit(
+        self,
+        operation: Operation,
+        segments: frozenset[int] = frozenset(),
+        presynced: bool = False,
+    ) -> Future[Any]:
+        r"""Queue ``operation``; the future resolves once its effect is durable.
+
+        ``segments`` are those holding bytes the operation references; the
+        committer ``fdatasync``\ s them first unless ``presynced`` says the
+        caller already did (writers sync their own appends in parallel, which
+        keeps the fsync of segment data off the committer's critical path).
+        """
+        request = _Request(operation, segments, presynced)
+        if self.inline:
+            self._commit([request])
+        else:
+            self._queue.put(request)
+        return request.future
+
+    def call(self, operation: Operation, segments: frozenset[int] = frozenset()) -> Any:
+        """Submit and wait: for callers already in a worker thread."""
+        return self.submit(operation, segments).result()
+
+    def stop(self) -> None:
+        """Finish what is queued, then stop the threads."""
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join()
+            self._thread = None
+        if self._apply_thread is not None:
+            self._apply_thread.join()
+            self._apply_thread = None
+
+    def _run(self) -> None:
+        """Stage one: gather waiting requests and make their segment bytes durable."""
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                self._synced.put(_STOP)
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stop = True
+                    break
+                batch.append(item)
+            try:
+                durable = self._sync(batch)
+            except BaseException as e:  # noqa: BLE001 - the batch fails, the thread goes on
+                self._fail(batch, e)
+            else:
+                self._synced.put((batch, durable))
+            if stop:
+                self._synced.put(_STOP)
+                return
+
+    def _apply_loop(self) -> None:
+        """Stage two: one LMDB transaction per synced batch (merging any that wait)."""
+        while True:
+            item = self._synced.get()
+            if item is _STOP:
+                return
+            batch, durable = item
+            stop = False
+            while True:
+                try:
+                    more = self._synced.get_nowait()
+                except queue.Empty:
+                    break
+                if more is _STOP:
+                    stop = True
+                    break
+                batch = batch + more[0]
+                for sid, size in more[1].items():
+                    durable[sid] = max(durable.get(sid, 0), size)
+            self._apply(batch, durable)
+            if stop:
+                return
+
+    def _sync(self, batch: list[_Request]) -> dict[int, int]:
+        touched: set[int] = set()
+        known: set[int] = set()
+        for request in batch:
+            (known if request.presynced else touched).update(request.segments)
+        durable = self.segments.sync(touched) if touched else {}
+        for sid in known - touched:
+            durable[sid] = self.segments.file(sid).synced
+        return durable
+
+    @staticmethod
+    def _fail(batch: list[_Request], error: BaseException) -> None:
+        for request in batch:
+            if not request.future.done():
+                request.future.set_exception(error)
+
+    def _commit(self, batch: list[_Request]) -> None:
+        """Sync and apply one batch in the calling thread (inline mode)."""
+        try:
+            durable = self._sync(batch)
+        except BaseException as e:  # noqa: BLE001 - reported to every caller
+            self._fail(batch, e)
+            return
+        self._apply(batch, durable)
+
+    def _apply(self, batch: list[_Request], durable: dict[int, int]) -> None:
+        results: list[tuple[_Request, Any, BaseException | None]] = []
+        try:
+            with self.dbs.env.begin(write=True) as txn:
+                for request in batch:
+                    child = self.dbs.env.begin(write=True, parent=txn)
+                    meta = MetaTxn(self.dbs, child)
+                    try:
+                        value = request.operation(meta)
+                        meta.flush()
+                    except BaseException as e:  # noqa: BLE001 - reported to the caller
+                        child.abort()
+                        results.append((request, None, e))
+                    else:
+                        child.commit()
+                        results.append((request, value, None))
+                MetaTxn(self.dbs, txn).flush(durable)
+        except BaseException as e:  # noqa: BLE001 - the whole batch failed
+            for request in batch:
+                if not request.future.done():
+                    request.future.set_exception(e)
+            return
+        self.batches += 1
+        self.operations += len(batch)
+        for request, value, error in results:
+            if error is not None:
+                request.future.set_exception(error)
+            else:
+                request.future.set_result(value)

@@ -1,0 +1,151 @@
+"""Listing keys in S3 order by walking the namespace tree.
+
+Sibling entries sit in LMDB in byte order of their names and a directory's name
+ends in ``/``, so a depth-first walk yields keys in exactly the byte order S3
+lists them in. A prefix selects one directory and a name prefix inside it; a
+start-after bound seeks straight to its position at each level; with the ``/``
+delimiter a directory *is* a common prefix and is never entered. Other
+delimiters walk keys and roll them up as they pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from s4d.store.model import Bucket, ListEntry, ListResult
+from s4d.store.schema import ENTRY_DIR, ENTRY_OBJECT, U64, u64
+from s4d.store.txn import MetaTxn, split_key, split_name
+
+_KEY = 0
+_PREFIX = 1
+_DESCEND = 2
+
+Event = tuple[int, bytes, int, bytes | None]
+
+
+def walk(
+    t: MetaTxn, bucket: Bucket, prefix: bytes, after: bytes | None, rollup_dirs: bool
+) -> Iterator[tuple[int, bytes, int]]:
+    """Yield ``(kind, key_or_prefix, object_id)`` for keys > ``after`` under ``prefix``.
+
+    With ``rollup_dirs`` every directory just below the prefix is yielded once as
+    a common prefix (kind 1) instead of being entered. Continuation entries (the
+    pieces of over-long names) are always entered: they are part of one name.
+    """
+    dirs, name_prefix = split_key(prefix)
+    chain = t.resolve_dirs(bucket.root_dir, dirs)
+    if chain is None:
+        return
+    base = b"".join(dirs)
+    bound: bytes | None = None
+    if after is not None and after >= prefix:
+        if not after.startswith(prefix):
+            return
+        bound = after[len(base) :]
+    stack = [_frame(t, chain[-1], base, bound, name_prefix, rollup_dirs)]
+    while stack:
+        try:
+            kind, name, ident, sub_bound = next(stack[-1])
+        except StopIteration:
+            stack.pop()
+            continue
+        if kind == _DESCEND:
+            # In roll-up mode only continuations are entered, and they roll up too.
+            stack.append(_frame(t, ident, name, sub_bound, b"", rollup_dirs))
+        else:
+            yield kind, name, ident
+
+
+def _first_name(path: bytes) -> bytes:
+    """The name of the first entry on the way to ``path`` (a key relative to a directory)."""
+    slash = path.find(b"/")
+    return split_name(path[: slash + 1] if slash >= 0 else path)[0]
+
+
+def _frame(
+    t: MetaTxn,
+    dir_id: int,
+    path: bytes,
+    bound: bytes | None,
+    name_prefix: bytes,
+    rollup: bool,
+) -> Iterator[Event]:
+    pfx = u64(dir_id)
+    comp = _first_name(bound) if bound is not None else None
+    seek = comp if comp is not None else name_prefix
+    cursor = t.txn.cursor(db=t.dbs.ns)
+    if not cursor.set_range(pfx + seek):
+        return
+    for k, v in cursor:
+        if not k.startswith(pfx):
+            return
+        name = k[8:]
+        if name_prefix and not name.startswith(name_prefix):
+            return
+        ident = U64.unpack_from(v, 1)[0]
+        kind = v[:1]
+        if kind == ENTRY_OBJECT:
+            if bound is None or name != bound:
+                yield _KEY, path + name, ident, None
+        elif comp is not None and name == comp:
+            # The bound lies at or inside this directory or continuation.
+            if not (rollup and kind == ENTRY_DIR):
+                assert bound is not None
+                yield _DESCEND, path + name, ident, bound[len(comp) :]
+        elif rollup and kind == ENTRY_DIR:
+            yield _PREFIX, path + name, ident, None
+        else:
+            yield _DESCEND, path + name, ident, None
+
+
+def list_objects(
+    t: MetaTxn,
+    bucket: Bucket,
+    prefix: bytes = b"",
+    delimiter: bytes | None = None,
+    after: bytes | None = None,
+    max_keys: int = 1000,
+) -> ListResult:
+    """One page of ListObjects: keys and common prefixes after ``after``.
+
+    Delete markers are skipped. A marker that falls at or inside a common
+    prefix skips that whole prefix, which is how pagination continues after a
+    page that ended on a common prefix.
+    """
+    entries: list[ListEntry] = []
+    prefixes: list[str] = []
+    if max_keys <= 0:
+        return ListResult(entries, prefixes, False, None)
+    delimiter = delimiter or None
+    slash = delimiter == b"/"
+    skip_prefix: bytes | None = None
+    if delimiter and not slash and after is not None and after.startswith(prefix):
+        cut = after.find(delimiter, len(prefix))
+        if cut >= 0:
+            skip_prefix = after[: cut + len(delimiter)]
+    last: bytes | None = None
+    truncated = False
+    for kind, item, ident in walk(t, bucket, prefix, after, rollup_dirs=slash):
+        if kind == _KEY and delimiter and not slash:
+            cut = item.find(delimiter, len(prefix))
+            if cut >= 0:
+                common = item[: cut + len(delimiter)]
+                if common == skip_prefix or common == last:
+                    continue
+                kind, item = _PREFIX, common
+        version = None
+        if kind == _KEY:
+            version = t.current(ident)
+            if version is None or version.delete_marker:
+                continue
+        if len(entries) + len(prefixes) >= max_keys:
+            truncated = True
+            break
+        text = item.decode("utf-8")
+        if version is not None:
+            version.key = text
+            entries.append(ListEntry(text, version))
+        else:
+            prefixes.append(text)
+        last = item
+    return ListResult(entries, prefixes, truncated, last.decode("utf-8") if last else None)

@@ -1,0 +1,252 @@
+"""Append-only segment files: where chunk bytes live.
+
+A :class:`SegmentSet` owns the ``segments/`` directory. One segment at a time is
+*active* for appends in this process (guarded by an exclusive ``flock`` so that
+another process never appends to it); it rotates when it reaches the configured
+size. Appends reserve their range under a lock and write outside it, so
+concurrent uploads interleave without waiting on each other's ``write``.
+Durability is separate: :meth:`SegmentSet.sync` ``fdatasync``\\ s what was
+appended, and the committer calls it before any metadata points at the bytes.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from s4d.store import records
+
+SEGMENT_SUFFIX = ".seg"
+
+
+def segment_name(segment_id: int) -> str:
+    """The file name of segment ``segment_id``."""
+    return f"{segment_id:08d}{SEGMENT_SUFFIX}"
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where one record lives."""
+
+    segment: int
+    offset: int
+    length: int  # payload length as stored
+
+    @property
+    def end(self) -> int:
+        """The offset just past the record."""
+        return self.offset + records.HEADER_SIZE + self.length
+
+
+class SegmentFile:
+    """One open segment file."""
+
+    def __init__(self, path: str, segment_id: int, writable: bool) -> None:
+        self.path = path
+        self.segment_id = segment_id
+        flags = os.O_RDWR | os.O_CREAT if writable else os.O_RDONLY
+        self.fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o644)
+        self.size = os.fstat(self.fd).st_size
+        self.synced = self.size
+        self.writable = writable
+        self._lock = threading.Lock()
+        self._sync_lock = threading.Lock()
+        #: set by every completed (or failed) write, cleared by :meth:`sync`
+        self._dirty = False
+
+    def lock_exclusive(self) -> bool:
+        """Take the append lock of this file; False if another process has it."""
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                return False
+            raise
+        return True
+
+    def reserve(self, length: int) -> int:
+        """Reserve ``length`` bytes at the end; return their offset."""
+        with self._lock:
+            offset = self.size
+            self.size += length
+            return offset
+
+    def write(self, offset: int, buffers: list[bytes | memoryview]) -> int:
+        """Write ``buffers`` at ``offset`` (a range from :meth:`reserve`); return bytes written."""
+        try:
+            return os.pwritev(self.fd, buffers, offset)
+        finally:
+            # Even a failed write may have changed the file; the next sync must flush it.
+            with self._lock:
+                self._dirty = True
+
+    def sync(self) -> int:
+        """Make every byte written before this call durable; return the durable size.
+
+        Whether to ``fdatasync`` is decided by the dirty flag that every completed
+        write sets, not by comparing sizes: :meth:`reserve` grows :attr:`size` before
+        the bytes are written, so a size-based test would let a sync that raced with
+        an in-flight write mark those bytes synced and a later commit skip its
+        ``fdatasync``. Syncs are serialised so that one returning early can never
+        overtake another one's ``fdatasync`` of the same writes.
+        """
+        with self._sync_lock:
+            with self._lock:
+                target = self.size
+                dirty = self._dirty
+                self._dirty = False
+            if dirty:
+                try:
+                    os.fdatasync(self.fd)
+                except BaseException:
+                    with self._lock:
+                        self._dirty = True
+                    raise
+            with self._lock:
+                self.synced = max(self.synced, target)
+            return self.synced
+
+    def close(self) -> None:
+        """Close the descriptor."""
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+
+class SegmentSet:
+    """The segment files of one data directory.
+
+    :param directory: the ``segments/`` directory.
+    :param rotate_size: start a new segment once the active one reaches this size.
+    :param allocate_id: returns a fresh, never reused segment id (kept in LMDB).
+    """
+
+    def __init__(
+        self, directory: str, rotate_size: int, allocate_id: Callable[[], int]
+    ) -> None:
+        self.directory = directory
+        self.rotate_size = rotate_size
+        self._allocate_id = allocate_id
+        os.makedirs(directory, exist_ok=True)
+        self._lock = threading.Lock()
+        self._open: dict[int, SegmentFile] = {}
+        self._active: SegmentFile | None = None
+
+    # -- discovery -----------------------------------------------------------------
+
+    def segment_ids(self) -> list[int]:
+        """Ids of every segment file present, ascending."""
+        ids = []
+        for name in os.listdir(self.directory):
+            if name.endswith(SEGMENT_SUFFIX) and name[: -len(SEGMENT_SUFFIX)].isdigit():
+                ids.append(int(name[: -len(SEGMENT_SUFFIX)]))
+        return sorted(ids)
+
+    def path(self, segment_id: int) -> str:
+        """The path of segment ``segment_id``."""
+        return os.path.join(self.directory, segment_name(segment_id))
+
+    def file(self, segment_id: int) -> SegmentFile:
+        """The open file of segment ``segment_id`` (opened read-only on first use)."""
+        seg = self._open.get(segment_id)
+        if seg is not None:
+            return seg
+        with self._lock:
+            seg = self._open.get(segment_id)
+            if seg is None:
+                seg = SegmentFile(self.path(segment_id), segment_id, writable=False)
+                self._open[segment_id] = seg
+            return seg
+
+    # -- appends -------------------------------------------------------------------
+
+    def active(self) -> SegmentFile:
+        """The segment appends go to, rotating or creating one as needed."""
+        seg = self._active
+        if seg is not None and seg.size < self.rotate_size:
+            return seg
+        with self._lock:
+            seg = self._active
+            if seg is None or seg.size >= self.rotate_size:
+                seg = self._new_active()
+            return seg
+
+    def adopt_active(self, segment_id: int) -> bool:
+        """Reuse an existing segment for appends if no other process holds it."""
+        seg = SegmentFile(self.path(segment_id), segment_id, writable=True)
+        if seg.size >= self.rotate_size or not seg.lock_exclusive():
+            seg.close()
+            return False
+        with self._lock:
+            old = self._open.pop(segment_id, None)
+            if old is not None:
+                old.close()
+            self._open[segment_id] = seg
+            self._active = seg
+        return True
+
+    def _new_active(self) -> SegmentFile:
+        segment_id = self._allocate_id()
+        seg = SegmentFile(self.path(segment_id), segment_id, writable=True)
+        seg.lock_exclusive()
+        _fsync_directory(self.directory)
+        self._open[segment_id] = seg
+        self._active = seg
+        return seg
+
+    def append(
+        self, payload: bytes | memoryview, raw_length: int, content: bytes, flags: int = 0
+    ) -> Location:
+        """Append one chunk record; return where it went. Not yet durable."""
+        header = records.encode_header(payload, raw_length, content, flags)
+        total = len(header) + len(payload)
+        seg = self.active()
+        offset = seg.reserve(total)
+        written = seg.write(offset, [header, payload])
+        if written != total:
+            raise OSError(errno.EIO, f"short write to {seg.path}")
+        return Location(seg.segment_id, offset, len(payload))
+
+    def sync(self, segment_ids: set[int]) -> dict[int, int]:
+        """fdatasync the named segments; return their durable sizes."""
+        return {sid: self.file(sid).sync() for sid in segment_ids}
+
+    # -- reads ---------------------------------------------------------------------
+
+    def read(self, loc: Location) -> tuple[records.RecordHeader, bytes]:
+        """Read and check one record; raise :class:`records.CorruptRecord` if bad."""
+        seg = self.file(loc.segment)
+        data = os.pread(seg.fd, records.HEADER_SIZE + loc.length, loc.offset)
+        header = records.decode_header(data)
+        records.check_payload(header, memoryview(data)[records.HEADER_SIZE :])
+        return header, data[records.HEADER_SIZE :]
+
+    def forget(self, segment_id: int) -> None:
+        """Close and drop segment ``segment_id`` from the cache."""
+        with self._lock:
+            seg = self._open.pop(segment_id, None)
+            if seg is self._active:
+                self._active = None
+        if seg is not None:
+            seg.close()
+
+    def close(self) -> None:
+        """Close every open segment."""
+        with self._lock:
+            for seg in self._open.values():
+                seg.close()
+            self._open.clear()
+            self._active = None
+
+
+def _fsync_directory(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,316 @@
+"""Typed access to one LMDB transaction: buckets, the namespace tree, versions, chunks.
+
+:class:`MetaTxn` is the store interface that :mod:`s4d.features` rules are written
+against. It never commits or aborts; whoever opened the transaction does.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import lmdb
+
+from s4d.errors import S3Error
+from s4d.store import codec
+from s4d.store.model import Bucket, ChunkLocation, ObjectVersion
+from s4d.store.schema import (
+    CHUNK,
+    CHUNK_FORMAT,
+    ENTRY_CONT,
+    ENTRY_DIR,
+    ENTRY_OBJECT,
+    NAME_PIECE,
+    U64,
+    Databases,
+    u64,
+    version_key,
+)
+
+
+def split_name(name: bytes) -> list[bytes]:
+    """Split one key component into entry names of at most :data:`NAME_PIECE` bytes.
+
+    Every piece but the last is a continuation (exactly ``NAME_PIECE`` bytes, no
+    trailing ``/``); a component that is a directory name of exactly
+    ``NAME_PIECE`` bytes (ending in ``/``) stays whole. A leaf of exactly
+    ``NAME_PIECE`` bytes becomes a continuation and an empty leaf.
+    """
+    pieces = []
+    while len(name) >= NAME_PIECE and name[NAME_PIECE - 1 : NAME_PIECE] != b"/":
+        pieces.append(name[:NAME_PIECE])
+        name = name[NAME_PIECE:]
+    pieces.append(name)
+    return pieces
+
+
+def split_key(key: bytes) -> tuple[list[bytes], bytes]:
+    """Split a key into the names of the entries on its path and its leaf name.
+
+    Path names are directories (ending in ``/``) and continuations (see
+    :mod:`s4d.store.schema`); the leaf is the object entry's name. The key is
+    their concatenation.
+    """
+    parts = key.split(b"/")
+    path: list[bytes] = []
+    for part in parts[:-1]:
+        path.extend(split_name(part + b"/"))
+    *continued, leaf = split_name(parts[-1])
+    path.extend(continued)
+    return path, leaf
+
+
+def path_kind(name: bytes) -> bytes:
+    """The entry kind of a path name: a directory if it ends in ``/``, else a continuation."""
+    return ENTRY_DIR if name.endswith(b"/") else ENTRY_CONT
+
+
+class MetaTxn:
+    """Helpers over one open LMDB transaction."""
+
+    def __init__(self, dbs: Databases, txn: lmdb.Transaction) -> None:
+        self.dbs = dbs
+        self.txn = txn
+        #: dead bytes per segment released in this transaction, flushed by :meth:`flush`
+        self.dead: dict[int, int] = defaultdict(int)
+
+    # -- counters ------------------------------------------------------------------
+
+    def next_id(self, counter: bytes) -> int:
+        """Allocate the next value of a named counter (starting at 1)."""
+        raw = self.txn.get(counter, db=self.dbs.counters)
+        value = (U64.unpack(raw)[0] if raw else 0) + 1
+        self.txn.put(counter, u64(value), db=self.dbs.counters)
+        return value
+
+    # -- buckets -------------------------------------------------------------------
+
+    def bucket(self, name: str) -> Bucket | None:
+        """The bucket called ``name``, or None."""
+        raw = self.txn.get(name.encode(), db=self.dbs.buckets)
+        return Bucket.decode(name, codec.decode(raw)) if raw is not None else None
+
+    def require_bucket(self, name: str) -> Bucket:
+        """The bucket called ``name``; ``NoSuchBucket`` if there is none."""
+        bucket = self.bucket(name)
+        if bucket is None:
+            raise S3Error("NoSuchBucket", BucketName=name)
+        return bucket
+
+    def put_bucket(self, bucket: Bucket) -> None:
+        """Store a bucket record."""
+        self.txn.put(bucket.name.encode(), codec.encode(bucket.encode()), db=self.dbs.buckets)
+
+    def delete_bucket(self, bucket: Bucket) -> None:
+        """Remove a bucket record and its configuration."""
+        self.txn.delete(bucket.name.encode(), db=self.dbs.buckets)
+        prefix = u64(bucket.bucket_id)
+        cursor = self.txn.cursor(db=self.dbs.bconf)
+        if cursor.set_range(prefix):
+            while cursor.key().startswith(prefix):
+                if not cursor.delete():
+                    break
+
+    def buckets(self) -> list[Bucket]:
+        """Every bucket, by name."""
+        cursor = self.txn.cursor(db=self.dbs.buckets)
+        return [Bucket.decode(k.decode(), codec.decode(v)) for k, v in cursor]
+
+    def bucket_is_empty(self, bucket: Bucket) -> bool:
+        """True when the bucket holds no key (not even a delete marker)."""
+        prefix = u64(bucket.root_dir)
+        cursor = self.txn.cursor(db=self.dbs.ns)
+        return not (cursor.set_range(prefix) and cursor.key().startswith(prefix))
+
+    def get_bucket_config(self, bucket: Bucket, name: bytes) -> bytes | None:
+        """A bucket's stored configuration document ``name``."""
+        return self.txn.get(u64(bucket.bucket_id) + name, db=self.dbs.bconf)
+
+    def put_bucket_config(self, bucket: Bucket, name: bytes, value: bytes | None) -> None:
+        """Store (or with None, delete) a bucket configuration document."""
+        key = u64(bucket.bucket_id) + name
+        if value is None:
+            self.txn.delete(key, db=self.dbs.bconf)
+        else:
+            self.txn.put(key, value, db=self.dbs.bconf)
+
+    # -- namespace -----------------------------------------------------------------
+
+    def entry(self, dir_id: int, name: bytes) -> tuple[bytes, int] | None:
+        """The entry ``name`` in directory ``dir_id`` as (kind, id), or None."""
+        raw = self.txn.get(u64(dir_id) + name, db=self.dbs.ns)
+        if raw is None:
+            return None
+        return raw[:1], U64.unpack_from(raw, 1)[0]
+
+    def resolve_dirs(self, root: int, dirs: list[bytes]) -> list[int] | None:
+        """Ids of the directory chain ``root/dirs...``; None if any is missing.
+
+        ``dirs`` are path names from :func:`split_key` (directories and continuations).
+        """
+        chain = [root]
+        for name in dirs:
+            found = self.entry(chain[-1], name)
+            if found is None or found[0] != path_kind(name):
+                return None
+            chain.append(found[1])
+        return chain
+
+    def lookup(self, bucket: Bucket, key: bytes) -> int | None:
+        """The object id stored under ``key``, or None."""
+        dirs, leaf = split_key(key)
+        chain = self.resolve_dirs(bucket.root_dir, dirs)
+        if chain is None:
+            return None
+        found = self.entry(chain[-1], leaf)
+        if found is None or found[0] != ENTRY_OBJECT:
+            return None
+        return found[1]
+
+    def link(self, bucket: Bucket, key: bytes, object_id: int) -> None:
+        """Point ``key`` at ``object_id``, creating directories as needed."""
+        dirs, leaf = split_key(key)
+        dir_id = bucket.root_dir
+        for name in dirs:
+            found = self.entry(dir_id, name)
+            if found is None:
+                new_id = self.next_id(b"dir")
+                self.txn.put(u64(dir_id) + name, path_kind(name) + u64(new_id), db=self.dbs.ns)
+                dir_id = new_id
+            else:
+                dir_id = found[1]
+        self.txn.put(u64(dir_id) + leaf, ENTRY_OBJECT + u64(object_id), db=self.dbs.ns)
+
+    def unlink(self, bucket: Bucket, key: bytes) -> None:
+        """Remove ``key``'s entry and every directory it leaves empty."""
+        dirs, leaf = split_key(key)
+        chain = self.resolve_dirs(bucket.root_dir, dirs)
+        if chain is None:
+            return
+        self.txn.delete(u64(chain[-1]) + leaf, db=self.dbs.ns)
+        for depth in range(len(dirs), 0, -1):
+            if not self.dir_is_empty(chain[depth]):
+                break
+            self.txn.delete(u64(chain[depth - 1]) + dirs[depth - 1], db=self.dbs.ns)
+
+    def dir_is_empty(self, dir_id: int) -> bool:
+        """True when directory ``dir_id`` has no entries."""
+        prefix = u64(dir_id)
+        cursor = self.txn.cursor(db=self.dbs.ns)
+        return not (cursor.set_range(prefix) and cursor.key().startswith(prefix))
+
+    # -- versions ------------------------------------------------------------------
+
+    def versions(self, object_id: int, key: str = "") -> list[ObjectVersion]:
+        """Every version of an object, newest first."""
+        prefix = u64(object_id)
+        cursor = self.txn.cursor(db=self.dbs.versions)
+        found = []
+        if cursor.set_range(prefix):
+            for k, v in cursor:
+                if not k.startswith(prefix):
+                    break
+                found.append(ObjectVersion.decode(codec.decode(v), key))
+        return found
+
+    def current(self, object_id: int, key: str = "") -> ObjectVersion | None:
+        """The newest version of an object (possibly a delete marker), or None."""
+        prefix = u64(object_id)
+        cursor = self.txn.cursor(db=self.dbs.versions)
+        if cursor.set_range(prefix) and cursor.key().startswith(prefix):
+            return ObjectVersion.decode(codec.decode(cursor.value()), key)
+        return None
+
+    def put_version(self, object_id: int, version: ObjectVersion) -> None:
+        """Store one version record."""
+        self.txn.put(
+            version_key(object_id, version.seq),
+            codec.encode(version.encode()),
+            db=self.dbs.versions,
+        )
+
+    def delete_version(self, object_id: int, version: ObjectVersion) -> None:
+        """Remove one version record and release its chunks."""
+        self.txn.delete(version_key(object_id, version.seq), db=self.dbs.versions)
+        for chunk in version.chunks:
+            self.decref(chunk.digest)
+
+    # -- chunks --------------------------------------------------------------------
+
+    def chunk(self, digest: bytes) -> tuple[ChunkLocation, int] | None:
+        """A chunk's location and reference count, or None."""
+        raw = self.txn.get(digest, db=self.dbs.chunks)
+        if raw is None:
+            return None
+        _fmt, seg, off, length, size, flags, refs = CHUNK.unpack(raw)
+        return ChunkLocation(digest, seg, off, length, size, flags), refs
+
+    def add_chunk(self, loc: ChunkLocation) -> bool:
+        """Reference a chunk written at ``loc``.
+
+        If the digest is already indexed the existing copy gains the reference,
+        the bytes at ``loc`` become dead, and False is returned.
+        """
+        found = self.chunk(loc.digest)
+        if found is not None:
+            self._put_chunk(found[0], found[1] + 1)
+            if (found[0].segment, found[0].offset) != (loc.segment, loc.offset):
+                self.dead[loc.segment] += _record_size(loc.length)
+            return False
+        self._put_chunk(loc, 1)
+        return True
+
+    def incref(self, digest: bytes) -> None:
+        """Add a reference to an indexed chunk (``InternalError`` if it is gone)."""
+        found = self.chunk(digest)
+        if found is None:
+            raise S3Error("InternalError", "A chunk this object needs is missing; retry.")
+        self._put_chunk(found[0], found[1] + 1)
+
+    def decref(self, digest: bytes) -> None:
+        """Drop a reference; the last one frees the chunk for compaction."""
+        found = self.chunk(digest)
+        if found is None:
+            return
+        loc, refs = found
+        if refs <= 1:
+            self.txn.delete(digest, db=self.dbs.chunks)
+            self.dead[loc.segment] += _record_size(loc.length)
+        else:
+            self._put_chunk(loc, refs - 1)
+
+    def _put_chunk(self, loc: ChunkLocation, refs: int) -> None:
+        self.txn.put(
+            loc.digest,
+            CHUNK.pack(
+                CHUNK_FORMAT, loc.segment, loc.offset, loc.length, loc.size, loc.flags, refs
+            ),
+            db=self.dbs.chunks,
+        )
+
+    # -- segments ------------------------------------------------------------------
+
+    def segment_info(self, segment_id: int) -> dict[str, int]:
+        """A segment's recorded committed size and dead bytes."""
+        raw = self.txn.get(u64(segment_id), db=self.dbs.segments)
+        return codec.decode(raw) if raw is not None else {"size": 0, "dead": 0}
+
+    def put_segment_info(self, segment_id: int, info: dict[str, int]) -> None:
+        """Store a segment's statistics."""
+        self.txn.put(u64(segment_id), codec.encode(info), db=self.dbs.segments)
+
+    def flush(self, durable_sizes: dict[int, int] | None = None) -> None:
+        """Write the dead-byte tallies and durable sizes gathered in this transaction."""
+        touched = set(self.dead) | set(durable_sizes or {})
+        for sid in touched:
+            info = self.segment_info(sid)
+            info["dead"] = info.get("dead", 0) + self.dead.get(sid, 0)
+            if durable_sizes and sid in durable_sizes:
+                info["size"] = max(info.get("size", 0), durable_sizes[sid])
+            self.put_segment_info(sid, info)
+        self.dead.clear()
+
+
+def _record_size(length: int) -> int:
+    from s4d.store.records import HEADER_SIZE
+
+    return HEADER_SIZE + length

@@ -1,0 +1,1 @@
+"""Small Twisted helpers shared by the service layers."""
