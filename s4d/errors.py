@@ -37,6 +37,8 @@ ERROR_STATUS: dict[str, tuple[int, str]] = {
     "InvalidDigest": (400, "The Content-MD5 you specified is not valid."),
     "InvalidLocationConstraint": (400, "The specified location constraint is not valid."),
     "InvalidObjectState": (403, "The operation is not valid for the current state of the object."),
+    "InvalidPolicyDocument": (400, "The content of the form does not meet the conditions specified in the policy document."),
+    "MaxPostPreDataLengthExceededError": (400, "Your POST request fields preceding the upload file were too large."),
     "InvalidPart": (400, "One or more of the specified parts could not be found."),
     "InvalidPartOrder": (400, "The list of parts was not in ascending order."),
     "InvalidRange": (416, "The requested range is not satisfiable"),

@@ -71,10 +71,8 @@ class S3Front:
             return sigv2.verify_presigned(signed, self.credentials, now, self.v2_resource(req))
         if req.method in (b"GET", b"HEAD") and req.raw_path in PUBLIC_PATHS:
             return None
-        if req.method == b"POST" and req.target and req.target.bucket and not req.target.key:
-            ctype = (req.header("content-type") or "").lower()
-            if ctype.startswith("multipart/form-data"):
-                return None  # browser form upload: the policy is checked by the handler
+        if is_form_upload(req):
+            return None  # browser form upload: the policy is verified before the file is read
         raise S3Error("AccessDenied", "Anonymous access is not allowed.")
 
     def v2_resource(self, req: Any) -> str:
@@ -88,8 +86,10 @@ class S3Front:
         return raw
 
     def is_upload(self, req: Any) -> bool:
-        """True for PutObject and UploadPart: bodies that stream into the store."""
+        """True for PutObject, UploadPart and POST Object: bodies that stream into the store."""
         target = req.target
+        if is_form_upload(req):
+            return True
         if req.method != b"PUT" or target is None or not target.bucket or not target.key:
             return False
         if req.header("x-amz-copy-source") is not None:
@@ -99,6 +99,18 @@ class S3Front:
         subs = subresources(req.params)
         return not subs or subs == UPLOAD_PARAMS
 
-    def new_sink(self, req: Any) -> BodySink:
+    def new_sink(self, req: Any) -> Any:
         """A sink for this upload's body."""
+        if is_form_upload(req):
+            from s4d.s3.postform import FormUploadSink
+
+            return FormUploadSink(self, req)
         return BodySink(self.engine, req, req.auth, self.max_upload_size)
+
+
+def is_form_upload(req: Any) -> bool:
+    """A POST of multipart/form-data to a bucket (browser form upload)."""
+    target = req.target
+    if req.method != b"POST" or target is None or not target.bucket or target.key or req.params:
+        return False
+    return (req.header("content-type") or "").lower().startswith("multipart/form-data")

@@ -495,3 +495,64 @@ def _http_error(url: str) -> int:
     except urllib.error.HTTPError as e:
         return e.code
     return 200
+
+
+class PostObjectTests(S3TestCase):
+    """Browser form uploads built by boto3's generate_presigned_post, sent as multipart."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        return self.call(self.s3.create_bucket, Bucket="bkt")
+
+    def _post(self, fields: dict[str, str], data: bytes, filename: str = "up.txt") -> tuple[int, dict[str, str], bytes]:
+        boundary = "----s4dtestboundary"
+        parts = []
+        for name, value in fields.items():
+            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n"
+        )
+        parts.append(f"--{boundary}--\r\n".encode())
+        body = b"".join(parts)
+        return rawhttp.request(
+            self.port, "POST", "/bkt", body=body, sign=False,
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+
+    async def test_presigned_post(self) -> None:
+        post = self.s3.generate_presigned_post(
+            "bkt", "uploads/${filename}",
+            Conditions=[["starts-with", "$key", "uploads/"], ["content-length-range", 1, 1 << 20]],
+        )
+        data = os.urandom(300_000)
+        status, _, _ = await self.call(self._post, post["fields"], data, "pic.bin")
+        self.assertEqual(status, 204)
+        got = await self.call(read_object, self.s3, Bucket="bkt", Key="uploads/pic.bin")
+        self.assertEqual(got["Data"], data)
+
+    async def test_policy_enforced(self) -> None:
+        post = self.s3.generate_presigned_post(
+            "bkt", "fixed", Conditions=[["content-length-range", 1, 10]]
+        )
+        status, _, body = await self.call(self._post, post["fields"], b"x" * 100)
+        self.assertEqual(status, 400)
+        self.assertIn(b"EntityTooLarge", body)
+        tampered = dict(post["fields"], key="other")
+        status, _, body = await self.call(self._post, tampered, b"x")
+        self.assertEqual(status, 403)
+        fields = {k: v for k, v in post["fields"].items() if k != "policy"}
+        status, _, body = await self.call(self._post, fields, b"x")
+        self.assertEqual(status, 403)
+        for key in ("fixed", "other"):
+            e = await self.client_error(self.s3.head_object, Bucket="bkt", Key=key)
+            self.assertEqual(e.response["ResponseMetadata"]["HTTPStatusCode"], 404)
+
+    async def test_success_status_201(self) -> None:
+        post = self.s3.generate_presigned_post(
+            "bkt", "k201", Fields={"success_action_status": "201"},
+            Conditions=[{"success_action_status": "201"}],
+        )
+        status, _, body = await self.call(self._post, post["fields"], b"hello")
+        self.assertEqual(status, 201)
+        self.assertIn(b"<Key>k201</Key>", body)

@@ -48,6 +48,7 @@ def register(table: DispatchTable) -> None:
     table.add("GET", "bucket", "versioning")(get_versioning)
     table.add("PUT", "bucket", "versioning")(put_versioning)
     table.add("POST", "bucket", "delete")(delete_objects)
+    table.add("POST", "bucket")(post_object)
     table.add("GET", "bucket", "logging")(get_logging)
     table.add("GET", "bucket", "requestPayment")(get_request_payment)
     table.add("GET", "bucket", "accelerate")(get_accelerate)
@@ -283,3 +284,46 @@ async def delete_objects(req: Any) -> Response:
             entry += [("DeleteMarker", True), ("DeleteMarkerVersionId", outcome.version_id)]
         children.append(("Deleted", entry))
     return xml_response("DeleteResult", children)
+
+
+async def post_object(req: Any) -> Response:
+    """POST Object: a browser form upload (the policy was verified as the body arrived)."""
+    from s4d.features.objects import NewObject, WriteConditions
+    from s4d.s3.postform import FormUploadSink
+
+    if not isinstance(req.sink, FormUploadSink):
+        raise S3Error("InvalidRequest", "POST to a bucket must be a multipart/form-data upload.")
+    form = await req.sink.finish()
+    fields = form.fields
+    await req.front.engine.get_bucket(req.target.bucket)
+    new = NewObject(
+        size=form.size,
+        etag=form.md5_hex,
+        content_type=fields.get("content-type"),
+        metadata={k[len("x-amz-meta-"):]: v for k, v in fields.items() if k.startswith("x-amz-meta-")},
+        headers={
+            k: v for k, v in fields.items()
+            if k in ("cache-control", "content-disposition", "content-encoding", "expires")
+        },
+    )
+    version = await req.front.engine.commit_put(
+        req.target.bucket, form.key, new, form.chunks, WriteConditions()
+    )
+    etag = f'"{version.etag}"'
+    redirect = fields.get("success_action_redirect") or fields.get("redirect")
+    if redirect:
+        from urllib.parse import quote
+
+        sep = "&" if "?" in redirect else "?"
+        location = (f"{redirect}{sep}bucket={quote(req.target.bucket)}&key={quote(form.key)}"
+                    f"&etag={quote(etag)}")
+        return Response(status=303, headers={"Location": location, "ETag": etag})
+    status = fields.get("success_action_status", "204")
+    if status == "201":
+        return xml_response(
+            "PostResponse",
+            [("Location", f"/{req.target.bucket}/{form.key}"), ("Bucket", req.target.bucket),
+             ("Key", form.key), ("ETag", etag)],
+            status=201, ETag=etag,
+        )
+    return Response(status=200 if status == "200" else 204, headers={"ETag": etag})

@@ -1,0 +1,155 @@
+"""POST Object (browser form upload) policies: signature, expiration, conditions.
+
+The form's ``policy`` field is a base64 JSON document signed with SigV4
+(``x-amz-signature`` over the base64 text with the signing key of
+``x-amz-credential``) or SigV2 (``signature`` = HMAC-SHA1). Every condition must
+hold and every form field must be covered by a condition, except ``file``,
+``policy``, the signature fields and ``x-ignore-*`` fields.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from s4d.auth.request import CredentialSource
+from s4d.auth.sigv2 import sign as sign_v2
+from s4d.auth.sigv4 import AuthResult, _parse_credential, hmac_hex, parse_amz_date, signing_key
+from s4d.errors import S3Error
+
+#: Fields no condition needs to mention.
+EXEMPT_FIELDS = frozenset(
+    {"file", "policy", "x-amz-signature", "signature", "awsaccesskeyid", "submit"}
+)
+
+
+@dataclass
+class Policy:
+    """A verified policy: who signed it and the conditions to hold."""
+
+    auth: AuthResult
+    conditions: list[Any]
+    length_range: tuple[int, int] | None = None
+    checked: set[str] = field(default_factory=set)
+
+
+def _deny(message: str) -> S3Error:
+    return S3Error("AccessDenied", message)
+
+
+def verify(
+    fields: dict[str, str], bucket: str, creds: CredentialSource, now: datetime
+) -> Policy:
+    """Check the policy's signature and expiration and the fields' conditions.
+
+    ``fields`` are the form fields before ``file`` (names lower-cased, the key
+    with ``${filename}`` already substituted). ``content-length-range`` is
+    returned for the caller to check once the file's size is known.
+    """
+    encoded = fields.get("policy")
+    if not encoded:
+        raise _deny("Bucket POST must contain a field named 'policy'.")
+    auth = _verify_signature(fields, encoded, creds)
+    try:
+        document = json.loads(base64.b64decode(encoded, validate=True))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise S3Error("InvalidPolicyDocument", "Invalid Policy: Invalid JSON.") from None
+    if not isinstance(document, dict) or not isinstance(document.get("conditions"), list):
+        raise S3Error("InvalidPolicyDocument", "Invalid Policy: missing conditions.")
+    expiration = document.get("expiration")
+    if not isinstance(expiration, str):
+        raise S3Error("InvalidPolicyDocument", "Invalid Policy: missing expiration.")
+    try:
+        expires = datetime.fromisoformat(expiration.replace("Z", "+00:00"))
+    except ValueError:
+        raise S3Error("InvalidPolicyDocument", "Invalid Policy: bad expiration.") from None
+    if expires.tzinfo is None:
+        expires = expires.replace(tzinfo=UTC)
+    if now >= expires:
+        raise _deny("Invalid according to Policy: Policy expired.")
+    policy = Policy(auth, document["conditions"])
+    values = dict(fields)
+    values["bucket"] = bucket
+    for condition in policy.conditions:
+        _check(condition, values, policy)
+    for name in fields:
+        if name in EXEMPT_FIELDS or name.startswith("x-ignore-") or name in policy.checked:
+            continue
+        raise _deny(f"Invalid according to Policy: Extra input fields: {name}")
+    return policy
+
+
+def _verify_signature(fields: dict[str, str], encoded: str, creds: CredentialSource) -> AuthResult:
+    if "x-amz-signature" in fields:
+        if fields.get("x-amz-algorithm") != "AWS4-HMAC-SHA256":
+            raise S3Error("InvalidArgument", "Unsupported x-amz-algorithm.")
+        credential = _parse_credential(fields.get("x-amz-credential", ""), "InvalidArgument")
+        when = parse_amz_date(fields.get("x-amz-date", ""))
+        if when is None or when.strftime("%Y%m%d") != credential.date:
+            raise S3Error("InvalidArgument", "x-amz-date does not match the credential date.")
+        secret = creds.secret_for(credential.access_key)
+        if secret is None:
+            raise S3Error("InvalidAccessKeyId")
+        key = signing_key(secret, credential.date, credential.region)
+        expected = hmac_hex(key, encoded)
+        if not hmac.compare_digest(expected, fields["x-amz-signature"]):
+            raise S3Error("SignatureDoesNotMatch")
+        return AuthResult(credential.access_key, "v4-post", "UNSIGNED-PAYLOAD")
+    access_key = fields.get("awsaccesskeyid")
+    signature = fields.get("signature")
+    if not access_key or not signature:
+        raise _deny("Bucket POST must contain a signature.")
+    secret = creds.secret_for(access_key)
+    if secret is None:
+        raise S3Error("InvalidAccessKeyId")
+    if not hmac.compare_digest(sign_v2(secret, encoded), signature):
+        raise S3Error("SignatureDoesNotMatch")
+    return AuthResult(access_key, "v2-post", "UNSIGNED-PAYLOAD")
+
+
+def _check(condition: Any, values: dict[str, str], policy: Policy) -> None:
+    if isinstance(condition, dict):
+        if len(condition) != 1:
+            raise S3Error("InvalidPolicyDocument", "Invalid Policy: bad condition.")
+        ((name, wanted),) = condition.items()
+        _eq(name.lower().lstrip("$"), str(wanted), values, policy)
+        return
+    if not isinstance(condition, list) or len(condition) != 3:
+        raise S3Error("InvalidPolicyDocument", "Invalid Policy: bad condition.")
+    op = str(condition[0]).lower()
+    if op == "content-length-range":
+        try:
+            low, high = int(condition[1]), int(condition[2])
+        except (TypeError, ValueError):
+            raise S3Error("InvalidPolicyDocument", "Invalid content-length-range.") from None
+        policy.length_range = (low, high)
+        return
+    name = str(condition[1]).lower()
+    if not name.startswith("$"):
+        raise S3Error("InvalidPolicyDocument", "Invalid Policy: field names start with $.")
+    name = name[1:]
+    if op == "eq":
+        _eq(name, str(condition[2]), values, policy)
+    elif op == "starts-with":
+        prefix = str(condition[2])
+        value = values.get(name, "")
+        if name == "content-type":
+            ok = all(v.strip().startswith(prefix) for v in value.split(","))
+        else:
+            ok = value.startswith(prefix)
+        if not ok:
+            raise _deny(f'Invalid according to Policy: Policy Condition failed: ["starts-with", "${name}", "{prefix}"]')
+        policy.checked.add(name)
+    else:
+        raise S3Error("InvalidPolicyDocument", f"Invalid Policy: unknown condition {op}.")
+
+
+def _eq(name: str, wanted: str, values: dict[str, str], policy: Policy) -> None:
+    if values.get(name) != wanted:
+        raise _deny(f'Invalid according to Policy: Policy Condition failed: ["eq", "${name}", "{wanted}"]')
+    policy.checked.add(name)

@@ -1,0 +1,216 @@
+"""POST Object: a browser form upload, parsed as it streams in.
+
+The multipart/form-data body is parsed incrementally: the small fields before
+``file`` are kept in memory (capped); when the ``file`` part starts, the policy
+is verified (so an unauthorised upload never stores a byte) and the file's bytes
+flow into the engine like any other upload. Fields after ``file`` are ignored,
+as AWS ignores them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet.defer import Deferred, fail
+
+from s4d.auth import postpolicy
+from s4d.engine import Upload
+from s4d.errors import S3Error
+from s4d.store.chunks import WrittenChunk
+
+MAX_FIELDS_BYTES = 1 << 20
+MAX_PART_HEADERS = 16 << 10
+
+
+@dataclass
+class FormUpload:
+    """A finished form upload: its fields, the verified policy and the written file."""
+
+    fields: dict[str, str]
+    key: str
+    filename: str
+    chunks: list[WrittenChunk]
+    size: int
+    md5_hex: str
+    policy: postpolicy.Policy
+
+
+def boundary_of(content_type: str) -> bytes:
+    """The multipart boundary of a Content-Type header; ``MalformedPOSTRequest`` if absent."""
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.strip().partition("=")
+        if name.lower() == "boundary" and value:
+            return value.strip('"').encode("latin-1")
+    raise S3Error("MalformedPOSTRequest")
+
+
+def _disposition(headers: bytes) -> tuple[str, str | None]:
+    name: str | None = None
+    filename: str | None = None
+    for line in headers.split(b"\r\n"):
+        key, _, value = line.decode("utf-8", "replace").partition(":")
+        if key.strip().lower() != "content-disposition":
+            continue
+        for param in value.split(";")[1:]:
+            pname, _, pvalue = param.strip().partition("=")
+            pvalue = pvalue.strip().strip('"')
+            if pname.lower() == "name":
+                name = pvalue
+            elif pname.lower() == "filename":
+                filename = pvalue
+    if name is None:
+        raise S3Error("MalformedPOSTRequest")
+    return name, filename
+
+
+class FormUploadSink:
+    """Receives a POST Object body chunk by chunk."""
+
+    def __init__(self, front: Any, req: Any) -> None:
+        self.front = front
+        self.bucket = req.target.bucket
+        self.delimiter = b"\r\n--" + boundary_of(req.header("content-type") or "")
+        self.buffer = bytearray(b"\r\n")
+        self.state = "preamble"
+        self.fields: dict[str, str] = {}
+        self.field_bytes = 0
+        self.part_name = ""
+        self.filename = ""
+        self.key = ""
+        self.policy: postpolicy.Policy | None = None
+        self.upload: Upload | None = None
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.error: S3Error | None = None
+        self.file_done = False
+        self._paused: Any = None
+
+    def feed(self, data: bytes, transport: Any) -> None:
+        """Take bytes from the socket."""
+        if self.error is not None or self.state == "epilogue":
+            return
+        self.buffer += data
+        try:
+            self._parse(transport)
+        except S3Error as e:
+            self.error = e
+            if self.upload is not None:
+                self.upload.abort()
+
+    def _parse(self, transport: Any) -> None:
+        while True:
+            if self.state in ("preamble", "value"):
+                at = self.buffer.find(self.delimiter)
+                if at < 0:
+                    if self.state == "value" and len(self.buffer) > MAX_FIELDS_BYTES:
+                        raise S3Error("MaxPostPreDataLengthExceededError")
+                    return
+                if self.state == "value":
+                    self._field(bytes(self.buffer[:at]))
+                if not self._after_delimiter(at):
+                    return
+            elif self.state == "headers":
+                end = self.buffer.find(b"\r\n\r\n")
+                if end < 0:
+                    if len(self.buffer) > MAX_PART_HEADERS:
+                        raise S3Error("MalformedPOSTRequest")
+                    return
+                name, filename = _disposition(bytes(self.buffer[:end]))
+                del self.buffer[: end + 4]
+                self.part_name = name.lower()
+                if self.part_name == "file":
+                    self._start_file(filename or "")
+                    self.state = "file"
+                else:
+                    self.state = "value"
+            elif self.state == "file":
+                at = self.buffer.find(self.delimiter)
+                if at < 0:
+                    keep = len(self.delimiter) + 2
+                    if len(self.buffer) > keep:
+                        self._write(bytes(self.buffer[:-keep]), transport)
+                        del self.buffer[:-keep]
+                    return
+                self._write(bytes(self.buffer[:at]), transport)
+                self.file_done = True
+                self.state = "epilogue"
+                self.buffer.clear()
+                return
+            else:
+                return
+
+    def _after_delimiter(self, at: int) -> bool:
+        rest = at + len(self.delimiter)
+        if len(self.buffer) < rest + 2:
+            return False
+        tail = bytes(self.buffer[rest : rest + 2])
+        del self.buffer[: rest + 2]
+        if tail == b"--":
+            self.state = "epilogue"
+            return False
+        if tail != b"\r\n":
+            raise S3Error("MalformedPOSTRequest")
+        self.state = "headers"
+        return True
+
+    def _field(self, value: bytes) -> None:
+        self.field_bytes += len(value)
+        if self.field_bytes > MAX_FIELDS_BYTES:
+            raise S3Error("MaxPostPreDataLengthExceededError")
+        self.fields[self.part_name] = value.decode("utf-8", "replace")
+
+    def _start_file(self, filename: str) -> None:
+        self.filename = filename
+        key = self.fields.get("key")
+        if not key:
+            raise S3Error("InvalidArgument", "Bucket POST must contain a field named 'key'.",
+                          ArgumentName="key")
+        self.key = key.replace("${filename}", filename)
+        checked = dict(self.fields)
+        checked["key"] = self.key
+        self.policy = postpolicy.verify(checked, self.bucket, self.front.credentials, self.front.now())
+        self.upload = self.front.engine.upload([self.md5])
+
+    def _write(self, data: bytes, transport: Any) -> None:
+        if not data or self.upload is None:
+            return
+        wait = self.upload.write(data)
+        if wait is not None and self._paused is None and transport is not None:
+            self._paused = transport
+            transport.pauseProducing()
+            wait.addCallback(self._resume)
+
+    def _resume(self, _: object) -> None:
+        transport, self._paused = self._paused, None
+        if transport is not None:
+            transport.resumeProducing()
+
+    def abort(self) -> None:
+        """The client went away."""
+        if self.upload is not None:
+            self.upload.abort()
+
+    def finish(self) -> Deferred[FormUpload]:
+        """After the body: the written file and its fields, size checked."""
+        if self.error is not None:
+            return fail(self.error)
+        if self.upload is None or not self.file_done or self.policy is None:
+            if self.upload is not None:
+                self.upload.abort()
+            return fail(S3Error("InvalidArgument", "POST requires exactly one file upload per request.",
+                                ArgumentName="file"))
+        policy = self.policy
+        upload = self.upload
+
+        def check(chunks: list[WrittenChunk]) -> FormUpload:
+            if policy.length_range is not None:
+                low, high = policy.length_range
+                if upload.size < low or upload.size > high:
+                    self.front.engine.discard(chunks)
+                    raise S3Error("EntityTooSmall" if upload.size < low else "EntityTooLarge",
+                                  ProposedSize=upload.size)
+            return FormUpload(self.fields, self.key, self.filename, chunks, upload.size,
+                              self.md5.hexdigest(), policy)
+
+        return upload.close().addCallback(check)
