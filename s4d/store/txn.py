@@ -252,7 +252,7 @@ class MetaTxn:
         """
         found = self.chunk(loc.digest)
         if found is not None:
-            self._put_chunk(found[0], found[1] + 1)
+            self._gain(*found)
             if (found[0].segment, found[0].offset) != (loc.segment, loc.offset):
                 self.dead[loc.segment] += _record_size(loc.length)
             return False
@@ -264,19 +264,30 @@ class MetaTxn:
         found = self.chunk(digest)
         if found is None:
             raise S3Error("InternalError", "A chunk this object needs is missing; retry.")
-        self._put_chunk(found[0], found[1] + 1)
+        self._gain(*found)
+
+    def _gain(self, loc: ChunkLocation, refs: int) -> None:
+        if refs == 0:
+            # A released chunk whose bytes compaction has not reclaimed yet: revive it.
+            self.dead[loc.segment] -= _record_size(loc.length)
+        self._put_chunk(loc, refs + 1)
 
     def decref(self, digest: bytes) -> None:
-        """Drop a reference; the last one frees the chunk for compaction."""
+        """Drop a reference; the last one leaves the chunk for compaction.
+
+        A chunk without references keeps its index record (with zero references)
+        until compaction reclaims its bytes, so that a concurrent upload of the
+        same content, which skipped writing it, can still take a reference.
+        """
         found = self.chunk(digest)
         if found is None:
             return
         loc, refs = found
-        if refs <= 1:
-            self.txn.delete(digest, db=self.dbs.chunks)
+        if refs <= 0:
+            return
+        if refs == 1:
             self.dead[loc.segment] += _record_size(loc.length)
-        else:
-            self._put_chunk(loc, refs - 1)
+        self._put_chunk(loc, refs - 1)
 
     def _put_chunk(self, loc: ChunkLocation, refs: int) -> None:
         self.txn.put(
