@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from twisted.internet.defer import Deferred, gatherResults, succeed
 from twisted.python.failure import Failure
 
+from s4d.errors import S3Error
 from s4d.features import objects as fo
 from s4d.store.chunks import WrittenChunk
 from s4d.store.listing import list_objects
@@ -118,7 +119,9 @@ class Engine:
 
     # -- reading -------------------------------------------------------------------
 
-    def head_object(self, bucket: str, key: str, version_id: str | None = None) -> Deferred[ObjectVersion]:
+    def head_object(
+        self, bucket: str, key: str, version_id: str | None = None
+    ) -> Deferred[ObjectVersion]:
         """The requested (or current) version's record."""
 
         def head(t: MetaTxn) -> ObjectVersion:
@@ -179,7 +182,9 @@ class Engine:
         """Start streaming a new object's bytes; see :class:`Upload`."""
         return Upload(self, hashers or [])
 
-    def delete_object(self, bucket: str, key: str, version_id: str | None = None) -> Deferred[fo.DeleteOutcome]:
+    def delete_object(
+        self, bucket: str, key: str, version_id: str | None = None
+    ) -> Deferred[fo.DeleteOutcome]:
         """Delete a key (or one version of it)."""
         now = self.now_ns()
         return self._commit(lambda t: fo.delete_object(t, bucket, key, version_id, now))
@@ -232,10 +237,63 @@ class Engine:
 
         return d.addErrback(discard)
 
+    def put_whole(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes,
+        hashers: list[Hasher],
+        finalize: Callable[[], fo.NewObject],
+        conditions: fo.WriteConditions,
+    ) -> Deferred[ObjectVersion]:
+        """Store a small object in one trip through the committer.
+
+        Hashing and the segment append run in the committer's sync stage (no
+        worker thread, no extra hop); ``finalize`` then runs in the transaction
+        stage and returns the object's description, or raises ``S3Error`` (a
+        digest mismatch) to refuse it, in which case its bytes become garbage.
+        """
+        now = self.now_ns()
+        written: list[WrittenChunk] = []
+
+        def prepare() -> frozenset[int]:
+            for hasher in hashers:
+                hasher.update(data)
+            if data:
+                written.append(self.store.put_chunk(data))
+            return frozenset(c.location.segment for c in written if c.location is not None)
+
+        def operation(t: MetaTxn) -> ObjectVersion | _Refused:
+            try:
+                new = finalize()
+            except S3Error as e:
+                fo.discard_chunks(t, written)
+                return _Refused(e)
+            return fo.put_object(t, bucket, key, new, written, conditions, now)
+
+        def unwrap(result: ObjectVersion | _Refused) -> ObjectVersion:
+            if isinstance(result, _Refused):
+                raise result.error
+            return result
+
+        def discard(failure: Failure) -> Failure:
+            self.discard(written)
+            return failure
+
+        d = self._from_future(self.store.submit(operation, prepare=prepare))
+        return d.addErrback(discard).addCallback(unwrap)
+
     def discard(self, chunks: list[WrittenChunk]) -> None:
         """Record written-but-unused chunks as dead bytes (fire and forget)."""
         if any(c.location is not None for c in chunks):
             self.store.submit(lambda t: fo.discard_chunks(t, chunks))
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """A write refused by its own checks (already accounted as garbage)."""
+
+    error: S3Error
 
 
 class Upload:
@@ -281,7 +339,9 @@ class Upload:
     def _dispatch(self, piece: bytes) -> None:
         self._inflight += len(piece)
         jobs: list[Deferred[Any]] = [
-            self._store_queue.run(self.engine.store.put_chunk, piece).addCallback(self.chunks.append)
+            self._store_queue.run(self.engine.store.put_chunk, piece).addCallback(
+                self.chunks.append
+            )
         ]
         for hasher, queue in zip(self._hashers, self._hash_queues, strict=True):
             jobs.append(queue.run(hasher.update, piece))
@@ -319,6 +379,15 @@ class Upload:
             return self.chunks
 
         return pending.addBoth(finished)
+
+    def take_whole(self) -> bytes | None:
+        """Close, handing back every byte if none has been dispatched yet (small objects)."""
+        if self._pending or self._closed:
+            return None
+        self._closed = True
+        piece = bytes(self._buffer)
+        self._buffer.clear()
+        return piece
 
     def _store_whole(self, piece: bytes) -> list[WrittenChunk]:
         for hasher in self._hashers:

@@ -34,24 +34,43 @@ UNSIGNED = "UNSIGNED-PAYLOAD"
 class Client:
     """One keep-alive connection that signs its requests."""
 
-    def __init__(self, host: str, port: int, access_key: str, secret: str, sign: bool = True) -> None:
+    def __init__(
+        self, host: str, port: int, access_key: str, secret: str, sign: bool = True
+    ) -> None:
         self.host, self.port = host, port
         self.access_key, self.secret, self.sign = access_key, secret, sign
         self.conn = http.client.HTTPConnection(host, port, timeout=120)
 
     def request(
-        self, method: str, path: str, body: Any = b"", query: list[tuple[str, str]] | None = None,
-        length: int | None = None, payload_hash: str | None = None,
+        self,
+        method: str,
+        path: str,
+        body: Any = b"",
+        query: list[tuple[str, str]] | None = None,
+        length: int | None = None,
+        payload_hash: str | None = None,
     ) -> tuple[int, bytes]:
         headers = {"host": f"{self.host}:{self.port}"}
         if self.sign:
             if payload_hash is None:
-                payload_hash = hashlib.sha256(body).hexdigest() if isinstance(body, bytes) else UNSIGNED
+                payload_hash = (
+                    hashlib.sha256(body).hexdigest() if isinstance(body, bytes) else UNSIGNED
+                )
             headers.update(
-                sign_request(method, path, query or [], headers, self.access_key, self.secret,
-                             now=datetime.now(UTC), payload_hash=payload_hash)
+                sign_request(
+                    method,
+                    path,
+                    query or [],
+                    headers,
+                    self.access_key,
+                    self.secret,
+                    now=datetime.now(UTC),
+                    payload_hash=payload_hash,
+                )
             )
-        target = path + ("?" + "&".join(f"{quote(k)}={quote(v)}" for k, v in query) if query else "")
+        target = path + (
+            "?" + "&".join(f"{quote(k)}={quote(v)}" for k, v in query) if query else ""
+        )
         size = length if length is not None else len(body)
         if method in ("PUT", "POST"):
             headers["content-length"] = str(size)
@@ -93,9 +112,13 @@ def _worker(args: tuple[Any, ...]) -> list[float]:
         for key in my_keys:
             start = time.perf_counter()
             if op == "PUT":
-                status, _ = client.request("PUT", key, body)
+                # distinct bodies: identical ones would be deduplicated and never written
+                unique = body[:-16] + key.encode()[-16:].rjust(16, b"-")
+                status, _ = client.request("PUT", key, unique)
             elif op == "LIST":
-                status, _ = client.request("GET", "/bench", query=[("list-type", "2"), ("prefix", key)])
+                status, _ = client.request(
+                    "GET", "/bench", query=[("list-type", "2"), ("prefix", key)]
+                )
             else:
                 status, _ = client.request(op, key)
             mine.append(time.perf_counter() - start)
@@ -112,8 +135,14 @@ def _worker(args: tuple[Any, ...]) -> list[float]:
     return latencies
 
 
-def _phase(pool: Any, target: tuple[str, int, str, str, bool], op: str, keys: list[str],
-           procs: int, threads: int) -> None:
+def _phase(
+    pool: Any,
+    target: tuple[str, int, str, str, bool],
+    op: str,
+    keys: list[str],
+    procs: int,
+    threads: int,
+) -> None:
     host, port, ak, sk, sign = target
     parts = [keys[i::procs] for i in range(procs)]
     start = time.perf_counter()
@@ -140,17 +169,21 @@ def _large(target: tuple[str, int, str, str, bool], sizes: list[int], pid: int |
     for size_mb in sizes:
         size = size_mb << 20
         start = time.perf_counter()
-        status, _ = client.request("PUT", f"/bench/large-{size_mb}", _stream(size), length=size,
-                                   payload_hash=UNSIGNED)
+        status, _ = client.request(
+            "PUT", f"/bench/large-{size_mb}", _stream(size), length=size, payload_hash=UNSIGNED
+        )
         put_s = time.perf_counter() - start
         start = time.perf_counter()
         status2, data = client.request("GET", f"/bench/large-{size_mb}", length=size)
         get_s = time.perf_counter() - start
         got = int.from_bytes(data, "big") if data else 0
         rss = process_peak_rss_mb(pid) if pid else None
-        print(f"PUT {size_mb} MiB {size / put_s / 1e6:8.0f} MB/s (status {status})   "
-              f"GET {size / get_s / 1e6:8.0f} MB/s (status {status2}, {got} bytes)"
-              + (f"   server peak RSS {rss:.0f} MB" if rss else ""), flush=True)
+        print(
+            f"PUT {size_mb} MiB {size / put_s / 1e6:8.0f} MB/s (status {status})   "
+            f"GET {size / get_s / 1e6:8.0f} MB/s (status {status2}, {got} bytes)"
+            + (f"   server peak RSS {rss:.0f} MB" if rss else ""),
+            flush=True,
+        )
 
 
 def _free_port() -> int:
@@ -170,7 +203,9 @@ def _wait_port(port: int, timeout: float = 30) -> None:
     raise SystemExit("server did not start")
 
 
-def spawn_server(baseline: bool, data_dir: str, extra_env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+def spawn_server(
+    baseline: bool, data_dir: str, extra_env: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], int]:
     """Start s4d (or the baseline) on a free port; return the process and port."""
     port = _free_port()
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -178,8 +213,12 @@ def spawn_server(baseline: bool, data_dir: str, extra_env: dict[str, str]) -> tu
     if baseline:
         cmd = [sys.executable, "-m", "s4d.bench.baseline", str(port)]
     else:
-        env.update(S4_BIND=f"127.0.0.1:{port}", S4_DATA_DIR=data_dir,
-                   S4_ACCESS_KEY_ID="BENCHKEY", S4_SECRET_ACCESS_KEY="benchsecret")
+        env.update(
+            S4_BIND=f"127.0.0.1:{port}",
+            S4_DATA_DIR=data_dir,
+            S4_ACCESS_KEY_ID="BENCHKEY",
+            S4_SECRET_ACCESS_KEY="benchsecret",
+        )
         twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
         cmd = [twistd, "-n", "--pidfile=", "-l", os.path.join(data_dir, "server.log"), "s4"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -213,8 +252,11 @@ def main(argv: list[str]) -> int:
         else:
             p.error("give --endpoint, --spawn or --baseline")
         target = (host, port, args.access_key, args.secret_key, not args.baseline)
-        print(f"{'baseline (bare twisted.web)' if args.baseline else 's4d'} on {host}:{port}; "
-              f"{args.procs} processes x {args.threads} connections", flush=True)
+        print(
+            f"{'baseline (bare twisted.web)' if args.baseline else 's4d'} on {host}:{port}; "
+            f"{args.procs} processes x {args.threads} connections",
+            flush=True,
+        )
         Client(*target).request("PUT", "/bench")
         keys = [f"/bench/k{i:07d}" for i in range(args.ops)]
         with multiprocessing.get_context("fork").Pool(args.procs) as pool:

@@ -16,7 +16,9 @@ def percentile(sorted_values: list[float], q: float) -> float:
 def latency_summary(latencies: list[float]) -> str:
     """``p50 1.2 ms  p99 3.4 ms`` for latencies in seconds."""
     values = sorted(latencies)
-    return f"p50 {percentile(values, 0.5) * 1000:.2f} ms  p99 {percentile(values, 0.99) * 1000:.2f} ms"
+    return (
+        f"p50 {percentile(values, 0.5) * 1000:.2f} ms  p99 {percentile(values, 0.99) * 1000:.2f} ms"
+    )
 
 
 def peak_rss_mb() -> float:

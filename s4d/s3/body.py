@@ -23,8 +23,10 @@ from s4d.auth.chunked import AwsChunkedDecoder
 from s4d.auth.sigv4 import is_sha256_hex
 from s4d.engine import Engine, Upload
 from s4d.errors import S3Error
+from s4d.features.objects import NewObject, WriteConditions
 from s4d.s3 import checksums as ck
 from s4d.store.chunks import WrittenChunk
+from s4d.store.model import ObjectVersion
 
 
 @dataclass
@@ -115,6 +117,7 @@ class BodySink:
             raise S3Error("EntityTooLarge")
         if self.decoded_length is not None and self.decoded_length > max_size:
             raise S3Error("EntityTooLarge")
+        self.hashers = hashers
         self.upload: Upload = engine.upload(hashers)
         self.engine = engine
         self.received = 0
@@ -156,10 +159,48 @@ class BodySink:
         if self.error is None:
             self._fail(S3Error("IncompleteBody"))
 
-    def finish(self) -> Deferred[UploadedBody]:
+    def finish(self, trailers: dict[str, str] | None = None) -> Deferred[UploadedBody]:
         """Once the body is complete: close the upload and check every digest."""
+        if trailers is None:
+            try:
+                trailers = self._trailers()
+            except S3Error as e:
+                return fail(e)
+        d = self.upload.close()
+        d.addCallback(self._check, trailers)
+        return d
+
+    def _verify(self, trailers: dict[str, str]) -> tuple[str, dict[str, str]]:
+        """Compare every digest with what the client declared; the MD5 and checksums."""
+        md5 = self.md5.digest()
+        if self.content_md5 is not None and base64.b64decode(self.content_md5) != md5:
+            raise S3Error("BadDigest")
+        if self.sha256 is not None and self.sha256.hexdigest() != self.payload_hash.lower():
+            raise S3Error("XAmzContentSHA256Mismatch")
+        sums: dict[str, str] = {}
+        for alg, checksum in self.checksums.items():
+            actual = checksum.b64()
+            expected = self.checksum_expected.get(alg)
+            if expected is None:
+                expected = trailers.get(ck.header_name(alg))
+            if expected is not None and expected != actual:
+                raise S3Error(
+                    "BadDigest", f"The {alg} you specified did not match the calculated checksum."
+                )
+            sums[alg] = actual
+        return md5.hex(), sums
+
+    def _check(self, chunks: list[WrittenChunk], trailers: dict[str, str]) -> UploadedBody:
+        try:
+            md5_hex, sums = self._verify(trailers)
+        except S3Error:
+            self.engine.discard(chunks)
+            raise
+        return UploadedBody(chunks, self.received, md5_hex, sums)
+
+    def _trailers(self) -> dict[str, str]:
         if self.error is not None:
-            return fail(self.error)
+            raise self.error
         trailers: dict[str, str] = {}
         try:
             if self.decoder is not None:
@@ -168,33 +209,32 @@ class BodySink:
                 raise S3Error("IncompleteBody")
         except S3Error as e:
             self._fail(e)
-            return fail(e)
-        d = self.upload.close()
-        d.addCallback(self._check, trailers)
-        return d
-
-    def _check(self, chunks: list[WrittenChunk], trailers: dict[str, str]) -> UploadedBody:
-        try:
-            md5 = self.md5.digest()
-            if self.content_md5 is not None and base64.b64decode(self.content_md5) != md5:
-                raise S3Error("BadDigest")
-            if self.sha256 is not None and self.sha256.hexdigest() != self.payload_hash.lower():
-                raise S3Error("XAmzContentSHA256Mismatch")
-            sums: dict[str, str] = {}
-            for alg, checksum in self.checksums.items():
-                actual = checksum.b64()
-                expected = self.checksum_expected.get(alg)
-                if expected is None:
-                    expected = trailers.get(ck.header_name(alg))
-                if expected is not None and expected != actual:
-                    raise S3Error(
-                        "BadDigest", f"The {alg} you specified did not match the calculated checksum."
-                    )
-                sums[alg] = actual
-        except S3Error:
-            self.engine.discard(chunks)
             raise
-        return UploadedBody(chunks, self.received, md5.hex(), sums)
+        return trailers
+
+    def store(
+        self, bucket: str, key: str, new: NewObject, conditions: WriteConditions
+    ) -> Deferred[ObjectVersion]:
+        """Commit the body as object ``key``, checked; small bodies take the fast path."""
+        try:
+            trailers = self._trailers()
+        except S3Error as e:
+            return fail(e)
+        data = self.upload.take_whole()
+        if data is None:
+
+            def commit(body: UploadedBody) -> Deferred[ObjectVersion]:
+                new.size, new.etag, new.checksums = body.size, body.md5_hex, body.checksums
+                return self.engine.commit_put(bucket, key, new, body.chunks, conditions)
+
+            return self.finish(trailers).addCallback(commit)
+
+        def finalize() -> NewObject:
+            new.etag, new.checksums = self._verify(trailers)
+            new.size = len(data)
+            return new
+
+        return self.engine.put_whole(bucket, key, data, self.hashers, finalize, conditions)
 
 
 def failure_of(error: S3Error) -> Failure:

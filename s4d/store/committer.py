@@ -30,6 +30,8 @@ class _Request:
     operation: Operation
     segments: frozenset[int]
     presynced: bool = False
+    #: runs in the sync stage before the fdatasync; returns the segments it wrote to
+    prepare: Callable[[], frozenset[int]] | None = None
     future: Future[Any] = field(default_factory=Future)
 
 
@@ -74,6 +76,7 @@ class Committer:
         operation: Operation,
         segments: frozenset[int] = frozenset(),
         presynced: bool = False,
+        prepare: Callable[[], frozenset[int]] | None = None,
     ) -> Future[Any]:
         r"""Queue ``operation``; the future resolves once its effect is durable.
 
@@ -81,8 +84,11 @@ class Committer:
         committer ``fdatasync``\ s them first unless ``presynced`` says the
         caller already did (writers sync their own appends in parallel, which
         keeps the fsync of segment data off the committer's critical path).
+        ``prepare``, if given, runs in the committer's sync stage first: small
+        writes append their bytes there, in the thread that syncs them, instead
+        of paying a trip through a worker thread each.
         """
-        request = _Request(operation, segments, presynced)
+        request = _Request(operation, segments, presynced, prepare)
         if self.inline:
             self._commit([request])
         else:
@@ -155,6 +161,13 @@ class Committer:
                 return
 
     def _sync(self, batch: list[_Request]) -> dict[int, int]:
+        for request in batch:
+            if request.prepare is not None:
+                try:
+                    request.segments = request.segments | request.prepare()
+                except BaseException as e:  # noqa: BLE001 - reported to that caller
+                    request.future.set_exception(e)
+        batch[:] = [r for r in batch if not r.future.done()]
         touched: set[int] = set()
         known: set[int] = set()
         for request in batch:
@@ -180,6 +193,8 @@ class Committer:
         self._apply(batch, durable)
 
     def _apply(self, batch: list[_Request], durable: dict[int, int]) -> None:
+        if not batch and not durable:
+            return
         results: list[tuple[_Request, Any, BaseException | None]] = []
         try:
             with self.dbs.env.begin(write=True) as txn:

@@ -11,7 +11,7 @@ Layout of a data directory::
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -75,10 +75,14 @@ class Store:
             yield MetaTxn(self.dbs, txn)
 
     def submit(
-        self, operation: Operation, segments: frozenset[int] = frozenset(), presynced: bool = False
+        self,
+        operation: Operation,
+        segments: frozenset[int] = frozenset(),
+        presynced: bool = False,
+        prepare: Callable[[], frozenset[int]] | None = None,
     ) -> Future[Any]:
-        """Queue a metadata change for the next group commit."""
-        return self.committer.submit(operation, segments, presynced)
+        """Queue a metadata change for the next group commit (see :class:`Committer`)."""
+        return self.committer.submit(operation, segments, presynced, prepare)
 
     def sync_chunks(self, chunks: list[WrittenChunk]) -> None:
         """Make the records of ``chunks`` durable (from a writer's own thread)."""

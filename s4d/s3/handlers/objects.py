@@ -111,11 +111,7 @@ async def put_object(req: Any) -> Response:
     if req.sink is None:
         raise S3Error("InternalError", "upload without a body sink")
     new = new_object_from_headers(req)
-    body = await req.sink.finish()
-    new.size, new.etag, new.checksums = body.size, body.md5_hex, body.checksums
-    version = await req.front.engine.commit_put(
-        req.target.bucket, req.target.key, new, body.chunks, write_conditions(req)
-    )
+    version = await req.sink.store(req.target.bucket, req.target.key, new, write_conditions(req))
     headers = {"ETag": f'"{version.etag}"'}
     headers.update(_version_headers(version, False))
     for alg, value in version.checksums.items():
