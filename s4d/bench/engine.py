@@ -134,6 +134,13 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--no-fsync", action="store_true", help="measure without durability")
+    parser.add_argument(
+        "--warm", type=int, default=0, metavar="MB", help="first write and delete a scratch file"
+    )
     args = parser.parse_args(argv)
+    if args.warm:
+        from s4d.bench.s3 import warm_page_cache
+
+        warm_page_cache(args.data_dir or tempfile.gettempdir(), args.warm)
     task.react(lambda reactor: defer.ensureDeferred(run(reactor, args)))
     return 0

@@ -82,6 +82,9 @@ def delete_bucket(t: MetaTxn, name: str) -> None:
     bucket = t.require_bucket(name)
     if not t.bucket_is_empty(bucket):
         raise S3Error("BucketNotEmpty", BucketName=name)
+    from s4d.features.multipart import abort_bucket_uploads
+
+    abort_bucket_uploads(t, bucket)  # uploads in progress go with their bucket
     t.delete_bucket(bucket)
 
 

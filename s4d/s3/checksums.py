@@ -163,3 +163,25 @@ def composite(algorithm: str, part_digests: Sequence[bytes | str]) -> str:
     for digest in part_digests:
         checksum.update(decode_value(algorithm, digest) if isinstance(digest, str) else digest)
     return f"{checksum.b64()}-{len(part_digests)}"
+
+
+#: Algorithms whose whole-object value can be combined from part values.
+COMBINABLE: tuple[str, ...] = ("CRC32", "CRC32C", "CRC64NVME")
+
+
+def full_object(algorithm: str, parts: Sequence[tuple[bytes | str, int]]) -> str:
+    """The full-object CRC of a multipart object, combined from its parts' CRCs.
+
+    :param parts: each part's checksum (raw bytes or base64 text) and byte length,
+        in part order.
+    :raises S3Error: ``InvalidRequest`` for an algorithm that does not combine.
+    """
+    name = normalise_algorithm(algorithm)
+    combine = getattr(_crt, f"combine_{name.lower()}", None) if name in COMBINABLE else None
+    if combine is None:
+        raise S3Error("InvalidRequest", f"The FULL_OBJECT checksum type is not supported for {name}.")
+    value = 0
+    for digest, length in parts:
+        raw = decode_value(name, digest) if isinstance(digest, str) else digest
+        value = combine(value, int.from_bytes(raw, "big"), length)
+    return base64.b64encode(value.to_bytes(DIGEST_SIZE[name], "big")).decode("ascii")

@@ -7,10 +7,14 @@ from email.utils import format_datetime, parsedate_to_datetime
 
 
 def iso8601(ns: int) -> str:
-    """``2026-11-24T16:19:42.123Z`` (milliseconds, truncated)."""
-    ms = ns // 1_000_000
-    dt = datetime.fromtimestamp(ms // 1000, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
+    """``2026-11-24T16:19:42.000Z``: whole seconds, as S3 keeps them.
+
+    The milliseconds are always zero so that a listing's LastModified is the
+    same instant as the Last-Modified header of GET and HEAD (whole seconds);
+    sync tools compare the two.
+    """
+    dt = datetime.fromtimestamp(ns // 1_000_000_000, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S") + ".000Z"
 
 
 def http_date(ns: int) -> str:

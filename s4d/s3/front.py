@@ -45,6 +45,7 @@ class S3Front:
         domain: str | None = None,
         max_upload_size: int = 5 << 30,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Any = None,
     ) -> None:
         self.engine = engine
         self.credentials = credentials
@@ -52,6 +53,9 @@ class S3Front:
         self.domain = domain
         self.max_upload_size = max_upload_size
         self.now = now
+        #: an ``IReactorTime`` for timers in handlers (keep-alive of long requests);
+        #: None turns them off
+        self.clock = clock
 
     def authenticate(self, req: Any) -> Any:
         """Verify the request's signature; None for an allowed anonymous request."""

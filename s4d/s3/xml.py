@@ -31,9 +31,21 @@ def _escape(text: str) -> str:
     )
 
 
+class Raw(str):
+    """Already-rendered XML, inserted as it is (for hot paths such as listings)."""
+
+
+def escape(text: str) -> str:
+    """Escape text for an XML element."""
+    return _escape(text)
+
+
 def _render(node: Node, out: list[str]) -> None:
     tag, value = node
     if value is None:
+        return
+    if tag == "" and isinstance(value, Raw):
+        out.append(value)
         return
     if isinstance(value, list):
         out.append(f"<{tag}>")

@@ -8,7 +8,11 @@ no recovery, nothing written) and walks everything in one read transaction:
   version, and nothing in ``ns`` or ``versions`` is unreachable;
 * each version: it decodes, its chunks add up to its size, and every chunk it
   names is in the chunk index;
-* reference counts: recounted from every version and compared with the index;
+* multipart uploads: each record decodes, sits under the index key its bucket,
+  key and upload id give, and belongs to a bucket that exists; each part decodes,
+  belongs to an upload, and its chunks add up to its size;
+* reference counts: recounted from every version and every uploaded part, and
+  compared with the index;
 * every indexed chunk's record: read back and checked (header and payload
   checksums, the content address and the decoded BLAKE3 digest), or with
   ``quick`` only its header;
@@ -41,7 +45,7 @@ import lmdb
 import zstandard
 
 from s4d.store import codec, records
-from s4d.store.model import NULL_VERSION, Bucket, ObjectVersion
+from s4d.store.model import NULL_VERSION, Bucket, MultipartUpload, ObjectVersion, PartRecord
 from s4d.store.schema import (
     CHUNK,
     DATABASES,
@@ -49,8 +53,13 @@ from s4d.store.schema import (
     ENTRY_DIR,
     ENTRY_OBJECT,
     NAME_PIECE,
+    PART_INDEX,
+    U32,
     U64,
+    UPLOAD_ID_LENGTH,
+    UPLOAD_INDEX,
     u64,
+    upload_key,
 )
 from s4d.store.segments import SEGMENT_SUFFIX, segment_name
 from s4d.store.txn import path_kind, split_key
@@ -79,6 +88,11 @@ REFCOUNT_MISMATCH = "refcount-mismatch"
 MISSING_SEGMENT = "missing-segment"
 CORRUPT_CHUNK = "corrupt-chunk"
 COUNTER_BEHIND = "counter-behind"
+BAD_UPLOAD = "bad-upload"
+ORPHAN_UPLOAD = "orphan-upload"
+BAD_PART = "bad-part"
+ORPHAN_PART = "orphan-part"
+BAD_MULTIPART_ENTRY = "bad-multipart-entry"
 NO_METADATA = "no-metadata"
 # Warning kinds (nothing live is lost).
 DAMAGED_REGION = "damaged-region"
@@ -145,6 +159,9 @@ class FsckStats:
     objects: int = 0
     versions: int = 0
     delete_markers: int = 0
+    #: multipart uploads in progress and their parts
+    uploads: int = 0
+    parts: int = 0
     chunks: int = 0
     chunk_refs: int = 0
     #: sum of the sizes of every version (what clients stored, counting copies)
@@ -195,6 +212,7 @@ class FsckReport:
             ("directories", str(st.directories)),
             ("objects", str(st.objects)),
             ("versions", f"{st.versions} ({st.delete_markers} delete markers)"),
+            ("uploads", f"{st.uploads} in progress ({st.parts} parts)"),
             ("chunks", f"{st.chunks} ({st.chunk_refs} references)"),
             ("logical bytes", _size(st.logical_bytes)),
             ("unique bytes", _size(st.unique_bytes)),
@@ -364,6 +382,7 @@ class _Checker:
             for key, object_id in self.walk(bucket):
                 self.check_object(bucket, key, object_id)
         self.check_unreachable()
+        self.check_uploads(buckets)
         self.check_chunk_index()
         self.check_chunks()
         self.scan_segments()
@@ -582,6 +601,90 @@ class _Checker:
                 ORPHAN_VERSION, f"{n} versions of object id {object_id}, which no key names"
             )
 
+    # -- multipart uploads ----------------------------------------------------------------
+
+    def check_uploads(self, buckets: list[Bucket]) -> None:
+        """Upload records and their parts; part chunks count as references."""
+        cursor = self.cursor("multipart")
+        if cursor is None:
+            return
+        bucket_ids = {b.bucket_id: b.name for b in buckets}
+        uploads: dict[bytes, str] = {}  # upload id -> bucket name
+        parts: list[tuple[bytes, bytes, int, bytes]] = []
+        for k, v in cursor:
+            k = bytes(k)
+            if k.startswith(UPLOAD_INDEX):
+                self.check_upload(k, v, bucket_ids, uploads)
+            elif k.startswith(PART_INDEX) and len(k) == 1 + UPLOAD_ID_LENGTH + 4:
+                uid = k[1 : 1 + UPLOAD_ID_LENGTH]
+                parts.append((k, uid, U32.unpack_from(k, 1 + UPLOAD_ID_LENGTH)[0], bytes(v)))
+            else:
+                self.problem(BAD_MULTIPART_ENTRY, f"unexpected multipart entry {k[:40]!r}")
+        orphans: dict[bytes, int] = defaultdict(int)
+        for _k, uid, number, raw in parts:
+            bucket = uploads.get(uid)
+            try:
+                part = PartRecord.decode(number, codec.decode(raw))
+            except (codec.CodecError, KeyError, ValueError, TypeError) as e:
+                self.problem(
+                    BAD_PART, f"part {number} of upload {uid.decode('ascii', 'replace')} "
+                    f"is unreadable: {e}", bucket=bucket,
+                )
+                continue
+            # Parts hold references whether or not their upload is intact.
+            for chunk in part.chunks:
+                self.refs[chunk.digest] += 1
+            if bucket is None:
+                orphans[uid] += 1
+                continue
+            self.stats.parts += 1
+            total = sum(c.size for c in part.chunks)
+            if total != part.size:
+                self.problem(
+                    BAD_PART,
+                    f"part {number} of upload {uid.decode('ascii')}: chunks hold {total} bytes "
+                    f"but the part says {part.size}",
+                    bucket=bucket,
+                )
+        for uid, n in sorted(orphans.items()):
+            self.problem(
+                ORPHAN_PART, f"{n} parts of upload {uid.decode('ascii', 'replace')}, which is gone"
+            )
+
+    def check_upload(
+        self, k: bytes, v: bytes, bucket_ids: dict[int, str], uploads: dict[bytes, str]
+    ) -> None:
+        try:
+            upload = MultipartUpload.decode(codec.decode(v))
+            expected = upload_key(upload.bucket_id, upload.key.encode("utf-8"), upload.upload_id)
+        except (codec.CodecError, KeyError, ValueError, TypeError, UnicodeError) as e:
+            self.problem(BAD_UPLOAD, f"upload record {k[:40]!r} is unreadable: {e}")
+            return
+        ref = KeyRef(bucket_ids.get(upload.bucket_id, "?"), upload.key)
+        if expected != k or len(upload.upload_id) != UPLOAD_ID_LENGTH:
+            self.problem(
+                BAD_UPLOAD,
+                f"upload {upload.upload_id} is not where its bucket, key and id say it is",
+                keys=(ref,),
+            )
+            return
+        if len(upload.key.encode("utf-8")) > MAX_KEY_BYTES:
+            self.problem(BAD_UPLOAD, f"upload {upload.upload_id} has a key that is too long",
+                         keys=(ref,))
+        try:
+            self.max_ids[b"upload"] = max(self.max_ids[b"upload"], int(upload.upload_id[:12], 16))
+        except ValueError:
+            self.problem(BAD_UPLOAD, f"upload id {upload.upload_id!r} is malformed", keys=(ref,))
+        if upload.bucket_id not in bucket_ids:
+            self.problem(
+                ORPHAN_UPLOAD,
+                f"upload {upload.upload_id} belongs to bucket id {upload.bucket_id}, "
+                "which does not exist",
+                keys=(ref,),
+            )
+        uploads[upload.upload_id.encode("ascii")] = ref.bucket
+        self.stats.uploads += 1
+
     # -- chunks ---------------------------------------------------------------------------
 
     def check_chunk_index(self) -> None:
@@ -607,7 +710,7 @@ class _Checker:
                     (
                         REFCOUNT_MISMATCH,
                         f"chunk {digest.hex()[:16]} has {refs} stored references but "
-                        f"{counted} versions use it",
+                        f"{counted} versions and parts use it",
                         None,
                         None,
                     ),

@@ -125,6 +125,7 @@ def list_objects(
             skip_prefix = after[: cut + len(delimiter)]
     last: bytes | None = None
     truncated = False
+    versions = t.txn.cursor(db=t.dbs.versions)
     for kind, item, ident in walk(t, bucket, prefix, after, rollup_dirs=slash):
         if kind == _KEY and delimiter and not slash:
             cut = item.find(delimiter, len(prefix))
@@ -135,7 +136,7 @@ def list_objects(
                 kind, item = _PREFIX, common
         version = None
         if kind == _KEY:
-            version = t.current(ident)
+            version = t.current(ident, cursor=versions, chunks=False)
             if version is None or version.delete_marker:
                 continue
         if len(entries) + len(prefixes) >= max_keys:

@@ -114,8 +114,8 @@ class ObjectVersion:
         return value
 
     @classmethod
-    def decode(cls, value: dict[str, Any], key: str = "") -> ObjectVersion:
-        """Build from the stored form."""
+    def decode(cls, value: dict[str, Any], key: str = "", chunks: bool = True) -> ObjectVersion:
+        """Build from the stored form (``chunks=False`` skips the chunk list, for listings)."""
         return cls(
             version_id=value["vid"],
             seq=value["seq"],
@@ -127,7 +127,7 @@ class ObjectVersion:
             headers=value.get("hdr", {}),
             storage_class=value.get("sc", "STANDARD"),
             checksums=value.get("ck", {}),
-            chunks=[ChunkRef(bytes.fromhex(h), n) for h, n in value.get("ch", ())],
+            chunks=[ChunkRef(bytes.fromhex(h), n) for h, n in value.get("ch", ())] if chunks else [],
             delete_marker=bool(value.get("dm")),
             parts=value.get("parts"),
             extra=value.get("x", {}),
@@ -152,3 +152,103 @@ class ListResult:
     is_truncated: bool
     #: The last key or common prefix of this page (the next marker).
     last: str | None
+
+
+@dataclass
+class MultipartUpload:
+    """A multipart upload in progress: where it will land and what the object will carry.
+
+    The S3 layer decides what goes into ``metadata``, ``headers`` and ``extra``
+    (tagging, object lock, checksum type ...); the store only keeps them.
+    """
+
+    upload_id: str
+    bucket_id: int
+    key: str
+    initiated_ns: int
+    content_type: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    storage_class: str = "STANDARD"
+    checksum_algorithm: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def encode(self) -> dict[str, Any]:
+        """The stored form."""
+        value: dict[str, Any] = {
+            "uid": self.upload_id,
+            "b": self.bucket_id,
+            "k": self.key,
+            "init": self.initiated_ns,
+        }
+        if self.content_type is not None:
+            value["ct"] = self.content_type
+        if self.metadata:
+            value["meta"] = self.metadata
+        if self.headers:
+            value["hdr"] = self.headers
+        if self.storage_class != "STANDARD":
+            value["sc"] = self.storage_class
+        if self.checksum_algorithm:
+            value["cka"] = self.checksum_algorithm
+        if self.extra:
+            value["x"] = self.extra
+        return value
+
+    @classmethod
+    def decode(cls, value: dict[str, Any]) -> MultipartUpload:
+        """Build from the stored form."""
+        return cls(
+            upload_id=value["uid"],
+            bucket_id=value["b"],
+            key=value["k"],
+            initiated_ns=value["init"],
+            content_type=value.get("ct"),
+            metadata=value.get("meta", {}),
+            headers=value.get("hdr", {}),
+            storage_class=value.get("sc", "STANDARD"),
+            checksum_algorithm=value.get("cka"),
+            extra=value.get("x", {}),
+        )
+
+
+@dataclass
+class PartRecord:
+    """One uploaded part: its bytes are chunks, referenced like an object version's.
+
+    A part holds one reference on each chunk it names (in the shared,
+    deduplicated chunk index), so parts deduplicate against objects and each
+    other, and completing an upload hands the references over to the new
+    version without touching any byte.
+    """
+
+    number: int
+    size: int
+    md5: str  # hex; the part's ETag
+    mtime_ns: int
+    checksums: dict[str, str] = field(default_factory=dict)
+    chunks: list[ChunkRef] = field(default_factory=list)
+
+    def encode(self) -> dict[str, Any]:
+        """The stored form (the part number is in the key)."""
+        value: dict[str, Any] = {
+            "sz": self.size,
+            "md5": self.md5,
+            "mt": self.mtime_ns,
+            "ch": [[c.digest.hex(), c.size] for c in self.chunks],
+        }
+        if self.checksums:
+            value["ck"] = self.checksums
+        return value
+
+    @classmethod
+    def decode(cls, number: int, value: dict[str, Any]) -> PartRecord:
+        """Build from the stored form."""
+        return cls(
+            number=number,
+            size=value["sz"],
+            md5=value["md5"],
+            mtime_ns=value["mt"],
+            checksums=value.get("ck", {}),
+            chunks=[ChunkRef(bytes.fromhex(h), n) for h, n in value.get("ch", ())],
+        )

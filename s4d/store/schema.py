@@ -10,7 +10,8 @@ chunks     BLAKE3 digest (32)                              :data:`CHUNK` struct
 segments   segment id (8)                                  codec: size, dead bytes
 counters   counter name                                    u64 (8, BE)
 bconf      bucket id (8) + config name                     raw config bytes
-multipart  upload id                                       codec (multipart issue)
+multipart  b"L" + bucket id (8) + key form + upload id     codec: :class:`model.MultipartUpload`
+           b"P" + upload id + part number (4, BE)          codec: :class:`model.PartRecord`
 iam        free form                                       codec (IAM issue)
 config     setting name                                    free form
 ========== =============================================== ===========================
@@ -28,10 +29,22 @@ long (one of exactly that length ends in ``/``); continuation names are exactly
 that long and never end in ``/``. No two kinds can collide, and because every
 name under a continuation starts with it, the depth-first walk still yields
 S3's key order. The key of an entry is the concatenation of the names on its path.
+
+Multipart uploads are indexed so that a cursor walks one bucket's uploads in
+(key, upload id) order, which is ListMultipartUploads' order. A key shorter than
+:data:`UPLOAD_KEY_PIECE` bytes is stored whole, followed by ``b"\\0"`` (which
+sorts before any byte a key continues with); a longer key is cut to its first
+``UPLOAD_KEY_PIECE`` bytes, followed by ``b"\\0"`` and 16 bytes of its SHA-256,
+so every upload of keys sharing that prefix sits in one contiguous *group*, in
+hash order: readers sort a group by the full key, which the record holds
+(:meth:`s4d.store.txn.MetaTxn.uploads`). Upload ids are fixed-length ASCII and
+grow with the ``upload`` counter, so uploads of one key sort by initiation.
+Parts are keyed by upload id alone: they move with the upload, never with its key.
 """
 
 from __future__ import annotations
 
+import hashlib
 import struct
 
 import lmdb
@@ -112,3 +125,50 @@ class Databases:
         self.multipart = handles[b"multipart"]
         self.iam = handles[b"iam"]
         self.config = handles[b"config"]
+
+
+#: The multipart database's key spaces: uploads (listing order) and parts.
+UPLOAD_INDEX = b"L"
+PART_INDEX = b"P"
+#: Keys at least this long share an index group (see the module docstring).
+UPLOAD_KEY_PIECE = 400
+#: Upload ids are exactly this many ASCII characters.
+UPLOAD_ID_LENGTH = 32
+U32 = struct.Struct(">I")
+
+
+def upload_bucket_prefix(bucket_id: int) -> bytes:
+    """The prefix of every upload index key of one bucket."""
+    return UPLOAD_INDEX + u64(bucket_id)
+
+
+def upload_key(bucket_id: int, key: bytes, upload_id: str) -> bytes:
+    """The index key of one upload (at most 458 bytes)."""
+    uid = upload_id.encode("ascii")
+    if len(key) < UPLOAD_KEY_PIECE:
+        return upload_bucket_prefix(bucket_id) + key + b"\0" + uid
+    digest = hashlib.sha256(key).digest()[:16]
+    return upload_bucket_prefix(bucket_id) + key[:UPLOAD_KEY_PIECE] + b"\0" + digest + uid
+
+
+def upload_seek(bucket_id: int, key: bytes) -> bytes:
+    """An index position at or before every upload of a key >= ``key``."""
+    return upload_bucket_prefix(bucket_id) + key[:UPLOAD_KEY_PIECE]
+
+
+def upload_group(index_key: bytes) -> bytes | None:
+    """The group (the cut key) of an index key of a long key, or None for a short key."""
+    body = index_key[9:]
+    if len(body) == UPLOAD_KEY_PIECE + 1 + 16 + UPLOAD_ID_LENGTH:
+        return body[:UPLOAD_KEY_PIECE]
+    return None
+
+
+def part_prefix(upload_id: str) -> bytes:
+    """The prefix of every part key of one upload."""
+    return PART_INDEX + upload_id.encode("ascii")
+
+
+def part_key(upload_id: str, number: int) -> bytes:
+    """The key of one part (parts of an upload sort by number)."""
+    return part_prefix(upload_id) + U32.pack(number)

@@ -7,12 +7,13 @@ against. It never commits or aborts; whoever opened the transaction does.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 
 import lmdb
 
 from s4d.errors import S3Error
 from s4d.store import codec
-from s4d.store.model import Bucket, ChunkLocation, ObjectVersion
+from s4d.store.model import Bucket, ChunkLocation, MultipartUpload, ObjectVersion, PartRecord
 from s4d.store.schema import (
     CHUNK,
     CHUNK_FORMAT,
@@ -20,9 +21,17 @@ from s4d.store.schema import (
     ENTRY_DIR,
     ENTRY_OBJECT,
     NAME_PIECE,
+    U32,
     U64,
+    UPLOAD_INDEX,
     Databases,
+    part_key,
+    part_prefix,
     u64,
+    upload_bucket_prefix,
+    upload_group,
+    upload_key,
+    upload_seek,
     version_key,
 )
 
@@ -212,12 +221,18 @@ class MetaTxn:
                 found.append(ObjectVersion.decode(codec.decode(v), key))
         return found
 
-    def current(self, object_id: int, key: str = "") -> ObjectVersion | None:
-        """The newest version of an object (possibly a delete marker), or None."""
+    def current(
+        self, object_id: int, key: str = "", cursor: lmdb.Cursor | None = None, chunks: bool = True
+    ) -> ObjectVersion | None:
+        """The newest version of an object (possibly a delete marker), or None.
+
+        Listings pass their own ``cursor`` (reused across keys) and ``chunks=False``.
+        """
         prefix = u64(object_id)
-        cursor = self.txn.cursor(db=self.dbs.versions)
+        if cursor is None:
+            cursor = self.txn.cursor(db=self.dbs.versions)
         if cursor.set_range(prefix) and cursor.key().startswith(prefix):
-            return ObjectVersion.decode(codec.decode(cursor.value()), key)
+            return ObjectVersion.decode(codec.decode(cursor.value()), key, chunks)
         return None
 
     def put_version(self, object_id: int, version: ObjectVersion) -> None:
@@ -298,6 +313,92 @@ class MetaTxn:
             db=self.dbs.chunks,
         )
 
+    # -- multipart uploads ---------------------------------------------------------
+
+    def upload(self, bucket_id: int, key: bytes, upload_id: str) -> MultipartUpload | None:
+        """The upload ``upload_id`` of ``key`` in bucket ``bucket_id``, or None."""
+        raw = self.txn.get(upload_key(bucket_id, key, upload_id), db=self.dbs.multipart)
+        return MultipartUpload.decode(codec.decode(raw)) if raw is not None else None
+
+    def put_upload(self, upload: MultipartUpload) -> None:
+        """Store an upload record."""
+        self.txn.put(
+            upload_key(upload.bucket_id, upload.key.encode("utf-8"), upload.upload_id),
+            codec.encode(upload.encode()),
+            db=self.dbs.multipart,
+        )
+
+    def delete_upload(self, upload: MultipartUpload) -> None:
+        """Remove an upload record (its parts are the caller's business)."""
+        self.txn.delete(
+            upload_key(upload.bucket_id, upload.key.encode("utf-8"), upload.upload_id),
+            db=self.dbs.multipart,
+        )
+
+    def uploads(self, bucket_id: int, start: bytes = b"") -> Iterator[MultipartUpload]:
+        """One bucket's uploads of keys >= ``start``, in (key, upload id) order.
+
+        Uploads of long keys that share an index group come out of LMDB in hash
+        order; each group is read whole and sorted here.
+        """
+        prefix = upload_bucket_prefix(bucket_id)
+        cursor = self.txn.cursor(db=self.dbs.multipart)
+        if not cursor.set_range(upload_seek(bucket_id, start)):
+            return
+        group: bytes | None = None
+        pending: list[tuple[bytes, MultipartUpload]] = []
+        for k, v in cursor:
+            if not k.startswith(prefix):
+                break
+            upload = MultipartUpload.decode(codec.decode(v))
+            raw_key = upload.key.encode("utf-8")
+            this_group = upload_group(k)
+            if pending and this_group != group:
+                yield from _sorted_group(pending, start)
+                pending = []
+            group = this_group
+            if this_group is not None:
+                pending.append((raw_key, upload))
+            elif raw_key >= start:
+                yield upload
+        yield from _sorted_group(pending, start)
+
+    def all_uploads(self) -> Iterator[MultipartUpload]:
+        """Every upload of every bucket (in no useful order)."""
+        cursor = self.txn.cursor(db=self.dbs.multipart)
+        if not cursor.set_range(UPLOAD_INDEX):
+            return
+        for k, v in cursor:
+            if not k.startswith(UPLOAD_INDEX):
+                break
+            yield MultipartUpload.decode(codec.decode(v))
+
+    def part(self, upload_id: str, number: int) -> PartRecord | None:
+        """One part of an upload, or None."""
+        raw = self.txn.get(part_key(upload_id, number), db=self.dbs.multipart)
+        return PartRecord.decode(number, codec.decode(raw)) if raw is not None else None
+
+    def parts(self, upload_id: str, after: int = 0) -> Iterator[PartRecord]:
+        """An upload's parts numbered above ``after``, in order."""
+        prefix = part_prefix(upload_id)
+        cursor = self.txn.cursor(db=self.dbs.multipart)
+        if not cursor.set_range(prefix + U32.pack(after + 1)):
+            return
+        for k, v in cursor:
+            if not k.startswith(prefix):
+                break
+            yield PartRecord.decode(U32.unpack_from(k, len(prefix))[0], codec.decode(v))
+
+    def put_part(self, upload_id: str, part: PartRecord) -> None:
+        """Store a part record (replacing one of the same number)."""
+        self.txn.put(
+            part_key(upload_id, part.number), codec.encode(part.encode()), db=self.dbs.multipart
+        )
+
+    def delete_part(self, upload_id: str, number: int) -> None:
+        """Remove a part record (its chunk references are the caller's business)."""
+        self.txn.delete(part_key(upload_id, number), db=self.dbs.multipart)
+
     # -- segments ------------------------------------------------------------------
 
     def segment_info(self, segment_id: int) -> dict[str, int]:
@@ -319,6 +420,15 @@ class MetaTxn:
                 info["size"] = max(info.get("size", 0), durable_sizes[sid])
             self.put_segment_info(sid, info)
         self.dead.clear()
+
+
+def _sorted_group(
+    pending: list[tuple[bytes, MultipartUpload]], start: bytes
+) -> Iterator[MultipartUpload]:
+    pending.sort(key=lambda item: (item[0], item[1].upload_id))
+    for raw_key, upload in pending:
+        if raw_key >= start:
+            yield upload
 
 
 def _record_size(length: int) -> int:

@@ -10,6 +10,7 @@ from s4d.errors import S3Error
 from s4d.s3.dates import iso8601
 from s4d.s3.dispatch import Response
 from s4d.s3.handlers.common import int_param, owner, url_encoder, xml_response
+from s4d.s3.xml import Raw, escape
 from s4d.store.model import ListResult
 
 _TOKEN_PREFIX = b"s4d1:"
@@ -35,24 +36,30 @@ def decode_token(token: str) -> str:
 
 
 def _contents(req: Any, result: ListResult, enc: Any, with_owner: bool) -> list[Any]:
-    nodes: list[Any] = []
+    """The Contents and CommonPrefixes elements, rendered in one pass."""
+    out: list[str] = []
+    owner_xml = ""
+    if with_owner:
+        oid, name = (v for _, v in owner(req))
+        owner_xml = f"<Owner><ID>{oid}</ID><DisplayName>{name}</DisplayName></Owner>"
+    dates: dict[int, str] = {}
     for entry in result.entries:
         v = entry.version
-        item: list[Any] = [
-            ("Key", enc(entry.key)),
-            ("LastModified", iso8601(v.mtime_ns)),
-            ("ETag", f'"{v.etag}"'),
-            ("Size", v.size),
-        ]
-        if v.checksums:
-            item.append(("ChecksumAlgorithm", next(iter(v.checksums))))
-        if with_owner:
-            item.append(("Owner", owner(req)))
-        item.append(("StorageClass", v.storage_class))
-        nodes.append(("Contents", item))
+        ms = v.mtime_ns // 1_000_000
+        date = dates.get(ms)
+        if date is None:
+            date = dates[ms] = iso8601(v.mtime_ns)
+        checksum = (
+            f"<ChecksumAlgorithm>{next(iter(v.checksums))}</ChecksumAlgorithm>" if v.checksums else ""
+        )
+        out.append(
+            f"<Contents><Key>{escape(enc(entry.key))}</Key><LastModified>{date}</LastModified>"
+            f"<ETag>&quot;{escape(v.etag)}&quot;</ETag><Size>{v.size}</Size>{checksum}"
+            f"{owner_xml}<StorageClass>{v.storage_class}</StorageClass></Contents>"
+        )
     for prefix in result.common_prefixes:
-        nodes.append(("CommonPrefixes", [("Prefix", enc(prefix))]))
-    return nodes
+        out.append(f"<CommonPrefixes><Prefix>{escape(enc(prefix))}</Prefix></CommonPrefixes>")
+    return [("", Raw("".join(out)))]
 
 
 async def list_objects_v1(req: Any) -> Response:

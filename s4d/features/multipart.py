@@ -1,0 +1,451 @@
+"""Multipart uploads as transaction functions.
+
+Each function runs inside one LMDB write transaction (or, for listings, a read
+transaction) handed to it by the committer, checks everything before it changes
+anything, and returns a plain result. That makes every multipart step atomic:
+an upload is created, a part lands, an upload completes or is aborted in one
+commit or not at all, so a crash can never leave an object half visible, and of
+a Complete and an Abort racing on one upload exactly one finds it.
+
+Reference counting: a committed part holds one reference on every chunk it
+names, exactly like an object version. Replacing a part releases the old one's
+references. Completing moves the references of the named parts into the new
+version unchanged (its chunk list is their concatenation, so not one byte is
+read or copied) and releases the parts it does not name. Aborting and expiry
+release everything. Parts therefore deduplicate against objects and each other
+through the one chunk index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from s4d.errors import S3Error
+from s4d.features.objects import (
+    NewObject,
+    WriteConditions,
+    _check_conditions,
+    _install,
+    _reference,
+    _version_from,
+    check_key,
+)
+from s4d.store.chunks import WrittenChunk
+from s4d.store.model import (
+    Bucket,
+    ChunkLocation,
+    ChunkRef,
+    MultipartUpload,
+    ObjectVersion,
+    PartRecord,
+)
+from s4d.store.txn import MetaTxn
+
+#: The smallest part that may be followed by another (S3's 5 MiB).
+MIN_PART_SIZE = 5 << 20
+#: Part numbers run from 1 to this.
+MAX_PART_NUMBER = 10000
+#: The most uploads one expiry transaction releases.
+EXPIRY_BATCH = 100
+#: Fields of an upload's ``extra`` carried over to the completed version.
+CARRIED_EXTRA = ("tagging", "lock", "acl", "checksum_type")
+
+_UPLOAD_ID = re.compile(r"[0-9a-f]{32}\Z")
+
+#: Computes a completed object's checksums from its upload and parts; raises
+#: ``S3Error`` to refuse the completion (a full-object checksum that differs).
+ObjectChecksums = Callable[[MultipartUpload, list[PartRecord]], dict[str, str]]
+
+
+def new_upload_id(t: MetaTxn) -> str:
+    """A fresh upload id: 12 hex digits of a counter (so ids sort by age), 20 random."""
+    return f"{t.next_id(b'upload'):012x}{secrets.token_hex(10)}"
+
+
+def check_part_number(number: int) -> None:
+    """``InvalidArgument`` unless 1 <= number <= 10000."""
+    if not 1 <= number <= MAX_PART_NUMBER:
+        raise S3Error(
+            "InvalidArgument",
+            f"Part number must be an integer between 1 and {MAX_PART_NUMBER}, inclusive",
+            ArgumentName="partNumber",
+            ArgumentValue=str(number),
+        )
+
+
+def require_upload(
+    t: MetaTxn, bucket_name: str, key: str, upload_id: str
+) -> tuple[Bucket, MultipartUpload]:
+    """The bucket and the upload; ``NoSuchUpload`` if it is not in progress for ``key``."""
+    bucket = t.require_bucket(bucket_name)
+    raw_key = check_key(key)
+    if not _UPLOAD_ID.match(upload_id):
+        raise S3Error("NoSuchUpload", UploadId=upload_id)
+    upload = t.upload(bucket.bucket_id, raw_key, upload_id)
+    if upload is None:
+        raise S3Error("NoSuchUpload", UploadId=upload_id)
+    return bucket, upload
+
+
+# -- create, upload a part, abort -----------------------------------------------------
+
+
+def create_upload(
+    t: MetaTxn, bucket_name: str, key: str, template: MultipartUpload, now_ns: int
+) -> MultipartUpload:
+    """Start an upload of ``key`` carrying ``template``'s attributes; returns the record."""
+    bucket = t.require_bucket(bucket_name)
+    check_key(key)
+    upload = MultipartUpload(
+        upload_id=new_upload_id(t),
+        bucket_id=bucket.bucket_id,
+        key=key,
+        initiated_ns=now_ns,
+        content_type=template.content_type,
+        metadata=dict(template.metadata),
+        headers=dict(template.headers),
+        storage_class=template.storage_class,
+        checksum_algorithm=template.checksum_algorithm,
+        extra=dict(template.extra),
+    )
+    t.put_upload(upload)
+    return upload
+
+
+def upload_part(
+    t: MetaTxn,
+    bucket_name: str,
+    key: str,
+    upload_id: str,
+    part: PartRecord,
+    chunks: list[WrittenChunk],
+) -> PartRecord:
+    """Commit a part whose chunks are written; a part of the same number is replaced.
+
+    ``chunks`` are the part's bytes in order: new records (indexed here) or
+    chunks that already exist (deduplicated, or shared with a copy source),
+    which gain a reference.
+    """
+    check_part_number(part.number)
+    _, upload = require_upload(t, bucket_name, key, upload_id)
+    alg = upload.checksum_algorithm
+    if alg and part.checksums and alg not in part.checksums:
+        raise S3Error(
+            "InvalidRequest",
+            f"Checksum Type mismatch occurred, expected checksum Type: {alg.lower()}, "
+            f"actual checksum Type: {next(iter(part.checksums)).lower()}",
+        )
+    _reference(t, chunks)
+    part.chunks = [c.ref for c in chunks]
+    old = t.part(upload_id, part.number)
+    if old is not None:
+        _release_chunks(t, old.chunks)
+    t.put_part(upload_id, part)
+    return part
+
+
+def abort_upload(t: MetaTxn, bucket_name: str, key: str, upload_id: str) -> MultipartUpload:
+    """Abort an upload: its parts and their chunk references go."""
+    _, upload = require_upload(t, bucket_name, key, upload_id)
+    release_upload(t, upload)
+    return upload
+
+
+def release_upload(t: MetaTxn, upload: MultipartUpload) -> int:
+    """Remove an upload and all its parts, releasing their chunks; returns the part count."""
+    parts = list(t.parts(upload.upload_id))
+    for part in parts:
+        _release_chunks(t, part.chunks)
+        t.delete_part(upload.upload_id, part.number)
+    t.delete_upload(upload)
+    return len(parts)
+
+
+def abort_bucket_uploads(t: MetaTxn, bucket: Bucket) -> int:
+    """Abort every upload in ``bucket`` (when the bucket goes); returns how many."""
+    uploads = list(t.uploads(bucket.bucket_id))
+    for upload in uploads:
+        release_upload(t, upload)
+    return len(uploads)
+
+
+def expire_uploads(t: MetaTxn, cutoff_ns: int, limit: int = EXPIRY_BATCH) -> list[MultipartUpload]:
+    """Abort up to ``limit`` uploads initiated before ``cutoff_ns``; returns them."""
+    expired = []
+    for upload in t.all_uploads():
+        if upload.initiated_ns < cutoff_ns:
+            expired.append(upload)
+            if len(expired) >= limit:
+                break
+    for upload in expired:
+        release_upload(t, upload)
+    return expired
+
+
+def _release_chunks(t: MetaTxn, chunks: list[ChunkRef]) -> None:
+    for chunk in chunks:
+        t.decref(chunk.digest)
+
+
+# -- copying a part --------------------------------------------------------------------
+
+
+#: The largest part UploadPartCopy may make (5 GiB).
+MAX_COPY_PART = 5 << 30
+
+
+def copy_range(size: int, byte_range: tuple[int, int] | None) -> tuple[int, int]:
+    """The inclusive range of a source of ``size`` bytes that a part copies.
+
+    ``InvalidArgument`` if the range does not lie within the source, as S3 says;
+    ``InvalidRequest`` if the part would be over 5 GiB.
+    """
+    first, last = byte_range if byte_range is not None else (0, size - 1)
+    if byte_range is not None and (first > last or last >= size):
+        raise S3Error(
+            "InvalidArgument",
+            f"Range specified is not valid for source object of size: {size}",
+            ArgumentName="x-amz-copy-source-range",
+        )
+    if last - first + 1 > MAX_COPY_PART:
+        raise S3Error(
+            "InvalidRequest",
+            "The specified copy source is larger than the maximum allowable size for a copy "
+            "source: 5368709120",
+        )
+    return first, last
+
+
+def copy_plan(
+    locations: list[ChunkLocation], first: int, last: int
+) -> list[tuple[ChunkLocation, int, int]]:
+    """The chunks covering bytes ``first..last`` with the slice ``[lo, hi)`` of each."""
+    plan = []
+    offset = 0
+    for loc in locations:
+        end = offset + loc.size
+        if offset > last:
+            break
+        if end > first:
+            plan.append((loc, max(first, offset) - offset, min(last + 1, end) - offset))
+        offset = end
+    return plan
+
+
+# -- complete ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestedPart:
+    """One ``<Part>`` of a CompleteMultipartUpload request."""
+
+    number: int
+    etag: str
+    checksums: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What completing an upload made."""
+
+    upload: MultipartUpload
+    version: ObjectVersion
+
+
+def multipart_etag(md5s: list[str]) -> str:
+    """S3's multipart ETag: MD5 of the concatenated binary part MD5s, ``-`` part count."""
+    digest = hashlib.md5(b"".join(bytes.fromhex(m) for m in md5s), usedforsecurity=False)
+    return f"{digest.hexdigest()}-{len(md5s)}"
+
+
+def _normal_etag(etag: str) -> str:
+    return etag.strip().strip('"').lower()
+
+
+def complete_upload(
+    t: MetaTxn,
+    bucket_name: str,
+    key: str,
+    upload_id: str,
+    requested: list[RequestedPart],
+    conditions: WriteConditions,
+    now_ns: int,
+    checksums: ObjectChecksums | None = None,
+    object_size: int | None = None,
+    min_part_size: int = MIN_PART_SIZE,
+) -> Completion:
+    """Make the object from the named parts, validating as S3 does; only metadata is written.
+
+    ``InvalidPartOrder`` unless part numbers ascend strictly; ``InvalidPart`` for a
+    part that is missing or whose ETag (or given checksum) differs;
+    ``EntityTooSmall`` for a part under ``min_part_size`` that is not the last.
+    """
+    bucket, upload = require_upload(t, bucket_name, key, upload_id)
+    if not requested:
+        raise S3Error("MalformedXML", "You must specify at least one part.")
+    previous = 0
+    for item in requested:
+        if item.number <= previous:
+            raise S3Error("InvalidPartOrder", UploadId=upload_id)
+        previous = item.number
+    stored = {p.number: p for p in t.parts(upload_id)}
+    chosen: list[PartRecord] = []
+    for item in requested:
+        part = stored.get(item.number)
+        if part is None or _normal_etag(item.etag) != part.md5:
+            raise S3Error("InvalidPart", UploadId=upload_id, PartNumber=item.number, ETag=item.etag)
+        for alg, value in item.checksums.items():
+            if part.checksums.get(alg) not in (None, value):
+                raise S3Error(
+                    "InvalidPart",
+                    f"The {alg.lower()} checksum of part {item.number} does not match.",
+                    UploadId=upload_id,
+                    PartNumber=item.number,
+                )
+        chosen.append(part)
+    for part in chosen[:-1]:
+        if part.size < min_part_size:
+            raise S3Error(
+                "EntityTooSmall",
+                ProposedSize=part.size,
+                MinSizeAllowed=min_part_size,
+                PartNumber=part.number,
+                ETag=part.md5,
+            )
+    size = sum(p.size for p in chosen)
+    if object_size is not None and object_size != size:
+        raise S3Error(
+            "InvalidRequest",
+            f"The provided 'x-amz-mp-object-size' header value {object_size} does not match "
+            f"what was computed: {size}",
+        )
+    raw_key = check_key(key)
+    object_id = t.lookup(bucket, raw_key)
+    current = t.current(object_id) if object_id is not None else None
+    _check_conditions(current, conditions)
+    sums = checksums(upload, chosen) if checksums is not None else {}
+    new = NewObject(
+        size=size,
+        etag=multipart_etag([p.md5 for p in chosen]),
+        content_type=upload.content_type,
+        metadata=upload.metadata,
+        headers=upload.headers,
+        storage_class=upload.storage_class,
+        checksums=sums,
+        parts=[p.size for p in chosen],
+    )
+    refs = [ref for part in chosen for ref in part.chunks]
+    version = _version_from(new, refs, t.next_id(b"seq"), now_ns)
+    version.extra = {k: upload.extra[k] for k in CARRIED_EXTRA if k in upload.extra}
+    # The named parts' references now belong to the version; the rest are released.
+    named = {p.number for p in chosen}
+    for number, part in stored.items():
+        if number not in named:
+            _release_chunks(t, part.chunks)
+        t.delete_part(upload_id, number)
+    t.delete_upload(upload)
+    return Completion(upload, _install(t, bucket, raw_key, object_id, version))
+
+
+# -- listings ---------------------------------------------------------------------------
+
+
+@dataclass
+class PartsPage:
+    """A page of ListParts."""
+
+    upload: MultipartUpload
+    parts: list[PartRecord]
+    is_truncated: bool
+    next_marker: int | None
+
+
+def list_parts(
+    t: MetaTxn, bucket_name: str, key: str, upload_id: str, marker: int, max_parts: int
+) -> PartsPage:
+    """Parts numbered above ``marker``, at most ``max_parts`` of them."""
+    _, upload = require_upload(t, bucket_name, key, upload_id)
+    parts: list[PartRecord] = []
+    truncated = False
+    for part in t.parts(upload_id, marker):
+        if len(parts) >= max_parts:
+            truncated = True
+            break
+        parts.append(part)
+    next_marker = parts[-1].number if parts else None
+    return PartsPage(upload, parts, truncated, next_marker)
+
+
+@dataclass
+class UploadsPage:
+    """A page of ListMultipartUploads: uploads and common prefixes in key order."""
+
+    uploads: list[MultipartUpload]
+    common_prefixes: list[str]
+    is_truncated: bool
+    next_key_marker: str | None
+    next_upload_id_marker: str | None
+
+
+def list_uploads(
+    t: MetaTxn,
+    bucket_name: str,
+    prefix: str = "",
+    delimiter: str | None = None,
+    key_marker: str | None = None,
+    upload_id_marker: str | None = None,
+    max_uploads: int = 1000,
+) -> UploadsPage:
+    """Uploads in (key, upload id) order after the markers, rolled up at ``delimiter``.
+
+    Without ``upload_id_marker`` the listing starts after every upload of
+    ``key_marker``; with it, after that upload of that key. Common prefixes
+    count toward ``max_uploads``; a marker that is a common prefix skips it.
+    """
+    bucket = t.require_bucket(bucket_name)
+    raw_prefix = prefix.encode("utf-8")
+    raw_delim = delimiter.encode("utf-8") if delimiter else None
+    raw_marker = key_marker.encode("utf-8") if key_marker else None
+    start = max(raw_prefix, raw_marker or b"")
+    uploads: list[MultipartUpload] = []
+    prefixes: list[str] = []
+    truncated = False
+    last_prefix: bytes | None = None
+    next_key: str | None = None
+    next_uid: str | None = None
+    for upload in t.uploads(bucket.bucket_id, start):
+        raw_key = upload.key.encode("utf-8")
+        if not raw_key.startswith(raw_prefix):
+            if raw_key > raw_prefix:
+                break
+            continue
+        if raw_marker is not None:
+            if raw_key < raw_marker:
+                continue
+            if raw_key == raw_marker and (
+                upload_id_marker is None or upload.upload_id <= upload_id_marker
+            ):
+                continue
+        if raw_delim is not None:
+            cut = raw_key.find(raw_delim, len(raw_prefix))
+            if cut >= 0:
+                common = raw_key[: cut + len(raw_delim)]
+                if common == last_prefix or common == raw_marker:
+                    continue
+                if len(uploads) + len(prefixes) >= max_uploads:
+                    truncated = True
+                    break
+                last_prefix = common
+                prefixes.append(common.decode("utf-8"))
+                next_key, next_uid = prefixes[-1], None
+                continue
+        if len(uploads) + len(prefixes) >= max_uploads:
+            truncated = True
+            break
+        uploads.append(upload)
+        next_key, next_uid = upload.key, upload.upload_id
+    return UploadsPage(uploads, prefixes, truncated, next_key, next_uid)
