@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.application import service, strports
+from twisted.internet.defer import ensureDeferred
 from twisted.logger import Logger
 
 from s4d.config import Config
@@ -13,6 +14,8 @@ from s4d.s3.app import S3Resource
 from s4d.s3.front import S3Front, StaticCredentials
 from s4d.s3.request import S3Site
 from s4d.store.store import Store, StoreConfig
+from s4d.util.periodic import PeriodicService
+from s4d.util.memory import tune_malloc
 from s4d.util.threads import ExecutorRunner, FutureBridge
 
 log = Logger()
@@ -80,12 +83,38 @@ class StoreService(service.Service):
             self.engine = None
 
 
+def multipart_expiry(config: Config, engine: Engine, clock: Any) -> PeriodicService | None:
+    """The periodic job that aborts multipart uploads older than the configured TTL.
+
+    It looks every quarter of the TTL (at most hourly, at least every half
+    second); None when the TTL is 0 (uploads never expire).
+    """
+    ttl = config.multipart_ttl_hours * 3600
+    if ttl <= 0:
+        return None
+    max_age_ns = int(ttl * 1e9)
+
+    async def expire() -> None:
+        count = await engine.expire_multipart_uploads(max_age_ns)
+        if count:
+            log.info("Expired {n} abandoned multipart uploads", n=count)
+
+    return PeriodicService(
+        clock,
+        min(3600.0, max(0.5, ttl / 4)),
+        lambda: ensureDeferred(expire()),
+        "multipart-expiry",
+        run_at_start=True,
+    )
+
+
 def make_service(config: Config, reactor: Any = None) -> service.MultiService:
     """Build the whole server as one service."""
     if reactor is None:
         from twisted.internet import reactor as global_reactor
 
         reactor = global_reactor
+    tune_malloc()
     root = service.MultiService()
     store_service = StoreService(config, reactor)
     store_service.setServiceParent(root)
@@ -96,7 +125,11 @@ def make_service(config: Config, reactor: Any = None) -> service.MultiService:
         region=config.region,
         domain=config.domain,
         max_upload_size=config.max_upload_size,
+        clock=reactor,
     )
+    expiry = multipart_expiry(config, engine, reactor)
+    if expiry is not None:
+        expiry.setServiceParent(root)
     site = S3Site(S3Resource(), front)
     site.displayTracebacks = False
     strports.service(endpoint_description(config), site).setServiceParent(root)
