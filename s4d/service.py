@@ -14,8 +14,8 @@ from s4d.s3.app import S3Resource
 from s4d.s3.front import S3Front, StaticCredentials
 from s4d.s3.request import S3Site
 from s4d.store.store import Store, StoreConfig
-from s4d.util.periodic import PeriodicService
 from s4d.util.memory import tune_malloc
+from s4d.util.periodic import PeriodicService
 from s4d.util.threads import ExecutorRunner, FutureBridge
 
 log = Logger()
