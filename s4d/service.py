@@ -17,6 +17,7 @@ from s4d.store.store import Store, StoreConfig
 from s4d.util.memory import tune_malloc
 from s4d.util.periodic import PeriodicService
 from s4d.util.threads import ExecutorRunner, FutureBridge
+from s4d.workers import WorkerPool
 
 log = Logger()
 
@@ -108,6 +109,21 @@ def multipart_expiry(config: Config, engine: Engine, clock: Any) -> PeriodicServ
     )
 
 
+def build_site(config: Config, engine: Engine, reactor: Any) -> S3Site:
+    """The S3 site over ``engine`` (one per process)."""
+    front = S3Front(
+        engine,
+        StaticCredentials({config.access_key: config.secret_key}),
+        region=config.region,
+        domain=config.domain,
+        max_upload_size=config.max_upload_size,
+        clock=reactor,
+    )
+    site = S3Site(S3Resource(), front)
+    site.displayTracebacks = False
+    return site
+
+
 def make_service(config: Config, reactor: Any = None) -> service.MultiService:
     """Build the whole server as one service."""
     if reactor is None:
@@ -119,20 +135,14 @@ def make_service(config: Config, reactor: Any = None) -> service.MultiService:
     store_service = StoreService(config, reactor)
     store_service.setServiceParent(root)
     engine = store_service.open()
-    front = S3Front(
-        engine,
-        StaticCredentials({config.access_key: config.secret_key}),
-        region=config.region,
-        domain=config.domain,
-        max_upload_size=config.max_upload_size,
-        clock=reactor,
-    )
     expiry = multipart_expiry(config, engine, reactor)
     if expiry is not None:
         expiry.setServiceParent(root)
-    site = S3Site(S3Resource(), front)
-    site.displayTracebacks = False
-    strports.service(endpoint_description(config), site).setServiceParent(root)
+    site = build_site(config, engine, reactor)
+    if config.workers > 1:
+        WorkerPool(config, site, reactor).setServiceParent(root)
+    else:
+        strports.service(endpoint_description(config), site).setServiceParent(root)
     scheme = "https" if config.tls_cert else "http"
     log.info(
         "s4d serving S3 on {scheme}://{host}:{port} with data in {data}",

@@ -28,6 +28,7 @@ class Options(usage.Options):
         ["compression", None, None, "off, auto or zstd (S4_COMPRESSION)"],
         ["segment-size", None, None, "segment rotation size (S4_SEGMENT_SIZE, default 1GB)"],
         ["max-upload-size", None, None, "largest single PUT (S4_MAX_UPLOAD_SIZE, default 5GB)"],
+        ["workers", "w", None, "server processes sharing the port (S4_WORKERS, default 1)"],
     ]
     optFlags = [["check", None, "check the data directory (fsck) and exit"]]
 
