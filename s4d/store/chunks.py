@@ -56,7 +56,10 @@ class ChunkStore:
         if self.exists(digest):
             return WrittenChunk(ref, None)
         payload, flags = self._encode(data)
-        loc: Location = self.segments.append(payload, len(data), digest, flags)
+        try:
+            loc: Location = self.segments.append(payload, len(data), digest, flags)
+        except OSError as e:
+            raise storage_error(e) from e
         return WrittenChunk(
             ref, ChunkLocation(digest, loc.segment, loc.offset, loc.length, len(data), flags)
         )
@@ -86,6 +89,23 @@ class ChunkStore:
             if len(packed) < len(data):
                 return packed, FLAG_ZSTD
         return data, 0
+
+
+def storage_error(error: BaseException) -> BaseException:
+    """``StorageFull`` for a full disk (or quota, or LMDB map); other errors unchanged."""
+    import errno
+
+    import lmdb
+
+    from s4d.errors import S3Error
+
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return S3Error("StorageFull")
+    if isinstance(error, lmdb.MapFullError):
+        return S3Error("StorageFull", "The metadata map is full; raise S4_LMDB_MAP_SIZE.")
+    if isinstance(error, lmdb.Error) and "No space left" in str(error):
+        return S3Error("StorageFull")
+    return error
 
 
 class ExistsCheck:

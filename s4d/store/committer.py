@@ -18,6 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from s4d.store.chunks import storage_error
 from s4d.store.schema import Databases
 from s4d.store.segments import SegmentSet
 from s4d.store.txn import MetaTxn
@@ -179,6 +180,7 @@ class Committer:
 
     @staticmethod
     def _fail(batch: list[_Request], error: BaseException) -> None:
+        error = storage_error(error)
         for request in batch:
             if not request.future.done():
                 request.future.set_exception(error)
@@ -212,9 +214,10 @@ class Committer:
                         results.append((request, value, None))
                 MetaTxn(self.dbs, txn).flush(durable)
         except BaseException as e:  # noqa: BLE001 - the whole batch failed
+            error = storage_error(e)
             for request in batch:
                 if not request.future.done():
-                    request.future.set_exception(e)
+                    request.future.set_exception(error)
             return
         self.batches += 1
         self.operations += len(batch)

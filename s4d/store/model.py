@@ -127,7 +127,9 @@ class ObjectVersion:
             headers=value.get("hdr", {}),
             storage_class=value.get("sc", "STANDARD"),
             checksums=value.get("ck", {}),
-            chunks=[ChunkRef(bytes.fromhex(h), n) for h, n in value.get("ch", ())] if chunks else [],
+            chunks=(
+                [ChunkRef(bytes.fromhex(h), n) for h, n in value.get("ch", ())] if chunks else []
+            ),
             delete_marker=bool(value.get("dm")),
             parts=value.get("parts"),
             extra=value.get("x", {}),

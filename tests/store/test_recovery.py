@@ -212,8 +212,8 @@ class DiskFullTests(RecoveryTestCase):
             return real(fd, buffers, offset)
 
         self.patch(segments.os, "pwritev", pwritev)
-        error = self.assertRaises(OSError, put, self.store, "b", "full", b"no room" * 100)
-        self.assertEqual(error.errno, errno.ENOSPC)
+        error = self.assertRaises(S3Error, put, self.store, "b", "full", b"no room" * 100)
+        self.assertEqual((error.code, error.status), ("StorageFull", 507))
         self.assertS3Error_NoSuchKey("full")
         self.assertAllRead()
         # The disk has room again: writes work and everything still reads.
@@ -230,7 +230,7 @@ class DiskFullTests(RecoveryTestCase):
 
         self.patch(segments.os, "pwritev", pwritev)
         for i in range(3):
-            self.assertRaises(OSError, put, self.store, "b", f"full-{i}", b"data")
+            self.assertRaises(S3Error, put, self.store, "b", f"full-{i}", b"data")
         self.assertAllRead()
         self.assertTrue(self.fsck().ok)
 
