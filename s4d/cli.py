@@ -15,6 +15,9 @@ from collections.abc import Sequence
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "fsck": ("s4d.store.fsck", "check a data directory for damage and inconsistency"),
+    "stats": ("s4d.store.stats", "print storage statistics (dedup, compression, dead bytes)"),
+    "compact": ("s4d.store.compaction", "reclaim dead space: copy live chunks, delete segments"),
+    "scrub": ("s4d.store.scrub", "re-read every stored chunk and report damaged ones"),
 }
 
 

@@ -85,7 +85,11 @@ class Config:
     root_password: str | None = None
     jwt_secret: str | None = None
     compaction: dict[str, Any] = field(default_factory=dict)
+    #: the background scrubber: enabled, interval_secs, rate (bytes/s)
+    scrub: dict[str, Any] = field(default_factory=dict)
     lifecycle: dict[str, Any] = field(default_factory=dict)
+    #: abandoned multipart uploads expire after this long (S4_MULTIPART_UPLOAD_TTL_HOURS,
+    #: or S4_COMPACTION_MULTIPART_TTL_SECS in seconds); 0 keeps them forever
     multipart_ttl_hours: float = 24.0
 
 
@@ -121,6 +125,9 @@ def build(options: Mapping[str, Any] | None = None, env: Mapping[str, str] | Non
     compression = (pick("compression", "S4_COMPRESSION", "off") or "off").lower()
     if compression not in ("off", "auto", "zstd"):
         raise ConfigError("S4_COMPRESSION must be off, auto or zstd")
+    level = _env(env, "S4_COMPRESSION_LEVEL") or "3"
+    if not level.lstrip("-").isdigit() or not -7 <= int(level) <= 22:
+        raise ConfigError("S4_COMPRESSION_LEVEL must be an integer from -7 to 22")
     cert = pick("tls-cert", "S4_TLS_CERT")
     key = pick("tls-key", "S4_TLS_KEY")
     if bool(cert) != bool(key):
@@ -151,7 +158,7 @@ def build(options: Mapping[str, Any] | None = None, env: Mapping[str, str] | Non
         chunk_size=parse_size(_env(env, "S4_CHUNK_SIZE") or "4MB"),
         map_size=parse_size(_env(env, "S4_LMDB_MAP_SIZE") or "64GB"),
         compression=compression,
-        compression_level=int(number("S4_COMPRESSION_LEVEL", "3")),
+        compression_level=int(level),
         fsync=flag("S4_FSYNC", "true"),
         threads=int(number("S4_THREADS", "8")),
         workers=int(pick("workers", "S4_WORKERS", "1") or "1"),
@@ -163,13 +170,26 @@ def build(options: Mapping[str, Any] | None = None, env: Mapping[str, str] | Non
             "interval_hours": number("S4_COMPACTION_INTERVAL_HOURS", "6"),
             "threshold": number("S4_COMPACTION_THRESHOLD", "0.3"),
             "dry_run": flag("S4_COMPACTION_DRY_RUN", "false"),
+            # s4d's own: how long released chunks and quiet segments are left alone
+            # (uploads in flight may still commit against them), and a copy rate cap
+            "grace_secs": number("S4_COMPACTION_GRACE_SECS", "3600"),
+            "rate": parse_size(_env(env, "S4_COMPACTION_RATE") or "128MB"),
+        },
+        scrub={
+            "enabled": flag("S4_SCRUB_ENABLED", "true"),
+            "interval_secs": number("S4_SCRUB_INTERVAL_SECS", "600"),
+            "rate": parse_size(_env(env, "S4_SCRUB_RATE") or "16MB"),
         },
         lifecycle={
             "enabled": flag("S4_LIFECYCLE_ENABLED", "true"),
             "interval_hours": number("S4_LIFECYCLE_INTERVAL_HOURS", "24"),
             "dry_run": flag("S4_LIFECYCLE_DRY_RUN", "false"),
         },
-        multipart_ttl_hours=number("S4_MULTIPART_UPLOAD_TTL_HOURS", "24"),
+        multipart_ttl_hours=(
+            number("S4_COMPACTION_MULTIPART_TTL_SECS", "0") / 3600
+            if _env(env, "S4_COMPACTION_MULTIPART_TTL_SECS")
+            else number("S4_MULTIPART_UPLOAD_TTL_HOURS", "24")
+        ),
     )
 
 

@@ -9,6 +9,7 @@ committer and come back through ``call_from_thread``.
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -21,7 +22,9 @@ from twisted.python.failure import Failure
 from s4d.errors import S3Error
 from s4d.features import multipart as fm
 from s4d.features import objects as fo
+from s4d.features import rename as fr
 from s4d.store.chunks import WrittenChunk
+from s4d.store.compaction import DEFAULT_GRACE, CompactionReport, Compactor
 from s4d.store.listing import list_objects
 from s4d.store.model import (
     Bucket,
@@ -32,6 +35,8 @@ from s4d.store.model import (
     ObjectVersion,
     PartRecord,
 )
+from s4d.store.scrub import Scrubber, ScrubReport
+from s4d.store.stats import StorageStats, store_stats
 from s4d.store.store import Store
 from s4d.store.txn import MetaTxn
 from s4d.util.threads import FutureBridge, Runner, SerialRunner
@@ -78,6 +83,11 @@ class Engine:
         self.runner = runner
         self.bridge = getattr(runner, "bridge", None) or FutureBridge(call_from_thread)
         self.now_ns = now_ns
+        self._compaction_lock = threading.Lock()
+        self._scrub_lock = threading.Lock()
+        self._scrubber: Scrubber | None = None
+        #: set when the service stops: background passes end early
+        self.stopping = threading.Event()
 
     # -- plumbing ------------------------------------------------------------------
 
@@ -472,6 +482,70 @@ class Engine:
                     return total
 
         return ensureDeferred(expire())
+
+    # == rename (rules in s4d/features/rename.py) ===================================
+
+    def rename(self, request: fr.Rename) -> Deferred[fr.RenameOutcome]:
+        """RenameObject: a key or a whole prefix, in one metadata transaction."""
+        now = self.now_ns()
+        return self._commit(lambda t: fr.rename(t, request, now))
+
+    # == maintenance: compaction, scrubbing, statistics (s4d/store/compaction.py ...) ====
+
+    def compact(
+        self,
+        threshold: float = 0.3,
+        dry_run: bool = False,
+        grace: float = DEFAULT_GRACE,
+        rate: float | None = None,
+    ) -> Deferred[CompactionReport]:
+        """Run one compaction pass in a worker thread (the admin API calls this too).
+
+        Only one pass runs at a time: a second caller gets :class:`MaintenanceBusy`.
+        Commits of moved chunks go through the group committer in small batches,
+        so requests keep flowing while it runs.
+        """
+
+        def run() -> CompactionReport:
+            if not self._compaction_lock.acquire(blocking=False):
+                raise MaintenanceBusy("a compaction pass is already running")
+            try:
+                return Compactor(
+                    self.store,
+                    threshold=threshold,
+                    dry_run=dry_run,
+                    grace=grace,
+                    rate=rate,
+                    should_stop=self.stopping.is_set,
+                ).run()
+            finally:
+                self._compaction_lock.release()
+
+        return self.runner.run(run)
+
+    def scrub(self, max_bytes: int, rate: float | None = None) -> Deferred[ScrubReport]:
+        """Check the next ``max_bytes`` of stored chunks (continuing where the last slice ended)."""
+
+        def run() -> ScrubReport:
+            if not self._scrub_lock.acquire(blocking=False):
+                raise MaintenanceBusy("the scrubber is already running")
+            try:
+                if self._scrubber is None:
+                    self._scrubber = Scrubber(self.store)
+                self._scrubber.rate = rate
+                return self._scrubber.run_slice(max_bytes, self.stopping.is_set)
+            finally:
+                self._scrub_lock.release()
+
+        return self.runner.run(run)
+
+    def storage_stats(self) -> Deferred[StorageStats]:
+        """Objects, logical and physical bytes, dedup and compression ratios, dead bytes."""
+        return self.runner.run(store_stats, self.store)
+
+
+class MaintenanceBusy(Exception):
+    """A compaction pass (or scrub slice) is already running in this process."""
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ ERROR_STATUS: dict[str, tuple[int, str]] = {
         "Your previous request to create the named bucket succeeded and you already own it.",
     ),
     "BucketNotEmpty": (409, "The bucket you tried to delete is not empty."),
+    # s4d's own (RenameObject of a prefix onto keys that exist; docs/s3.rst)
+    "DestinationAlreadyExists": (409, "The rename destination already exists."),
     "ConditionalRequestConflict": (
         409,
         "A conflicting operation occurred. If using PutObject you can retry the request.",
@@ -29,6 +31,11 @@ ERROR_STATUS: dict[str, tuple[int, str]] = {
     "EntityTooSmall": (400, "Your proposed upload is smaller than the minimum allowed object size."),
     "ExpiredToken": (400, "The provided token has expired."),
     "IncompleteBody": (400, "You did not provide the number of bytes specified by the Content-Length HTTP header."),
+    "IdempotencyParameterMismatch": (
+        400,
+        "Parameters on this idempotent request are inconsistent with parameters used in "
+        "previous request(s).",
+    ),
     "InternalError": (500, "We encountered an internal error. Please try again."),
     "InvalidAccessKeyId": (403, "The AWS access key Id you provided does not exist in our records."),
     "InvalidArgument": (400, "Invalid Argument"),
@@ -41,6 +48,7 @@ ERROR_STATUS: dict[str, tuple[int, str]] = {
     "MaxPostPreDataLengthExceededError": (400, "Your POST request fields preceding the upload file were too large."),
     "InvalidPart": (400, "One or more of the specified parts could not be found."),
     "InvalidPartOrder": (400, "The list of parts was not in ascending order."),
+    "InvalidPartNumber": (416, "The requested partnumber is not satisfiable"),
     "InvalidRange": (416, "The requested range is not satisfiable"),
     "InvalidRequest": (400, "Invalid Request"),
     "InvalidStorageClass": (400, "The storage class you specified is not valid."),
@@ -67,6 +75,15 @@ ERROR_STATUS: dict[str, tuple[int, str]] = {
         "or the multipart upload might have been aborted or completed.",
     ),
     "NoSuchVersion": (404, "The specified version does not exist."),
+    "NoSuchWebsiteConfiguration": (404, "The bucket does not have a website configuration."),
+    "NoSuchPublicAccessBlockConfiguration": (404, "No public access block configuration."),
+    "ObjectLockConfigurationNotFoundError": (404, "Object Lock configuration does not exist."),
+    "OwnershipControlsNotFoundError": (404, "The bucket ownership controls were not found."),
+    "ReplicationConfigurationNotFoundError": (404, "The replication configuration was not found."),
+    "ServerSideEncryptionConfigurationNotFoundError": (
+        404,
+        "The server side encryption configuration was not found.",
+    ),
     "NotImplemented": (501, "A header or query you provided implies functionality that is not implemented."),
     "PreconditionFailed": (412, "At least one of the pre-conditions you specified did not hold."),
     "RequestTimeTooSkewed": (

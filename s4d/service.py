@@ -109,6 +109,61 @@ def multipart_expiry(config: Config, engine: Engine, clock: Any) -> PeriodicServ
     )
 
 
+def compaction_service(config: Config, engine: Engine, clock: Any) -> PeriodicService | None:
+    """The periodic compaction pass (S4_COMPACTION_*); None when disabled.
+
+    Runs every ``interval_hours``, the first time one interval after start;
+    ``dry_run`` only logs what a pass would do.
+    """
+    settings = config.compaction
+    if not settings.get("enabled", True):
+        return None
+    interval = max(1.0, float(settings.get("interval_hours", 6)) * 3600)
+
+    async def compact() -> None:
+        report = await engine.compact(
+            threshold=float(settings.get("threshold", 0.3)),
+            dry_run=bool(settings.get("dry_run", False)),
+            grace=float(settings.get("grace_secs", 3600)),
+            rate=settings.get("rate") or None,
+        )
+        if report.segments:
+            log.info("Compaction: {summary}", summary=report.summary())
+
+    return PeriodicService(clock, interval, lambda: ensureDeferred(compact()), "compaction")
+
+
+def scrub_service(config: Config, engine: Engine, clock: Any) -> PeriodicService | None:
+    """The background scrubber: every ``interval_secs`` it checks what ``rate`` allows.
+
+    Each run reads at most ``rate * interval_secs / 2`` bytes, paced to ``rate``,
+    so it is busy at most half the time; the whole store is covered over many runs.
+    """
+    settings = config.scrub
+    if not settings.get("enabled", True):
+        return None
+    interval = max(1.0, float(settings.get("interval_secs", 600)))
+    rate = float(settings.get("rate") or (16 << 20))
+
+    async def scrub() -> None:
+        report = await engine.scrub(int(rate * interval / 2), rate)
+        if report.damaged:
+            log.error("Scrubber found {n} damaged chunks", n=len(report.damaged))
+
+    return PeriodicService(clock, interval, lambda: ensureDeferred(scrub()), "scrub")
+
+
+class _StopSignal(service.Service):
+    """Stopped first (added last): tells background passes in flight to end early."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def stopService(self) -> None:
+        super().stopService()
+        self.engine.stopping.set()
+
+
 def build_site(config: Config, engine: Engine, reactor: Any) -> S3Site:
     """The S3 site over ``engine`` (one per process)."""
     front = S3Front(
@@ -138,11 +193,17 @@ def make_service(config: Config, reactor: Any = None) -> service.MultiService:
     expiry = multipart_expiry(config, engine, reactor)
     if expiry is not None:
         expiry.setServiceParent(root)
+    # Background jobs run in this (the main) process only; S4_WORKERS processes serve.
+    jobs = (compaction_service(config, engine, reactor), scrub_service(config, engine, reactor))
+    for job in jobs:
+        if job is not None:
+            job.setServiceParent(root)
     site = build_site(config, engine, reactor)
     if config.workers > 1:
         WorkerPool(config, site, reactor).setServiceParent(root)
     else:
         strports.service(endpoint_description(config), site).setServiceParent(root)
+    _StopSignal(engine).setServiceParent(root)
     scheme = "https" if config.tls_cert else "http"
     log.info(
         "s4d serving S3 on {scheme}://{host}:{port} with data in {data}",

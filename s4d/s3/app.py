@@ -25,7 +25,7 @@ from s4d.errors import S3Error
 from s4d.s3.dispatch import DispatchTable, Response, subresources
 from s4d.s3.errors import error_body
 from s4d.s3.front import PUBLIC_PATHS
-from s4d.s3.handlers import bucket, objects
+from s4d.s3.handlers import bucket, multipart, objects, rename
 
 log = Logger()
 
@@ -35,6 +35,8 @@ def default_table() -> DispatchTable:
     table = DispatchTable()
     bucket.register(table)
     objects.register(table)
+    multipart.register(table)
+    rename.register(table)
     return table
 
 

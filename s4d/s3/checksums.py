@@ -179,7 +179,9 @@ def full_object(algorithm: str, parts: Sequence[tuple[bytes | str, int]]) -> str
     name = normalise_algorithm(algorithm)
     combine = getattr(_crt, f"combine_{name.lower()}", None) if name in COMBINABLE else None
     if combine is None:
-        raise S3Error("InvalidRequest", f"The FULL_OBJECT checksum type is not supported for {name}.")
+        raise S3Error(
+            "InvalidRequest", f"The FULL_OBJECT checksum type is not supported for {name}."
+        )
     value = 0
     for digest, length in parts:
         raw = decode_value(name, digest) if isinstance(digest, str) else digest

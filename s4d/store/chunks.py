@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import blake3
@@ -15,6 +16,65 @@ from s4d.store.segments import Location, SegmentSet
 DEFAULT_CHUNK_SIZE = 4 << 20
 #: In ``auto`` mode keep the compressed form only when it saves this fraction.
 AUTO_MIN_SAVING = 0.10
+#: In ``auto`` mode a chunk larger than this is first judged by a sample of this size
+#: (compressed at level 1): incompressible data then costs one small probe.
+AUTO_SAMPLE = 64 << 10
+#: ... and the whole chunk is compressed only if the sample shrank below this fraction.
+AUTO_SAMPLE_RATIO = 0.85
+#: Chunks smaller than this are never compressed (headers would eat the gain).
+MIN_COMPRESS = 512
+
+_local = threading.local()
+
+
+def _compressor(level: int) -> zstandard.ZstdCompressor:
+    """A per-thread compressor for ``level`` (contexts are costly to make, not thread-safe)."""
+    cache = getattr(_local, "compressors", None)
+    if cache is None:
+        cache = _local.compressors = {}
+    found = cache.get(level)
+    if found is None:
+        found = cache[level] = zstandard.ZstdCompressor(level=level)
+    return found
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    found = getattr(_local, "decompressor", None)
+    if found is None:
+        found = _local.decompressor = zstandard.ZstdDecompressor()
+    return found
+
+
+def decode_payload(payload: bytes, flags: int, raw_length: int) -> bytes:
+    """The plain bytes of a record's payload (decompressed if its flags say so)."""
+    if flags & FLAG_ZSTD:
+        try:
+            return _decompressor().decompress(payload, max_output_size=raw_length)
+        except zstandard.ZstdError as e:
+            raise CorruptRecord(f"payload does not decompress: {e}") from e
+    return payload
+
+
+def encode_payload(data: bytes, compression: str, level: int) -> tuple[bytes, int]:
+    """The payload to store for ``data`` and its record flags, under a compression mode.
+
+    ``off`` stores as is; ``zstd`` compresses whenever that is smaller; ``auto``
+    compresses only when it saves :data:`AUTO_MIN_SAVING`, and for a large chunk
+    first compresses a :data:`AUTO_SAMPLE` from its middle at level 1, so that
+    incompressible data (media, archives, encrypted files) costs one small probe.
+    """
+    if compression == "off" or len(data) < MIN_COMPRESS:
+        return data, 0
+    if compression == "auto" and len(data) > 2 * AUTO_SAMPLE:
+        start = (len(data) - AUTO_SAMPLE) // 2
+        sample = memoryview(data)[start : start + AUTO_SAMPLE]
+        if len(_compressor(1).compress(sample)) > AUTO_SAMPLE * AUTO_SAMPLE_RATIO:
+            return data, 0
+    packed = _compressor(level).compress(data)
+    if compression == "zstd" or len(packed) <= len(data) * (1 - AUTO_MIN_SAVING):
+        if len(packed) < len(data):
+            return packed, FLAG_ZSTD
+    return data, 0
 
 
 def digest_of(data: bytes | memoryview) -> bytes:
@@ -71,24 +131,13 @@ class ChunkStore:
         )
         if header.content != loc.digest:
             raise CorruptRecord("record holds another chunk")
-        if header.flags & FLAG_ZSTD:
-            data = zstandard.ZstdDecompressor().decompress(
-                payload, max_output_size=header.raw_length
-            )
-        else:
-            data = payload
+        data = decode_payload(payload, header.flags, header.raw_length)
         if len(data) != loc.size:
             raise CorruptRecord("decoded chunk has the wrong size")
         return data
 
     def _encode(self, data: bytes) -> tuple[bytes, int]:
-        if self.compression == "off" or len(data) < 512:
-            return data, 0
-        packed = zstandard.ZstdCompressor(level=self.level).compress(data)
-        if self.compression == "zstd" or len(packed) <= len(data) * (1 - AUTO_MIN_SAVING):
-            if len(packed) < len(data):
-                return packed, FLAG_ZSTD
-        return data, 0
+        return encode_payload(data, self.compression, self.level)
 
 
 def storage_error(error: BaseException) -> BaseException:

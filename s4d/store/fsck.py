@@ -4,8 +4,9 @@
 no recovery, nothing written) and walks everything in one read transaction:
 
 * each bucket's namespace tree: entries are well formed, directory entries lead to
-  non-empty directories reached exactly once, object entries have at least one
-  version, and nothing in ``ns`` or ``versions`` is unreachable;
+  non-empty directories reached exactly once, no key is longer than a length
+  bound on its path allows, object entries have at least one version, and
+  nothing in ``ns`` or ``versions`` is unreachable;
 * each version: it decodes, its chunks add up to its size, and every chunk it
   names is in the chunk index;
 * multipart uploads: each record decodes, sits under the index key its bucket,
@@ -54,6 +55,7 @@ from s4d.store.schema import (
     ENTRY_OBJECT,
     NAME_PIECE,
     PART_INDEX,
+    U16,
     U32,
     U64,
     UPLOAD_ID_LENGTH,
@@ -72,6 +74,7 @@ MAX_KEY_BYTES = 1024
 # Problem kinds (damage or inconsistency: the data directory is not clean).
 BAD_BUCKET = "bad-bucket"
 BAD_ENTRY = "bad-entry"
+BAD_BOUND = "bad-length-bound"
 BAD_KEY = "bad-key"
 EMPTY_DIR = "empty-dir"
 SHARED_DIR = "shared-dir"
@@ -98,6 +101,8 @@ NO_METADATA = "no-metadata"
 DAMAGED_REGION = "damaged-region"
 STRAY_FILE = "stray-file"
 STALE_SEGMENT_INFO = "stale-segment-info"
+#: the incrementally kept statistics differ from a recount (no data is affected)
+STATS_MISMATCH = "stats-mismatch"
 
 
 @dataclass(frozen=True)
@@ -387,6 +392,7 @@ class _Checker:
         self.check_chunks()
         self.scan_segments()
         self.check_counters()
+        self.check_stats()
         self.attach_keys(buckets)
 
     # -- buckets and the namespace --------------------------------------------------------
@@ -419,29 +425,37 @@ class _Checker:
                 SHARED_DIR, f"root directory {bucket.root_dir} is used twice", bucket=bucket.name
             )
             return
-        # (directory id, key prefix it stands for, entry names on the way to it)
-        stack: list[tuple[int, bytes, list[bytes]]] = [(bucket.root_dir, b"", [])]
+        # (directory id, key prefix it stands for, entry names on the way to it,
+        # the longest key the length bounds on the way allow)
+        stack: list[tuple[int, bytes, list[bytes], int]] = [(bucket.root_dir, b"", [], 1 << 30)]
         visited: set[int] = {bucket.root_dir}
         ns = self.dbs["ns"]
         while stack:
-            dir_id, path, names = stack.pop()
+            dir_id, path, names, limit = stack.pop()
             if record:
                 self.seen_dirs.add(dir_id)
                 if dir_id != bucket.root_dir:
                     self.stats.directories += 1
             count = 0
-            children: list[tuple[int, bytes, list[bytes]]] = []
+            children: list[tuple[int, bytes, list[bytes], int]] = []
             for k, v in _prefixed(self.txn.cursor(db=ns), u64(dir_id)):
                 count += 1
                 name = k[8:]
                 key = path + name
                 shown = key.decode("utf-8", "replace")
                 kind = v[:1]
-                if len(v) != 9 or kind not in (ENTRY_DIR, ENTRY_CONT, ENTRY_OBJECT):
+                sizes = (9,) if kind == ENTRY_OBJECT else (9, 11)
+                if kind not in (ENTRY_DIR, ENTRY_CONT, ENTRY_OBJECT) or len(v) not in sizes:
                     report(BAD_ENTRY, f"entry {shown!r} has a malformed value", bucket=bucket.name)
                     continue
                 ident = U64.unpack_from(v, 1)[0]
                 if kind == ENTRY_OBJECT:
+                    if len(key) > limit:
+                        report(
+                            BAD_BOUND,
+                            f"key {shown!r} is longer than a directory's length bound allows",
+                            bucket=bucket.name,
+                        )
                     if split_key(key) != (names, name):
                         report(
                             BAD_ENTRY,
@@ -466,7 +480,9 @@ class _Checker:
                     continue
                 self.max_ids[b"dir"] = max(self.max_ids[b"dir"], ident)
                 visited.add(ident)
-                children.append((ident, key, [*names, name]))
+                bound = U16.unpack_from(v, 9)[0] if len(v) == 11 else None
+                below = limit if bound is None else min(limit, len(key) + bound)
+                children.append((ident, key, [*names, name], below))
             if count == 0 and dir_id != bucket.root_dir:
                 report(
                     EMPTY_DIR,
@@ -572,7 +588,7 @@ class _Checker:
             dir_id = U64.unpack_from(k, 0)[0]
             if dir_id not in self.seen_dirs:
                 stray_dirs[dir_id] += 1
-            if len(v) == 9 and v[:1] in (ENTRY_DIR, ENTRY_CONT):
+            if len(v) in (9, 11) and v[:1] in (ENTRY_DIR, ENTRY_CONT):
                 self.max_ids[b"dir"] = max(self.max_ids[b"dir"], U64.unpack_from(v, 1)[0])
             elif len(v) == 9:
                 self.max_ids[b"object"] = max(self.max_ids[b"object"], U64.unpack_from(v, 1)[0])
@@ -692,7 +708,7 @@ class _Checker:
         for digest, raw in self.cursor("chunks") or ():
             digest = bytes(digest)
             try:
-                _fmt, seg, off, length, size, flags, refs = CHUNK.unpack(raw)
+                _fmt, seg, off, length, size, flags, refs = CHUNK.unpack_from(raw)
             except Exception as e:  # noqa: BLE001 - any malformed value is a finding
                 self.problem(
                     BAD_CHUNK_ENTRY, f"chunk index entry is unreadable: {e}", digest=digest.hex()
@@ -833,6 +849,8 @@ class _Checker:
             self.report.segments.append(seg)
         for sid in sorted(set(recorded) - set(ids)):
             self.max_ids[b"segment"] = max(self.max_ids[b"segment"], sid)
+            if recorded[sid].get("retired"):
+                continue  # compacted away; the tombstone refuses stale commits
             if sid not in live:
                 self.warning(
                     STALE_SEGMENT_INFO,
@@ -890,6 +908,25 @@ class _Checker:
                 self.problem(
                     COUNTER_BEHIND,
                     f"counter {name.decode()} is at {stored.get(name, 0)} but id {used} is in use",
+                )
+
+    def check_stats(self) -> None:
+        """The incrementally kept statistics (s4d.store.stats) must equal a recount.
+
+        A difference is a warning: it misreports space but loses nothing.
+        """
+        from s4d.store import stats
+
+        counters = self.dbs.get("counters")
+        if counters is None or self.txn.get(stats.READY, db=counters) is None:
+            return  # not counted yet: the next store to open the directory counts them
+        stored = stats.stored_counters(self.txn, counters)
+        counted = stats.recount(self.txn, self.dbs)
+        for name, value in sorted(counted.items()):
+            if stored.get(name, 0) != value:
+                self.warning(
+                    STATS_MISMATCH,
+                    f"statistic {name} is {stored.get(name, 0)} but a recount gives {value}",
                 )
 
     # -- keys for chunk problems ----------------------------------------------------------

@@ -4,7 +4,8 @@
 database   key                                             value
 ========== =============================================== ===========================
 buckets    bucket name (UTF-8)                             codec: :class:`model.Bucket`
-ns         dir id (8, BE) + entry name (UTF-8 bytes)       b"D"|b"C"+dir id | b"O"+obj id
+ns         dir id (8, BE) + entry name (UTF-8 bytes)       b"D"|b"C"+dir id[+bound (2)]
+                                                           | b"O"+obj id
 versions   object id (8) + inverted seq (8)                codec: :class:`model.ObjectVersion`
 chunks     BLAKE3 digest (32)                              :data:`CHUNK` struct
 segments   segment id (8)                                  codec: size, dead bytes
@@ -14,6 +15,9 @@ multipart  b"L" + bucket id (8) + key form + upload id     codec: :class:`model.
            b"P" + upload id + part number (4, BE)          codec: :class:`model.PartRecord`
 iam        free form                                       codec (IAM issue)
 config     setting name                                    free form
+tokens     b"K" + client token                             codec: request fingerprint, time
+           b"T" + time (8, BE) + client token              b"" (expiry order)
+damaged    BLAKE3 digest (32)                              codec: where and why a chunk failed
 ========== =============================================== ===========================
 
 A directory entry's name carries its trailing ``/``; an object whose key ends in
@@ -29,6 +33,14 @@ long (one of exactly that length ends in ``/``); continuation names are exactly
 that long and never end in ``/``. No two kinds can collide, and because every
 name under a continuation starts with it, the depth-first walk still yields
 S3's key order. The key of an entry is the concatenation of the names on its path.
+
+A directory or continuation entry may carry a *length bound* (2 bytes, BE):
+no key below it is longer than the bound plus the length of the key prefix the
+entry stands for. Creating a key raises the bounds on its path; removing one
+leaves them (they stay upper bounds). A prefix rename checks the 1024-byte key
+limit against the bound instead of visiting every key; an entry without a
+bound (written before bounds existed) is measured by a walk once, when it is
+renamed. :func:`s4d.store.txn.entry_bound` reads it.
 
 Multipart uploads are indexed so that a cursor walks one bucket's uploads in
 (key, upload id) order, which is ListMultipartUploads' order. A key shorter than
@@ -60,13 +72,22 @@ DATABASES = (
     b"multipart",
     b"iam",
     b"config",
+    b"tokens",
+    b"damaged",
 )
 SCHEMA_VERSION = 1
 
 U64 = struct.Struct(">Q")
-#: chunk record: format, segment, offset, stored length, decoded size, flags, refs
+#: a directory entry's length bound
+U16 = struct.Struct(">H")
+#: chunk record: format, segment, offset, stored length, decoded size, flags, refs;
+#: a released chunk (refs 0) is followed by :data:`RELEASED` (read with ``unpack_from``)
 CHUNK = struct.Struct("<BIQIIBI")
 CHUNK_FORMAT = 1
+#: when a chunk lost its last reference (Unix seconds), after a released chunk's record
+RELEASED = struct.Struct("<I")
+#: prefix of the statistics kept in ``counters`` (signed 8-byte values, see s4d.store.stats)
+STATS_PREFIX = b"stats/"
 
 ENTRY_DIR = b"D"
 ENTRY_CONT = b"C"
@@ -125,6 +146,8 @@ class Databases:
         self.multipart = handles[b"multipart"]
         self.iam = handles[b"iam"]
         self.config = handles[b"config"]
+        self.tokens = handles[b"tokens"]
+        self.damaged = handles[b"damaged"]
 
 
 #: The multipart database's key spaces: uploads (listing order) and parts.

@@ -15,12 +15,15 @@ import errno
 import fcntl
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from s4d.store import records
 
 SEGMENT_SUFFIX = ".seg"
+#: How often (seconds) :meth:`SegmentSet.file` looks for descriptors of deleted files.
+SWEEP_INTERVAL = 30.0
 
 
 def segment_name(segment_id: int) -> str:
@@ -57,6 +60,9 @@ class SegmentFile:
         self._sync_lock = threading.Lock()
         #: set by every completed (or failed) write, cleared by :meth:`sync`
         self._dirty = False
+        #: writes in progress; :meth:`close` waits for them to end before closing the fd
+        self._writers = 0
+        self._closed = False
 
     def lock_exclusive(self) -> bool:
         """Take the append lock of this file; False if another process has it."""
@@ -68,6 +74,13 @@ class SegmentFile:
             raise
         return True
 
+    def unlock(self) -> None:
+        """Give up the append lock (this process no longer appends here)."""
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+        except OSError:
+            pass
+
     def reserve(self, length: int) -> int:
         """Reserve ``length`` bytes at the end; return their offset."""
         with self._lock:
@@ -76,13 +89,26 @@ class SegmentFile:
             return offset
 
     def write(self, offset: int, buffers: list[bytes | memoryview]) -> int:
-        """Write ``buffers`` at ``offset`` (a range from :meth:`reserve`); return bytes written."""
+        """Write ``buffers`` at ``offset`` (a range from :meth:`reserve`); return bytes written.
+
+        The descriptor stays open until the write ends even if :meth:`close` is
+        called meanwhile (compaction forgetting a segment), so a write can never
+        land in another file that reused the descriptor number.
+        """
+        with self._lock:
+            if self._closed:
+                raise OSError(errno.EBADF, f"segment {self.segment_id} is closed")
+            self._writers += 1
         try:
             return os.pwritev(self.fd, buffers, offset)
         finally:
             # Even a failed write may have changed the file; the next sync must flush it.
             with self._lock:
                 self._dirty = True
+                self._writers -= 1
+                close_now = self._closed and self._writers == 0
+            if close_now:
+                self._close_fd()
 
     def sync(self) -> int:
         """Make every byte written before this call durable; return the durable size.
@@ -111,7 +137,16 @@ class SegmentFile:
             return self.synced
 
     def close(self) -> None:
-        """Close the descriptor."""
+        """Close the descriptor (once any write in progress has ended)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            close_now = self._writers == 0
+        if close_now:
+            self._close_fd()
+
+    def _close_fd(self) -> None:
         try:
             os.close(self.fd)
         except OSError:
@@ -136,6 +171,7 @@ class SegmentSet:
         self._lock = threading.Lock()
         self._open: dict[int, SegmentFile] = {}
         self._active: SegmentFile | None = None
+        self._swept = time.monotonic()
 
     # -- discovery -----------------------------------------------------------------
 
@@ -153,6 +189,10 @@ class SegmentSet:
 
     def file(self, segment_id: int) -> SegmentFile:
         """The open file of segment ``segment_id`` (opened read-only on first use)."""
+        now = time.monotonic()
+        if now - self._swept > SWEEP_INTERVAL:
+            self._swept = now
+            self.sweep_deleted()
         seg = self._open.get(segment_id)
         if seg is not None:
             return seg
@@ -196,8 +236,16 @@ class SegmentSet:
         seg.lock_exclusive()
         _fsync_directory(self.directory)
         self._open[segment_id] = seg
-        self._active = seg
+        old, self._active = self._active, seg
+        if old is not None:
+            # No new appends go there: compaction may take it (see s4d.store.compaction).
+            old.unlock()
         return seg
+
+    def active_id(self) -> int | None:
+        """The id of the segment this process appends to, if it has one yet."""
+        seg = self._active
+        return seg.segment_id if seg is not None else None
 
     def append(
         self, payload: bytes | memoryview, raw_length: int, content: bytes, flags: int = 0
@@ -213,8 +261,19 @@ class SegmentSet:
         return Location(seg.segment_id, offset, len(payload))
 
     def sync(self, segment_ids: set[int]) -> dict[int, int]:
-        """fdatasync the named segments; return their durable sizes."""
-        return {sid: self.file(sid).sync() for sid in segment_ids}
+        """fdatasync the named segments; return their durable sizes.
+
+        A segment whose file compaction has deleted is skipped (durable size 0):
+        a commit that still names it is refused by the metadata, and must not
+        fail the other commits of its batch.
+        """
+        sizes = {}
+        for sid in segment_ids:
+            try:
+                sizes[sid] = self.file(sid).sync()
+            except FileNotFoundError:
+                sizes[sid] = 0
+        return sizes
 
     # -- reads ---------------------------------------------------------------------
 
@@ -234,6 +293,26 @@ class SegmentSet:
                 self._active = None
         if seg is not None:
             seg.close()
+
+    def sweep_deleted(self) -> int:
+        """Close cached descriptors of segment files that were deleted; return how many.
+
+        Compaction in another process deletes segments this one may still hold
+        open, which would keep their disk space allocated. Readers that still
+        hold an old location retry with a fresh one (:meth:`Store.read_chunk`).
+        """
+        stale = []
+        for sid, seg in list(self._open.items()):
+            if seg is self._active:
+                continue
+            try:
+                if os.fstat(seg.fd).st_nlink == 0:
+                    stale.append(sid)
+            except OSError:
+                stale.append(sid)
+        for sid in stale:
+            self.forget(sid)
+        return len(stale)
 
     def close(self) -> None:
         """Close every open segment."""

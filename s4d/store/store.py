@@ -11,15 +11,18 @@ Layout of a data directory::
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from s4d.store import stats
 from s4d.store.chunks import DEFAULT_CHUNK_SIZE, ChunkStore, WrittenChunk
 from s4d.store.committer import Committer, Operation
 from s4d.store.model import ChunkLocation, ChunkRef
+from s4d.store.records import CorruptRecord
 from s4d.store.schema import Databases, open_environment
 from s4d.store.segments import SegmentSet
 from s4d.store.txn import MetaTxn
@@ -59,8 +62,9 @@ class Store:
             os.path.join(config.data_dir, "segments"), config.segment_size, self._new_segment_id
         )
         if not config.fsync:
-            self.segments.sync = lambda ids: {i: self.segments.file(i).size for i in ids}  # type: ignore[method-assign]
+            self.segments.sync = self._sizes_unsynced  # type: ignore[method-assign]
         self.recovery = self._recover()
+        stats.ensure(self.env, self.dbs)
         self.chunks = ChunkStore(
             self.segments, self._chunk_exists, config.compression, config.compression_level
         )
@@ -101,8 +105,39 @@ class Store:
         return self.chunks.put(data)
 
     def read_chunk(self, loc: ChunkLocation) -> bytes:
-        """Read one chunk, checked; raises ``CorruptRecord`` if damaged."""
-        return self.chunks.get(loc)
+        """Read one chunk, checked; raises ``CorruptRecord`` if damaged.
+
+        A location looked up before compaction moved the chunk may point into a
+        file that is gone (or a descriptor that was closed): on such a failure
+        the chunk is looked up again and, if it moved, read from its new place.
+        A chunk that fails its checks where the index still puts it is recorded
+        as damaged (reads of its objects then fail early) and never returned.
+        """
+        try:
+            return self.chunks.get(loc)
+        except (OSError, CorruptRecord) as first:
+            with self.read() as t:
+                found = t.chunk(loc.digest)
+            if found is not None and (found[0].segment, found[0].offset) != (
+                loc.segment,
+                loc.offset,
+            ):
+                return self.chunks.get(found[0])
+            if isinstance(first, CorruptRecord) and found is not None:
+                self.report_damaged(found[0], str(first))
+            raise
+
+    def report_damaged(self, loc: ChunkLocation, reason: str) -> Future[Any]:
+        """Record that the chunk at ``loc`` is corrupt (if the index still points there)."""
+        info = {"seg": loc.segment, "off": loc.offset, "why": reason, "t": int(time.time())}
+
+        def mark(t: MetaTxn) -> bool:
+            found = t.chunk(loc.digest)
+            if found is None or (found[0].segment, found[0].offset) != (loc.segment, loc.offset):
+                return False
+            return t.mark_damaged(loc.digest, info)
+
+        return self.submit(mark)
 
     def locate(self, t: MetaTxn, refs: list[ChunkRef]) -> list[ChunkLocation]:
         """Where each chunk of ``refs`` lives (``InternalError`` if one is missing)."""
@@ -113,14 +148,34 @@ class Store:
             entry = t.chunk(ref.digest)
             if entry is None:
                 raise S3Error("InternalError", "Object data is missing from the chunk index.")
+            if t.is_damaged(ref.digest):
+                raise S3Error(
+                    "InternalError",
+                    "The object's data is damaged (a chunk failed its checksum); "
+                    "it is not served.",
+                )
             found.append(entry[0])
         return found
 
     def _chunk_exists(self, digest: bytes) -> bool:
+        # A damaged chunk is written again: the new copy replaces it (MetaTxn.add_chunk).
         with self.env.begin() as txn:
-            return txn.get(digest, db=self.dbs.chunks) is not None
+            return (
+                txn.get(digest, db=self.dbs.chunks) is not None
+                and txn.get(digest, db=self.dbs.damaged) is None
+            )
 
     # -- lifecycle -----------------------------------------------------------------
+
+    def _sizes_unsynced(self, segment_ids: set[int]) -> dict[int, int]:
+        """``SegmentSet.sync`` without fsync (``fsync=False``): sizes only."""
+        sizes = {}
+        for sid in segment_ids:
+            try:
+                sizes[sid] = self.segments.file(sid).size
+            except FileNotFoundError:
+                sizes[sid] = 0  # compacted away; the commit naming it is refused
+        return sizes
 
     def _new_segment_id(self) -> int:
         with self.env.begin(write=True) as txn:
@@ -146,7 +201,8 @@ class Store:
                     info["dead"] = info.get("dead", 0) + extra
                     info["size"] = size
                     t.put_segment_info(sid, info)
-        if ids:
+            last = t.segment_info(ids[-1]) if ids else {}
+        if ids and not last.get("retiring"):
             self.segments.adopt_active(ids[-1])
         return RecoveryReport(orphans)
 

@@ -6,8 +6,10 @@ against. It never commits or aborts; whoever opened the transaction does.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import Any
 
 import lmdb
 
@@ -21,6 +23,8 @@ from s4d.store.schema import (
     ENTRY_DIR,
     ENTRY_OBJECT,
     NAME_PIECE,
+    RELEASED,
+    U16,
     U32,
     U64,
     UPLOAD_INDEX,
@@ -73,6 +77,17 @@ def path_kind(name: bytes) -> bytes:
     return ENTRY_DIR if name.endswith(b"/") else ENTRY_CONT
 
 
+def entry_bound(raw: bytes) -> int | None:
+    """A directory entry's length bound (see :mod:`s4d.store.schema`), or None if it has none."""
+    return U16.unpack_from(raw, 9)[0] if len(raw) >= 11 else None
+
+
+def dir_entry(kind: bytes, dir_id: int, bound: int | None) -> bytes:
+    """The stored value of a directory or continuation entry."""
+    value = kind + u64(dir_id)
+    return value if bound is None else value + U16.pack(bound)
+
+
 class MetaTxn:
     """Helpers over one open LMDB transaction."""
 
@@ -81,6 +96,9 @@ class MetaTxn:
         self.txn = txn
         #: dead bytes per segment released in this transaction, flushed by :meth:`flush`
         self.dead: dict[int, int] = defaultdict(int)
+        #: changes to the statistics (s4d.store.stats) made here, flushed by :meth:`flush`
+        self.stats: dict[bytes, int] = defaultdict(int)
+        self._retiring: dict[int, bool] = {}
 
     # -- counters ------------------------------------------------------------------
 
@@ -178,16 +196,32 @@ class MetaTxn:
     def link(self, bucket: Bucket, key: bytes, object_id: int) -> None:
         """Point ``key`` at ``object_id``, creating directories as needed."""
         dirs, leaf = split_key(key)
-        dir_id = bucket.root_dir
-        for name in dirs:
-            found = self.entry(dir_id, name)
-            if found is None:
-                new_id = self.next_id(b"dir")
-                self.txn.put(u64(dir_id) + name, path_kind(name) + u64(new_id), db=self.dbs.ns)
-                dir_id = new_id
-            else:
-                dir_id = found[1]
+        dir_id = self.make_dirs(bucket.root_dir, dirs, len(key))
         self.txn.put(u64(dir_id) + leaf, ENTRY_OBJECT + u64(object_id), db=self.dbs.ns)
+
+    def make_dirs(self, root: int, dirs: list[bytes], length: int) -> int:
+        """The id of directory ``root/dirs...``, creating what is missing.
+
+        ``length`` is the length of the longest key about to be placed below
+        it: every length bound on the way is raised to cover it, and new
+        entries get exact ones.
+        """
+        dir_id = root
+        rest = length
+        for name in dirs:
+            rest -= len(name)
+            k = u64(dir_id) + name
+            raw = self.txn.get(k, db=self.dbs.ns)
+            if raw is None:
+                new_id = self.next_id(b"dir")
+                self.txn.put(k, dir_entry(path_kind(name), new_id, rest), db=self.dbs.ns)
+                dir_id = new_id
+                continue
+            dir_id = U64.unpack_from(raw, 1)[0]
+            bound = entry_bound(raw)
+            if bound is not None and bound < rest:
+                self.txn.put(k, raw[:9] + U16.pack(rest), db=self.dbs.ns)
+        return dir_id
 
     def unlink(self, bucket: Bucket, key: bytes) -> None:
         """Remove ``key``'s entry and every directory it leaves empty."""
@@ -206,6 +240,132 @@ class MetaTxn:
         prefix = u64(dir_id)
         cursor = self.txn.cursor(db=self.dbs.ns)
         return not (cursor.set_range(prefix) and cursor.key().startswith(prefix))
+
+    # -- moving entries (renames) ----------------------------------------------------
+
+    def entry_value(self, dir_id: int, name: bytes) -> bytes | None:
+        """The raw stored value of entry ``name`` in directory ``dir_id``."""
+        raw = self.txn.get(u64(dir_id) + name, db=self.dbs.ns)
+        return bytes(raw) if raw is not None else None
+
+    def put_entry(self, dir_id: int, name: bytes, value: bytes) -> None:
+        """Store entry ``name`` in directory ``dir_id`` with a raw value."""
+        self.txn.put(u64(dir_id) + name, value, db=self.dbs.ns)
+
+    def remove_entry(self, dir_id: int, name: bytes) -> None:
+        """Delete entry ``name`` of directory ``dir_id`` (nothing else)."""
+        self.txn.delete(u64(dir_id) + name, db=self.dbs.ns)
+
+    def entries(self, dir_id: int, limit: int) -> list[tuple[bytes, bytes]]:
+        """Up to ``limit`` of a directory's first entries as (name, raw value)."""
+        prefix = u64(dir_id)
+        cursor = self.txn.cursor(db=self.dbs.ns)
+        found: list[tuple[bytes, bytes]] = []
+        if not cursor.set_range(prefix):
+            return found
+        for k, v in cursor:
+            if not k.startswith(prefix) or len(found) >= limit:
+                break
+            found.append((bytes(k[8:]), bytes(v)))
+        return found
+
+    def detach(self, root: int, path: list[bytes]) -> bytes | None:
+        """Remove the entry at the end of ``path`` (entry names from :func:`split_key`).
+
+        Directories left empty on the way are removed, as :meth:`unlink` does.
+        Returns the removed entry's raw value (its subtree stays intact, reachable
+        through nothing until :meth:`attach` puts it somewhere), or None if the
+        path does not exist.
+        """
+        chain = self.resolve_dirs(root, path[:-1])
+        if chain is None:
+            return None
+        value = self.entry_value(chain[-1], path[-1])
+        if value is None or value[:1] != path_kind(path[-1]):
+            return None
+        self.remove_entry(chain[-1], path[-1])
+        dirs = path[:-1]
+        for depth in range(len(dirs), 0, -1):
+            if not self.dir_is_empty(chain[depth]):
+                break
+            self.remove_entry(chain[depth - 1], dirs[depth - 1])
+        return value
+
+    def attach(self, root: int, path: list[bytes], value: bytes, length: int) -> None:
+        """Insert an entry (a raw value from :meth:`detach`) at the end of ``path``.
+
+        ``length`` is the longest key the entry brings, measured from ``root``;
+        directories on the way are created and their length bounds raised.
+        """
+        parent = self.make_dirs(root, path[:-1], length)
+        self.put_entry(parent, path[-1], value)
+
+    def longest_below(self, dir_id: int) -> int:
+        """The length of the longest key below ``dir_id``, relative to it (0 if none).
+
+        Visits every entry of the subtree (names only, no version record): for
+        entries that have no length bound yet.
+        """
+        longest = 0
+        stack = [(dir_id, 0)]
+        while stack:
+            current, base = stack.pop()
+            prefix = u64(current)
+            cursor = self.txn.cursor(db=self.dbs.ns)
+            if not cursor.set_range(prefix):
+                continue
+            for k, v in cursor:
+                if not k.startswith(prefix):
+                    break
+                length = base + len(k) - 8
+                if v[:1] == ENTRY_OBJECT:
+                    longest = max(longest, length)
+                else:
+                    stack.append((U64.unpack_from(v, 1)[0], length))
+        return longest
+
+    def move_versions(self, from_id: int, to_id: int, versions: list[ObjectVersion]) -> None:
+        """Re-file ``versions`` of object ``from_id`` under ``to_id``, above its own.
+
+        Each gets a fresh sequence number (oldest first, so their order is
+        kept); chunk references move with them unchanged.
+        """
+        for version in sorted(versions, key=lambda v: v.seq):
+            if self.txn.delete(version_key(from_id, version.seq), db=self.dbs.versions):
+                self.count_version(version, -1)
+            version.seq = self.next_id(b"seq")
+            self.put_version(to_id, version)
+
+    # -- client tokens (idempotent requests) -----------------------------------------
+
+    def client_token(self, token: bytes) -> dict[str, Any] | None:
+        """The record kept for an idempotency token, or None."""
+        raw = self.txn.get(b"K" + token, db=self.dbs.tokens)
+        return codec.decode(raw) if raw is not None else None  # type: ignore[no-any-return]
+
+    def put_client_token(self, token: bytes, record: dict[str, Any], now_ns: int) -> None:
+        """Remember ``token`` (with ``record``) as used at ``now_ns``."""
+        old = self.client_token(token)
+        if old is not None:
+            self.txn.delete(b"T" + u64(old["t"]) + token, db=self.dbs.tokens)
+        self.txn.put(b"K" + token, codec.encode({**record, "t": now_ns}), db=self.dbs.tokens)
+        self.txn.put(b"T" + u64(now_ns) + token, b"", db=self.dbs.tokens)
+
+    def expire_client_tokens(self, before_ns: int, limit: int) -> int:
+        """Forget up to ``limit`` tokens used before ``before_ns``; return how many went."""
+        cursor = self.txn.cursor(db=self.dbs.tokens)
+        doomed: list[bytes] = []
+        if cursor.set_range(b"T"):
+            for k in cursor.iternext(values=False):
+                if not k.startswith(b"T") or len(doomed) >= limit:
+                    break
+                if U64.unpack_from(k, 1)[0] >= before_ns:
+                    break
+                doomed.append(bytes(k))
+        for k in doomed:
+            self.txn.delete(k, db=self.dbs.tokens)
+            self.txn.delete(b"K" + k[9:], db=self.dbs.tokens)
+        return len(doomed)
 
     # -- versions ------------------------------------------------------------------
 
@@ -237,17 +397,29 @@ class MetaTxn:
 
     def put_version(self, object_id: int, version: ObjectVersion) -> None:
         """Store one version record."""
-        self.txn.put(
+        old = self.txn.replace(
             version_key(object_id, version.seq),
             codec.encode(version.encode()),
             db=self.dbs.versions,
         )
+        if old is not None:
+            self.count_version(ObjectVersion.decode(codec.decode(old), chunks=False), -1)
+        self.count_version(version, 1)
 
     def delete_version(self, object_id: int, version: ObjectVersion) -> None:
         """Remove one version record and release its chunks."""
-        self.txn.delete(version_key(object_id, version.seq), db=self.dbs.versions)
+        if self.txn.delete(version_key(object_id, version.seq), db=self.dbs.versions):
+            self.count_version(version, -1)
         for chunk in version.chunks:
             self.decref(chunk.digest)
+
+    def count_version(self, version: ObjectVersion, sign: int) -> None:
+        """Adjust the statistics for a version record that appears (1) or goes (-1)."""
+        if version.delete_marker:
+            self.stats[b"delete_markers"] += sign
+        else:
+            self.stats[b"objects"] += sign
+            self.stats[b"logical_bytes"] += sign * version.size
 
     # -- chunks --------------------------------------------------------------------
 
@@ -256,23 +428,109 @@ class MetaTxn:
         raw = self.txn.get(digest, db=self.dbs.chunks)
         if raw is None:
             return None
-        _fmt, seg, off, length, size, flags, refs = CHUNK.unpack(raw)
+        _fmt, seg, off, length, size, flags, refs = CHUNK.unpack_from(raw)
         return ChunkLocation(digest, seg, off, length, size, flags), refs
+
+    def released_at(self, digest: bytes) -> int | None:
+        """When a released chunk (no references) lost its last one (Unix seconds)."""
+        raw = self.txn.get(digest, db=self.dbs.chunks)
+        if raw is None or len(raw) < CHUNK.size + RELEASED.size:
+            return None
+        return int(RELEASED.unpack_from(raw, CHUNK.size)[0])
 
     def add_chunk(self, loc: ChunkLocation) -> bool:
         """Reference a chunk written at ``loc``.
 
         If the digest is already indexed the existing copy gains the reference,
-        the bytes at ``loc`` become dead, and False is returned.
+        the bytes at ``loc`` become dead, and False is returned (unless the
+        indexed copy is known to be damaged: then ``loc`` replaces it).
+        A location in a segment that compaction is retiring is refused
+        (``InternalError``): its file is about to go.
         """
         found = self.chunk(loc.digest)
         if found is not None:
-            self._gain(*found)
-            if (found[0].segment, found[0].offset) != (loc.segment, loc.offset):
+            old, refs = found
+            if (old.segment, old.offset) != (loc.segment, loc.offset) and self.is_damaged(
+                loc.digest
+            ):
+                self.check_segment_open(loc.segment)
+                self._gain(old, refs)
+                self.relocate_chunk(loc.digest, loc)
+                self.clear_damaged(loc.digest)
+                return True
+            self._gain(old, refs)
+            if (old.segment, old.offset) != (loc.segment, loc.offset):
                 self.dead[loc.segment] += _record_size(loc.length)
             return False
+        self.check_segment_open(loc.segment)
         self._put_chunk(loc, 1)
+        self.stats[b"chunks"] += 1
+        self.stats[b"refs"] += 1
+        self.stats[b"unique_bytes"] += loc.size
+        self.stats[b"stored_bytes"] += loc.length
         return True
+
+    def check_segment_open(self, segment: int) -> None:
+        """``InternalError`` if compaction is retiring ``segment`` (its file is going)."""
+        retiring = self._retiring.get(segment)
+        if retiring is None:
+            raw = self.txn.get(u64(segment), db=self.dbs.segments)
+            retiring = raw is not None and bool(codec.decode(raw).get("retiring"))
+            self._retiring[segment] = retiring
+        if retiring:
+            raise S3Error(
+                "InternalError", "The data was written to a segment being compacted; retry."
+            )
+
+    def relocate_chunk(self, digest: bytes, new: ChunkLocation) -> None:
+        """Point an indexed chunk at a new copy of its record, keeping its references.
+
+        The old record's bytes become dead (if they were live); a released chunk's
+        new copy is dead from the start.
+        """
+        found = self.chunk(digest)
+        if found is None:
+            return
+        old, refs = found
+        released = self.released_at(digest) if refs == 0 else None
+        if refs > 0:
+            self.dead[old.segment] += _record_size(old.length)
+            self.stats[b"stored_bytes"] += new.length - old.length
+        else:
+            self.dead[new.segment] += _record_size(new.length)
+            self.stats[b"released_bytes"] += new.length - old.length
+        self._put_chunk(new, refs, released)
+
+    def purge_chunk(self, digest: bytes) -> bool:
+        """Forget a released chunk (no references) whose bytes compaction reclaims."""
+        found = self.chunk(digest)
+        if found is None or found[1] != 0:
+            return False
+        self.txn.delete(digest, db=self.dbs.chunks)
+        self.stats[b"released_chunks"] -= 1
+        self.stats[b"released_bytes"] -= found[0].length
+        return True
+
+    # -- damaged chunks ---------------------------------------------------------------
+
+    def is_damaged(self, digest: bytes) -> bool:
+        """True when a chunk's record was found corrupt (by a read, the scrubber, compaction)."""
+        return self.txn.get(digest, db=self.dbs.damaged) is not None
+
+    def damaged_info(self, digest: bytes) -> dict[str, Any] | None:
+        """Where and why a damaged chunk failed, or None."""
+        raw = self.txn.get(digest, db=self.dbs.damaged)
+        return codec.decode(raw) if raw is not None else None
+
+    def mark_damaged(self, digest: bytes, info: dict[str, Any]) -> bool:
+        """Record a chunk as damaged; False if it already was."""
+        return bool(
+            self.txn.put(digest, codec.encode(info), db=self.dbs.damaged, overwrite=False)
+        )
+
+    def clear_damaged(self, digest: bytes) -> None:
+        """Forget that a chunk was damaged (a good copy replaced it)."""
+        self.txn.delete(digest, db=self.dbs.damaged)
 
     def incref(self, digest: bytes) -> None:
         """Add a reference to an indexed chunk (``InternalError`` if it is gone)."""
@@ -285,6 +543,12 @@ class MetaTxn:
         if refs == 0:
             # A released chunk whose bytes compaction has not reclaimed yet: revive it.
             self.dead[loc.segment] -= _record_size(loc.length)
+            self.stats[b"released_chunks"] -= 1
+            self.stats[b"released_bytes"] -= loc.length
+            self.stats[b"chunks"] += 1
+            self.stats[b"unique_bytes"] += loc.size
+            self.stats[b"stored_bytes"] += loc.length
+        self.stats[b"refs"] += 1
         self._put_chunk(loc, refs + 1)
 
     def decref(self, digest: bytes) -> None:
@@ -300,18 +564,26 @@ class MetaTxn:
         loc, refs = found
         if refs <= 0:
             return
+        self.stats[b"refs"] -= 1
         if refs == 1:
             self.dead[loc.segment] += _record_size(loc.length)
+            self.stats[b"chunks"] -= 1
+            self.stats[b"unique_bytes"] -= loc.size
+            self.stats[b"stored_bytes"] -= loc.length
+            self.stats[b"released_chunks"] += 1
+            self.stats[b"released_bytes"] += loc.length
         self._put_chunk(loc, refs - 1)
 
-    def _put_chunk(self, loc: ChunkLocation, refs: int) -> None:
-        self.txn.put(
-            loc.digest,
-            CHUNK.pack(
-                CHUNK_FORMAT, loc.segment, loc.offset, loc.length, loc.size, loc.flags, refs
-            ),
-            db=self.dbs.chunks,
+    def _put_chunk(self, loc: ChunkLocation, refs: int, released_at: int | None = None) -> None:
+        value = CHUNK.pack(
+            CHUNK_FORMAT, loc.segment, loc.offset, loc.length, loc.size, loc.flags, refs
         )
+        if refs == 0:
+            # Compaction purges a released chunk only some time after its release
+            # (an upload that deduplicated against it may still be on its way).
+            stamp = int(time.time()) if released_at is None else released_at
+            value += RELEASED.pack(max(0, min(stamp, 0xFFFFFFFF)))
+        self.txn.put(loc.digest, value, db=self.dbs.chunks)
 
     # -- multipart uploads ---------------------------------------------------------
 
@@ -411,7 +683,12 @@ class MetaTxn:
         self.txn.put(u64(segment_id), codec.encode(info), db=self.dbs.segments)
 
     def flush(self, durable_sizes: dict[int, int] | None = None) -> None:
-        """Write the dead-byte tallies and durable sizes gathered in this transaction."""
+        """Write the dead-byte tallies, statistics and durable sizes gathered here."""
+        if self.stats:
+            from s4d.store.stats import apply_deltas
+
+            apply_deltas(self.txn, self.dbs, self.stats)
+            self.stats.clear()
         touched = set(self.dead) | set(durable_sizes or {})
         for sid in touched:
             info = self.segment_info(sid)

@@ -83,11 +83,18 @@ def parse(lines: list[str], keys: dict[str, KeyLog]) -> int:
 class Child:
     """The writer process and a thread collecting its stdout lines."""
 
-    def __init__(self, data_dir: str, seed: int, round_no: int, stderr_path: str) -> None:
+    def __init__(
+        self,
+        data_dir: str,
+        seed: int,
+        round_no: int,
+        stderr_path: str,
+        module: str = "tests.crash.writer",
+    ) -> None:
         env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
         self.stderr = open(stderr_path, "wb")  # noqa: SIM115 - closed in finish()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.crash.writer", data_dir, str(seed), str(round_no)],
+            [sys.executable, "-m", module, data_dir, str(seed), str(round_no)],
             stdout=subprocess.PIPE,
             stderr=self.stderr,
             cwd=ROOT,

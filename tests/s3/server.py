@@ -34,6 +34,7 @@ class InProcessServer:
         self.store = Store(StoreConfig(self.data_dir, fsync=False, map_size=1 << 30))
         self.runner = ExecutorRunner(FutureBridge(reactor.callFromThread), 4, name="test-io")
         self.engine = Engine(self.store, self.runner, reactor.callFromThread)
+        front_options.setdefault("clock", reactor)
         self.front = S3Front(
             self.engine, StaticCredentials({ACCESS_KEY: SECRET_KEY}), **front_options
         )

@@ -1,0 +1,312 @@
+"""The scrubber: re-reads stored chunks at a bounded rate and checks them.
+
+:class:`Scrubber` walks the chunk index in digest order, a slice at a time,
+reading each chunk's record and checking everything a reader would and more:
+the header and payload CRC32C, the content address in the header, and the
+BLAKE3 digest of the decoded bytes. A chunk that fails is recorded in the
+``damaged`` database (with where and why), which makes every read of an object
+that needs it fail with an S3 error instead of serving bad bytes; the keys that
+use it are reported. A later upload of the same bytes writes a good copy that
+replaces the damaged one (:meth:`~s4d.store.txn.MetaTxn.add_chunk`).
+
+The position survives between slices (in memory), so a periodic job scrubs
+everything over time; reads are paced to a byte rate so that the scrubber never
+competes with clients for the disk. Everything here blocks: the engine runs it
+in a worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from s4d.store import codec, records
+from s4d.store.chunks import decode_payload, digest_of
+from s4d.store.model import ChunkLocation, ObjectVersion
+from s4d.store.schema import CHUNK, ENTRY_OBJECT, U64, u64
+from s4d.store.segments import Location
+from s4d.store.txn import MetaTxn
+
+log = logging.getLogger(__name__)
+
+#: Index entries read per (short) read transaction.
+BATCH = 256
+#: At most this many keys are reported per damaged chunk.
+MAX_KEYS = 20
+
+
+@dataclass
+class DamagedChunk:
+    """A chunk found corrupt, where it is, why, and the keys that use it."""
+
+    digest: str  # hex
+    segment: int
+    offset: int
+    reason: str
+    keys: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ScrubReport:
+    """What one slice of scrubbing did."""
+
+    chunks: int = 0
+    bytes: int = 0
+    damaged: list[DamagedChunk] = field(default_factory=list)
+    #: the walk reached the end of the index (and starts over next time)
+    wrapped: bool = False
+    seconds: float = 0.0
+
+
+def verify_record(data: bytes, loc: ChunkLocation) -> tuple[records.RecordHeader, bytes, bytes]:
+    """Check a record read at ``loc`` completely; return (header, payload, plain bytes).
+
+    Raises :class:`records.CorruptRecord` naming what failed.
+    """
+    header = records.decode_header(data)
+    payload = data[records.HEADER_SIZE :]
+    records.check_payload(header, payload)
+    if header.content != loc.digest:
+        raise records.CorruptRecord("the record holds another chunk")
+    plain = decode_payload(payload, header.flags, header.raw_length)
+    if len(plain) != header.raw_length:
+        raise records.CorruptRecord("decoded length differs from the header")
+    if digest_of(plain) != loc.digest:
+        raise records.CorruptRecord("decoded bytes do not match the chunk's BLAKE3 digest")
+    return header, payload, plain
+
+
+def keys_using(
+    t: MetaTxn, digests: Iterable[bytes], limit: int = MAX_KEYS
+) -> dict[bytes, list[str]]:
+    """The ``bucket/key`` (and version) of every version or part using each digest.
+
+    Walks every bucket's namespace tree: only for reporting damage, which is rare.
+    """
+    wanted = set(digests)
+    found: dict[bytes, list[str]] = {d: [] for d in wanted}
+    if not wanted:
+        return found
+
+    def note(version_chunks: list[Any], label: str) -> None:
+        for ref in {c.digest for c in version_chunks} & wanted:
+            if len(found[ref]) < limit:
+                found[ref].append(label)
+
+    versions = t.txn.cursor(db=t.dbs.versions)
+    for bucket in t.buckets():
+        stack: list[tuple[int, bytes]] = [(bucket.root_dir, b"")]
+        while stack:
+            dir_id, prefix = stack.pop()
+            for name, value in t.entries(dir_id, 1 << 30):
+                if value[:1] == ENTRY_OBJECT:
+                    object_id = U64.unpack_from(value, 1)[0]
+                    key = (prefix + name).decode("utf-8", "replace")
+                    if not versions.set_range(u64(object_id)):
+                        continue
+                    for k, v in versions:
+                        if not k.startswith(u64(object_id)):
+                            break
+                        version = ObjectVersion.decode(codec.decode(v), key)
+                        label = f"{bucket.name}/{key}"
+                        if version.version_id != "null":
+                            label += f" (version {version.version_id})"
+                        note(version.chunks, label)
+                else:
+                    stack.append((U64.unpack_from(value, 1)[0], prefix + name))
+    for upload in t.all_uploads():
+        for part in t.parts(upload.upload_id):
+            note(part.chunks, f"upload {upload.upload_id} part {part.number}")
+    return found
+
+
+def mark_damaged(store: Any, damaged: list[tuple[ChunkLocation, str]]) -> list[DamagedChunk]:
+    """Record chunks as damaged (where the index still points at them); report their keys.
+
+    Returns (and logs) the chunks that were not known to be damaged before.
+    """
+    if not damaged:
+        return []
+    now = int(time.time())
+
+    def mark(t: MetaTxn) -> list[ChunkLocation]:
+        marked = []
+        for loc, reason in damaged:
+            found = t.chunk(loc.digest)
+            if found is None or (found[0].segment, found[0].offset) != (loc.segment, loc.offset):
+                continue
+            info = {"seg": loc.segment, "off": loc.offset, "why": reason, "t": now}
+            if t.mark_damaged(loc.digest, info):
+                marked.append(loc)  # newly found (known damage is not reported again)
+        return marked
+
+    marked: list[ChunkLocation] = store.commit(mark)
+    reasons = {loc.digest: reason for loc, reason in damaged}
+    with store.read() as t:
+        users = keys_using(t, [loc.digest for loc in marked])
+    report = []
+    for loc in marked:
+        item = DamagedChunk(
+            loc.digest.hex(), loc.segment, loc.offset, reasons[loc.digest], users[loc.digest]
+        )
+        log.error(
+            "Damaged chunk %s in segment %d at offset %d (%s); used by: %s",
+            item.digest[:16],
+            item.segment,
+            item.offset,
+            item.reason,
+            ", ".join(item.keys) or "nothing",
+        )
+        report.append(item)
+    return report
+
+
+class Scrubber:
+    """Re-reads chunks in digest order, a slice at a time, at a bounded rate.
+
+    :param rate: most bytes read per second (None: as fast as the disk goes).
+    """
+
+    def __init__(
+        self,
+        store: Any,
+        rate: float | None = 32 << 20,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.store = store
+        self.rate = rate
+        self.clock = clock
+        self.sleep = sleep
+        self.position = b""
+        self.passes = 0
+
+    def run_slice(
+        self, max_bytes: int, should_stop: Callable[[], bool] = lambda: False
+    ) -> ScrubReport:
+        """Check chunks from the current position until ``max_bytes`` were read."""
+        report = ScrubReport()
+        start = self.clock()
+        bad: list[tuple[ChunkLocation, str]] = []
+        while report.bytes < max_bytes and not should_stop():
+            batch = self._next_batch()
+            if not batch:
+                self.position = b""
+                self.passes += 1
+                report.wrapped = True
+                break
+            for loc in batch:
+                error = self._check(loc)
+                self.position = loc.digest + b"\0"
+                report.chunks += 1
+                report.bytes += records.HEADER_SIZE + loc.length
+                if error is not None:
+                    bad.append((loc, error))
+                self._pace(start, report.bytes)
+                if report.bytes >= max_bytes or should_stop():
+                    break
+        report.damaged = mark_damaged(self.store, bad)
+        report.seconds = self.clock() - start
+        return report
+
+    def run_pass(self) -> ScrubReport:
+        """Check every chunk once from the start (tests, the ``scrub`` command)."""
+        self.position = b""
+        total = ScrubReport()
+        while True:
+            part = self.run_slice(1 << 62)
+            total.chunks += part.chunks
+            total.bytes += part.bytes
+            total.damaged += part.damaged
+            total.seconds += part.seconds
+            if part.wrapped:
+                total.wrapped = True
+                return total
+
+    def _next_batch(self) -> list[ChunkLocation]:
+        found: list[ChunkLocation] = []
+        with self.store.read() as t:
+            cursor = t.txn.cursor(db=t.dbs.chunks)
+            if not cursor.set_range(self.position):
+                return found
+            for k, raw in cursor:
+                _fmt, seg, off, length, size, flags, _refs = CHUNK.unpack_from(raw)
+                found.append(ChunkLocation(bytes(k), seg, off, length, size, flags))
+                if len(found) >= BATCH:
+                    break
+        return found
+
+    def _check(self, loc: ChunkLocation) -> str | None:
+        """Why the chunk at ``loc`` is bad, or None (also None if it moved meanwhile)."""
+        try:
+            seg = self.store.segments.file(loc.segment)
+            data = seg_read(seg.fd, loc)
+            verify_record(data, loc)
+            return None
+        except (OSError, records.CorruptRecord) as e:
+            with self.store.read() as t:
+                found = t.chunk(loc.digest)
+            if found is None or (found[0].segment, found[0].offset) != (loc.segment, loc.offset):
+                return None  # moved or purged by compaction while we looked
+            return str(e) if isinstance(e, records.CorruptRecord) else f"unreadable: {e}"
+
+    def _pace(self, start: float, done: int) -> None:
+        if not self.rate:
+            return
+        ahead = done / self.rate - (self.clock() - start)
+        if ahead > 0:
+            self.sleep(ahead)
+
+
+def seg_read(fd: int, loc: ChunkLocation | Location) -> bytes:
+    """The bytes of the record at ``loc`` (header and payload)."""
+    import os
+
+    data = os.pread(fd, records.HEADER_SIZE + loc.length, loc.offset)
+    if len(data) != records.HEADER_SIZE + loc.length:
+        raise records.CorruptRecord("record extends past the end of the file")
+    return data
+
+
+# -- the command -----------------------------------------------------------------------
+
+
+def add_arguments(parser: Any) -> None:
+    """Add the ``scrub`` command's arguments to ``parser``."""
+    parser.add_argument("data_dir", metavar="DATA_DIR", help="the data directory")
+    parser.add_argument(
+        "--rate", type=float, default=0, help="most MB/s to read (default: unpaced)"
+    )
+
+
+def run(args: Any, out: Any = None) -> int:
+    """Check every stored chunk once; mark and report damaged ones; 1 if any."""
+    import os
+    import sys
+
+    from s4d.store.store import Store, StoreConfig
+
+    out = out if out is not None else sys.stdout
+    if not os.path.isdir(os.path.join(args.data_dir, "meta")):
+        print(f"s4d scrub: {args.data_dir}: no data directory", file=out)
+        return 1
+    store = Store(StoreConfig(args.data_dir))
+    try:
+        report = Scrubber(store, rate=args.rate * 1e6 or None).run_pass()
+    finally:
+        store.close()
+    print(
+        f"scrubbed {report.chunks} chunks ({report.bytes} bytes) in {report.seconds:.2f} s; "
+        f"{len(report.damaged)} damaged",
+        file=out,
+    )
+    for item in report.damaged:
+        print(
+            f"  chunk {item.digest[:16]} segment {item.segment} offset {item.offset}: "
+            f"{item.reason}; keys: {', '.join(item.keys) or 'none'}",
+            file=out,
+        )
+    return 1 if report.damaged else 0

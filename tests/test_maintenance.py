@@ -1,0 +1,144 @@
+"""The engine's maintenance calls and their periodic services.
+
+Strategy: an engine over a real store with the inline committer and an inline
+runner (no threads), and the periodic services of :mod:`s4d.service` on a
+``task.Clock``: advancing the clock runs a pass, whose effect is visible in the
+store at once. Worker processes never get these services (``make_service`` is
+only called in the main process), which is not something a unit test can see.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from s4d import cli
+from s4d.config import Config
+from s4d.engine import Engine, MaintenanceBusy
+from s4d.service import compaction_service, scrub_service
+from s4d.store import stats
+from s4d.util.threads import InlineRunner
+from tests.store.helpers import create_bucket, delete, open_store, put
+
+
+class MaintenanceTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.store = open_store(self, segment_size=32 << 10, chunk_size=8 << 10)
+        create_bucket(self.store, "b")
+        for i in range(20):
+            put(self.store, "b", f"k{i}", bytes([i]) * 20_000)
+        for i in range(15):
+            delete(self.store, "b", f"k{i}")
+        self.engine = Engine(self.store, InlineRunner(), lambda f, *a: f(*a))
+
+    def test_compact_on_demand(self) -> None:
+        dry = self.successResultOf(self.engine.compact(threshold=0.3, dry_run=True, grace=0))
+        self.assertTrue(dry.segments)
+        self.assertEqual(dry.compacted, [])
+        report = self.successResultOf(self.engine.compact(threshold=0.3, grace=0))
+        self.assertEqual(sorted(report.compacted), sorted(p.segment for p in dry.segments))
+        current = self.successResultOf(self.engine.storage_stats())
+        self.assertEqual(current.objects, 5)
+        self.assertEqual(current.logical_bytes, 5 * 20_000)
+
+    def test_one_pass_at_a_time(self) -> None:
+        self.engine._compaction_lock.acquire()
+        self.failureResultOf(self.engine.compact(grace=0), MaintenanceBusy)
+        self.engine._compaction_lock.release()
+
+    def test_scrub_slices(self) -> None:
+        report = self.successResultOf(self.engine.scrub(1 << 30))
+        self.assertTrue(report.wrapped)
+        self.assertEqual(report.damaged, [])
+        self.assertGreater(report.chunks, 0)
+
+    def test_periodic_compaction(self) -> None:
+        clock = Clock()
+        config = dataclasses.replace(
+            Config(),
+            compaction={
+                "enabled": True, "interval_hours": 1, "threshold": 0.3, "dry_run": False,
+                "grace_secs": 0, "rate": 0,
+            },
+        )
+        job = compaction_service(config, self.engine, clock)
+        assert job is not None
+        before = stats.store_stats(self.store).physical_bytes
+        job.startService()
+        self.addCleanup(job.stopService)
+        clock.advance(3599)
+        self.assertEqual(job.runs, 0)
+        clock.advance(1)
+        self.assertEqual((job.runs, job.failures), (1, 0))
+        self.assertLess(stats.store_stats(self.store).physical_bytes, before)
+
+    def test_dry_run_setting(self) -> None:
+        clock = Clock()
+        config = dataclasses.replace(
+            Config(),
+            compaction={"enabled": True, "interval_hours": 1, "dry_run": True, "grace_secs": 0},
+        )
+        job = compaction_service(config, self.engine, clock)
+        assert job is not None
+        files = self.store.segments.segment_ids()
+        job.startService()
+        self.addCleanup(job.stopService)
+        clock.advance(3600)
+        self.assertEqual(self.store.segments.segment_ids(), files)
+
+    def test_disabled(self) -> None:
+        config = dataclasses.replace(
+            Config(), compaction={"enabled": False}, scrub={"enabled": False}
+        )
+        self.assertIsNone(compaction_service(config, self.engine, Clock()))
+        self.assertIsNone(scrub_service(config, self.engine, Clock()))
+
+    def test_periodic_scrub(self) -> None:
+        clock = Clock()
+        config = dataclasses.replace(
+            Config(), scrub={"enabled": True, "interval_secs": 10, "rate": 1 << 30}
+        )
+        job = scrub_service(config, self.engine, clock)
+        assert job is not None
+        job.startService()
+        self.addCleanup(job.stopService)
+        clock.advance(10)
+        self.assertEqual((job.runs, job.failures), (1, 0))
+
+
+class CommandTests(SynchronousTestCase):
+    def test_stats_compact_scrub(self) -> None:
+        path = self.mktemp()
+        store = open_store(self, path, segment_size=32 << 10, chunk_size=8 << 10)
+        create_bucket(store, "b")
+        for i in range(10):
+            put(store, "b", f"k{i}", bytes([i]) * 20_000)
+            put(store, "b", f"copy{i}", bytes([i]) * 20_000)
+        for i in range(8):
+            delete(store, "b", f"k{i}")
+        store.close()
+
+        def run(*argv: str) -> tuple[int, str]:
+            args = cli.build_parser().parse_args(list(argv))
+            out = io.StringIO()
+            status = args.run(args, out)
+            return status, out.getvalue()
+
+        status, text = run("stats", path)
+        self.assertEqual(status, 0)
+        self.assertIn("dedup ratio", text)
+        self.assertIn("objects         12", text)
+        status, text = run("compact", path, "--dry-run", "--threshold", "0.5")
+        self.assertEqual(status, 0, text)
+        self.assertIn("dry run: would compact", text)
+        status, text = run("compact", path, "--threshold", "0.5")
+        self.assertEqual(status, 0, text)
+        self.assertIn("compacted", text)
+        status, text = run("scrub", path)
+        self.assertEqual((status, "0 damaged" in text), (0, True), text)
+        status, text = run("stats", path, "--json")
+        self.assertEqual(status, 0)
+        self.assertIn('"dedup_ratio"', text)
