@@ -13,26 +13,44 @@ from s4d.bench.s3 import Client
 from tests.clients.harness import ServerTestCase, boto3_client, payload, sha256
 
 
-def worker_pids() -> set[int]:
-    """Pids of running ``s4d.workers`` processes."""
+def worker_pids(parent: int) -> set[int]:
+    """Pids of running ``s4d.workers`` processes started by ``parent``."""
     found = set()
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
             with open(f"/proc/{name}/cmdline", "rb") as f:
-                if b"s4d.workers" in f.read():
-                    found.add(int(name))
+                if b"s4d.workers" not in f.read():
+                    continue
+            with open(f"/proc/{name}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == parent:
+            found.add(int(name))
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    """Those of ``pids`` still running (zombies count as gone)."""
+    running = set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    running.add(pid)
         except OSError:
             pass
-    return found
+    return running
 
 
 class TwoWorkersTests(ServerTestCase):
     server_env = {"S4_WORKERS": "2"}
 
     def test_cross_process_consistency(self) -> None:
-        self.assertTrue(worker_pids(), "no worker process running")
+        assert self.server is not None and self.server.process is not None
+        self.assertTrue(worker_pids(self.server.process.pid), "no worker process running")
         s3 = boto3_client(self.server, self.tmp)
         bucket = self.bucket_name()
         s3.create_bucket(Bucket=bucket)
@@ -51,11 +69,11 @@ class TwoWorkersTests(ServerTestCase):
         self.assertEqual(len(keys), 60)
 
     def test_workers_stop_with_the_server(self) -> None:
-        before = worker_pids()
+        assert self.server is not None and self.server.process is not None
+        before = worker_pids(self.server.process.pid)
         self.assertTrue(before)
-        assert self.server is not None
         self.server._terminate()
         deadline = time.monotonic() + 15
-        while worker_pids() & before and time.monotonic() < deadline:
+        while alive(before) and time.monotonic() < deadline:
             time.sleep(0.1)
-        self.assertFalse(worker_pids() & before)
+        self.assertFalse(alive(before))
