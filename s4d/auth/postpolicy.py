@@ -42,9 +42,7 @@ def _deny(message: str) -> S3Error:
     return S3Error("AccessDenied", message)
 
 
-def verify(
-    fields: dict[str, str], bucket: str, creds: CredentialSource, now: datetime
-) -> Policy:
+def verify(fields: dict[str, str], bucket: str, creds: CredentialSource, now: datetime) -> Policy:
     """Check the policy's signature and expiration and the fields' conditions.
 
     ``fields`` are the form fields before ``file`` (names lower-cased, the key
@@ -143,7 +141,10 @@ def _check(condition: Any, values: dict[str, str], policy: Policy) -> None:
         else:
             ok = value.startswith(prefix)
         if not ok:
-            raise _deny(f'Invalid according to Policy: Policy Condition failed: ["starts-with", "${name}", "{prefix}"]')
+            raise _deny(
+                "Invalid according to Policy: Policy Condition failed: "
+                f'["starts-with", "${name}", "{prefix}"]'
+            )
         policy.checked.add(name)
     else:
         raise S3Error("InvalidPolicyDocument", f"Invalid Policy: unknown condition {op}.")
@@ -151,5 +152,7 @@ def _check(condition: Any, values: dict[str, str], policy: Policy) -> None:
 
 def _eq(name: str, wanted: str, values: dict[str, str], policy: Policy) -> None:
     if values.get(name) != wanted:
-        raise _deny(f'Invalid according to Policy: Policy Condition failed: ["eq", "${name}", "{wanted}"]')
+        raise _deny(
+            f'Invalid according to Policy: Policy Condition failed: ["eq", "${name}", "{wanted}"]'
+        )
     policy.checked.add(name)

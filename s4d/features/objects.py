@@ -196,7 +196,10 @@ def find_version(
     for version in t.versions(object_id, key):
         if version.version_id == version_id:
             if version.delete_marker:
-                raise S3Error("MethodNotAllowed", "The specified method is not allowed against a delete marker.")
+                raise S3Error(
+                    "MethodNotAllowed",
+                    "The specified method is not allowed against a delete marker.",
+                )
             return object_id, version
     raise S3Error("NoSuchVersion", Key=key, VersionId=version_id)
 
@@ -233,7 +236,11 @@ def delete_object(
             t.unlink(bucket, raw_key)
         return DeleteOutcome(key, None, False)
     marker = ObjectVersion(
-        version_id=NULL_VERSION, seq=t.next_id(b"seq"), size=0, etag="", mtime_ns=now_ns,
+        version_id=NULL_VERSION,
+        seq=t.next_id(b"seq"),
+        size=0,
+        etag="",
+        mtime_ns=now_ns,
         delete_marker=True,
     )
     installed = _install(t, bucket, raw_key, object_id, marker)
@@ -282,8 +289,13 @@ def copy_object(
         t.incref(ref.digest)
     if replace is None:
         replace = NewObject(
-            size=src.size, etag=src.etag, content_type=src.content_type, metadata=src.metadata,
-            headers=src.headers, storage_class=src.storage_class, checksums=src.checksums,
+            size=src.size,
+            etag=src.etag,
+            content_type=src.content_type,
+            metadata=src.metadata,
+            headers=src.headers,
+            storage_class=src.storage_class,
+            checksums=src.checksums,
             parts=src.parts,
         )
     else:

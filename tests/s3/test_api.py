@@ -87,7 +87,8 @@ class BucketTests(S3TestCase):
             self.assertEqual(status, 400, name)
             self.assertIn(b"InvalidBucketName", body)
         e = await self.client_error(
-            self.s3.create_bucket, Bucket="alpha",
+            self.s3.create_bucket,
+            Bucket="alpha",
             CreateBucketConfiguration={"LocationConstraint": "eu-west-1"},
         )
         self.assertEqual(error_code(e), "InvalidLocationConstraint")
@@ -103,8 +104,13 @@ class BucketTests(S3TestCase):
     async def test_unimplemented_subresource_is_not_destructive(self) -> None:
         await self.call(self.s3.create_bucket, Bucket="alpha")
         await self.call(self.s3.put_object, Bucket="alpha", Key="k", Body=b"x")
-        for method, sub in (("DELETE", "lifecycle"), ("PUT", "website"), ("DELETE", "cors"),
-                            ("POST", "restore"), ("DELETE", "tagging")):
+        for method, sub in (
+            ("DELETE", "lifecycle"),
+            ("PUT", "website"),
+            ("DELETE", "cors"),
+            ("POST", "restore"),
+            ("DELETE", "tagging"),
+        ):
             status, headers, body = await self.raw(method, "/alpha", query=[(sub, "")])
             self.assertEqual(status, 501, (method, sub))
             self.assertIn(b"<Code>NotImplemented</Code>", body)
@@ -116,8 +122,11 @@ class BucketTests(S3TestCase):
 
     async def test_absent_configurations(self) -> None:
         await self.call(self.s3.create_bucket, Bucket="alpha")
-        for sub, code in (("policy", "NoSuchBucketPolicy"), ("cors", "NoSuchCORSConfiguration"),
-                          ("lifecycle", "NoSuchLifecycleConfiguration")):
+        for sub, code in (
+            ("policy", "NoSuchBucketPolicy"),
+            ("cors", "NoSuchCORSConfiguration"),
+            ("lifecycle", "NoSuchLifecycleConfiguration"),
+        ):
             status, _, body = await self.raw("GET", "/alpha", query=[(sub, "")])
             self.assertEqual(status, 404)
             self.assertIn(f"<Code>{code}</Code>".encode(), body)
@@ -139,17 +148,25 @@ class ObjectTests(S3TestCase):
     async def test_round_trip_and_metadata(self) -> None:
         body = os.urandom(100_000)
         put = await self.call(
-            self.s3.put_object, Bucket="bkt", Key="dir/obj", Body=body,
-            ContentType="text/x-test", Metadata={"Mixed-Case": "v1", "sp": "a b  c"},
-            CacheControl="no-cache", ContentDisposition="attachment", ContentLanguage="de",
+            self.s3.put_object,
+            Bucket="bkt",
+            Key="dir/obj",
+            Body=body,
+            ContentType="text/x-test",
+            Metadata={"Mixed-Case": "v1", "sp": "a b  c"},
+            CacheControl="no-cache",
+            ContentDisposition="attachment",
+            ContentLanguage="de",
         )
         self.assertEqual(put["ETag"], f'"{hashlib.md5(body).hexdigest()}"')
         got = await self.call(read_object, self.s3, Bucket="bkt", Key="dir/obj")
         self.assertEqual(got["Data"], body)
         self.assertEqual(got["ContentType"], "text/x-test")
         self.assertEqual(got["Metadata"], {"mixed-case": "v1", "sp": "a b  c"})
-        self.assertEqual((got["CacheControl"], got["ContentDisposition"], got["ContentLanguage"]),
-                         ("no-cache", "attachment", "de"))
+        self.assertEqual(
+            (got["CacheControl"], got["ContentDisposition"], got["ContentLanguage"]),
+            ("no-cache", "attachment", "de"),
+        )
         head = await self.call(self.s3.head_object, Bucket="bkt", Key="dir/obj")
         self.assertEqual(head["ContentLength"], len(body))
         self.assertEqual(head["ETag"], put["ETag"])
@@ -163,15 +180,25 @@ class ObjectTests(S3TestCase):
         self.assertRegex(body.decode(), r"<LastModified>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z<")
 
     async def test_odd_keys(self) -> None:
-        keys = ["a//b/", "x/./y", "../up", "sp ace+plus", "pct%2Fx", "ünï/çødé", "#hash?q", "trail/"]
+        keys = [
+            "a//b/",
+            "x/./y",
+            "../up",
+            "sp ace+plus",
+            "pct%2Fx",
+            "ünï/çødé",
+            "#hash?q",
+            "trail/",
+        ]
         for key in keys:
             await self.call(self.s3.put_object, Bucket="bkt", Key=key, Body=key.encode())
         for key in keys:
             got = await self.call(read_object, self.s3, Bucket="bkt", Key=key)
             self.assertEqual(got["Data"], key.encode(), key)
         listed = await self.call(self.s3.list_objects_v2, Bucket="bkt")
-        self.assertEqual([o["Key"] for o in listed["Contents"]],
-                         sorted(keys, key=lambda k: k.encode()))
+        self.assertEqual(
+            [o["Key"] for o in listed["Contents"]], sorted(keys, key=lambda k: k.encode())
+        )
         files = [f for _, _, fs in os.walk(self.server.data_dir) for f in fs]
         self.assertFalse([f for f in files if "ace" in f or "hash" in f])
 
@@ -190,13 +217,19 @@ class ObjectTests(S3TestCase):
     async def test_ranges(self) -> None:
         body = os.urandom(10_000_000)
         await self.call(self.s3.put_object, Bucket="bkt", Key="r", Body=body)
-        for spec, want in (("bytes=0-0", body[:1]), ("bytes=-100", body[-100:]),
-                           ("bytes=9999990-", body[9999990:]), ("bytes=4194300-4194310", body[4194300:4194311]),
-                           ("bytes=5-99999999", body[5:])):
+        for spec, want in (
+            ("bytes=0-0", body[:1]),
+            ("bytes=-100", body[-100:]),
+            ("bytes=9999990-", body[9999990:]),
+            ("bytes=4194300-4194310", body[4194300:4194311]),
+            ("bytes=5-99999999", body[5:]),
+        ):
             got = await self.call(read_object, self.s3, Bucket="bkt", Key="r", Range=spec)
             self.assertEqual(got["Data"], want, spec)
             self.assertEqual(got["ResponseMetadata"]["HTTPStatusCode"], 206)
-        e = await self.client_error(read_object, self.s3, Bucket="bkt", Key="r", Range="bytes=10000000-")
+        e = await self.client_error(
+            read_object, self.s3, Bucket="bkt", Key="r", Range="bytes=10000000-"
+        )
         self.assertEqual(error_code(e), "InvalidRange")
         self.assertEqual(e.response["ResponseMetadata"]["HTTPStatusCode"], 416)
 
@@ -210,17 +243,25 @@ class ObjectTests(S3TestCase):
         got = await self.call(read_object, self.s3, Bucket="bkt", Key="c", IfMatch=etag)
         self.assertEqual(got["Data"], b"data")
         future = datetime.now(UTC) + timedelta(days=1)
-        e = await self.client_error(read_object, self.s3, Bucket="bkt", Key="c", IfModifiedSince=future)
+        e = await self.client_error(
+            read_object, self.s3, Bucket="bkt", Key="c", IfModifiedSince=future
+        )
         self.assertEqual(e.response["ResponseMetadata"]["HTTPStatusCode"], 304)
         past = datetime.now(UTC) - timedelta(days=1)
-        e = await self.client_error(read_object, self.s3, Bucket="bkt", Key="c", IfUnmodifiedSince=past)
+        e = await self.client_error(
+            read_object, self.s3, Bucket="bkt", Key="c", IfUnmodifiedSince=past
+        )
         self.assertEqual(error_code(e), "PreconditionFailed")
 
     async def test_conditional_put(self) -> None:
         await self.call(self.s3.put_object, Bucket="bkt", Key="c", Body=b"one", IfNoneMatch="*")
-        e = await self.client_error(self.s3.put_object, Bucket="bkt", Key="c", Body=b"two", IfNoneMatch="*")
+        e = await self.client_error(
+            self.s3.put_object, Bucket="bkt", Key="c", Body=b"two", IfNoneMatch="*"
+        )
         self.assertEqual(error_code(e), "PreconditionFailed")
-        e = await self.client_error(self.s3.put_object, Bucket="bkt", Key="c", Body=b"two", IfMatch='"bad"')
+        e = await self.client_error(
+            self.s3.put_object, Bucket="bkt", Key="c", Body=b"two", IfMatch='"bad"'
+        )
         self.assertEqual(error_code(e), "PreconditionFailed")
         got = await self.call(read_object, self.s3, Bucket="bkt", Key="c")
         self.assertEqual(got["Data"], b"one")
@@ -229,7 +270,9 @@ class ObjectTests(S3TestCase):
         import base64
 
         bad = base64.b64encode(hashlib.md5(b"other").digest()).decode()
-        e = await self.client_error(self.s3.put_object, Bucket="bkt", Key="m", Body=b"data", ContentMD5=bad)
+        e = await self.client_error(
+            self.s3.put_object, Bucket="bkt", Key="m", Body=b"data", ContentMD5=bad
+        )
         self.assertEqual(error_code(e), "BadDigest")
         e = await self.client_error(self.s3.head_object, Bucket="bkt", Key="m")
         self.assertEqual(e.response["ResponseMetadata"]["HTTPStatusCode"], 404)
@@ -242,13 +285,21 @@ class ObjectTests(S3TestCase):
         self.assertIn(b"XAmzContentSHA256Mismatch", body)
 
     async def test_copy(self) -> None:
-        await self.call(self.s3.put_object, Bucket="bkt", Key="src", Body=b"payload", Metadata={"a": "1"})
-        await self.call(self.s3.copy_object, Bucket="bkt", Key="dst", CopySource={"Bucket": "bkt", "Key": "src"})
+        await self.call(
+            self.s3.put_object, Bucket="bkt", Key="src", Body=b"payload", Metadata={"a": "1"}
+        )
+        await self.call(
+            self.s3.copy_object, Bucket="bkt", Key="dst", CopySource={"Bucket": "bkt", "Key": "src"}
+        )
         got = await self.call(read_object, self.s3, Bucket="bkt", Key="dst")
         self.assertEqual((got["Data"], got["Metadata"]), (b"payload", {"a": "1"}))
         await self.call(
-            self.s3.copy_object, Bucket="bkt", Key="src", CopySource={"Bucket": "bkt", "Key": "src"},
-            Metadata={"mtime": "123"}, MetadataDirective="REPLACE",
+            self.s3.copy_object,
+            Bucket="bkt",
+            Key="src",
+            CopySource={"Bucket": "bkt", "Key": "src"},
+            Metadata={"mtime": "123"},
+            MetadataDirective="REPLACE",
         )
         head = await self.call(self.s3.head_object, Bucket="bkt", Key="src")
         self.assertEqual(head["Metadata"], {"mtime": "123"})
@@ -257,7 +308,10 @@ class ObjectTests(S3TestCase):
         )
         self.assertEqual(error_code(e), "InvalidRequest")
         e = await self.client_error(
-            self.s3.copy_object, Bucket="bkt", Key="x", CopySource={"Bucket": "bkt", "Key": "src"},
+            self.s3.copy_object,
+            Bucket="bkt",
+            Key="x",
+            CopySource={"Bucket": "bkt", "Key": "src"},
             CopySourceIfMatch='"nope"',
         )
         self.assertEqual(error_code(e), "PreconditionFailed")
@@ -266,7 +320,8 @@ class ObjectTests(S3TestCase):
         for i in range(5):
             await self.call(self.s3.put_object, Bucket="bkt", Key=f"d/{i}", Body=b"x")
         result = await self.call(
-            self.s3.delete_objects, Bucket="bkt",
+            self.s3.delete_objects,
+            Bucket="bkt",
             Delete={"Objects": [{"Key": f"d/{i}"} for i in range(5)] + [{"Key": "absent"}]},
         )
         self.assertEqual(len(result["Deleted"]), 6)
@@ -278,8 +333,13 @@ class ObjectTests(S3TestCase):
         self.assertEqual(listed["KeyCount"], 0)
         too_many = "".join(f"<Object><Key>k{i}</Key></Object>" for i in range(1001))
         body = f"<Delete>{too_many}</Delete>".encode()
-        status, _, data = await self.raw("POST", "/bkt", query=[("delete", "")], body=body,
-                                         headers={"Content-MD5": _md5_b64(body)})
+        status, _, data = await self.raw(
+            "POST",
+            "/bkt",
+            query=[("delete", "")],
+            body=body,
+            headers={"Content-MD5": _md5_b64(body)},
+        )
         self.assertEqual(status, 400)
         self.assertIn(b"MalformedXML", data)
 
@@ -316,10 +376,18 @@ class AuthTests(S3TestCase):
         await self.call(self.s3.create_bucket, Bucket="bkt")
         host = f"127.0.0.1:{self.port}"
         headers = rawhttp.signed_headers(
-            host, "PUT", "/bkt/big", headers={"expect": "100-continue", "content-length": "1048576"},
-            payload_hash="UNSIGNED-PAYLOAD", secret="wrong",
+            host,
+            "PUT",
+            "/bkt/big",
+            headers={"expect": "100-continue", "content-length": "1048576"},
+            payload_hash="UNSIGNED-PAYLOAD",
+            secret="wrong",
         )
-        head = "PUT /bkt/big HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        head = (
+            "PUT /bkt/big HTTP/1.1\r\n"
+            + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            + "\r\n"
+        )
         reply = await self.call(rawhttp.send_raw, self.port, head.encode())
         self.assertTrue(reply.startswith(b"HTTP/1.1 403"), reply[:100])
         self.assertNotIn(b"100 Continue", reply)
@@ -331,7 +399,10 @@ class AuthTests(S3TestCase):
         body = b"z" * 5000
         host = f"127.0.0.1:{self.port}"
         headers = rawhttp.signed_headers(
-            host, "PUT", "/bkt/ok", headers={"expect": "100-continue", "content-length": str(len(body))},
+            host,
+            "PUT",
+            "/bkt/ok",
+            headers={"expect": "100-continue", "content-length": str(len(body))},
             body=body,
         )
         head = "PUT /bkt/ok HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
@@ -342,14 +413,21 @@ class AuthTests(S3TestCase):
 
 
 class ChunkedUploadTests(S3TestCase):
-    """aws-chunked bodies in every mode, with Content-Length and inside Transfer-Encoding: chunked."""
+    """aws-chunked bodies in every mode, with Content-Length or inside chunked transfer coding."""
 
     def setUp(self) -> None:
         super().setUp()
         return self.call(self.s3.create_bucket, Bucket="bkt")
 
-    def _signed_chunked(self, mode: str, data: bytes, trailer: bool, key: str,
-                        transfer_chunked: bool = False, tamper: bool = False) -> tuple[bytes, bytes]:
+    def _signed_chunked(
+        self,
+        mode: str,
+        data: bytes,
+        trailer: bool,
+        key: str,
+        transfer_chunked: bool = False,
+        tamper: bool = False,
+    ) -> tuple[bytes, bytes]:
         import base64
         import zlib
 
@@ -361,21 +439,33 @@ class ChunkedUploadTests(S3TestCase):
             crc = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
             extra["x-amz-trailer"] = "x-amz-checksum-crc32"
             trailers = {"x-amz-checksum-crc32": crc}
-        headers = rawhttp.signed_headers(host, "PUT", f"/bkt/{key}", headers=extra, payload_hash=mode, now=now)
+        headers = rawhttp.signed_headers(
+            host, "PUT", f"/bkt/{key}", headers=extra, payload_hash=mode, now=now
+        )
         amz_date = headers["x-amz-date"]
         scope = f"{amz_date[:8]}/us-east-1/s3/aws4_request"
         seed = headers["authorization"].rsplit("Signature=", 1)[1]
         pieces = [data[i : i + 65536] for i in range(0, len(data), 65536)]
         body = encode_aws_chunked(
-            pieces, mode, signing_key=signing_key(rawhttp.SECRET_KEY, amz_date[:8], "us-east-1"),
-            seed_signature=seed, amz_date=amz_date, scope=scope, trailers=trailers,
+            pieces,
+            mode,
+            signing_key=signing_key(rawhttp.SECRET_KEY, amz_date[:8], "us-east-1"),
+            seed_signature=seed,
+            amz_date=amz_date,
+            scope=scope,
+            trailers=trailers,
         )
         if tamper:
             body = body.replace(data[70000:70010], b"X" * 10, 1)
         if transfer_chunked:
             headers["transfer-encoding"] = "chunked"
-            wire = b"".join(b"%x\r\n%s\r\n" % (len(body[i : i + 1000]), body[i : i + 1000])
-                            for i in range(0, len(body), 1000)) + b"0\r\n\r\n"
+            wire = (
+                b"".join(
+                    b"%x\r\n%s\r\n" % (len(body[i : i + 1000]), body[i : i + 1000])
+                    for i in range(0, len(body), 1000)
+                )
+                + b"0\r\n\r\n"
+            )
         else:
             headers["content-length"] = str(len(body))
             wire = body
@@ -410,7 +500,9 @@ class ChunkedUploadTests(S3TestCase):
 
     async def test_tampered_chunk_rejected(self) -> None:
         data = os.urandom(200_000)
-        head, wire = self._signed_chunked("STREAMING-AWS4-HMAC-SHA256-PAYLOAD", data, False, "t", tamper=True)
+        head, wire = self._signed_chunked(
+            "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", data, False, "t", tamper=True
+        )
         reply = await self.call(rawhttp.send_raw, self.port, head, wire)
         self.assertTrue(reply.startswith(b"HTTP/1.1 403"), reply[:300])
         e = await self.client_error(self.s3.head_object, Bucket="bkt", Key="t")
@@ -445,7 +537,9 @@ class ListingTests(S3TestCase):
         items: list[str] = []
         marker = ""
         while True:
-            page = await self.call(self.s3.list_objects, Bucket="bkt", Delimiter="/", MaxKeys=1, Marker=marker)
+            page = await self.call(
+                self.s3.list_objects, Bucket="bkt", Delimiter="/", MaxKeys=1, Marker=marker
+            )
             items += [o["Key"] for o in page.get("Contents", [])]
             items += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
             if not page["IsTruncated"]:
@@ -454,7 +548,9 @@ class ListingTests(S3TestCase):
         self.assertEqual(items, ["a", "a+b c", "a/", "a0", "b/", "c"])
 
     async def test_encoding_type_echoed(self) -> None:
-        status, _, body = await self.raw("GET", "/bkt", query=[("encoding-type", "url"), ("prefix", "a+")])
+        status, _, body = await self.raw(
+            "GET", "/bkt", query=[("encoding-type", "url"), ("prefix", "a+")]
+        )
         self.assertIn(b"<EncodingType>url</EncodingType>", body)
         self.assertIn(b"<Key>a%2Bb%20c</Key>", body)
         page = await self.call(self.s3.list_objects_v2, Bucket="bkt", Prefix="a+")
@@ -465,7 +561,9 @@ class ListingTests(S3TestCase):
         self.assertEqual([o["Key"] for o in page["Contents"]], ["b/1", "b/2", "c"])
         status, _, body = await self.raw("GET", "/bkt", query=[("max-keys", "x")])
         self.assertEqual(status, 400)
-        status, _, body = await self.raw("GET", "/bkt", query=[("list-type", "2"), ("continuation-token", "@@")])
+        status, _, body = await self.raw(
+            "GET", "/bkt", query=[("list-type", "2"), ("continuation-token", "@@")]
+        )
         self.assertIn(b"InvalidArgument", body)
 
 
@@ -504,25 +602,38 @@ class PostObjectTests(S3TestCase):
         super().setUp()
         return self.call(self.s3.create_bucket, Bucket="bkt")
 
-    def _post(self, fields: dict[str, str], data: bytes, filename: str = "up.txt") -> tuple[int, dict[str, str], bytes]:
+    def _post(
+        self, fields: dict[str, str], data: bytes, filename: str = "up.txt"
+    ) -> tuple[int, dict[str, str], bytes]:
         boundary = "----s4dtestboundary"
         parts = []
         for name, value in fields.items():
-            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+            parts.append(
+                f"--{boundary}\r\n"
+                f'Content-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+            )
         parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n"
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n".encode()
+            + data
+            + b"\r\n"
         )
         parts.append(f"--{boundary}--\r\n".encode())
         body = b"".join(parts)
         return rawhttp.request(
-            self.port, "POST", "/bkt", body=body, sign=False,
+            self.port,
+            "POST",
+            "/bkt",
+            body=body,
+            sign=False,
             headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
         )
 
     async def test_presigned_post(self) -> None:
         post = self.s3.generate_presigned_post(
-            "bkt", "uploads/${filename}",
+            "bkt",
+            "uploads/${filename}",
             Conditions=[["starts-with", "$key", "uploads/"], ["content-length-range", 1, 1 << 20]],
         )
         data = os.urandom(300_000)
@@ -550,7 +661,9 @@ class PostObjectTests(S3TestCase):
 
     async def test_success_status_201(self) -> None:
         post = self.s3.generate_presigned_post(
-            "bkt", "k201", Fields={"success_action_status": "201"},
+            "bkt",
+            "k201",
+            Fields={"success_action_status": "201"},
             Conditions=[{"success_action_status": "201"}],
         )
         status, _, body = await self.call(self._post, post["fields"], b"hello")
