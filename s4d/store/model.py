@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import base64
+import struct
+
 from dataclasses import dataclass, field
 from typing import Any
 
 NULL_VERSION = "null"
+
+_CHUNK_ENTRY = struct.Struct(">32sQ")
+
+
+def encode_chunks(chunks: list[ChunkRef]) -> str:
+    """A chunk list as one base64 string of (digest, size) entries (compact, fast)."""
+    return base64.b64encode(b"".join(_CHUNK_ENTRY.pack(c.digest, c.size) for c in chunks)).decode()
+
+
+def decode_chunks(value: dict[str, Any]) -> list[ChunkRef]:
+    """The chunk list of a stored record, in either the compact or the older list form."""
+    packed = value.get("cb")
+    if packed is not None:
+        return [ChunkRef(d, n) for d, n in _CHUNK_ENTRY.iter_unpack(base64.b64decode(packed))]
+    return [ChunkRef(bytes.fromhex(h), n) for h, n in value.get("ch", ())]
 
 
 @dataclass(frozen=True)
@@ -106,7 +124,7 @@ class ObjectVersion:
             value["sc"] = self.storage_class
         if self.checksums:
             value["ck"] = self.checksums
-        value["ch"] = [[c.digest.hex(), c.size] for c in self.chunks]
+        value["cb"] = encode_chunks(self.chunks)
         if self.parts is not None:
             value["parts"] = self.parts
         if self.extra:
@@ -127,9 +145,7 @@ class ObjectVersion:
             headers=value.get("hdr", {}),
             storage_class=value.get("sc", "STANDARD"),
             checksums=value.get("ck", {}),
-            chunks=(
-                [ChunkRef(bytes.fromhex(h), n) for h, n in value.get("ch", ())] if chunks else []
-            ),
+            chunks=decode_chunks(value) if chunks else [],
             delete_marker=bool(value.get("dm")),
             parts=value.get("parts"),
             extra=value.get("x", {}),
@@ -237,7 +253,7 @@ class PartRecord:
             "sz": self.size,
             "md5": self.md5,
             "mt": self.mtime_ns,
-            "ch": [[c.digest.hex(), c.size] for c in self.chunks],
+            "cb": encode_chunks(self.chunks),
         }
         if self.checksums:
             value["ck"] = self.checksums
@@ -252,5 +268,5 @@ class PartRecord:
             md5=value["md5"],
             mtime_ns=value["mt"],
             checksums=value.get("ck", {}),
-            chunks=[ChunkRef(bytes.fromhex(h), n) for h, n in value.get("ch", ())],
+            chunks=decode_chunks(value),
         )
