@@ -91,6 +91,13 @@ class Config:
     #: abandoned multipart uploads expire after this long (S4_MULTIPART_UPLOAD_TTL_HOURS,
     #: or S4_COMPACTION_MULTIPART_TTL_SECS in seconds); 0 keeps them forever
     multipart_ttl_hours: float = 24.0
+    #: connection hygiene (s4d.s3.request.ConnectionLimits); timeouts in seconds, 0 = off
+    idle_timeout: float = 60.0
+    header_timeout: float = 30.0
+    body_timeout: float = 60.0
+    body_min_rate: int = 1024
+    max_header_bytes: int = 64 << 10
+    max_connections: int = 1024
 
 
 def _env(env: Mapping[str, str], name: str) -> str | None:
@@ -190,6 +197,12 @@ def build(options: Mapping[str, Any] | None = None, env: Mapping[str, str] | Non
             if _env(env, "S4_COMPACTION_MULTIPART_TTL_SECS")
             else number("S4_MULTIPART_UPLOAD_TTL_HOURS", "24")
         ),
+        idle_timeout=number("S4_IDLE_TIMEOUT", "60"),
+        header_timeout=number("S4_HEADER_TIMEOUT", "30"),
+        body_timeout=number("S4_BODY_TIMEOUT", "60"),
+        body_min_rate=parse_size(_env(env, "S4_BODY_MIN_RATE") or "1KB"),
+        max_header_bytes=parse_size(_env(env, "S4_MAX_HEADER_BYTES") or "64KB"),
+        max_connections=int(number("S4_MAX_CONNECTIONS", "1024")),
     )
 
 

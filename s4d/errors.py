@@ -28,24 +28,39 @@ ERROR_STATUS: dict[str, tuple[int, str]] = {
         "A conflicting operation occurred. If using PutObject you can retry the request.",
     ),
     "EntityTooLarge": (400, "Your proposed upload exceeds the maximum allowed size."),
-    "EntityTooSmall": (400, "Your proposed upload is smaller than the minimum allowed object size."),
+    "EntityTooSmall": (
+        400,
+        "Your proposed upload is smaller than the minimum allowed object size.",
+    ),
     "ExpiredToken": (400, "The provided token has expired."),
-    "IncompleteBody": (400, "You did not provide the number of bytes specified by the Content-Length HTTP header."),
+    "IncompleteBody": (
+        400,
+        "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+    ),
     "IdempotencyParameterMismatch": (
         400,
         "Parameters on this idempotent request are inconsistent with parameters used in "
         "previous request(s).",
     ),
     "InternalError": (500, "We encountered an internal error. Please try again."),
-    "InvalidAccessKeyId": (403, "The AWS access key Id you provided does not exist in our records."),
+    "InvalidAccessKeyId": (
+        403,
+        "The AWS access key Id you provided does not exist in our records.",
+    ),
     "InvalidArgument": (400, "Invalid Argument"),
     "InvalidBucketName": (400, "The specified bucket is not valid."),
     "InvalidBucketState": (409, "The request is not valid with the current state of the bucket."),
     "InvalidDigest": (400, "The Content-MD5 you specified is not valid."),
     "InvalidLocationConstraint": (400, "The specified location constraint is not valid."),
     "InvalidObjectState": (403, "The operation is not valid for the current state of the object."),
-    "InvalidPolicyDocument": (400, "The content of the form does not meet the conditions specified in the policy document."),
-    "MaxPostPreDataLengthExceededError": (400, "Your POST request fields preceding the upload file were too large."),
+    "InvalidPolicyDocument": (
+        400,
+        "The content of the form does not meet the conditions specified in the policy document.",
+    ),
+    "MaxPostPreDataLengthExceededError": (
+        400,
+        "Your POST request fields preceding the upload file were too large.",
+    ),
     "InvalidPart": (400, "One or more of the specified parts could not be found."),
     "InvalidPartOrder": (400, "The list of parts was not in ascending order."),
     "InvalidPartNumber": (416, "The requested partnumber is not satisfiable"),
@@ -53,10 +68,14 @@ ERROR_STATUS: dict[str, tuple[int, str]] = {
     "InvalidRequest": (400, "Invalid Request"),
     "InvalidStorageClass": (400, "The storage class you specified is not valid."),
     "KeyTooLongError": (400, "Your key is too long."),
-    "MalformedPOSTRequest": (400, "The body of your POST request is not well-formed multipart/form-data."),
+    "MalformedPOSTRequest": (
+        400,
+        "The body of your POST request is not well-formed multipart/form-data.",
+    ),
     "MalformedXML": (
         400,
-        "The XML you provided was not well-formed or did not validate against our published schema.",
+        "The XML you provided was not well-formed or did not validate against our published "
+        "schema.",
     ),
     "MaxMessageLengthExceeded": (400, "Your request was too big."),
     "MetadataTooLarge": (400, "Your metadata headers exceed the maximum allowed metadata size."),
@@ -84,15 +103,23 @@ ERROR_STATUS: dict[str, tuple[int, str]] = {
         404,
         "The server side encryption configuration was not found.",
     ),
-    "NotImplemented": (501, "A header or query you provided implies functionality that is not implemented."),
+    "NotImplemented": (
+        501,
+        "A header or query you provided implies functionality that is not implemented.",
+    ),
     "PreconditionFailed": (412, "At least one of the pre-conditions you specified did not hold."),
     "RequestTimeTooSkewed": (
         403,
         "The difference between the request time and the current time is too large.",
     ),
+    "RequestHeaderSectionTooLarge": (
+        400,
+        "Your request header section exceeds the maximum allowed size.",
+    ),
     "RequestTimeout": (
         400,
-        "Your socket connection to the server was not read from or written to within the timeout period.",
+        "Your socket connection to the server was not read from or written to within the "
+        "timeout period.",
     ),
     "ServiceUnavailable": (503, "Please reduce your request rate."),
     "SignatureDoesNotMatch": (
@@ -105,11 +132,15 @@ ERROR_STATUS: dict[str, tuple[int, str]] = {
         400,
         "The provided 'x-amz-content-sha256' header does not match what was computed.",
     ),
-    "InvalidChunkSizeError": (403, "Only the last chunk is allowed to have a size less than 8192 bytes"),
+    "InvalidChunkSizeError": (
+        403,
+        "Only the last chunk is allowed to have a size less than 8192 bytes",
+    ),
     "InvalidEncryptionAlgorithmError": (400, "The encryption request you specified is not valid."),
     "MissingRequestBodyError": (400, "Request Body is empty."),
     "UnexpectedContent": (400, "This request does not support content."),
     "InvalidTag": (400, "The tag provided was not a valid tag."),
+    "InvalidURI": (400, "Couldn't parse the specified URI."),
     "NotModified": (304, "Not Modified"),
     "StorageFull": (507, "Insufficient storage space is available to complete the request."),
 }

@@ -12,7 +12,7 @@ from s4d.config import Config
 from s4d.engine import Engine
 from s4d.s3.app import S3Resource
 from s4d.s3.front import S3Front, StaticCredentials
-from s4d.s3.request import S3Site
+from s4d.s3.request import ConnectionLimits, S3Site
 from s4d.store.store import Store, StoreConfig
 from s4d.util.memory import tune_malloc
 from s4d.util.periodic import PeriodicService
@@ -129,6 +129,7 @@ def compaction_service(config: Config, engine: Engine, clock: Any) -> PeriodicSe
         )
         if report.segments:
             log.info("Compaction: {summary}", summary=report.summary())
+        _log_damage(report.damaged)
 
     return PeriodicService(clock, interval, lambda: ensureDeferred(compact()), "compaction")
 
@@ -147,10 +148,19 @@ def scrub_service(config: Config, engine: Engine, clock: Any) -> PeriodicService
 
     async def scrub() -> None:
         report = await engine.scrub(int(rate * interval / 2), rate)
-        if report.damaged:
-            log.error("Scrubber found {n} damaged chunks", n=len(report.damaged))
+        _log_damage(report.damaged)
 
     return PeriodicService(clock, interval, lambda: ensureDeferred(scrub()), "scrub")
+
+
+def _log_damage(damaged: list[Any]) -> None:
+    for item in damaged:
+        log.error(
+            "Damaged chunk {digest} in segment {segment} at offset {offset} ({reason}); "
+            "objects that need it fail to read: {keys}",
+            digest=item.digest[:16], segment=item.segment, offset=item.offset,
+            reason=item.reason, keys=", ".join(item.keys) or "none",
+        )
 
 
 class _StopSignal(service.Service):
@@ -174,9 +184,25 @@ def build_site(config: Config, engine: Engine, reactor: Any) -> S3Site:
         max_upload_size=config.max_upload_size,
         clock=reactor,
     )
-    site = S3Site(S3Resource(), front)
+    site = S3Site(S3Resource(), front, limits=connection_limits(config), reactor=reactor)
     site.displayTracebacks = False
     return site
+
+
+def connection_limits(config: Config) -> ConnectionLimits:
+    """The connection hygiene settings (S4_IDLE_TIMEOUT and friends; a timeout of 0 is off)."""
+
+    def seconds(value: float) -> float | None:
+        return value if value > 0 else None
+
+    return ConnectionLimits(
+        idle_timeout=seconds(config.idle_timeout),
+        header_timeout=seconds(config.header_timeout),
+        body_timeout=seconds(config.body_timeout),
+        body_min_rate=config.body_min_rate,
+        max_header_bytes=config.max_header_bytes,
+        max_connections=max(1, config.max_connections),
+    )
 
 
 def make_service(config: Config, reactor: Any = None) -> service.MultiService:

@@ -55,7 +55,7 @@ def verify(fields: dict[str, str], bucket: str, creds: CredentialSource, now: da
     auth = _verify_signature(fields, encoded, creds)
     try:
         document = json.loads(base64.b64decode(encoded, validate=True))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         raise S3Error("InvalidPolicyDocument", "Invalid Policy: Invalid JSON.") from None
     if not isinstance(document, dict) or not isinstance(document.get("conditions"), list):
         raise S3Error("InvalidPolicyDocument", "Invalid Policy: missing conditions.")
@@ -95,7 +95,7 @@ def _verify_signature(fields: dict[str, str], encoded: str, creds: CredentialSou
             raise S3Error("InvalidAccessKeyId")
         key = signing_key(secret, credential.date, credential.region)
         expected = hmac_hex(key, encoded)
-        if not hmac.compare_digest(expected, fields["x-amz-signature"]):
+        if not _same(expected, fields["x-amz-signature"]):
             raise S3Error("SignatureDoesNotMatch")
         return AuthResult(credential.access_key, "v4-post", "UNSIGNED-PAYLOAD")
     access_key = fields.get("awsaccesskeyid")
@@ -105,9 +105,14 @@ def _verify_signature(fields: dict[str, str], encoded: str, creds: CredentialSou
     secret = creds.secret_for(access_key)
     if secret is None:
         raise S3Error("InvalidAccessKeyId")
-    if not hmac.compare_digest(sign_v2(secret, encoded), signature):
+    if not _same(sign_v2(secret, encoded), signature):
         raise S3Error("SignatureDoesNotMatch")
     return AuthResult(access_key, "v2-post", "UNSIGNED-PAYLOAD")
+
+
+def _same(expected: str, provided: str) -> bool:
+    """Constant-time comparison of a signature with what the form holds (any text)."""
+    return hmac.compare_digest(expected.encode("utf-8"), provided.encode("utf-8", "replace"))
 
 
 def _check(condition: Any, values: dict[str, str], policy: Policy) -> None:
@@ -123,7 +128,7 @@ def _check(condition: Any, values: dict[str, str], policy: Policy) -> None:
     if op == "content-length-range":
         try:
             low, high = int(condition[1]), int(condition[2])
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise S3Error("InvalidPolicyDocument", "Invalid content-length-range.") from None
         policy.length_range = (low, high)
         return

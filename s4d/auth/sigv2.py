@@ -267,7 +267,7 @@ def verify_presigned(
             "Query-string authentication requires the Signature, Expires and AWSAccessKeyId "
             "parameters",
         ) from None
-    if not expires_text.isdigit():
+    if not (expires_text.isascii() and expires_text.isdigit()) or len(expires_text) > 18:
         raise S3Error("AccessDenied", "Invalid date (should be seconds since epoch)")
     expires = int(expires_text)
     now = _utc(now)

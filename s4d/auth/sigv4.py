@@ -92,7 +92,8 @@ def valid_payload_hash(value: str) -> bool:
 
 
 def _hmac(key: bytes, msg: str) -> bytes:
-    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
+    # wire bytes: a scope field may hold bytes that are not UTF-8 (it then just fails to match)
+    return hmac.new(key, wire_bytes(msg), hashlib.sha256).digest()
 
 
 @lru_cache(maxsize=1024)
@@ -487,9 +488,10 @@ def verify_presigned(
         )
     amz_date = params["X-Amz-Date"]
     expires_value = params["X-Amz-Expires"]
-    if not expires_value.isdigit():
+    if not (expires_value.isascii() and expires_value.isdigit()):
         raise S3Error(error, "X-Amz-Expires should be a number")
-    expires = int(expires_value)
+    # (a digit string too long for int() is far beyond the limit anyway)
+    expires = int(expires_value) if len(expires_value) < 20 else MAX_PRESIGN_EXPIRES + 1
     if expires < 1:
         raise S3Error(error, "X-Amz-Expires must be non-negative")
     if expires > MAX_PRESIGN_EXPIRES:

@@ -1,4 +1,4 @@
-"""Entry point: ``python -m s4d.bench {engine,s3,rename,dedup,multipart} [options]``."""
+"""Entry point: ``python -m s4d.bench {engine,s3,rename,dedup,multipart,soak} [options]``."""
 
 from __future__ import annotations
 
@@ -8,9 +8,16 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     """Dispatch to a benchmark."""
     args = sys.argv[1:] if argv is None else argv
-    if not args or args[0] not in ("engine", "s3", "rename", "dedup", "multipart"):
-        print("usage: python -m s4d.bench {engine,s3,rename,dedup,multipart} [options]  (--help for each)")
+    if not args or args[0] not in ("engine", "s3", "rename", "dedup", "multipart", "soak"):
+        print(
+            "usage: python -m s4d.bench {engine,s3,rename,dedup,multipart,soak} [options]"
+            "  (--help for each)"
+        )
         return 2
+    if args[0] == "soak":
+        from s4d.bench import soak
+
+        return soak.main(args[1:])
     if args[0] == "multipart":
         from s4d.bench import multipart
 

@@ -198,6 +198,9 @@ async def run(reactor: Any, args: argparse.Namespace) -> None:
     try:
         await corpus_and_compaction(reactor, workdir, args)
         print()
+        for rate in (None, 128e6):
+            await compaction_load(reactor, workdir, args, rate)
+        print()
         noise = [os.urandom(args.object_mb * MiB) for _ in range(args.objects)]
         best = await throughput(reactor, workdir, args, "incompressible", noise)
         print(
@@ -213,6 +216,45 @@ async def run(reactor: Any, args: argparse.Namespace) -> None:
     finally:
         if not args.data_dir:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def compaction_load(
+    reactor: Any, workdir: str, args: argparse.Namespace, rate: float | None
+) -> None:
+    """Half of ``--compact-mb`` of 4 MiB objects deleted, then a pass while GETs go on."""
+    path = tempfile.mkdtemp(prefix="compact-", dir=workdir)
+    engine, runner = open_engine(reactor, path, "auto", args.threads, 64)
+    try:
+        await engine.create_bucket("c", "us-east-1")
+        count = args.compact_mb // 4
+        for i in range(count):
+            await put(engine, "c", f"o{i:05d}", os.urandom(4 * MiB))
+        for i in range(0, count, 2):
+            await engine.delete_object("c", f"o{i:05d}")
+        readers = [("c", f"o{i:05d}") for i in range(1, count, 2)]
+        stop = [False]
+        measure = defer.ensureDeferred(get_loop(engine, readers, stop))
+        await task.deferLater(reactor, args.baseline_secs, lambda: None)
+        stop[0] = True
+        before = sorted(await measure)
+        stop = [False]
+        measure = defer.ensureDeferred(get_loop(engine, readers, stop))
+        report = await engine.compact(threshold=args.threshold, grace=0, rate=rate)
+        stop[0] = True
+        during = sorted(await measure)
+        cap = f"capped at {rate / 1e6:.0f} MB/s" if rate else "unthrottled"
+        print(
+            f"compaction ({cap}): {len(report.compacted)} segments, "
+            f"{report.copied_bytes / MiB:.0f} MiB copied in {report.seconds:.2f} s = "
+            f"{report.copied_bytes / report.seconds / 1e6:.0f} MB/s copied, "
+            f"{report.reclaimed_bytes / report.seconds / 1e6:.0f} MB/s of segments processed, "
+            f"{report.freed_bytes / MiB:.0f} MiB freed"
+        )
+        print(f"  GET 4 MiB before: {latency_summary(before)} ({len(before)} GETs)")
+        print(f"  GET 4 MiB during: {latency_summary(during)} ({len(during)} GETs)")
+    finally:
+        close_engine(engine, runner)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 async def corpus_and_compaction(reactor: Any, workdir: str, args: argparse.Namespace) -> None:
@@ -334,6 +376,9 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--rate", type=float, default=None, help="compaction cap, bytes/s")
     parser.add_argument("--baseline-secs", type=float, default=3.0)
+    parser.add_argument(
+        "--compact-mb", type=int, default=512, help="written, half deleted, then compacted"
+    )
     args = parser.parse_args(argv)
     task.react(lambda reactor: defer.ensureDeferred(run(reactor, args)))
     return 0

@@ -20,9 +20,11 @@ MAX_KEY_BYTES = 1024
 
 
 def check_key(key: str) -> bytes:
-    """The key as UTF-8 bytes; S3 errors for empty or over-long keys."""
+    """The key as UTF-8 bytes; S3 errors for empty or over-long keys and NULs."""
     if not key:
         raise S3Error("InvalidArgument", "Object key must not be empty.")
+    if "\0" in key:
+        raise S3Error("InvalidArgument", "Object key must not hold a NUL character.")
     try:
         raw = key.encode("utf-8")
     except UnicodeEncodeError:

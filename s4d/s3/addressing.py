@@ -8,8 +8,11 @@ from urllib.parse import unquote_to_bytes
 
 from s4d.errors import S3Error
 
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
-_IP_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
+_IP_RE = re.compile(r"\d+\.\d+\.\d+\.\d+")
+#: Name prefixes and suffixes AWS reserves (access points, directory and table buckets...).
+_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 
 
 @dataclass(frozen=True)
@@ -24,12 +27,11 @@ class Target:
 def check_bucket_name(name: str) -> None:
     """AWS's bucket naming rules; ``InvalidBucketName`` otherwise."""
     if (
-        not _BUCKET_RE.match(name)
+        not _BUCKET_RE.fullmatch(name)
         or ".." in name
-        or _IP_RE.match(name)
-        or name.startswith("xn--")
-        or name.endswith("-s3alias")
-        or name.endswith("--ol-s3")
+        or _IP_RE.fullmatch(name)
+        or name.startswith(_RESERVED_PREFIXES)
+        or name.endswith(_RESERVED_SUFFIXES)
         or ".-" in name
         or "-." in name
     ):
@@ -37,11 +39,17 @@ def check_bucket_name(name: str) -> None:
 
 
 def decode_path(raw: bytes) -> str:
-    """Percent-decode a raw path into text; ``InvalidURI`` style error if not UTF-8."""
+    """Percent-decode a raw path into text; ``InvalidURI`` if it is not UTF-8 or holds a NUL.
+
+    A NUL can be neither a bucket name nor part of a key: XML 1.0 cannot carry it.
+    """
     try:
-        return unquote_to_bytes(raw).decode("utf-8")
+        path = unquote_to_bytes(raw).decode("utf-8")
     except UnicodeDecodeError:
-        raise S3Error("InvalidArgument", "The path is not valid UTF-8.") from None
+        raise S3Error("InvalidURI", "The path is not valid UTF-8.") from None
+    if "\0" in path:
+        raise S3Error("InvalidURI", "The path holds a NUL character.")
+    return path
 
 
 def resolve(raw_path: bytes, host: str | None, domain: str | None) -> Target:

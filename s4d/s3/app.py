@@ -73,7 +73,8 @@ class S3Resource(Resource):
 
     def render(self, request: Any) -> Any:
         """Answer one request (asynchronously)."""
-        if request.auth is None and request.early_error is None and request.raw_path in PUBLIC_PATHS:
+        public = request.raw_path in PUBLIC_PATHS
+        if request.auth is None and request.early_error is None and public:
             return self.ops.render(request)
         d = ensureDeferred(self.handle(request))
         d.addErrback(self._failed, request)
@@ -98,6 +99,9 @@ class S3Resource(Resource):
 
     @staticmethod
     def _failed(failure: Failure, request: Any) -> bytes:
+        sink = getattr(request, "sink", None)
+        if sink is not None:
+            sink.abort()  # a body the handler never used is discarded, not left behind
         if failure.check(CancelledError):
             return b""
         if failure.check(S3Error):

@@ -27,6 +27,7 @@ from s4d.features.objects import NewObject, WriteConditions
 from s4d.s3 import checksums as ck
 from s4d.store.chunks import WrittenChunk
 from s4d.store.model import ObjectVersion
+from s4d.util.numbers import decimal
 
 
 @dataclass
@@ -94,9 +95,9 @@ class BodySink:
         if self.payload_hash.startswith("STREAMING-"):
             declared = _header(req, "x-amz-decoded-content-length")
             if declared is not None:
-                if not declared.isdigit():
+                self.decoded_length = decimal(declared.strip())
+                if self.decoded_length is None:
                     raise S3Error("InvalidArgument", "Bad x-amz-decoded-content-length.")
-                self.decoded_length = int(declared)
             elif self.payload_hash != "STREAMING-UNSIGNED-PAYLOAD-TRAILER":
                 raise S3Error("MissingContentLength")
             self.decoder = AwsChunkedDecoder(
@@ -107,13 +108,8 @@ class BodySink:
                 scope=getattr(auth, "scope", None),
                 expected_trailers=trailer_names,
             )
-        declared_length = _header(req, "content-length")
-        if (
-            self.decoder is None
-            and declared_length is not None
-            and declared_length.isdigit()
-            and int(declared_length) > max_size
-        ):
+        declared_length = decimal(_header(req, "content-length"))
+        if self.decoder is None and declared_length is not None and declared_length > max_size:
             raise S3Error("EntityTooLarge")
         if self.decoded_length is not None and self.decoded_length > max_size:
             raise S3Error("EntityTooLarge")
@@ -122,6 +118,8 @@ class BodySink:
         self.engine = engine
         self.received = 0
         self.error: S3Error | None = None
+        #: :meth:`finish` or :meth:`store` took the body: its chunks are theirs to keep or discard
+        self.consumed = False
         self._paused_transport: Any = None
 
     def feed(self, data: bytes, transport: Any) -> None:
@@ -136,6 +134,8 @@ class BodySink:
                 self.received += len(piece)
                 if self.received > self.max_size:
                     raise S3Error("EntityTooLarge")
+                if self.decoded_length is not None and self.received > self.decoded_length:
+                    raise S3Error("IncompleteBody", "The body is longer than declared.")
                 wait = self.upload.write(bytes(piece))
                 if wait is not None and self._paused_transport is None and transport is not None:
                     self._paused_transport = transport
@@ -155,12 +155,13 @@ class BodySink:
         self._resume(None)
 
     def abort(self) -> None:
-        """The client went away."""
-        if self.error is None:
+        """The client went away, or the request failed before the body was used."""
+        if self.error is None and not self.consumed:
             self._fail(S3Error("IncompleteBody"))
 
     def finish(self, trailers: dict[str, str] | None = None) -> Deferred[UploadedBody]:
         """Once the body is complete: close the upload and check every digest."""
+        self.consumed = True
         if trailers is None:
             try:
                 trailers = self._trailers()
@@ -216,6 +217,7 @@ class BodySink:
         self, bucket: str, key: str, new: NewObject, conditions: WriteConditions
     ) -> Deferred[ObjectVersion]:
         """Commit the body as object ``key``, checked; small bodies take the fast path."""
+        self.consumed = True
         try:
             trailers = self._trailers()
         except S3Error as e:

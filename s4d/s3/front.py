@@ -15,6 +15,7 @@ from s4d.auth import sigv2, sigv4
 from s4d.auth.request import CredentialSource, SignedRequest
 from s4d.engine import Engine
 from s4d.errors import S3Error
+from s4d.features.objects import check_key
 from s4d.s3.body import BodySink
 
 #: Paths that answer without credentials (health checks and the like).
@@ -104,11 +105,12 @@ class S3Front:
         return not subs or subs == UPLOAD_PARAMS
 
     def new_sink(self, req: Any) -> Any:
-        """A sink for this upload's body."""
+        """A sink for this upload's body (a key S3 would refuse is refused before it)."""
         if is_form_upload(req):
             from s4d.s3.postform import FormUploadSink
 
             return FormUploadSink(self, req)
+        check_key(req.target.key)
         return BodySink(self.engine, req, req.auth, self.max_upload_size)
 
 

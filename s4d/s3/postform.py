@@ -84,6 +84,8 @@ class FormUploadSink:
         self.md5 = hashlib.md5(usedforsecurity=False)
         self.error: S3Error | None = None
         self.file_done = False
+        #: :meth:`finish` took the file, or it was given up: nothing more to discard
+        self.consumed = False
         self._paused: Any = None
 
     def feed(self, data: bytes, transport: Any) -> None:
@@ -95,8 +97,7 @@ class FormUploadSink:
             self._parse(transport)
         except S3Error as e:
             self.error = e
-            if self.upload is not None:
-                self.upload.abort()
+            self.abort()
 
     def _parse(self, transport: Any) -> None:
         while True:
@@ -169,7 +170,9 @@ class FormUploadSink:
         self.key = key.replace("${filename}", filename)
         checked = dict(self.fields)
         checked["key"] = self.key
-        self.policy = postpolicy.verify(checked, self.bucket, self.front.credentials, self.front.now())
+        self.policy = postpolicy.verify(
+            checked, self.bucket, self.front.credentials, self.front.now()
+        )
         self.upload = self.front.engine.upload([self.md5])
 
     def _write(self, data: bytes, transport: Any) -> None:
@@ -187,8 +190,9 @@ class FormUploadSink:
             transport.resumeProducing()
 
     def abort(self) -> None:
-        """The client went away."""
-        if self.upload is not None:
+        """The client went away, or the request failed: discard the file (once)."""
+        if self.upload is not None and not self.consumed:
+            self.consumed = True
             self.upload.abort()
 
     def finish(self) -> Deferred[FormUpload]:
@@ -196,12 +200,13 @@ class FormUploadSink:
         if self.error is not None:
             return fail(self.error)
         if self.upload is None or not self.file_done or self.policy is None:
-            if self.upload is not None:
-                self.upload.abort()
-            return fail(S3Error("InvalidArgument", "POST requires exactly one file upload per request.",
+            self.abort()
+            return fail(S3Error("InvalidArgument",
+                                "POST requires exactly one file upload per request.",
                                 ArgumentName="file"))
         policy = self.policy
         upload = self.upload
+        self.consumed = True
 
         def check(chunks: list[WrittenChunk]) -> FormUpload:
             if policy.length_range is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from s4d.errors import S3Error
+from s4d.util.numbers import decimal
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -20,20 +21,21 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if not dash:
         return None
     first_text, last_text = first_text.strip(), last_text.strip()
-    if not (first_text.isdigit() or first_text == "") or not (last_text.isdigit() or last_text == ""):
+    first_value, last_value = decimal(first_text), decimal(last_text)
+    if (first_value is None and first_text) or (last_value is None and last_text):
         return None
-    if first_text == "":
-        if last_text == "":
+    if first_value is None:
+        if last_value is None:
             return None
-        suffix = int(last_text)
+        suffix = last_value
         if suffix == 0:
             raise S3Error("InvalidRange", ActualObjectSize=size, RangeRequested=header)
         if size == 0:
             return None
         return max(0, size - suffix), size - 1
-    first = int(first_text)
-    last = int(last_text) if last_text else size - 1
-    if last_text and last < first:
+    first = first_value
+    last = last_value if last_value is not None else size - 1
+    if last_value is not None and last < first:
         return None
     if first >= size:
         raise S3Error("InvalidRange", ActualObjectSize=size, RangeRequested=header)

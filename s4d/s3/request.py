@@ -7,6 +7,12 @@ as the headers are in: the request is addressed and authenticated there, before
 chunk as it arrives (see :mod:`s4d.s3.body`). A request rejected at that point
 with a body still to come is answered at once and the connection closed, so the
 body is never read, let alone stored.
+
+The channel also keeps connections in check (:class:`ConnectionLimits`): an idle
+timeout between requests, a time limit on a request's header block, a minimum
+pace for bodies, a cap on the size of the header block, a stalled-send timeout
+and a cap on open connections per process. Whatever it refuses is answered with
+an S3 error document and ``Connection: close``, never a bare 400 or a reset.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import base64
 import io
 import itertools
 import secrets
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -25,6 +32,7 @@ from twisted.web.server import Request, Site
 
 from s4d.errors import S3Error
 from s4d.s3.addressing import Target, resolve
+from s4d.util.numbers import decimal
 
 if TYPE_CHECKING:
     from s4d.s3.body import BodySink
@@ -32,8 +40,67 @@ if TYPE_CHECKING:
 
 #: Largest body kept in memory for requests that are not uploads (XML documents).
 MAX_SMALL_BODY = 4 << 20
+#: The most query parameters a request may carry.
+MAX_QUERY_PARAMS = 1000
 #: Query parameters that never select an operation.
 NEUTRAL_PARAMS = frozenset({"x-id"})
+#: Most significant digits accepted in a Content-Length (twisted.web would call
+#: ``int()`` on any digit string, which raises past 4300 digits).
+MAX_LENGTH_DIGITS = 18
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """How long and how much a connection may take (``S4_*`` settings; None turns a timeout off).
+
+    :ivar idle_timeout: seconds a connection may wait for its next request, and
+        a response may wait for the client to read on (``S4_IDLE_TIMEOUT``).
+    :ivar header_timeout: seconds from a request's first byte to the end of its
+        header block (``S4_HEADER_TIMEOUT``).
+    :ivar body_timeout: the window, in seconds, in which a request body must
+        deliver ``body_min_rate`` bytes a second; time the server itself holds
+        the body back (backpressure) does not count (``S4_BODY_TIMEOUT``).
+    :ivar body_min_rate: bytes a second a body must average over each window
+        (``S4_BODY_MIN_RATE``); at least one byte per window is always needed.
+    :ivar max_header_bytes: the largest request line plus header block
+        (``S4_MAX_HEADER_BYTES``).
+    :ivar max_connections: open connections per process; a connection beyond
+        them gets ``503 SlowDown`` for its request and is closed
+        (``S4_MAX_CONNECTIONS``).
+    """
+
+    idle_timeout: float | None = 60.0
+    header_timeout: float | None = 30.0
+    body_timeout: float | None = 60.0
+    body_min_rate: int = 1024
+    max_header_bytes: int = 64 << 10
+    max_connections: int = 1024
+
+
+class BodyFlow:
+    """The lever body sinks pause the socket with; it remembers that they did.
+
+    A body held back by the server (the engine is behind) is not a slow client:
+    the channel's body timeout skips any window in which the flow was paused.
+    """
+
+    def __init__(self, transport: Any) -> None:
+        self.transport = transport
+        self.paused = False
+        #: pauses and resumes so far (a window that saw one is not judged)
+        self.switches = 0
+
+    def pauseProducing(self) -> None:
+        """Stop reading from the socket."""
+        self.paused = True
+        self.switches += 1
+        self.transport.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        """Read from the socket again."""
+        self.paused = False
+        self.switches += 1
+        self.transport.resumeProducing()
 
 
 _ID_PREFIX = secrets.token_hex(4).upper()
@@ -47,12 +114,19 @@ def next_request_id() -> tuple[str, str]:
 
 
 def parse_query(raw_query: bytes) -> list[tuple[str, str]]:
-    """Query pairs in wire order, blank values kept; ``InvalidArgument`` if undecodable."""
+    """Query pairs in wire order, blank values kept; ``InvalidArgument`` if undecodable.
+
+    At most :data:`MAX_QUERY_PARAMS` parameters are accepted.
+    """
     if not raw_query:
         return []
+    if raw_query.count(b"&") >= MAX_QUERY_PARAMS:
+        raise S3Error("InvalidArgument", f"A query may have at most {MAX_QUERY_PARAMS} parameters.")
     try:
         text = raw_query.decode("utf-8")
-        return parse_qsl(text, keep_blank_values=True, errors="strict", max_num_fields=1000)
+        return parse_qsl(
+            text, keep_blank_values=True, errors="strict", max_num_fields=MAX_QUERY_PARAMS
+        )
     except (UnicodeDecodeError, ValueError):
         raise S3Error("InvalidArgument", "The query string is not valid.") from None
 
@@ -77,6 +151,8 @@ class S3Request(Request):
         self.sink: BodySink | None = None
         self.body_too_large = False
         self.rejected = False
+        #: the whole body has arrived (from then on a disconnect no longer aborts an upload)
+        self.body_received = False
         self.setHeader(b"x-amz-request-id", self.request_id.encode())
         self.setHeader(b"x-amz-id-2", self.host_id.encode())
 
@@ -105,6 +181,10 @@ class S3Request(Request):
             self.auth = self.front.authenticate(self)
             if self.front.is_upload(self):
                 self.sink = self.front.new_sink(self)
+            else:
+                length = decimal(self.header("content-length"))
+                if length is not None and length > MAX_SMALL_BODY:
+                    raise S3Error("MaxMessageLengthExceeded")
         except S3Error as e:
             self.early_error = e
         except Exception:  # noqa: BLE001 - never a traceback to the client
@@ -120,28 +200,56 @@ class S3Request(Request):
         if self.rejected:
             return
         if self.sink is not None:
-            self.sink.feed(data, self.transport)
+            self.sink.feed(data, getattr(self.channel, "body_flow", None) or self.transport)
             return
         if self.content.tell() + len(data) > MAX_SMALL_BODY:
             self.body_too_large = True
+            reject = getattr(self.channel, "reject", None)
+            if reject is not None:
+                reject(S3Error("MaxMessageLengthExceeded"), self)
             return
         self.content.write(data)
 
     def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
         """Route and render (the body, if any, has been consumed already)."""
+        self.body_received = True
         if self.rejected:
             return
         super().requestReceived(command, path, version)
 
     def connectionLost(self, reason: Any) -> None:
-        """Abandon any upload in progress."""
-        if self.sink is not None and not self.finished:
+        """Abandon an upload whose body was still arriving.
+
+        Once the whole body is in, the request runs to its end (as S3 does): its
+        chunks may already be on their way into an object.
+        """
+        if self.sink is not None and not self.finished and not self.body_received:
             self.sink.abort()
         super().connectionLost(reason)
 
 
 class S3Channel(HTTPChannel):
-    """An HTTP channel that lets the request authenticate before ``100 Continue``."""
+    """An HTTP channel that lets the request authenticate before ``100 Continue``.
+
+    It also enforces the site's :class:`ConnectionLimits`. twisted.web's own
+    limits are used where it has them (``timeOut`` is the idle timeout,
+    ``totalHeadersSize`` and ``MAX_LENGTH`` cap the header block, ``maxHeaders``
+    the number of headers); what it answers with a bare ``400 Bad Request`` is
+    answered here with an S3 error document instead.
+    """
+
+    limits = ConnectionLimits()
+    #: this connection came in beyond ``max_connections``: its request gets 503 SlowDown
+    over_limit = False
+    body_flow: BodyFlow | None = None
+    #: why the next bad request is bad (set just before twisted.web refuses it)
+    _bad_request: S3Error | None = None
+    _header_timer: Any = None
+    _body_timer: Any = None
+    _send_timer: Any = None
+    _body_bytes = 0
+    _body_mark = 0
+    _body_switches = 0
 
     def writeHeaders(self, version: bytes, code: bytes, reason: bytes, headers: Any) -> None:
         """Write the status line and headers, ``x-amz-*`` names in lower case as AWS does.
@@ -178,50 +286,250 @@ class S3Channel(HTTPChannel):
         return self._peer
 
     def connectionMade(self) -> None:
-        """Count the connection on the site."""
+        """Count the connection on the site; note whether it is one too many."""
         super().connectionMade()
-        self.site.channels.add(self)
+        self.body_flow = BodyFlow(self.transport)
+        channels = self.site.channels
+        if len(channels) >= self.limits.max_connections:
+            self.over_limit = True
+        channels.add(self)
 
     def connectionLost(self, reason: Any) -> None:
-        """Forget the connection."""
+        """Forget the connection and its timers."""
         self.site.channels.discard(self)
+        self._header_timer = _cancel(self._header_timer)
+        self._body_timer = _cancel(self._body_timer)
+        self._send_timer = _cancel(self._send_timer)
         super().connectionLost(reason)
+
+    # -- the header block ------------------------------------------------------------------
+
+    def dataReceived(self, data: bytes) -> None:
+        """Start the header clock at a request's first byte."""
+        if (
+            data
+            and self._header_timer is None
+            and self.line_mode
+            and not self._handlingRequest
+            and self.limits.header_timeout
+        ):
+            self._header_timer = self.callLater(self.limits.header_timeout, self._headers_late)
+        super().dataReceived(data)
+
+    def _headers_late(self) -> None:
+        self._header_timer = None
+        if self.transport is None or self.transport.disconnecting:
+            return
+        self.reject(
+            S3Error("RequestTimeout", "The request headers did not arrive within the time allowed.")
+        )
+
+    def headerReceived(self, line: bytes) -> bool:
+        """Refuse, with the right S3 error, framing headers twisted.web would refuse bare."""
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name in (b"content-length", b"transfer-encoding"):
+            error = self._framing_error(name, value.strip(b" \t"))
+            if error is not None:
+                self._bad_request = error
+                self._respondToBadRequestAndDisconnect()
+                return False
+        return super().headerReceived(line)  # type: ignore[no-any-return]
+
+    def _framing_error(self, name: bytes, value: bytes) -> S3Error | None:
+        if self._transferDecoder is not None and value.lower() != b"identity":
+            return S3Error(
+                "InvalidRequest",
+                "A request may carry one Content-Length or Transfer-Encoding header, not several.",
+            )
+        if name == b"content-length":
+            if not value.isdigit():
+                return S3Error(
+                    "InvalidArgument",
+                    "Content-Length must be a non-negative integer.",
+                    ArgumentName="Content-Length",
+                    ArgumentValue=value[:64].decode("latin-1"),
+                )
+            if len(value.lstrip(b"0")) > MAX_LENGTH_DIGITS:
+                return S3Error("EntityTooLarge")
+            return None
+        if value.lower() not in (b"chunked", b"identity"):
+            return S3Error(
+                "NotImplemented",
+                "A header you provided implies functionality that is not implemented.",
+                Header="Transfer-Encoding",
+            )
+        return None
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        """A header line (or request line) longer than the header block may be."""
+        self._bad_request = self._too_large()
+        self._respondToBadRequestAndDisconnect()
+
+    def _too_large(self) -> S3Error:
+        return S3Error(
+            "RequestHeaderSectionTooLarge",
+            MaxSizeAllowed=str(self.totalHeadersSize),
+        )
+
+    def _respondToBadRequestAndDisconnect(self) -> None:
+        """Everything twisted.web finds malformed gets an S3 error document, then close."""
+        error, self._bad_request = self._bad_request, None
+        if error is None:
+            if (
+                self._receivedHeaderSize > self.totalHeadersSize
+                or self._receivedHeaderCount > self.maxHeaders
+            ):
+                error = self._too_large()
+            else:
+                error = S3Error("InvalidRequest", "The request is not valid HTTP/1.1.")
+        self.reject(error)
 
     def allHeadersReceived(self) -> None:
         """Prepare the request; reject it now if it failed and a body is coming."""
+        self._header_timer = _cancel(self._header_timer)
         req = self.requests[-1]
+        if self.over_limit:
+            req.raw_path = self._path.partition(b"?")[0] or b"/"
+            self.reject(S3Error("SlowDown", "Too many connections; reduce your request rate."))
+            return
         req.prepare(self._command, self._path, self._version)
         if req.early_error is not None and self.length != 0:
-            req.rejected = True
-            self.persistent = False
-            req.gotLength(self.length)
-            self.front_reject(req, req.early_error)
+            self.reject(req.early_error)
             return
         super().allHeadersReceived()
+        if self.length != 0:
+            self._watch_body()
 
-    def front_reject(self, req: S3Request, error: S3Error) -> None:
+    # -- the body --------------------------------------------------------------------------
+
+    def _watch_body(self) -> None:
+        """Judge the body's pace every ``body_timeout`` seconds (instead of the idle timeout)."""
+        if self.timeOut:
+            self._savedTimeOut = self.setTimeout(None)
+        window = self.limits.body_timeout
+        if not window:
+            return
+        self._body_bytes = self._body_mark = 0
+        self._body_switches = self.body_flow.switches if self.body_flow is not None else 0
+        self._body_timer = self.callLater(window, self._judge_body)
+
+    def _judge_body(self) -> None:
+        self._body_timer = None
+        if self._handlingRequest or not self.requests or self.transport is None:
+            return
+        flow = self.body_flow
+        held_back = flow is not None and (flow.paused or flow.switches != self._body_switches)
+        window = self.limits.body_timeout or 0.0
+        needed = max(1, int(self.limits.body_min_rate * window))
+        if not held_back and self._body_bytes - self._body_mark < needed:
+            self.reject(
+                S3Error("RequestTimeout", "The request body arrived too slowly; upload abandoned.")
+            )
+            return
+        self._body_mark = self._body_bytes
+        self._body_switches = flow.switches if flow is not None else 0
+        self._body_timer = self.callLater(window, self._judge_body)
+
+    def rawDataReceived(self, data: bytes) -> None:
+        """Count body bytes; drop those of a rejected request."""
+        if self.requests and getattr(self.requests[-1], "rejected", False):
+            return
+        if not self._handlingRequest:
+            self._body_bytes += len(data)
+        super().rawDataReceived(data)
+
+    def allContentReceived(self) -> None:
+        """The body is in: stop judging its pace."""
+        self._body_timer = _cancel(self._body_timer)
+        super().allContentReceived()
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def pauseProducing(self) -> None:
+        """The client stopped reading: give it ``idle_timeout`` seconds to start again."""
+        super().pauseProducing()
+        if self._send_timer is None and self.limits.idle_timeout:
+            self._send_timer = self.callLater(self.limits.idle_timeout, self._send_stalled)
+
+    def resumeProducing(self) -> None:
+        """The client reads again."""
+        self._send_timer = _cancel(self._send_timer)
+        super().resumeProducing()
+
+    def _send_stalled(self) -> None:
+        self._send_timer = None
+        if self.transport is not None:
+            self._log.info("Dropping a client that stopped reading: {peer}", peer=self.getPeer())
+            self.transport.abortConnection()
+
+    # -- refusing --------------------------------------------------------------------------
+
+    def reject(self, error: S3Error, req: S3Request | None = None) -> None:
+        """Answer ``error`` at once and close; the rest of the request is never read.
+
+        An upload in progress is abandoned (its bytes are discarded).
+        """
+        if req is None and self.requests:
+            req = self.requests[-1]
+        if req is not None:
+            req.rejected = True
+            if req.sink is not None and not req.body_received:
+                req.sink.abort()
+            req.gotLength(self.length)
+        self.persistent = False
+        self.setTimeout(None)
+        self._header_timer = _cancel(self._header_timer)
+        self._body_timer = _cancel(self._body_timer)
+        self.front_reject(req, error)
+
+    def front_reject(self, req: S3Request | None, error: S3Error) -> None:
         """Write the error response directly and close the connection."""
         from s4d.s3.errors import error_body
 
-        body = error_body(error, req)
+        if self.transport is None or self.transport.disconnecting:
+            return
+        if req is None:
+            request_id, host_id = next_request_id()
+            body = error_body(error, _Unnamed(request_id, host_id))
+            method = b""
+        else:
+            request_id, host_id = req.request_id, req.host_id
+            body = error_body(error, req)
+            method = getattr(self, "_command", None) or req.method
         head = [
             f"HTTP/1.1 {error.status} {_reason(error.status)}",
             "Content-Type: application/xml",
             f"Content-Length: {len(body)}",
-            f"x-amz-request-id: {req.request_id}",
-            f"x-amz-id-2: {req.host_id}",
+            f"x-amz-request-id: {request_id}",
+            f"x-amz-id-2: {host_id}",
             "Connection: close",
             "",
             "",
         ]
-        self.transport.write("\r\n".join(head).encode("latin-1") + body)
-        self.transport.loseConnection()
+        data = "\r\n".join(head).encode("latin-1")
+        self.transport.write(data if method == b"HEAD" else data + body)
+        self.loseConnection()
+        if self.abortTimeout is not None and self._abortingCall is None:
+            # a client that never reads its answer must not hold the connection open
+            self._abortingCall = self.callLater(self.abortTimeout, self.forceAbortClient)
 
-    def rawDataReceived(self, data: bytes) -> None:
-        """Drop body bytes of a rejected request."""
-        if self.requests and getattr(self.requests[-1], "rejected", False):
-            return
-        super().rawDataReceived(data)
+
+class _Unnamed:
+    """What an error document needs of a request that never got that far."""
+
+    raw_path = b"/"
+
+    def __init__(self, request_id: str, host_id: str) -> None:
+        self.request_id = request_id
+        self.host_id = host_id
+
+
+def _cancel(call: Any) -> None:
+    """Cancel a pending delayed call (if any); returns None to clear the attribute."""
+    if call is not None and call.active():
+        call.cancel()
+    return None
 
 
 def _reason(status: int) -> str:
@@ -233,8 +541,19 @@ def _reason(status: int) -> str:
 class S3Site(Site):
     """A Site whose channels stream request bodies into s4d."""
 
-    def __init__(self, resource: Any, front: S3Front, **kwargs: Any) -> None:
-        super().__init__(resource, requestFactory=S3Request, parsePOSTFormSubmission=False, **kwargs)
+    def __init__(
+        self,
+        resource: Any,
+        front: S3Front,
+        limits: ConnectionLimits | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """``kwargs`` go to twisted.web's ``Site`` (``reactor``: the clock for every timeout)."""
+        self.limits = limits or ConnectionLimits()
+        kwargs.setdefault("timeout", self.limits.idle_timeout)
+        super().__init__(
+            resource, requestFactory=S3Request, parsePOSTFormSubmission=False, **kwargs
+        )
         self.front = front
         #: open connections (for shutdown and connection limits)
         self.channels: set[S3Channel] = set()
@@ -254,4 +573,7 @@ class S3Site(Site):
 
     def protocol(self) -> _GenericHTTPChannelProtocol:  # type: ignore[override]
         """Build the channel (twisted calls this as a factory)."""
-        return _GenericHTTPChannelProtocol(S3Channel())
+        channel = S3Channel()
+        channel.limits = self.limits
+        channel.totalHeadersSize = channel.MAX_LENGTH = self.limits.max_header_bytes
+        return _GenericHTTPChannelProtocol(channel)

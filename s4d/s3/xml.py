@@ -67,7 +67,9 @@ def render(root: str, children: list[Node], namespace: str | None = S3_NS) -> by
     for child in children:
         _render(child, out)
     out.append(f"</{root}>")
-    return "".join(out).encode("utf-8")
+    # "replace": text echoed from the wire (an error's StringToSign) may hold bytes that were
+    # not UTF-8, kept as surrogates; they come out as "?" rather than failing the response
+    return "".join(out).encode("utf-8", "replace")
 
 
 def parse(body: bytes, max_bytes: int = MAX_XML_BYTES) -> Element:
@@ -78,7 +80,8 @@ def parse(body: bytes, max_bytes: int = MAX_XML_BYTES) -> Element:
         raise S3Error("MalformedXML", "The XML you provided was too large.")
     try:
         root = SafeET.fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except (SafeET.ParseError, DefusedXmlException, ValueError):
+    except (SafeET.ParseError, DefusedXmlException, ValueError, LookupError):
+        # LookupError: an encoding the declaration names that Python does not know
         raise S3Error("MalformedXML") from None
     _strip_namespaces(root)
     return root

@@ -140,9 +140,19 @@ class ChunkStore:
         return encode_payload(data, self.compression, self.level)
 
 
-def storage_error(error: BaseException) -> BaseException:
-    """``StorageFull`` for a full disk (or quota, or LMDB map); other errors unchanged."""
+#: Below this many free bytes, an I/O error of an LMDB commit is taken for a full disk.
+LOW_SPACE = 16 << 20
+
+
+def storage_error(error: BaseException, meta_path: str | None = None) -> BaseException:
+    """``StorageFull`` for a full disk (or quota, or LMDB map); other errors unchanged.
+
+    LMDB reports a short write of its pages as ``EIO``, which is what a commit
+    gets when the disk fills up mid-write; with ``meta_path`` (the environment's
+    directory) such an error is ``StorageFull`` when that filesystem is nearly full.
+    """
     import errno
+    import os
 
     import lmdb
 
@@ -154,6 +164,13 @@ def storage_error(error: BaseException) -> BaseException:
         return S3Error("StorageFull", "The metadata map is full; raise S4_LMDB_MAP_SIZE.")
     if isinstance(error, lmdb.Error) and "No space left" in str(error):
         return S3Error("StorageFull")
+    if meta_path and isinstance(error, lmdb.Error) and "Input/output error" in str(error):
+        try:
+            fs = os.statvfs(meta_path)
+        except OSError:
+            return error
+        if fs.f_bavail * fs.f_frsize < LOW_SPACE:
+            return S3Error("StorageFull")
     return error
 
 

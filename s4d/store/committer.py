@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -200,9 +201,12 @@ class Committer:
         results: list[tuple[_Request, Any, BaseException | None]] = []
         try:
             with self.dbs.env.begin(write=True) as txn:
+                # Statistics of every operation that succeeds are written once, below.
+                batch_stats: dict[bytes, int] = defaultdict(int)
                 for request in batch:
                     child = self.dbs.env.begin(write=True, parent=txn)
                     meta = MetaTxn(self.dbs, child)
+                    meta.stats_sink = batch_stats
                     try:
                         value = request.operation(meta)
                         meta.flush()
@@ -212,9 +216,11 @@ class Committer:
                     else:
                         child.commit()
                         results.append((request, value, None))
-                MetaTxn(self.dbs, txn).flush(durable)
+                outer = MetaTxn(self.dbs, txn)
+                outer.stats.update(batch_stats)
+                outer.flush(durable)
         except BaseException as e:  # noqa: BLE001 - the whole batch failed
-            error = storage_error(e)
+            error = storage_error(e, self.dbs.env.path())
             for request in batch:
                 if not request.future.done():
                     request.future.set_exception(error)

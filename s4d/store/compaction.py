@@ -8,7 +8,7 @@ another process holds the append lock (``flock``) of. For each one it:
 1. commits a *retiring* mark on the segment: from then on the metadata refuses
    to index any new record in it (:meth:`~s4d.store.txn.MetaTxn.add_chunk`), so
    every record the index will ever point at in that file is already there;
-2. scans the file's records (headers only) and looks each up in the chunk
+2. scans the file's records (checking their CRCs) and looks each up in the chunk
    index: a record is *live* iff the index maps its digest to exactly this
    segment and offset; a live record with references is copied, a released one
    (no references) is *purged* once it was released ``grace`` seconds ago and
@@ -276,7 +276,10 @@ class Compactor:
             plan.retiring = True
         size = os.fstat(lock.fd).st_size
         scanned: list[records.ScannedRecord] = []
-        for item in records.scan(records.ReadAt(lock.fd), size, verify_payload=False):
+        # Payloads are checked too: a torn record (its header written, its payload
+        # not, a crash in between) must not be taken at its word, or its extent
+        # would hide the records appended after it when the file was reopened.
+        for item in records.scan(records.ReadAt(lock.fd), size, verify_payload=True):
             if isinstance(item, records.ScannedRecord):
                 scanned.append(item)
             else:
@@ -300,7 +303,7 @@ class Compactor:
         if live or damaged or self.should_stop():
             plan.outcome = "unfinished"
             return
-        if plan.damaged_regions and self._hidden_live(sid, scanned):
+        if plan.damaged_regions and self._hidden_live(sid, scanned, report):
             plan.outcome = "unfinished"
             return
         offsets = {(r.header.content, r.offset) for r in scanned}
@@ -410,11 +413,13 @@ class Compactor:
         report.copied_bytes += copied
         report.purged_records += purged
 
-    def _hidden_live(self, sid: int, scanned: list[records.ScannedRecord]) -> bool:
+    def _hidden_live(
+        self, sid: int, scanned: list[records.ScannedRecord], report: CompactionReport
+    ) -> bool:
         """True if the index points into ``sid`` at a record the scan could not read.
 
-        Only asked when the scan met damaged regions: a whole-index walk, to make
-        sure a record with a damaged header is reported rather than deleted.
+        Only asked when the scan met damaged regions: a whole-index walk, so that
+        a live record that is damaged (header or payload) is reported, never deleted.
         """
         known = {r.offset for r in scanned}
         hidden: list[tuple[ChunkLocation, str]] = []
@@ -423,9 +428,9 @@ class Compactor:
             for k, _raw in cursor:
                 found = t.chunk(bytes(k))
                 if found is not None and found[0].segment == sid and found[0].offset not in known:
-                    hidden.append((found[0], "the record's header is damaged"))
+                    hidden.append((found[0], "the record does not read back as a record"))
         if hidden:
-            mark_damaged(self.store, hidden)
+            report.damaged += mark_damaged(self.store, hidden)
         return bool(hidden)
 
     def _pace(self, copied: int) -> None:

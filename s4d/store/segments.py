@@ -256,8 +256,14 @@ class SegmentSet:
         seg = self.active()
         offset = seg.reserve(total)
         written = seg.write(offset, [header, payload])
-        if written != total:
-            raise OSError(errno.EIO, f"short write to {seg.path}")
+        while written < total:
+            # A short write (the disk filled up mid-record): writing the rest either
+            # completes the record or raises the real error (ENOSPC -> StorageFull).
+            rest = memoryview(header + bytes(payload))[written:]
+            more = seg.write(offset + written, [rest])
+            if more <= 0:
+                raise OSError(errno.EIO, f"short write to {seg.path}")
+            written += more
         return Location(seg.segment_id, offset, len(payload))
 
     def sync(self, segment_ids: set[int]) -> dict[int, int]:

@@ -18,12 +18,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import lmdb
+
 from s4d.store import stats
-from s4d.store.chunks import DEFAULT_CHUNK_SIZE, ChunkStore, WrittenChunk
+from s4d.store.chunks import DEFAULT_CHUNK_SIZE, ChunkStore, WrittenChunk, storage_error
 from s4d.store.committer import Committer, Operation
 from s4d.store.model import ChunkLocation, ChunkRef
 from s4d.store.records import CorruptRecord
-from s4d.store.schema import Databases, open_environment
+from s4d.store.schema import CHUNK, Databases, open_environment
 from s4d.store.segments import SegmentSet
 from s4d.store.txn import MetaTxn
 
@@ -159,9 +161,13 @@ class Store:
 
     def _chunk_exists(self, digest: bytes) -> bool:
         # A damaged chunk is written again: the new copy replaces it (MetaTxn.add_chunk).
+        # So is a released one (no references): compaction may purge its entry before
+        # this upload commits, and the commit would then find nothing to reference.
         with self.env.begin() as txn:
+            raw = txn.get(digest, db=self.dbs.chunks)
             return (
-                txn.get(digest, db=self.dbs.chunks) is not None
+                raw is not None
+                and CHUNK.unpack_from(raw)[-1] > 0
                 and txn.get(digest, db=self.dbs.damaged) is None
             )
 
@@ -178,8 +184,12 @@ class Store:
         return sizes
 
     def _new_segment_id(self) -> int:
-        with self.env.begin(write=True) as txn:
-            return MetaTxn(self.dbs, txn).next_id(b"segment")
+        try:
+            with self.env.begin(write=True) as txn:
+                return MetaTxn(self.dbs, txn).next_id(b"segment")
+        except lmdb.Error as e:
+            # A rotation on a full disk: StorageFull, like the append that needed it.
+            raise storage_error(e, self.env.path()) from e
 
     def _recover(self) -> RecoveryReport:
         """Count bytes past each segment's committed end as garbage; pick the active one.

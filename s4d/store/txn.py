@@ -98,6 +98,8 @@ class MetaTxn:
         self.dead: dict[int, int] = defaultdict(int)
         #: changes to the statistics (s4d.store.stats) made here, flushed by :meth:`flush`
         self.stats: dict[bytes, int] = defaultdict(int)
+        #: where :meth:`flush` adds the statistics instead of writing them (or None)
+        self.stats_sink: dict[bytes, int] | None = None
         self._retiring: dict[int, bool] = {}
 
     # -- counters ------------------------------------------------------------------
@@ -683,12 +685,11 @@ class MetaTxn:
         self.txn.put(u64(segment_id), codec.encode(info), db=self.dbs.segments)
 
     def flush(self, durable_sizes: dict[int, int] | None = None) -> None:
-        """Write the dead-byte tallies, statistics and durable sizes gathered here."""
-        if self.stats:
-            from s4d.store.stats import apply_deltas
+        """Write the dead-byte tallies, statistics and durable sizes gathered here.
 
-            apply_deltas(self.txn, self.dbs, self.stats)
-            self.stats.clear()
+        With a :attr:`stats_sink` (the committer's, for one batch) the statistics
+        go there instead, to be written once for the whole batch.
+        """
         touched = set(self.dead) | set(durable_sizes or {})
         for sid in touched:
             info = self.segment_info(sid)
@@ -697,6 +698,15 @@ class MetaTxn:
                 info["size"] = max(info.get("size", 0), durable_sizes[sid])
             self.put_segment_info(sid, info)
         self.dead.clear()
+        if self.stats:
+            if self.stats_sink is not None:
+                for name, delta in self.stats.items():
+                    self.stats_sink[name] += delta
+            else:
+                from s4d.store.stats import apply_deltas
+
+                apply_deltas(self.txn, self.dbs, self.stats)
+            self.stats.clear()
 
 
 def _sorted_group(

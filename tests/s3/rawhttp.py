@@ -99,3 +99,35 @@ def send_raw(port: int, head: bytes, body_after_head: bytes = b"", wait: float =
         return b"".join(chunks)
     finally:
         sock.close()
+
+
+def parse_responses(data: bytes) -> list[tuple[int, dict[str, str], bytes]]:
+    """Split raw bytes from the server into (status, lower-case headers, body) triples.
+
+    Interim ``100 Continue`` responses are included; a response without a
+    Content-Length takes the rest of the data. A body that would start with a
+    status line belongs to a HEAD answer, which has none.
+    """
+    out: list[tuple[int, dict[str, str], bytes]] = []
+    while data.startswith(b"HTTP/"):
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            break
+        head, data = data[:end].decode("latin-1"), data[end + 4 :]
+        status_line, *lines = head.split("\r\n")
+        status = int(status_line.split(" ", 2)[1])
+        headers = {}
+        for line in lines:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if status == 100 or status == 204 or status == 304:
+            size = 0
+        elif "content-length" in headers:
+            size = int(headers["content-length"])
+            if data[:size].startswith(b"HTTP/1."):
+                size = 0
+        else:
+            size = len(data)
+        out.append((status, headers, data[:size]))
+        data = data[size:]
+    return out

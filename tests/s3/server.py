@@ -18,7 +18,7 @@ from twisted.internet.task import deferLater
 from s4d.engine import Engine
 from s4d.s3.app import S3Resource
 from s4d.s3.front import S3Front, StaticCredentials
-from s4d.s3.request import S3Site
+from s4d.s3.request import ConnectionLimits, S3Site
 from s4d.store.store import Store, StoreConfig
 from s4d.util.threads import ExecutorRunner, FutureBridge
 
@@ -29,7 +29,7 @@ SECRET_KEY = "secret/key+for+tests"
 class InProcessServer:
     """Start with :meth:`start`, stop with :meth:`stop` (returns a Deferred)."""
 
-    def __init__(self, **front_options: Any) -> None:
+    def __init__(self, limits: ConnectionLimits | None = None, **front_options: Any) -> None:
         self.data_dir = tempfile.mkdtemp(prefix="s4d-test-")
         self.store = Store(StoreConfig(self.data_dir, fsync=False, map_size=1 << 30))
         self.runner = ExecutorRunner(FutureBridge(reactor.callFromThread), 4, name="test-io")
@@ -38,7 +38,7 @@ class InProcessServer:
         self.front = S3Front(
             self.engine, StaticCredentials({ACCESS_KEY: SECRET_KEY}), **front_options
         )
-        self.site = S3Site(S3Resource(), self.front)
+        self.site = S3Site(S3Resource(), self.front, limits=limits)
         self.port: Any = None
 
     def start(self) -> str:

@@ -235,10 +235,20 @@ class DiskFullTests(RecoveryTestCase):
         self.assertTrue(self.fsck().ok)
 
     def test_short_write(self) -> None:
+        """A short write is continued (it is not an error by itself) until it completes."""
         real = os.pwritev
 
         def pwritev(fd: int, buffers: list[bytes], offset: int) -> int:
             return real(fd, [bytes(buffers[0])[:10]], offset)
+
+        self.patch(segments.os, "pwritev", pwritev)
+        put(self.store, "b", "short", b"data" * 100)
+        self.assertEqual(get(self.store, "b", "short"), b"data" * 100)
+        self.assertAllRead()
+
+    def test_write_making_no_progress(self) -> None:
+        def pwritev(fd: int, buffers: list[bytes], offset: int) -> int:
+            return 0
 
         self.patch(segments.os, "pwritev", pwritev)
         error = self.assertRaises(OSError, put, self.store, "b", "short", b"data" * 100)

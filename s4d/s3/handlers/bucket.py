@@ -240,7 +240,8 @@ def check_body_integrity(req: Any, body: bytes) -> None:
     """Verify Content-MD5 or any ``x-amz-checksum-*`` header against the body."""
     md5 = req.header("content-md5")
     if md5 is not None:
-        if base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode() != md5.strip():
+        digest = hashlib.md5(body, usedforsecurity=False).digest()
+        if base64.b64encode(digest).decode() != md5.strip():
             raise S3Error("BadDigest")
     for alg in ck.ALGORITHMS:
         value = req.header(ck.header_name(alg))
@@ -248,7 +249,9 @@ def check_body_integrity(req: Any, body: bytes) -> None:
             checksum = ck.new_checksum(alg)
             checksum.update(body)
             if checksum.b64() != value.strip():
-                raise S3Error("BadDigest", f"The {alg} you specified did not match the calculated checksum.")
+                raise S3Error(
+                    "BadDigest", f"The {alg} you specified did not match the calculated checksum."
+                )
 
 
 async def delete_objects(req: Any) -> Response:
@@ -274,8 +277,15 @@ async def delete_objects(req: Any) -> Response:
         error = getattr(outcome, "value", None)
         if error is not None:
             code = error.code if isinstance(error, S3Error) else "InternalError"
-            message = error.message if isinstance(error, S3Error) else "We encountered an internal error."
-            children.append(("Error", [("Key", key), ("VersionId", version_id), ("Code", code), ("Message", message)]))
+            message = (
+                error.message if isinstance(error, S3Error) else "We encountered an internal error."
+            )
+            children.append(
+                (
+                    "Error",
+                    [("Key", key), ("VersionId", version_id), ("Code", code), ("Message", message)],
+                )
+            )
             continue
         if quiet:
             continue
@@ -293,14 +303,16 @@ async def post_object(req: Any) -> Response:
 
     if not isinstance(req.sink, FormUploadSink):
         raise S3Error("InvalidRequest", "POST to a bucket must be a multipart/form-data upload.")
+    await req.front.engine.get_bucket(req.target.bucket)
     form = await req.sink.finish()
     fields = form.fields
-    await req.front.engine.get_bucket(req.target.bucket)
     new = NewObject(
         size=form.size,
         etag=form.md5_hex,
         content_type=fields.get("content-type"),
-        metadata={k[len("x-amz-meta-"):]: v for k, v in fields.items() if k.startswith("x-amz-meta-")},
+        metadata={
+            k[len("x-amz-meta-") :]: v for k, v in fields.items() if k.startswith("x-amz-meta-")
+        },
         headers={
             k: v for k, v in fields.items()
             if k in ("cache-control", "content-disposition", "content-encoding", "expires")

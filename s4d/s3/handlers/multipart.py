@@ -37,6 +37,7 @@ from s4d.s3.handlers.objects import (
 )
 from s4d.s3.xml import child_text, parse, render
 from s4d.store.model import NULL_VERSION, MultipartUpload, PartRecord
+from s4d.util.numbers import decimal
 
 log = Logger()
 
@@ -200,8 +201,9 @@ def parse_copy_range(header: str | None) -> tuple[int, int] | None:
     if header is None:
         return None
     unit, _, spec = header.strip().partition("=")
-    first, dash, last = spec.partition("-")
-    if unit != "bytes" or not dash or not first.isdigit() or not last.isdigit():
+    first_text, dash, last_text = spec.partition("-")
+    first, last = decimal(first_text), decimal(last_text)
+    if unit != "bytes" or not dash or first is None or last is None:
         raise S3Error(
             "InvalidArgument",
             "The x-amz-copy-source-range value must be of the form bytes=first-last where first "
@@ -209,7 +211,7 @@ def parse_copy_range(header: str | None) -> tuple[int, int] | None:
             ArgumentName="x-amz-copy-source-range",
             ArgumentValue=header,
         )
-    return int(first), int(last)
+    return first, last
 
 
 async def upload_part_copy(req: Any) -> Response:
@@ -246,16 +248,16 @@ def parse_complete(body: bytes) -> list[fm.RequestedPart]:
         raise S3Error("MalformedXML")
     parts = []
     for element in root.findall("Part"):
-        number_text = (child_text(element, "PartNumber") or "").strip()
+        number = decimal((child_text(element, "PartNumber") or "").strip())
         etag = child_text(element, "ETag")
-        if not number_text.isdigit() or etag is None:
+        if number is None or etag is None:
             raise S3Error("MalformedXML")
         sums = {}
         for alg in ck.ALGORITHMS:
             value = child_text(element, f"Checksum{alg}")
             if value:
                 sums[alg] = value.strip()
-        parts.append(fm.RequestedPart(int(number_text), etag, sums))
+        parts.append(fm.RequestedPart(number, etag, sums))
     return parts
 
 
@@ -353,13 +355,13 @@ async def complete_multipart_upload(req: Any) -> Response:
     size_header = req.header("x-amz-mp-object-size")
     object_size = None
     if size_header is not None:
-        if not size_header.strip().isdigit():
+        object_size = decimal(size_header.strip())
+        if object_size is None:
             raise S3Error(
                 "InvalidArgument",
                 "Invalid x-amz-mp-object-size.",
                 ArgumentName="x-amz-mp-object-size",
             )
-        object_size = int(size_header)
     d = req.front.engine.complete_multipart(
         req.target.bucket,
         req.target.key,

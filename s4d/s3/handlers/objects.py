@@ -17,6 +17,7 @@ from s4d.s3.handlers.common import xml_response
 from s4d.s3.producer import send_object
 from s4d.s3.ranges import parse_range
 from s4d.store.model import NULL_VERSION, ObjectVersion
+from s4d.util.numbers import decimal
 
 #: Headers stored with an object and returned on GET/HEAD, by lower-case name.
 STORED_HEADERS = {
@@ -73,7 +74,8 @@ def new_object_from_headers(req: Any) -> NewObject:
             headers[name] = value
     encoding = headers.get("content-encoding")
     if encoding is not None:
-        kept = [e.strip() for e in encoding.split(",") if e.strip() and e.strip().lower() != "aws-chunked"]
+        codings = [e.strip() for e in encoding.split(",")]
+        kept = [e for e in codings if e and e.lower() != "aws-chunked"]
         if kept:
             headers["content-encoding"] = ",".join(kept)
         else:
@@ -95,7 +97,9 @@ def new_object_from_headers(req: Any) -> NewObject:
 
 def write_conditions(req: Any) -> WriteConditions:
     """If-Match / If-None-Match on a write."""
-    return WriteConditions(if_match=req.header("if-match"), if_none_match=req.header("if-none-match"))
+    return WriteConditions(
+        if_match=req.header("if-match"), if_none_match=req.header("if-none-match")
+    )
 
 
 def _version_headers(version: ObjectVersion, versioned: bool) -> dict[str, str]:
@@ -179,10 +183,10 @@ def _part_range(req: Any, version: ObjectVersion) -> tuple[int, int] | None:
     raw = req.params.get("partNumber")
     if raw is None:
         return None
-    if not raw.isdigit() or not 1 <= int(raw) <= 10000:
+    number = decimal(raw)
+    if number is None or not 1 <= number <= 10000:
         raise S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000.",
                       ArgumentName="partNumber")
-    number = int(raw)
     sizes = version.parts or [version.size]
     if number > len(sizes):
         raise S3Error("InvalidPartNumber" if version.parts else "InvalidRange",
@@ -236,7 +240,8 @@ async def delete_object(req: Any) -> Response:
     """DeleteObject (204 whether or not the key existed)."""
     engine = req.front.engine
     await engine.get_bucket(req.target.bucket)
-    outcome = await engine.delete_object(req.target.bucket, req.target.key, req.params.get("versionId") or None)
+    version_id = req.params.get("versionId") or None
+    outcome = await engine.delete_object(req.target.bucket, req.target.key, version_id)
     headers = {}
     if outcome.delete_marker:
         headers["x-amz-delete-marker"] = "true"
@@ -251,13 +256,15 @@ def parse_copy_source(header: str) -> CopySource:
     text = unquote(path).lstrip("/")
     bucket, _, key = text.partition("/")
     if not bucket or not key:
-        raise S3Error("InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+        raise S3Error("InvalidArgument",
+                      "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
                       ArgumentName="x-amz-copy-source")
     version_id = None
     if query:
         name, _, value = query.partition("=")
         if name != "versionId" or not value:
-            raise S3Error("InvalidArgument", "Unsupported copy source parameter.", ArgumentName="x-amz-copy-source")
+            raise S3Error("InvalidArgument", "Unsupported copy source parameter.",
+                          ArgumentName="x-amz-copy-source")
         version_id = unquote(value)
     return CopySource(bucket, key, version_id)
 
@@ -290,15 +297,20 @@ async def copy_object(req: Any) -> Response:
     source = parse_copy_source(req.header("x-amz-copy-source") or "")
     directive = (req.header("x-amz-metadata-directive") or "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
-        raise S3Error("InvalidArgument", "Unknown metadata directive.", ArgumentName="x-amz-metadata-directive")
+        raise S3Error("InvalidArgument", "Unknown metadata directive.",
+                      ArgumentName="x-amz-metadata-directive")
     replace = new_object_from_headers(req) if directive == "REPLACE" else None
-    same = source.bucket == req.target.bucket and source.key == req.target.key and source.version_id is None
+    same = (
+        source.bucket == req.target.bucket
+        and source.key == req.target.key
+        and source.version_id is None
+    )
     if same and directive == "COPY" and req.header("x-amz-storage-class") is None:
         raise S3Error(
             "InvalidRequest",
-            "This copy request is illegal because it is trying to copy an object to itself without "
-            "changing the object's metadata, storage class, website redirect location or encryption "
-            "attributes.",
+            "This copy request is illegal because it is trying to copy an object to itself "
+            "without changing the object's metadata, storage class, website redirect location "
+            "or encryption attributes.",
         )
     if replace is None and req.header("x-amz-storage-class") is not None:
         replace_sc = req.header("x-amz-storage-class")
@@ -322,22 +334,28 @@ async def copy_object(req: Any) -> Response:
     )
 
 
+def _head(req: Any) -> Any:
+    """The object the request names must exist (its version, if one is named)."""
+    version_id = req.params.get("versionId") or None
+    return req.front.engine.head_object(req.target.bucket, req.target.key, version_id)
+
+
 async def get_object_acl(req: Any) -> Response:
     """GetObjectAcl: the owner's canned ``private`` ACL."""
-    await req.front.engine.head_object(req.target.bucket, req.target.key, req.params.get("versionId") or None)
+    await _head(req)
     return acl_document(req)
 
 
 async def put_object_acl(req: Any) -> Response:
     """PutObjectAcl (``private`` only)."""
-    await req.front.engine.head_object(req.target.bucket, req.target.key, req.params.get("versionId") or None)
+    await _head(req)
     check_acl_request(req)
     return Response()
 
 
 async def get_object_tagging(req: Any) -> Response:
     """GetObjectTagging: objects carry no tags yet, so the set is empty."""
-    await req.front.engine.head_object(req.target.bucket, req.target.key, req.params.get("versionId") or None)
+    await _head(req)
     return xml_response("Tagging", [("TagSet", [])])
 
 
