@@ -55,7 +55,9 @@ class DispatchTable:
     def __init__(self) -> None:
         self._routes: dict[tuple[str, str, frozenset[str]], Handler] = {}
 
-    def add(self, method: str, level: str, subs: str | tuple[str, ...] = ()) -> Callable[[Handler], Handler]:
+    def add(
+        self, method: str, level: str, subs: str | tuple[str, ...] = ()
+    ) -> Callable[[Handler], Handler]:
         """Register a handler (usable as a decorator)."""
         key_subs = frozenset((subs,) if isinstance(subs, str) else subs)
 
@@ -77,5 +79,7 @@ class DispatchTable:
             if handler is not None:
                 return handler
         if subs:
-            raise S3Error("NotImplemented", f"{method} with ?{'&'.join(sorted(subs))} is not implemented.")
+            raise S3Error(
+                "NotImplemented", f"{method} with ?{'&'.join(sorted(subs))} is not implemented."
+            )
         raise S3Error("MethodNotAllowed")

@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from zope.interface import implementer
-from twisted.internet.interfaces import IPushProducer
 
 from s4d.store.model import ChunkLocation
 
@@ -53,7 +53,9 @@ class _Pause:
         return self._waiter
 
 
-def spans(locations: list[ChunkLocation], first: int, last: int) -> list[tuple[ChunkLocation, int, int]]:
+def spans(
+    locations: list[ChunkLocation], first: int, last: int
+) -> list[tuple[ChunkLocation, int, int]]:
     """The chunks covering bytes ``first..last`` with the slice of each to send."""
     out = []
     offset = 0
@@ -67,7 +69,9 @@ def spans(locations: list[ChunkLocation], first: int, last: int) -> list[tuple[C
     return out
 
 
-async def send_object(request: Any, engine: Any, locations: list[ChunkLocation], first: int, last: int) -> None:
+async def send_object(
+    request: Any, engine: Any, locations: list[ChunkLocation], first: int, last: int
+) -> None:
     """Write bytes ``first..last`` of an object to ``request``."""
     pause = _Pause()
     request.registerProducer(pause, True)

@@ -30,7 +30,8 @@ def decode_token(token: str) -> str:
         return raw[len(_TOKEN_PREFIX) :].decode("utf-8")
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise S3Error(
-            "InvalidArgument", "The continuation token provided is incorrect",
+            "InvalidArgument",
+            "The continuation token provided is incorrect",
             ArgumentName="continuation-token",
         ) from None
 
@@ -50,7 +51,9 @@ def _contents(req: Any, result: ListResult, enc: Any, with_owner: bool) -> list[
         if date is None:
             date = dates[ms] = iso8601(v.mtime_ns)
         checksum = (
-            f"<ChecksumAlgorithm>{next(iter(v.checksums))}</ChecksumAlgorithm>" if v.checksums else ""
+            f"<ChecksumAlgorithm>{next(iter(v.checksums))}</ChecksumAlgorithm>"
+            if v.checksums
+            else ""
         )
         out.append(
             f"<Contents><Key>{escape(enc(entry.key))}</Key><LastModified>{date}</LastModified>"
@@ -69,7 +72,9 @@ async def list_objects_v1(req: Any) -> Response:
     delimiter = req.params.get("delimiter") or None
     marker = req.params.get("marker") or None
     max_keys = int_param(req, "max-keys", 1000, 0, 1000)
-    result = await req.front.engine.list_objects(req.target.bucket, prefix, delimiter, marker, max_keys)
+    result = await req.front.engine.list_objects(
+        req.target.bucket, prefix, delimiter, marker, max_keys
+    )
     children: list[Any] = [
         ("Name", req.target.bucket),
         ("Prefix", enc(prefix)),
@@ -96,7 +101,9 @@ async def list_objects_v2(req: Any) -> Response:
     max_keys = int_param(req, "max-keys", 1000, 0, 1000)
     after = decode_token(token) if token else start_after
     fetch_owner = req.params.get("fetch-owner", "false").lower() == "true"
-    result = await req.front.engine.list_objects(req.target.bucket, prefix, delimiter, after, max_keys)
+    result = await req.front.engine.list_objects(
+        req.target.bucket, prefix, delimiter, after, max_keys
+    )
     children: list[Any] = [
         ("Name", req.target.bucket),
         ("Prefix", enc(prefix)),
