@@ -22,9 +22,6 @@ import os
 import random
 import shutil
 import signal
-import subprocess
-import sys
-import threading
 import time
 from urllib.parse import unquote
 
@@ -33,47 +30,9 @@ from twisted.trial.unittest import SynchronousTestCase
 from s4d.store import fsck
 from s4d.store.store import Store, StoreConfig
 from tests.crash.rename_writer import GROUPS, keys_under, names, relative_keys
+from tests.crash.test_crash_store import Child
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-class Child:
-    """The renaming process and a thread collecting its stdout lines."""
-
-    def __init__(self, data_dir: str, seed: int, stderr_path: str) -> None:
-        env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        self.stderr_path = stderr_path
-        self.stderr = open(stderr_path, "wb")  # noqa: SIM115 - closed in kill()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.crash.rename_writer", data_dir, str(seed)],
-            stdout=subprocess.PIPE,
-            stderr=self.stderr,
-            cwd=ROOT,
-            env=env,
-        )
-        self.lines: list[str] = []
-        self.ready = threading.Event()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            if not raw.endswith(b"\n"):
-                break
-            line = raw.decode().rstrip("\n")
-            self.lines.append(line)
-            if line == "READY":
-                self.ready.set()
-        self.ready.set()
-
-    def kill(self) -> int:
-        self.proc.send_signal(signal.SIGKILL)
-        status = self.proc.wait()
-        self.reader.join(30)
-        self.stderr.close()
-        return status
-
+WRITER = "tests.crash.rename_writer"
 
 class RenameCrashTests(SynchronousTestCase):
     def test_sigkill_during_prefix_renames(self) -> None:
@@ -87,10 +46,11 @@ class RenameCrashTests(SynchronousTestCase):
         total_acks = 0
         for round_no in range(rounds):
             where = f"seed {seed}, round {round_no}"
-            child = Child(data_dir, rng.randrange(1 << 30), data_dir + f".{round_no}.err")
+            err = data_dir + f".{round_no}.err"
+            child = Child(data_dir, rng.randrange(1 << 30), round_no, err, WRITER)
             if not child.ready.wait(60) or child.proc.poll() is not None:
                 child.kill()
-                with open(child.stderr_path) as f:
+                with open(err) as f:
                     self.fail(f"renamer did not start ({where}):\n{f.read()}")
             time.sleep(rng.uniform(0.1, 1.0))
             self.assertEqual(child.kill(), -signal.SIGKILL, where)
