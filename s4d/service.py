@@ -9,9 +9,9 @@ from twisted.internet.defer import ensureDeferred
 from twisted.logger import Logger
 
 from s4d.config import Config
-from s4d.engine import Engine
-from s4d.s3.app import S3Resource
-from s4d.s3.front import S3Front, StaticCredentials
+from s4d.engine import Engine, MultipartFacade
+from s4d.s3.assembly import build_s3_site
+from s4d.s3.front import StaticCredentials
 from s4d.s3.request import ConnectionLimits, S3Site
 from s4d.store.store import Store, StoreConfig
 from s4d.util.memory import tune_malloc
@@ -84,7 +84,9 @@ class StoreService(service.Service):
             self.engine = None
 
 
-def multipart_expiry(config: Config, engine: Engine, clock: Any) -> PeriodicService | None:
+def multipart_expiry(
+    config: Config, multipart: MultipartFacade, clock: Any
+) -> PeriodicService | None:
     """The periodic job that aborts multipart uploads older than the configured TTL.
 
     It looks every quarter of the TTL (at most hourly, at least every half
@@ -96,7 +98,7 @@ def multipart_expiry(config: Config, engine: Engine, clock: Any) -> PeriodicServ
     max_age_ns = int(ttl * 1e9)
 
     async def expire() -> None:
-        count = await engine.expire_multipart_uploads(max_age_ns)
+        count = await multipart.expire(max_age_ns)
         if count:
             log.info("Expired {n} abandoned multipart uploads", n=count)
 
@@ -121,7 +123,7 @@ def compaction_service(config: Config, engine: Engine, clock: Any) -> PeriodicSe
     interval = max(1.0, float(settings.get("interval_hours", 6)) * 3600)
 
     async def compact() -> None:
-        report = await engine.compact(
+        report = await engine.maintenance.compact(
             threshold=float(settings.get("threshold", 0.3)),
             dry_run=bool(settings.get("dry_run", False)),
             grace=float(settings.get("grace_secs", 3600)),
@@ -147,7 +149,7 @@ def scrub_service(config: Config, engine: Engine, clock: Any) -> PeriodicService
     rate = float(settings.get("rate") or (16 << 20))
 
     async def scrub() -> None:
-        report = await engine.scrub(int(rate * interval / 2), rate)
+        report = await engine.maintenance.scrub(int(rate * interval / 2), rate)
         _log_damage(report.damaged)
 
     return PeriodicService(clock, interval, lambda: ensureDeferred(scrub()), "scrub")
@@ -171,22 +173,21 @@ class _StopSignal(service.Service):
 
     def stopService(self) -> None:
         super().stopService()
-        self.engine.stopping.set()
+        self.engine.stop()
 
 
 def build_site(config: Config, engine: Engine, reactor: Any) -> S3Site:
     """The S3 site over ``engine`` (one per process)."""
-    front = S3Front(
+    return build_s3_site(
         engine,
         StaticCredentials({config.access_key: config.secret_key}),
         region=config.region,
         domain=config.domain,
         max_upload_size=config.max_upload_size,
         clock=reactor,
+        limits=connection_limits(config),
+        reactor=reactor,
     )
-    site = S3Site(S3Resource(), front, limits=connection_limits(config), reactor=reactor)
-    site.displayTracebacks = False
-    return site
 
 
 def connection_limits(config: Config) -> ConnectionLimits:
@@ -216,7 +217,7 @@ def make_service(config: Config, reactor: Any = None) -> service.MultiService:
     store_service = StoreService(config, reactor)
     store_service.setServiceParent(root)
     engine = store_service.open()
-    expiry = multipart_expiry(config, engine, reactor)
+    expiry = multipart_expiry(config, engine.multipart, reactor)
     if expiry is not None:
         expiry.setServiceParent(root)
     # Background jobs run in this (the main) process only; S4_WORKERS processes serve.

@@ -35,22 +35,23 @@ class MaintenanceTests(SynchronousTestCase):
         self.engine = Engine(self.store, InlineRunner(), lambda f, *a: f(*a))
 
     def test_compact_on_demand(self) -> None:
-        dry = self.successResultOf(self.engine.compact(threshold=0.3, dry_run=True, grace=0))
+        maintenance = self.engine.maintenance
+        dry = self.successResultOf(maintenance.compact(threshold=0.3, dry_run=True, grace=0))
         self.assertTrue(dry.segments)
         self.assertEqual(dry.compacted, [])
-        report = self.successResultOf(self.engine.compact(threshold=0.3, grace=0))
+        report = self.successResultOf(self.engine.maintenance.compact(threshold=0.3, grace=0))
         self.assertEqual(sorted(report.compacted), sorted(p.segment for p in dry.segments))
-        current = self.successResultOf(self.engine.storage_stats())
+        current = self.successResultOf(self.engine.maintenance.storage_stats())
         self.assertEqual(current.objects, 5)
         self.assertEqual(current.logical_bytes, 5 * 20_000)
 
     def test_one_pass_at_a_time(self) -> None:
-        self.engine._compaction_lock.acquire()
-        self.failureResultOf(self.engine.compact(grace=0), MaintenanceBusy)
-        self.engine._compaction_lock.release()
+        self.engine.maintenance.compaction_lock.acquire()
+        self.failureResultOf(self.engine.maintenance.compact(grace=0), MaintenanceBusy)
+        self.engine.maintenance.compaction_lock.release()
 
     def test_scrub_slices(self) -> None:
-        report = self.successResultOf(self.engine.scrub(1 << 30))
+        report = self.successResultOf(self.engine.maintenance.scrub(1 << 30))
         self.assertTrue(report.wrapped)
         self.assertEqual(report.damaged, [])
         self.assertGreater(report.chunks, 0)

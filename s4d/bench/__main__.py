@@ -1,4 +1,4 @@
-"""Entry point: ``python -m s4d.bench {engine,s3,rename,dedup,multipart,soak} [options]``."""
+"""Entry point: ``python -m s4d.bench {engine,s3,rename,dedup,multipart,soak,routing} ...``."""
 
 from __future__ import annotations
 
@@ -8,12 +8,16 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     """Dispatch to a benchmark."""
     args = sys.argv[1:] if argv is None else argv
-    if not args or args[0] not in ("engine", "s3", "rename", "dedup", "multipart", "soak"):
+    if not args or args[0] not in ("engine", "s3", "rename", "dedup", "multipart", "soak", "routing"):
         print(
-            "usage: python -m s4d.bench {engine,s3,rename,dedup,multipart,soak} [options]"
+            "usage: python -m s4d.bench {engine,s3,rename,dedup,multipart,soak,routing} [options]"
             "  (--help for each)"
         )
         return 2
+    if args[0] == "routing":
+        from s4d.bench import routing
+
+        return routing.main(args[1:])
     if args[0] == "soak":
         from s4d.bench import soak
 

@@ -20,6 +20,7 @@ GET latency before and during the pass.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import random
 import shutil
@@ -30,7 +31,7 @@ from typing import Any
 from twisted.internet import defer, task
 
 from s4d.bench.stats import latency_summary, peak_rss_mb, percentile
-from s4d.engine import Engine, md5_hasher
+from s4d.engine import Engine, StagedBody
 from s4d.features.objects import NewObject, WriteConditions
 from s4d.store.stats import StorageStats
 from s4d.store.store import Store, StoreConfig
@@ -59,26 +60,30 @@ def text_bytes(size: int, seed: int) -> bytes:
 async def put(engine: Engine, bucket: str, key: str, data: bytes) -> float:
     """Stream ``data`` to ``key`` as the S3 layer does; return the seconds it took."""
     start = time.perf_counter()
-    md5 = md5_hasher()
-    upload = engine.upload([md5])
+    md5 = hashlib.md5(usedforsecurity=False)
+    upload = engine.objects.upload([md5])
     view = memoryview(data)
     for offset in range(0, len(data), PIECE):
         wait = upload.write(bytes(view[offset : offset + PIECE]))
         if wait is not None:
             await wait
     chunks = await upload.close()
-    await engine.commit_put(
-        bucket, key, NewObject(size=len(data), etag=md5.hexdigest()), chunks, WriteConditions()
+    await engine.objects.put(
+        bucket,
+        key,
+        NewObject(size=0, etag=""),
+        StagedBody(chunks, len(data), md5.hexdigest()),
+        WriteConditions(),
     )
     return time.perf_counter() - start
 
 
 async def get(engine: Engine, bucket: str, key: str) -> int:
     """Read a whole object; return its size."""
-    opened = await engine.open_object(bucket, key)
+    opened = await engine.objects.open(bucket, key)
     total = 0
     for loc in opened.locations:
-        total += len(await engine.read_chunk(loc))
+        total += len(await engine.objects.read_chunk(loc))
     return total
 
 
@@ -134,7 +139,7 @@ async def throughput(
         path = tempfile.mkdtemp(prefix=f"tp-{mode}-", dir=workdir)
         engine, runner = open_engine(reactor, path, mode, args.threads)
         try:
-            await engine.create_bucket("t", "us-east-1")
+            await engine.buckets.create("t", "us-east-1")
             total = sum(len(o) for o in objects)
             start = time.perf_counter()
             await defer.gatherResults(
@@ -146,7 +151,7 @@ async def throughput(
             elapsed = time.perf_counter() - start
             second = mode in rates
             rates[mode] = max(rates.get(mode, 0.0), total / elapsed / 1e6)
-            st = await engine.storage_stats()
+            st = await engine.maintenance.storage_stats()
             print(
                 f"PUT {label:<14} compression {mode:<4} {total / elapsed / 1e6:7.0f} MB/s"
                 f"  (stored {st.stored_bytes / st.unique_bytes:.2f} of the bytes)"
@@ -163,7 +168,7 @@ async def throughput(
                     ]
                 )
                 again = total / (time.perf_counter() - start) / 1e6
-                after = await engine.storage_stats()
+                after = await engine.maintenance.storage_stats()
                 print(
                     f"PUT {'duplicates':<14} compression {mode:<4} {again:7.0f} MB/s"
                     f"  (physical grew {after.physical_bytes - st.physical_bytes} bytes)"
@@ -225,12 +230,12 @@ async def compaction_load(
     path = tempfile.mkdtemp(prefix="compact-", dir=workdir)
     engine, runner = open_engine(reactor, path, "auto", args.threads, 64)
     try:
-        await engine.create_bucket("c", "us-east-1")
+        await engine.buckets.create("c", "us-east-1")
         count = args.compact_mb // 4
         for i in range(count):
             await put(engine, "c", f"o{i:05d}", os.urandom(4 * MiB))
         for i in range(0, count, 2):
-            await engine.delete_object("c", f"o{i:05d}")
+            await engine.objects.delete("c", f"o{i:05d}")
         readers = [("c", f"o{i:05d}") for i in range(1, count, 2)]
         stop = [False]
         measure = defer.ensureDeferred(get_loop(engine, readers, stop))
@@ -239,7 +244,7 @@ async def compaction_load(
         before = sorted(await measure)
         stop = [False]
         measure = defer.ensureDeferred(get_loop(engine, readers, stop))
-        report = await engine.compact(threshold=args.threshold, grace=0, rate=rate)
+        report = await engine.maintenance.compact(threshold=args.threshold, grace=0, rate=rate)
         stop[0] = True
         during = sorted(await measure)
         cap = f"capped at {rate / 1e6:.0f} MB/s" if rate else "unthrottled"
@@ -263,24 +268,24 @@ async def corpus_and_compaction(reactor: Any, workdir: str, args: argparse.Names
         reactor, path, args.compression, args.threads, args.segment_mb
     )
     try:
-        await engine.create_bucket("copies", "us-east-1")
-        await engine.create_bucket("versions", "us-east-1")
-        await engine.create_bucket("text", "us-east-1")
+        await engine.buckets.create("copies", "us-east-1")
+        await engine.buckets.create("versions", "us-east-1")
+        await engine.buckets.create("text", "us-east-1")
 
         def enable(t: Any) -> None:
             b = t.require_bucket("versions")
             b.versioning = "Enabled"
             t.put_bucket(b)
 
-        await engine._commit(enable)
+        await engine.core.commit(enable)
         print(f"corpus (compression {args.compression}, fsync on, {args.threads} threads)")
-        start_stats = await engine.storage_stats()
+        start_stats = await engine.maintenance.storage_stats()
         original = os.urandom(20 * MiB)
         t0 = time.perf_counter()
         for i in range(args.copies):
             await put(engine, "copies", f"copy-{i:03d}", original)
         copies_s = time.perf_counter() - t0
-        after_copies = await engine.storage_stats()
+        after_copies = await engine.maintenance.storage_stats()
         show("copies", after_copies, start_stats)
         print(
             f"           {args.copies} x 20 MiB in {copies_s:.1f} s "
@@ -296,7 +301,7 @@ async def corpus_and_compaction(reactor: Any, workdir: str, args: argparse.Names
                 at = rng.randrange(len(doc) - 8)
                 doc[at : at + 8] = rng.randbytes(8).hex()[:8].encode()
             await put(engine, "versions", "document.txt", bytes(doc))
-        after_versions = await engine.storage_stats()
+        after_versions = await engine.maintenance.storage_stats()
         show("versions", after_versions, after_copies)
         sizes = []
         remaining = args.text_mb * MiB
@@ -307,7 +312,7 @@ async def corpus_and_compaction(reactor: Any, workdir: str, args: argparse.Names
             sizes.append(piece)
             remaining -= piece
             n += 1
-        after_text = await engine.storage_stats()
+        after_text = await engine.maintenance.storage_stats()
         show("text", after_text, after_versions)
         show("total", after_text)
 
@@ -320,28 +325,28 @@ async def corpus_and_compaction(reactor: Any, workdir: str, args: argparse.Names
         before = sorted(await measure)
         # Garbage: every copy but one, all versions but the newest, every other text file.
         for i in range(1, args.copies):
-            await engine.delete_object("copies", f"copy-{i:03d}")
-        listing = await engine._read(
+            await engine.objects.delete("copies", f"copy-{i:03d}")
+        listing = await engine.core.read(
             lambda t: [
                 v.version_id
                 for v in t.versions(t.lookup(t.require_bucket("versions"), b"document.txt"))
             ]
         )
         for vid in listing[1:]:
-            await engine.delete_object("versions", "document.txt", vid)
+            await engine.objects.delete("versions", "document.txt", vid)
         for i in range(1, n, 2):
-            await engine.delete_object("text", f"file-{i:04d}.txt")
-        garbage = await engine.storage_stats()
+            await engine.objects.delete("text", f"file-{i:04d}.txt")
+        garbage = await engine.maintenance.storage_stats()
         print(
             f"\nafter deletes: physical {size(garbage.physical_bytes)}, "
             f"dead {size(garbage.dead_bytes)} in {len(garbage.segments)} segments"
         )
         stop = [False]
         measure = defer.ensureDeferred(get_loop(engine, readers, stop))
-        report = await engine.compact(threshold=args.threshold, grace=0, rate=args.rate)
+        report = await engine.maintenance.compact(threshold=args.threshold, grace=0, rate=args.rate)
         stop[0] = True
         during = sorted(await measure)
-        after = await engine.storage_stats()
+        after = await engine.maintenance.storage_stats()
         print(report.summary())
         print(
             f"compaction: {report.copied_bytes / MiB:.1f} MiB copied in {report.seconds:.2f} s "

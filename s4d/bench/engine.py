@@ -7,6 +7,7 @@ without HTTP, and prints ops/s, MB/s, latency percentiles and peak RSS.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import tempfile
@@ -16,7 +17,7 @@ from typing import Any
 from twisted.internet import defer, task
 
 from s4d.bench.stats import latency_summary, peak_rss_mb
-from s4d.engine import Engine, md5_hasher
+from s4d.engine import BodyDigests, DeclaredDigests, Engine, StagedBody, WholeBody
 from s4d.features.objects import NewObject, WriteConditions
 from s4d.store.store import Store, StoreConfig
 from s4d.util.threads import ExecutorRunner, FutureBridge
@@ -26,19 +27,18 @@ PIECE = 1 << 20
 
 async def _put(engine: Engine, key: str, data: bytes | None, size: int = 0) -> float:
     start = time.perf_counter()
-    md5 = md5_hasher()
+    md5 = hashlib.md5(usedforsecurity=False)
     if data is not None:
         # the path the S3 layer takes for bodies smaller than one chunk
-        await engine.put_whole(
+        await engine.objects.put(
             "bench",
             key,
-            data,
-            [md5],
-            lambda: NewObject(size=len(data), etag=md5.hexdigest()),
+            NewObject(size=0, etag=""),
+            WholeBody(data, BodyDigests(DeclaredDigests())),
             WriteConditions(),
         )
         return time.perf_counter() - start
-    upload = engine.upload([md5])
+    upload = engine.objects.upload([md5])
     if True:  # noqa: SIM108 - streamed like a large PUT
         block = os.urandom(PIECE)
         sent = 0
@@ -49,23 +49,27 @@ async def _put(engine: Engine, key: str, data: bytes | None, size: int = 0) -> f
             if wait is not None:
                 await wait
     chunks = await upload.close()
-    await engine.commit_put(
-        "bench", key, NewObject(size=upload.size, etag=md5.hexdigest()), chunks, WriteConditions()
+    await engine.objects.put(
+        "bench",
+        key,
+        NewObject(size=0, etag=""),
+        StagedBody(chunks, upload.size, md5.hexdigest()),
+        WriteConditions(),
     )
     return time.perf_counter() - start
 
 
 async def _get(engine: Engine, key: str) -> tuple[float, int]:
     start = time.perf_counter()
-    opened = await engine.open_object("bench", key)
+    opened = await engine.objects.open("bench", key)
     total = 0
-    pending = [engine.read_chunk(loc) for loc in opened.locations[:2]]
+    pending = [engine.objects.read_chunk(loc) for loc in opened.locations[:2]]
     index = 2
     while pending:
         data = await pending.pop(0)
         total += len(data)
         if index < len(opened.locations):
-            pending.append(engine.read_chunk(opened.locations[index]))
+            pending.append(engine.objects.read_chunk(opened.locations[index]))
             index += 1
     return time.perf_counter() - start, total
 
@@ -91,7 +95,7 @@ async def run(reactor: Any, args: argparse.Namespace) -> None:
     store = Store(StoreConfig(data_dir, fsync=not args.no_fsync))
     engine = Engine(store, runner, reactor.callFromThread)
     try:
-        await engine.create_bucket("bench", "us-east-1")
+        await engine.buckets.create("bench", "us-east-1")
         print(f"data dir {data_dir}, fsync {'off' if args.no_fsync else 'on'}")
         small = os.urandom(4096)
         for concurrency, n in ((1, args.small_ops // 10), (64, args.small_ops)):

@@ -157,7 +157,7 @@ def _raw(
 
 
 async def _completion(reactor: Any, parts: int) -> None:
-    from s4d.engine import Engine
+    from s4d.engine import Engine, StagedBody
     from s4d.features import multipart as fm
     from s4d.features.objects import WriteConditions
     from s4d.store.chunks import WrittenChunk
@@ -170,8 +170,8 @@ async def _completion(reactor: Any, parts: int) -> None:
     store = Store(StoreConfig(data_dir, fsync=True))
     engine = Engine(store, runner, reactor.callFromThread)
     try:
-        await engine.create_bucket("bench", "us-east-1")
-        upload = await engine.create_multipart("bench", "k", MultipartUpload("", 0, "k", 0))
+        await engine.buckets.create("bench", "us-east-1")
+        upload = await engine.multipart.create("bench", "k", MultipartUpload("", 0, "k", 0))
         piece = os.urandom(5 << 20)
         first = store.put_chunk(piece)
         shared = WrittenChunk(first.ref, None)
@@ -181,15 +181,15 @@ async def _completion(reactor: Any, parts: int) -> None:
         for number in range(1, parts + 1):
             chunk = first if number == 1 else shared
             pending.append(
-                engine.commit_part(
-                    "bench", "k", upload.upload_id, number, [chunk], len(piece), md5, {}
+                engine.multipart.commit_part(
+                    "bench", "k", upload.upload_id, number, StagedBody([chunk], len(piece), md5)
                 )
             )
         await defer.gatherResults(pending)
         build_s = time.perf_counter() - started
         requested = [fm.RequestedPart(n, f'"{md5}"') for n in range(1, parts + 1)]
         started = time.perf_counter()
-        await engine.complete_multipart(
+        await engine.multipart.complete(
             "bench", "k", upload.upload_id, requested, WriteConditions()
         )
         complete_ms = (time.perf_counter() - started) * 1000

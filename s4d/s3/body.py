@@ -1,129 +1,123 @@
-"""The body sink: an upload's bytes from the socket to the engine, checked on the way.
+"""The body sink: an upload's bytes from the socket to the engine, decoded and checked.
 
 It undoes aws-chunked framing (verifying chunk signatures), feeds the engine's
-:class:`~s4d.engine.Upload` (which hashes for the ETag and any checksums in
-worker threads), pauses the socket when the engine is behind, and at the end
-checks Content-MD5, the signed payload SHA-256, the flexible checksum and the
-declared lengths before anything is committed.
+:class:`~s4d.engine.Upload` (which writes chunks and runs the digests in worker
+threads), pauses the socket when the engine is behind, and when the body is
+complete hands back an :data:`~s4d.engine.UploadedBody`: the handler, never the
+sink, commits it. Content-MD5, the signed payload SHA-256 and flexible
+checksums are declared to the engine's :class:`~s4d.engine.BodyDigests`, which
+compares them when the bytes are all in.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
-from twisted.internet.defer import Deferred, fail
-from twisted.logger import Logger
-from twisted.python.failure import Failure
+from twisted.internet.defer import Deferred, fail, succeed
 
 from s4d.auth.chunked import AwsChunkedDecoder
-from s4d.auth.sigv4 import is_sha256_hex
-from s4d.engine import Engine, Upload
+from s4d.auth.sigv4 import AuthResult, is_sha256_hex
+from s4d.engine import BodyDigests, DeclaredDigests, ObjectsFacade, UploadedBody, WholeBody
 from s4d.errors import S3Error
-from s4d.features.objects import NewObject, WriteConditions
-from s4d.s3 import checksums as ck
-from s4d.store.chunks import WrittenChunk
-from s4d.store.model import ObjectVersion
+from s4d.s3.call import CallHeaders
+from s4d.util import checksums as ck
 from s4d.util.numbers import decimal
 
 
-@dataclass
-class UploadedBody:
-    """What arrived: its chunks (written, not yet committed) and its digests."""
+class FlowControl(Protocol):
+    """What a sink pauses when the engine is behind (the connection's reading side)."""
 
-    chunks: list[WrittenChunk]
-    size: int
-    md5_hex: str
-    checksums: dict[str, str] = field(default_factory=dict)
+    def pauseProducing(self) -> None:
+        """Stop reading from the socket."""
+
+    def resumeProducing(self) -> None:
+        """Read from the socket again."""
 
 
-def _header(req: Any, name: str) -> str | None:
-    return req.header(name)
+def declared_digests(headers: CallHeaders, payload_hash: str) -> tuple[DeclaredDigests, list[str]]:
+    """What the client declared about the body, and the trailer names it announced."""
+    content_md5 = headers.get("content-md5")
+    raw_md5: bytes | None = None
+    if content_md5 is not None:
+        try:
+            raw_md5 = base64.b64decode(content_md5, validate=True)
+        except (binascii.Error, ValueError):
+            raw_md5 = b""
+        if len(raw_md5) != 16:
+            raise S3Error("InvalidDigest")
+    expected: dict[str, str | None] = {}
+    for alg in ck.ALGORITHMS:
+        value = headers.get(ck.header_name(alg))
+        if value is not None:
+            expected[alg] = value
+    trailer_names = [
+        t.strip().lower() for t in (headers.get("x-amz-trailer") or "").split(",") if t.strip()
+    ]
+    for name in trailer_names:
+        trailer_alg = ck.algorithm_from_header(name)
+        if trailer_alg is None:
+            raise S3Error("InvalidRequest", f"Unsupported trailer {name}.")
+        expected.setdefault(trailer_alg, None)
+    sdk_alg = (headers.get("x-amz-sdk-checksum-algorithm") or "").upper()
+    if sdk_alg:
+        if sdk_alg not in ck.ALGORITHMS:
+            raise S3Error("InvalidRequest", "Unsupported checksum algorithm.")
+        expected.setdefault(sdk_alg, None)
+    if len(expected) > 1:
+        raise S3Error("InvalidRequest", "Expecting a single x-amz-checksum- header.")
+    sha256 = payload_hash.lower() if is_sha256_hex(payload_hash) else None
+    return DeclaredDigests(raw_md5, sha256, expected), trailer_names
 
 
 class BodySink:
-    """Receives one upload's body chunk by chunk."""
+    """Receives one upload's body chunk by chunk (built at header time; may refuse then)."""
 
-    log = Logger()
-
-    def __init__(self, engine: Engine, req: Any, auth: Any, max_size: int) -> None:
+    def __init__(
+        self,
+        objects: ObjectsFacade,
+        headers: CallHeaders,
+        identity: AuthResult | None,
+        max_size: int,
+    ) -> None:
         self.max_size = max_size
-        self.payload_hash = (auth.payload_hash if auth is not None else None) or "UNSIGNED-PAYLOAD"
-        self.md5 = hashlib.md5(usedforsecurity=False)
-        hashers: list[Any] = [self.md5]
-        self.sha256 = None
-        if is_sha256_hex(self.payload_hash):
-            self.sha256 = hashlib.sha256()
-            hashers.append(self.sha256)
-        self.content_md5 = _header(req, "content-md5")
-        if self.content_md5 is not None:
-            try:
-                raw = base64.b64decode(self.content_md5, validate=True)
-            except (binascii.Error, ValueError):
-                raw = b""
-            if len(raw) != 16:
-                raise S3Error("InvalidDigest")
-        self.checksum_expected: dict[str, str | None] = {}
-        self.checksums: dict[str, ck.Checksum] = {}
-        for alg in ck.ALGORITHMS:
-            value = _header(req, ck.header_name(alg))
-            if value is not None:
-                self.checksum_expected[alg] = value
-        trailer_names = [
-            t.strip().lower() for t in (_header(req, "x-amz-trailer") or "").split(",") if t.strip()
-        ]
-        for name in trailer_names:
-            alg = ck.algorithm_from_header(name)
-            if alg is None:
-                raise S3Error("InvalidRequest", f"Unsupported trailer {name}.")
-            self.checksum_expected.setdefault(alg, None)
-        sdk_alg = (_header(req, "x-amz-sdk-checksum-algorithm") or "").upper()
-        if sdk_alg:
-            if sdk_alg not in ck.ALGORITHMS:
-                raise S3Error("InvalidRequest", "Unsupported checksum algorithm.")
-            self.checksum_expected.setdefault(sdk_alg, None)
-        if len(self.checksum_expected) > 1:
-            raise S3Error("InvalidRequest", "Expecting a single x-amz-checksum- header.")
-        for alg in self.checksum_expected:
-            self.checksums[alg] = ck.new_checksum(alg)
-            hashers.append(self.checksums[alg])
+        signed_hash = identity.payload_hash if identity is not None else ""
+        self.payload_hash: str = signed_hash or "UNSIGNED-PAYLOAD"
+        declared, trailer_names = declared_digests(headers, self.payload_hash)
+        self.digests = BodyDigests(declared)
         self.decoder: AwsChunkedDecoder | None = None
         self.decoded_length: int | None = None
         if self.payload_hash.startswith("STREAMING-"):
-            declared = _header(req, "x-amz-decoded-content-length")
-            if declared is not None:
-                self.decoded_length = decimal(declared.strip())
+            declared_length = headers.get("x-amz-decoded-content-length")
+            if declared_length is not None:
+                self.decoded_length = decimal(declared_length.strip())
                 if self.decoded_length is None:
                     raise S3Error("InvalidArgument", "Bad x-amz-decoded-content-length.")
             elif self.payload_hash != "STREAMING-UNSIGNED-PAYLOAD-TRAILER":
                 raise S3Error("MissingContentLength")
             self.decoder = AwsChunkedDecoder(
                 self.payload_hash,
-                signing_key=getattr(auth, "signing_key", None),
-                seed_signature=getattr(auth, "seed_signature", None),
-                amz_date=getattr(auth, "amz_date", None),
-                scope=getattr(auth, "scope", None),
+                signing_key=identity.signing_key if identity is not None else None,
+                seed_signature=identity.seed_signature if identity is not None else None,
+                amz_date=identity.amz_date if identity is not None else None,
+                scope=identity.scope if identity is not None else None,
                 expected_trailers=trailer_names,
             )
-        declared_length = decimal(_header(req, "content-length"))
-        if self.decoder is None and declared_length is not None and declared_length > max_size:
+        content_length = decimal(headers.get("content-length"))
+        if self.decoder is None and content_length is not None and content_length > max_size:
             raise S3Error("EntityTooLarge")
         if self.decoded_length is not None and self.decoded_length > max_size:
             raise S3Error("EntityTooLarge")
-        self.hashers = hashers
-        self.upload: Upload = engine.upload(hashers)
-        self.engine = engine
+        self.upload = objects.upload(self.digests.hashers)
         self.received = 0
         self.error: S3Error | None = None
-        #: :meth:`finish` or :meth:`store` took the body: its chunks are theirs to keep or discard
+        #: :meth:`receive` took the body: its chunks are the handler's to keep or discard
         self.consumed = False
-        self._paused_transport: Any = None
+        self._paused: FlowControl | None = None
 
-    def feed(self, data: bytes, transport: Any) -> None:
-        """Take bytes from the socket."""
+    def feed(self, data: bytes, flow: FlowControl | None) -> None:
+        """Take bytes from the socket; pause ``flow`` while the engine is behind."""
         if self.error is not None:
             return
         try:
@@ -137,17 +131,17 @@ class BodySink:
                 if self.decoded_length is not None and self.received > self.decoded_length:
                     raise S3Error("IncompleteBody", "The body is longer than declared.")
                 wait = self.upload.write(bytes(piece))
-                if wait is not None and self._paused_transport is None and transport is not None:
-                    self._paused_transport = transport
-                    transport.pauseProducing()
+                if wait is not None and self._paused is None and flow is not None:
+                    self._paused = flow
+                    flow.pauseProducing()
                     wait.addCallback(self._resume)
         except S3Error as e:
             self._fail(e)
 
     def _resume(self, _: object) -> None:
-        transport, self._paused_transport = self._paused_transport, None
-        if transport is not None:
-            transport.resumeProducing()
+        flow, self._paused = self._paused, None
+        if flow is not None:
+            flow.resumeProducing()
 
     def _fail(self, error: S3Error) -> None:
         self.error = error
@@ -159,45 +153,18 @@ class BodySink:
         if self.error is None and not self.consumed:
             self._fail(S3Error("IncompleteBody"))
 
-    def finish(self, trailers: dict[str, str] | None = None) -> Deferred[UploadedBody]:
-        """Once the body is complete: close the upload and check every digest."""
+    def receive(self) -> Deferred[UploadedBody]:
+        """The complete body, checked: staged chunks, or (small) the bytes still in memory."""
         self.consumed = True
-        if trailers is None:
-            try:
-                trailers = self._trailers()
-            except S3Error as e:
-                return fail(e)
-        d = self.upload.close()
-        d.addCallback(self._check, trailers)
-        return d
-
-    def _verify(self, trailers: dict[str, str]) -> tuple[str, dict[str, str]]:
-        """Compare every digest with what the client declared; the MD5 and checksums."""
-        md5 = self.md5.digest()
-        if self.content_md5 is not None and base64.b64decode(self.content_md5) != md5:
-            raise S3Error("BadDigest")
-        if self.sha256 is not None and self.sha256.hexdigest() != self.payload_hash.lower():
-            raise S3Error("XAmzContentSHA256Mismatch")
-        sums: dict[str, str] = {}
-        for alg, checksum in self.checksums.items():
-            actual = checksum.b64()
-            expected = self.checksum_expected.get(alg)
-            if expected is None:
-                expected = trailers.get(ck.header_name(alg))
-            if expected is not None and expected != actual:
-                raise S3Error(
-                    "BadDigest", f"The {alg} you specified did not match the calculated checksum."
-                )
-            sums[alg] = actual
-        return md5.hex(), sums
-
-    def _check(self, chunks: list[WrittenChunk], trailers: dict[str, str]) -> UploadedBody:
         try:
-            md5_hex, sums = self._verify(trailers)
-        except S3Error:
-            self.engine.discard(chunks)
-            raise
-        return UploadedBody(chunks, self.received, md5_hex, sums)
+            trailers = self._trailers()
+        except S3Error as e:
+            return fail(e)
+        data = self.upload.take_whole()
+        if data is not None:
+            return succeed(WholeBody(data, self.digests, trailers))
+        staged: Deferred[UploadedBody] = self.upload.finish(self.digests, trailers)  # type: ignore[assignment]
+        return staged
 
     def _trailers(self) -> dict[str, str]:
         if self.error is not None:
@@ -212,33 +179,3 @@ class BodySink:
             self._fail(e)
             raise
         return trailers
-
-    def store(
-        self, bucket: str, key: str, new: NewObject, conditions: WriteConditions
-    ) -> Deferred[ObjectVersion]:
-        """Commit the body as object ``key``, checked; small bodies take the fast path."""
-        self.consumed = True
-        try:
-            trailers = self._trailers()
-        except S3Error as e:
-            return fail(e)
-        data = self.upload.take_whole()
-        if data is None:
-
-            def commit(body: UploadedBody) -> Deferred[ObjectVersion]:
-                new.size, new.etag, new.checksums = body.size, body.md5_hex, body.checksums
-                return self.engine.commit_put(bucket, key, new, body.chunks, conditions)
-
-            return self.finish(trailers).addCallback(commit)
-
-        def finalize() -> NewObject:
-            new.etag, new.checksums = self._verify(trailers)
-            new.size = len(data)
-            return new
-
-        return self.engine.put_whole(bucket, key, data, self.hashers, finalize, conditions)
-
-
-def failure_of(error: S3Error) -> Failure:
-    """A Failure wrapping ``error`` (for handlers that build Deferreds)."""
-    return Failure(error)

@@ -1,19 +1,25 @@
-"""The dispatch table: (method, level, sub-resources) -> handler.
+"""The dispatch table: one lookup, at header time, decides everything about a request.
 
-``level`` is ``service`` (no bucket), ``bucket`` or ``object``. Sub-resources are
-the query parameters that select an operation; anything else in the query
-(``x-id``, ``prefix``, ``response-*`` ...) never changes which operation runs. A
-request naming a sub-resource the table lacks is ``NotImplemented``: it never
-falls through to a plainer operation.
+A :class:`Route` is found by (method, level, sub-resources, copy): ``level`` is
+``service`` (no bucket), ``bucket`` or ``object``; sub-resources are the query
+parameters that select an operation (anything else in the query, ``x-id``,
+``prefix``, ``response-*`` ..., never changes which operation runs); ``copy``
+is whether a PUT of an object names an ``x-amz-copy-source`` (CopyObject and
+UploadPartCopy are routes of their own). The route says, before any body byte
+is read, how the body is taken (:class:`BodyMode`), which S3 action it is (for
+authorization) and which handler answers. A request naming a sub-resource the
+table lacks gets a route that answers ``NotImplemented``: it never falls through
+to a plainer operation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from s4d.errors import S3Error
+from s4d.s3.call import Handler, Response, S3Call
 
 #: Query parameters that name an S3 sub-resource or operation.
 SUBRESOURCES = frozenset(
@@ -30,56 +36,98 @@ SUBRESOURCES = frozenset(
 READ_QUALIFIERS = frozenset({"partNumber"})
 
 
-def subresources(params: dict[str, str]) -> frozenset[str]:
+def subresources(params: Mapping[str, str]) -> frozenset[str]:
     """The sub-resources named by a query."""
     return frozenset(k for k in params if k in SUBRESOURCES)
 
 
-@dataclass
-class Response:
-    """A handler's answer, rendered by the app."""
+class BodyMode(enum.Enum):
+    """How a route takes its request body."""
 
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    #: Writes the body itself (large objects); called with the request.
-    stream: Callable[[Any], Awaitable[None]] | None = None
+    #: kept in memory, up to a cap (XML documents); the default
+    SMALL = "small"
+    #: streamed through a body sink into the store (PutObject, UploadPart)
+    STREAM = "stream"
+    #: a multipart/form-data upload parsed as it streams (POST Object)
+    FORM = "form"
 
 
-Handler = Callable[[Any], Awaitable[Response]]
+@dataclass(frozen=True)
+class Route:
+    """One S3 operation: what it is and everything the seam decides before the body.
+
+    :ivar operation: the S3 operation's name (``PutObject``).
+    :ivar action: the permission it needs (``s3:PutObject``); authorization
+        decides on this before any body byte is read.
+    :ivar handler: the handler that answers it.
+    :ivar body: how its body is taken.
+    """
+
+    operation: str
+    action: str
+    handler: Handler
+    body: BodyMode = BodyMode.SMALL
+
+
+def route(
+    operation: str, handler: Handler, body: BodyMode = BodyMode.SMALL, action: str | None = None
+) -> Route:
+    """A :class:`Route` whose action is ``s3:<operation>`` unless said otherwise."""
+    return Route(operation, action or f"s3:{operation}", handler, body)
+
+
+@dataclass(frozen=True)
+class RouteKey:
+    """Where a route sits in the table."""
+
+    method: str
+    level: str
+    subresources: frozenset[str] = frozenset()
+    copy: bool = False
+
+
+def refusal(error: S3Error) -> Route:
+    """A route that answers ``error`` (after reading a small body, as S3 does)."""
+
+    async def refuse(call: S3Call) -> Response:
+        raise error
+
+    return Route("Refused", "", refuse)
 
 
 class DispatchTable:
-    """Maps requests to handlers."""
+    """Maps requests to routes."""
 
-    def __init__(self) -> None:
-        self._routes: dict[tuple[str, str, frozenset[str]], Handler] = {}
+    def __init__(self, entries: Iterable[tuple[RouteKey, Route]] = ()) -> None:
+        self._routes: dict[RouteKey, Route] = {}
+        for key, found in entries:
+            self.add(key, found)
 
-    def add(
-        self, method: str, level: str, subs: str | tuple[str, ...] = ()
-    ) -> Callable[[Handler], Handler]:
-        """Register a handler (usable as a decorator)."""
-        key_subs = frozenset((subs,) if isinstance(subs, str) else subs)
+    def add(self, key: RouteKey, found: Route) -> None:
+        """Register ``found`` at ``key`` (a plain GET of an object also serves ``?partNumber``)."""
+        if key in self._routes:
+            raise ValueError(f"two routes for {key}")
+        self._routes[key] = found
+        if key.method == "GET" and key.level == "object" and not key.subresources:
+            self._routes.setdefault(RouteKey("GET", "object", READ_QUALIFIERS), found)
 
-        def register(handler: Handler) -> Handler:
-            self._routes[(method, level, key_subs)] = handler
-            if method == "GET" and level == "object" and not key_subs:
-                self._routes.setdefault(("GET", level, frozenset({"partNumber"})), handler)
-            return handler
-
-        return register
-
-    def find(self, method: str, level: str, subs: frozenset[str]) -> Handler:
-        """The handler for a request; ``NotImplemented``/``MethodNotAllowed`` otherwise."""
-        handler = self._routes.get((method, level, subs))
-        if handler is not None:
-            return handler
-        if method == "HEAD":
-            handler = self._routes.get(("HEAD", level, subs - READ_QUALIFIERS))
-            if handler is not None:
-                return handler
+    def find(self, method: str, level: str, subs: frozenset[str], copy: bool = False) -> Route:
+        """The route for a request; one answering ``NotImplemented``/``MethodNotAllowed`` if none."""
+        found = self._routes.get(RouteKey(method, level, subs, copy))
+        if found is None and copy:
+            found = self._routes.get(RouteKey(method, level, subs))
+        if found is None and method == "HEAD":
+            found = self._routes.get(RouteKey("HEAD", level, subs - READ_QUALIFIERS))
+        if found is not None:
+            return found
         if subs:
-            raise S3Error(
-                "NotImplemented", f"{method} with ?{'&'.join(sorted(subs))} is not implemented."
+            return refusal(
+                S3Error(
+                    "NotImplemented", f"{method} with ?{'&'.join(sorted(subs))} is not implemented."
+                )
             )
-        raise S3Error("MethodNotAllowed")
+        return refusal(S3Error("MethodNotAllowed"))
+
+    def routes(self) -> dict[RouteKey, Route]:
+        """Every registered route (for documentation and tests)."""
+        return dict(self._routes)

@@ -1,27 +1,33 @@
-"""The S3 front end: what the HTTP seam asks before a body arrives.
+"""The S3 front end: everything decided when a request's headers are in.
 
-It authenticates a request from its headers (SigV4 header or query, SigV2
-header or query), decides whether the request is an upload whose body should
-stream, and builds the body sink.
+:meth:`S3Front.prepare` authenticates the request (SigV4 header or query,
+SigV2 header or query, or an anonymous form upload whose policy is checked
+later), finds its :class:`~s4d.s3.dispatch.Route` in the dispatch table, and
+builds the :class:`~s4d.s3.call.S3Call` with the body the route asks for: a
+streaming :class:`~s4d.s3.body.BodySink`, a form upload sink, or a small
+in-memory document. Whatever is refused here is refused before the body is read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from s4d.auth import sigv2, sigv4
 from s4d.auth.request import CredentialSource, SignedRequest
-from s4d.engine import Engine
+from s4d.auth.sigv4 import AuthResult
+from s4d.engine import ObjectsFacade, check_key
 from s4d.errors import S3Error
-from s4d.features.objects import check_key
+from s4d.s3.addressing import Target
 from s4d.s3.body import BodySink
+from s4d.s3.call import MAX_SMALL_BODY, CallHeaders, S3Call
+from s4d.s3.dispatch import BodyMode, DispatchTable, Route, subresources
+from s4d.s3.postform import FormUploadSink
+from s4d.util.numbers import decimal
 
 #: Paths that answer without credentials (health checks and the like).
 PUBLIC_PATHS = frozenset({b"/health", b"/minio/health/live", b"/minio/health/ready"})
-#: Sub-resources under which a PUT with a key carries object data.
-UPLOAD_PARAMS = frozenset({"partNumber", "uploadId"})
 
 
 class StaticCredentials:
@@ -35,88 +41,131 @@ class StaticCredentials:
         return self.pairs.get(access_key_id)
 
 
+@dataclass(frozen=True)
+class WireRequest:
+    """What the HTTP seam knows of a request when its headers are in."""
+
+    method: str
+    uri: bytes
+    raw_path: bytes
+    params: Mapping[str, str]
+    headers: CallHeaders
+    raw_headers: Mapping[bytes, Sequence[bytes]]
+    target: Target
+    request_id: str = ""
+    host_id: str = ""
+    secure: bool = False
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A request ready for its body: the call record and the route that will answer it."""
+
+    call: S3Call
+    route: Route
+
+
 class S3Front:
-    """Authentication and body handling for one server."""
+    """Authentication, routing and body handling for one server, before the body arrives."""
 
     def __init__(
         self,
-        engine: Engine,
+        table: DispatchTable,
+        objects: ObjectsFacade,
         credentials: CredentialSource,
-        region: str = "us-east-1",
         domain: str | None = None,
         max_upload_size: int = 5 << 30,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
-        clock: Any = None,
     ) -> None:
-        self.engine = engine
+        self.table = table
+        self.objects = objects
         self.credentials = credentials
-        self.region = region
         self.domain = domain
         self.max_upload_size = max_upload_size
         self.now = now
-        #: an ``IReactorTime`` for timers in handlers (keep-alive of long requests);
-        #: None turns them off
-        self.clock = clock
 
-    def authenticate(self, req: Any) -> Any:
-        """Verify the request's signature; None for an allowed anonymous request."""
-        signed = SignedRequest.from_wire(req.method, req.uri, req.requestHeaders.getAllRawHeaders())
+    def prepare(self, wire: WireRequest) -> Prepared | None:
+        """Authenticate, route and build the call; None for a public (ops) path.
+
+        Raises :class:`~s4d.errors.S3Error` for a request refused from its headers.
+        """
+        identity = self.authenticate(wire)
+        if identity is None and wire.method in ("GET", "HEAD") and wire.raw_path in PUBLIC_PATHS:
+            return None
+        target = wire.target
+        subs = subresources(wire.params)
+        level = "object" if target.key else "bucket" if target.bucket else "service"
+        copy = wire.headers.get("x-amz-copy-source") is not None
+        found = self.table.find(wire.method, level, subs, copy)
+        form = found.body is BodyMode.FORM and not wire.params and is_form(wire.headers)
+        if identity is None and not form:
+            raise S3Error("AccessDenied", "Anonymous access is not allowed.")
+        call = S3Call(
+            method=wire.method,
+            bucket=target.bucket,
+            key=target.key,
+            params=wire.params,
+            subresources=subs,
+            headers=wire.headers,
+            identity=identity,
+            request_id=wire.request_id,
+            host_id=wire.host_id,
+            raw_path=wire.raw_path,
+            virtual_host=target.virtual_host,
+            secure=wire.secure,
+            upload=self._upload_sink(found, target, wire.headers, identity),
+            form=self._form_sink(target, wire.headers) if form else None,
+        )
+        if call.upload is None and call.form is None:
+            length = decimal(wire.headers.get("content-length"))
+            if length is not None and length > MAX_SMALL_BODY:
+                raise S3Error("MaxMessageLengthExceeded")
+        return Prepared(call, found)
+
+    def authenticate(self, wire: WireRequest) -> AuthResult | None:
+        """Verify the request's signature; None for a request that carries none."""
+        signed = SignedRequest.from_wire(wire.method, wire.uri, wire.raw_headers)
         authorization = signed.header("authorization")
-        params = req.params
+        params = wire.params
         now = self.now()
         if authorization:
             if authorization.startswith("AWS4-HMAC-SHA256"):
                 return sigv4.verify_header(signed, self.credentials, now)
             if authorization.startswith("AWS "):
-                return sigv2.verify_header(signed, self.credentials, now, self.v2_resource(req))
+                return sigv2.verify_header(signed, self.credentials, now, v2_resource(wire))
             raise S3Error("AuthorizationHeaderMalformed", "Unsupported authorization type.")
         if "X-Amz-Algorithm" in params or "X-Amz-Signature" in params:
             return sigv4.verify_presigned(signed, self.credentials, now)
         if "AWSAccessKeyId" in params or "Signature" in params:
-            return sigv2.verify_presigned(signed, self.credentials, now, self.v2_resource(req))
-        if req.method in (b"GET", b"HEAD") and req.raw_path in PUBLIC_PATHS:
+            return sigv2.verify_presigned(signed, self.credentials, now, v2_resource(wire))
+        return None
+
+    def _upload_sink(
+        self, found: Route, target: Target, headers: CallHeaders, identity: AuthResult | None
+    ) -> BodySink | None:
+        if found.body is not BodyMode.STREAM:
             return None
-        if is_form_upload(req):
-            return None  # browser form upload: the policy is verified before the file is read
-        raise S3Error("AccessDenied", "Anonymous access is not allowed.")
+        check_key(target.key)  # a key S3 would refuse is refused before its body
+        return BodySink(self.objects, headers, identity, self.max_upload_size)
 
-    def v2_resource(self, req: Any) -> str:
-        """SigV2's resource path: ``/bucket/key`` even for virtual-host requests."""
-        target = req.target
-        if target is None:
-            return "/"
-        raw = req.raw_path.decode("utf-8", "surrogateescape")
-        if target.virtual_host:
-            return "/" + target.bucket + raw
-        return raw
-
-    def is_upload(self, req: Any) -> bool:
-        """True for PutObject, UploadPart and POST Object: bodies that stream into the store."""
-        target = req.target
-        if is_form_upload(req):
-            return True
-        if req.method != b"PUT" or target is None or not target.bucket or not target.key:
-            return False
-        if req.header("x-amz-copy-source") is not None:
-            return False
-        from s4d.s3.dispatch import subresources
-
-        subs = subresources(req.params)
-        return not subs or subs == UPLOAD_PARAMS
-
-    def new_sink(self, req: Any) -> Any:
-        """A sink for this upload's body (a key S3 would refuse is refused before it)."""
-        if is_form_upload(req):
-            from s4d.s3.postform import FormUploadSink
-
-            return FormUploadSink(self, req)
-        check_key(req.target.key)
-        return BodySink(self.engine, req, req.auth, self.max_upload_size)
+    def _form_sink(self, target: Target, headers: CallHeaders) -> FormUploadSink:
+        return FormUploadSink(
+            self.objects,
+            self.credentials,
+            self.now,
+            target.bucket,
+            headers.get("content-type") or "",
+        )
 
 
-def is_form_upload(req: Any) -> bool:
-    """A POST of multipart/form-data to a bucket (browser form upload)."""
-    target = req.target
-    if req.method != b"POST" or target is None or not target.bucket or target.key or req.params:
-        return False
-    return (req.header("content-type") or "").lower().startswith("multipart/form-data")
+def v2_resource(wire: WireRequest) -> str:
+    """SigV2's resource path: ``/bucket/key`` even for virtual-host requests."""
+    raw = wire.raw_path.decode("utf-8", "surrogateescape")
+    if wire.target.virtual_host:
+        return "/" + wire.target.bucket + raw
+    return raw
+
+
+def is_form(headers: CallHeaders) -> bool:
+    """The body is multipart/form-data (a browser form upload)."""
+    return (headers.get("content-type") or "").lower().startswith("multipart/form-data")

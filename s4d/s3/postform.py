@@ -10,15 +10,17 @@ as AWS ignores them.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
 
 from twisted.internet.defer import Deferred, fail
 
 from s4d.auth import postpolicy
-from s4d.engine import Upload
+from s4d.auth.request import CredentialSource
+from s4d.engine import ObjectsFacade, StagedBody, Upload, WrittenChunk
 from s4d.errors import S3Error
-from s4d.store.chunks import WrittenChunk
+from s4d.s3.body import FlowControl
 
 MAX_FIELDS_BYTES = 1 << 20
 MAX_PART_HEADERS = 16 << 10
@@ -31,10 +33,18 @@ class FormUpload:
     fields: dict[str, str]
     key: str
     filename: str
-    chunks: list[WrittenChunk]
-    size: int
-    md5_hex: str
+    body: StagedBody
     policy: postpolicy.Policy
+
+    @property
+    def size(self) -> int:
+        """The file's size in bytes."""
+        return self.body.size
+
+    @property
+    def md5_hex(self) -> str:
+        """The file's MD5 (its ETag)."""
+        return self.body.md5_hex
 
 
 def boundary_of(content_type: str) -> bytes:
@@ -68,10 +78,19 @@ def _disposition(headers: bytes) -> tuple[str, str | None]:
 class FormUploadSink:
     """Receives a POST Object body chunk by chunk."""
 
-    def __init__(self, front: Any, req: Any) -> None:
-        self.front = front
-        self.bucket = req.target.bucket
-        self.delimiter = b"\r\n--" + boundary_of(req.header("content-type") or "")
+    def __init__(
+        self,
+        objects: ObjectsFacade,
+        credentials: CredentialSource,
+        now: Callable[[], datetime],
+        bucket: str,
+        content_type: str,
+    ) -> None:
+        self.objects = objects
+        self.credentials = credentials
+        self.now = now
+        self.bucket = bucket
+        self.delimiter = b"\r\n--" + boundary_of(content_type)
         self.buffer = bytearray(b"\r\n")
         self.state = "preamble"
         self.fields: dict[str, str] = {}
@@ -86,9 +105,9 @@ class FormUploadSink:
         self.file_done = False
         #: :meth:`finish` took the file, or it was given up: nothing more to discard
         self.consumed = False
-        self._paused: Any = None
+        self._paused: FlowControl | None = None
 
-    def feed(self, data: bytes, transport: Any) -> None:
+    def feed(self, data: bytes, transport: FlowControl | None) -> None:
         """Take bytes from the socket."""
         if self.error is not None or self.state == "epilogue":
             return
@@ -99,7 +118,7 @@ class FormUploadSink:
             self.error = e
             self.abort()
 
-    def _parse(self, transport: Any) -> None:
+    def _parse(self, transport: FlowControl | None) -> None:
         while True:
             if self.state in ("preamble", "value"):
                 at = self.buffer.find(self.delimiter)
@@ -165,17 +184,18 @@ class FormUploadSink:
         self.filename = filename
         key = self.fields.get("key")
         if not key:
-            raise S3Error("InvalidArgument", "Bucket POST must contain a field named 'key'.",
-                          ArgumentName="key")
+            raise S3Error(
+                "InvalidArgument",
+                "Bucket POST must contain a field named 'key'.",
+                ArgumentName="key",
+            )
         self.key = key.replace("${filename}", filename)
         checked = dict(self.fields)
         checked["key"] = self.key
-        self.policy = postpolicy.verify(
-            checked, self.bucket, self.front.credentials, self.front.now()
-        )
-        self.upload = self.front.engine.upload([self.md5])
+        self.policy = postpolicy.verify(checked, self.bucket, self.credentials, self.now())
+        self.upload = self.objects.upload([self.md5])
 
-    def _write(self, data: bytes, transport: Any) -> None:
+    def _write(self, data: bytes, transport: FlowControl | None) -> None:
         if not data or self.upload is None:
             return
         wait = self.upload.write(data)
@@ -201,9 +221,13 @@ class FormUploadSink:
             return fail(self.error)
         if self.upload is None or not self.file_done or self.policy is None:
             self.abort()
-            return fail(S3Error("InvalidArgument",
-                                "POST requires exactly one file upload per request.",
-                                ArgumentName="file"))
+            return fail(
+                S3Error(
+                    "InvalidArgument",
+                    "POST requires exactly one file upload per request.",
+                    ArgumentName="file",
+                )
+            )
         policy = self.policy
         upload = self.upload
         self.consumed = True
@@ -212,10 +236,12 @@ class FormUploadSink:
             if policy.length_range is not None:
                 low, high = policy.length_range
                 if upload.size < low or upload.size > high:
-                    self.front.engine.discard(chunks)
-                    raise S3Error("EntityTooSmall" if upload.size < low else "EntityTooLarge",
-                                  ProposedSize=upload.size)
-            return FormUpload(self.fields, self.key, self.filename, chunks, upload.size,
-                              self.md5.hexdigest(), policy)
+                    self.objects.discard(chunks)
+                    raise S3Error(
+                        "EntityTooSmall" if upload.size < low else "EntityTooLarge",
+                        ProposedSize=upload.size,
+                    )
+            body = StagedBody(chunks, upload.size, self.md5.hexdigest())
+            return FormUpload(self.fields, self.key, self.filename, body, policy)
 
         return upload.close().addCallback(check)

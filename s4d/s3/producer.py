@@ -9,14 +9,13 @@ bytes.
 
 from __future__ import annotations
 
-from typing import Any
-
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from s4d.store.model import ChunkLocation
+from s4d.engine import ChunkLocation, ObjectsFacade
+from s4d.s3.call import ResponseWriter
 
 log = Logger()
 
@@ -70,30 +69,34 @@ def spans(
 
 
 async def send_object(
-    request: Any, engine: Any, locations: list[ChunkLocation], first: int, last: int
+    writer: ResponseWriter,
+    objects: ObjectsFacade,
+    locations: list[ChunkLocation],
+    first: int,
+    last: int,
 ) -> None:
-    """Write bytes ``first..last`` of an object to ``request``."""
+    """Write bytes ``first..last`` of an object to ``writer``."""
     pause = _Pause()
-    request.registerProducer(pause, True)
+    writer.registerProducer(pause, True)
     try:
         pieces = spans(locations, first, last)
-        pending = engine.read_chunk(pieces[0][0]) if pieces else None
+        pending = objects.read_chunk(pieces[0][0]) if pieces else None
         for index, (_loc, start, end) in enumerate(pieces):
             assert pending is not None
             try:
                 data = await pending
             except Exception:
-                log.failure("reading chunk for {key}", key=getattr(request, "uri", b""))
-                request.transport.abortConnection()
+                log.failure("reading a chunk at offset {offset}", offset=start)
+                writer.abort()
                 return
-            pending = engine.read_chunk(pieces[index + 1][0]) if index + 1 < len(pieces) else None
+            pending = objects.read_chunk(pieces[index + 1][0]) if index + 1 < len(pieces) else None
             if pause.stopped:
                 return
-            request.write(data[start:end] if (start, end) != (0, len(data)) else data)
+            writer.write(data[start:end] if (start, end) != (0, len(data)) else data)
             waiter = pause.wait()
             if waiter is not None:
                 await waiter
             if pause.stopped:
                 return
     finally:
-        request.unregisterProducer()
+        writer.unregisterProducer()

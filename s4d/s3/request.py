@@ -22,24 +22,25 @@ import io
 import itertools
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
+from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel, _GenericHTTPChannelProtocol
 from twisted.web.http_headers import Headers
 from twisted.web.server import Request, Site
 
 from s4d.errors import S3Error
-from s4d.s3.addressing import Target, resolve
-from s4d.util.numbers import decimal
+from s4d.s3.addressing import resolve
+from s4d.s3.body import BodySink
+from s4d.s3.call import CallHeaders, S3Call
+from s4d.s3.errors import error_body
+from s4d.s3.front import Prepared, S3Front, WireRequest
+from s4d.s3.postform import FormUploadSink
 
-if TYPE_CHECKING:
-    from s4d.s3.body import BodySink
-    from s4d.s3.front import S3Front
-
-#: Largest body kept in memory for requests that are not uploads (XML documents).
-MAX_SMALL_BODY = 4 << 20
 #: The most query parameters a request may carry.
 MAX_QUERY_PARAMS = 1000
 #: Query parameters that never select an operation.
@@ -132,7 +133,12 @@ def parse_query(raw_query: bytes) -> list[tuple[str, str]]:
 
 
 class S3Request(Request):
-    """A request whose body goes to a sink instead of a buffer."""
+    """A request whose body goes to a sink instead of a buffer.
+
+    :meth:`prepare` runs when the headers are in and leaves either
+    :attr:`prepared` (the call record and its route), :attr:`early_error` (the
+    request is refused), or neither (a public ops path such as ``/health``).
+    """
 
     _parsePOSTFormSubmission = False
     log = Logger()
@@ -141,15 +147,9 @@ class S3Request(Request):
         super().__init__(*args, **kwargs)
         self._parsePOSTFormSubmission = False
         self.request_id, self.host_id = next_request_id()
-        self.target: Target | None = None
-        self.query: list[tuple[str, str]] = []
-        self.params: dict[str, str] = {}
         self.raw_path = b"/"
-        self.raw_query = b""
-        self.auth: Any = None
+        self.prepared: Prepared | None = None
         self.early_error: S3Error | None = None
-        self.sink: BodySink | None = None
-        self.body_too_large = False
         self.rejected = False
         #: the whole body has arrived (from then on a disconnect no longer aborts an upload)
         self.body_received = False
@@ -159,7 +159,37 @@ class S3Request(Request):
     @property
     def front(self) -> S3Front:
         """The S3 front end this request belongs to."""
-        return self.channel.site.front  # type: ignore[no-any-return]
+        site = self.channel.site  # type: ignore[attr-defined]
+        assert isinstance(site, S3Site)
+        return site.front
+
+    @property
+    def call(self) -> S3Call | None:
+        """The call record (None until prepared, and for public ops paths)."""
+        return self.prepared.call if self.prepared is not None else None
+
+    @property
+    def sink(self) -> BodySink | FormUploadSink | None:
+        """Where this request's body streams to, if it is an upload."""
+        call = self.call
+        if call is None:
+            return None
+        return call.upload if call.upload is not None else call.form
+
+    @property
+    def tcp(self) -> Any:
+        """The connection's TCP (or TLS) transport: pause, resume, abort."""
+        return self.transport
+
+    @property
+    def gone(self) -> bool:
+        """The response is finished or the client went away."""
+        return bool(self.finished or self._disconnected)
+
+    def abort(self) -> None:
+        """Drop the connection (a streamed body cannot be completed correctly)."""
+        if self.transport is not None:
+            self.tcp.abortConnection()
 
     def header(self, name: str) -> str | None:
         """One request header as text (the first, if repeated)."""
@@ -167,24 +197,30 @@ class S3Request(Request):
         return raw[0].decode("latin-1") if raw else None
 
     def prepare(self, command: bytes, path: bytes, version: bytes) -> None:
-        """Address and authenticate the request from its headers alone."""
+        """Address, authenticate and route the request from its headers alone."""
         self.method = command
         self.uri = path
         self.clientproto = version
         raw_path, _, raw_query = path.partition(b"?")
         self.raw_path = raw_path or b"/"
-        self.raw_query = raw_query
         try:
-            self.query = parse_query(raw_query)
-            self.params = dict(self.query)
-            self.target = resolve(self.raw_path, self.header("host"), self.front.domain)
-            self.auth = self.front.authenticate(self)
-            if self.front.is_upload(self):
-                self.sink = self.front.new_sink(self)
-            else:
-                length = decimal(self.header("content-length"))
-                if length is not None and length > MAX_SMALL_BODY:
-                    raise S3Error("MaxMessageLengthExceeded")
+            front = self.front
+            params = dict(parse_query(raw_query))
+            raw_headers = dict(self.requestHeaders.getAllRawHeaders())
+            headers = CallHeaders.from_raw(raw_headers.items())
+            wire = WireRequest(
+                method=command.decode("ascii", "replace").upper(),
+                uri=path,
+                raw_path=self.raw_path,
+                params=params,
+                headers=headers,
+                raw_headers=raw_headers,
+                target=resolve(self.raw_path, headers.get("host"), front.domain),
+                request_id=self.request_id,
+                host_id=self.host_id,
+                secure=self.isSecure(),
+            )
+            self.prepared = front.prepare(wire)
         except S3Error as e:
             self.early_error = e
         except Exception:  # noqa: BLE001 - never a traceback to the client
@@ -199,16 +235,17 @@ class S3Request(Request):
         """Feed the sink, or keep a small body in memory."""
         if self.rejected:
             return
-        if self.sink is not None:
-            self.sink.feed(data, getattr(self.channel, "body_flow", None) or self.transport)
+        sink = self.sink
+        if sink is not None:
+            sink.feed(data, getattr(self.channel, "body_flow", None) or self.tcp)
             return
-        if self.content.tell() + len(data) > MAX_SMALL_BODY:
-            self.body_too_large = True
+        call = self.call
+        if call is None:
+            return  # a public path or a refused request: its body is not wanted
+        if not call.content.add(data):
             reject = getattr(self.channel, "reject", None)
             if reject is not None:
                 reject(S3Error("MaxMessageLengthExceeded"), self)
-            return
-        self.content.write(data)
 
     def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
         """Route and render (the body, if any, has been consumed already)."""
@@ -217,14 +254,15 @@ class S3Request(Request):
             return
         super().requestReceived(command, path, version)
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         """Abandon an upload whose body was still arriving.
 
         Once the whole body is in, the request runs to its end (as S3 does): its
         chunks may already be on their way into an object.
         """
-        if self.sink is not None and not self.finished and not self.body_received:
-            self.sink.abort()
+        sink = self.sink
+        if sink is not None and not self.finished and not self.body_received:
+            sink.abort()
         super().connectionLost(reason)
 
 
@@ -238,6 +276,7 @@ class S3Channel(HTTPChannel):
     answered here with an S3 error document instead.
     """
 
+    site: S3Site
     limits = ConnectionLimits()
     #: this connection came in beyond ``max_connections``: its request gets 503 SlowDown
     over_limit = False
@@ -268,21 +307,26 @@ class S3Channel(HTTPChannel):
             for value in values:
                 sequence.extend((name, b": ", value, b"\r\n"))
         sequence.append(b"\r\n")
-        self.transport.writeSequence(sequence)
+        self.tcp.writeSequence(sequence)
 
     _host: Any = None
     _peer: Any = None
 
+    @property
+    def tcp(self) -> Any:
+        """The TCP (or TLS) transport, with what ITransport does not declare."""
+        return self.transport
+
     def getHost(self) -> Any:
         """The local address (cached: it does not change, and asking costs a syscall)."""
         if self._host is None:
-            self._host = self.transport.getHost()
+            self._host = self.tcp.getHost()
         return self._host
 
     def getPeer(self) -> Any:
         """The remote address (cached)."""
         if self._peer is None:
-            self._peer = self.transport.getPeer()
+            self._peer = self.tcp.getPeer()
         return self._peer
 
     def connectionMade(self) -> None:
@@ -294,12 +338,15 @@ class S3Channel(HTTPChannel):
             self.over_limit = True
         channels.add(self)
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         """Forget the connection and its timers."""
         self.site.channels.discard(self)
-        self._header_timer = _cancel(self._header_timer)
-        self._body_timer = _cancel(self._body_timer)
-        self._send_timer = _cancel(self._send_timer)
+        _cancel(self._header_timer)
+        self._header_timer = None
+        _cancel(self._body_timer)
+        self._body_timer = None
+        _cancel(self._send_timer)
+        self._send_timer = None
         super().connectionLost(reason)
 
     # -- the header block ------------------------------------------------------------------
@@ -318,7 +365,7 @@ class S3Channel(HTTPChannel):
 
     def _headers_late(self) -> None:
         self._header_timer = None
-        if self.transport is None or self.transport.disconnecting:
+        if self.transport is None or self.tcp.disconnecting:
             return
         self.reject(
             S3Error("RequestTimeout", "The request headers did not arrive within the time allowed.")
@@ -387,7 +434,8 @@ class S3Channel(HTTPChannel):
 
     def allHeadersReceived(self) -> None:
         """Prepare the request; reject it now if it failed and a body is coming."""
-        self._header_timer = _cancel(self._header_timer)
+        _cancel(self._header_timer)
+        self._header_timer = None
         req = self.requests[-1]
         if self.over_limit:
             req.raw_path = self._path.partition(b"?")[0] or b"/"
@@ -441,7 +489,8 @@ class S3Channel(HTTPChannel):
 
     def allContentReceived(self) -> None:
         """The body is in: stop judging its pace."""
-        self._body_timer = _cancel(self._body_timer)
+        _cancel(self._body_timer)
+        self._body_timer = None
         super().allContentReceived()
 
     # -- sending ---------------------------------------------------------------------------
@@ -454,14 +503,15 @@ class S3Channel(HTTPChannel):
 
     def resumeProducing(self) -> None:
         """The client reads again."""
-        self._send_timer = _cancel(self._send_timer)
+        _cancel(self._send_timer)
+        self._send_timer = None
         super().resumeProducing()
 
     def _send_stalled(self) -> None:
         self._send_timer = None
         if self.transport is not None:
             self._log.info("Dropping a client that stopped reading: {peer}", peer=self.getPeer())
-            self.transport.abortConnection()
+            self.tcp.abortConnection()
 
     # -- refusing --------------------------------------------------------------------------
 
@@ -479,23 +529,23 @@ class S3Channel(HTTPChannel):
             req.gotLength(self.length)
         self.persistent = False
         self.setTimeout(None)
-        self._header_timer = _cancel(self._header_timer)
-        self._body_timer = _cancel(self._body_timer)
+        _cancel(self._header_timer)
+        self._header_timer = None
+        _cancel(self._body_timer)
+        self._body_timer = None
         self.front_reject(req, error)
 
     def front_reject(self, req: S3Request | None, error: S3Error) -> None:
         """Write the error response directly and close the connection."""
-        from s4d.s3.errors import error_body
-
-        if self.transport is None or self.transport.disconnecting:
+        if self.transport is None or self.tcp.disconnecting:
             return
         if req is None:
             request_id, host_id = next_request_id()
-            body = error_body(error, _Unnamed(request_id, host_id))
+            body = error_body(error, b"/", request_id, host_id)
             method = b""
         else:
             request_id, host_id = req.request_id, req.host_id
-            body = error_body(error, req)
+            body = error_body(error, req.raw_path, request_id, host_id)
             method = getattr(self, "_command", None) or req.method
         head = [
             f"HTTP/1.1 {error.status} {_reason(error.status)}",
@@ -508,24 +558,14 @@ class S3Channel(HTTPChannel):
             "",
         ]
         data = "\r\n".join(head).encode("latin-1")
-        self.transport.write(data if method == b"HEAD" else data + body)
+        self.tcp.write(data if method == b"HEAD" else data + body)
         self.loseConnection()
         if self.abortTimeout is not None and self._abortingCall is None:
             # a client that never reads its answer must not hold the connection open
             self._abortingCall = self.callLater(self.abortTimeout, self.forceAbortClient)
 
 
-class _Unnamed:
-    """What an error document needs of a request that never got that far."""
-
-    raw_path = b"/"
-
-    def __init__(self, request_id: str, host_id: str) -> None:
-        self.request_id = request_id
-        self.host_id = host_id
-
-
-def _cancel(call: Any) -> None:
+def _cancel(call: IDelayedCall | None) -> None:
     """Cancel a pending delayed call (if any); returns None to clear the attribute."""
     if call is not None and call.active():
         call.cancel()
@@ -569,9 +609,9 @@ class S3Site(Site):
         """Drop every open connection at once."""
         for channel in list(self.channels):
             if channel.transport is not None:
-                channel.transport.abortConnection()
+                channel.tcp.abortConnection()
 
-    def protocol(self) -> _GenericHTTPChannelProtocol:  # type: ignore[override]
+    def protocol(self) -> _GenericHTTPChannelProtocol:
         """Build the channel (twisted calls this as a factory)."""
         channel = S3Channel()
         channel.limits = self.limits

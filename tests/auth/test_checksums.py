@@ -1,4 +1,4 @@
-"""Tests for :mod:`s4d.s3.checksums`, cross-checked against botocore's checksum classes.
+"""Tests for :mod:`s4d.util.checksums`, cross-checked against botocore's checksum classes.
 
 botocore is what computes the values clients send, so every algorithm is
 compared with botocore's implementation on fixed and random data, fed whole
@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from s4d.errors import S3Error
-from s4d.s3 import checksums
+from s4d.util import checksums
 
 BOTOCORE = {
     "CRC32": CrtCrc32Checksum,

@@ -36,7 +36,7 @@ from s4d.auth import sigv4
 from s4d.auth.chunked import AwsChunkedDecoder, encode_aws_chunked
 from s4d.auth.request import SignedRequest
 from s4d.errors import S3Error
-from s4d.s3.checksums import checksum_of
+from s4d.util.checksums import checksum_of
 from tests.auth._support import ACCESS_KEY, SECRET_KEY, Credentials, captured, client, from_botocore
 
 EXAMPLE_TIME = datetime(2013, 5, 24, tzinfo=UTC)

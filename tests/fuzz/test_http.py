@@ -31,8 +31,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from s4d.auth import sigv4
 from s4d.errors import S3Error
-from s4d.s3.app import S3Resource
-from s4d.s3.front import S3Front, StaticCredentials
+from s4d.s3.assembly import build_s3_site
+from s4d.s3.front import StaticCredentials
 from s4d.s3.request import ConnectionLimits, S3Site
 from tests.fuzz._support import INTERESTING, edits, fuzz, mutate, odd_text, split_at
 
@@ -66,7 +66,7 @@ class _Upload:
         return succeed([])
 
 
-class _Engine:
+class _Facade:
     """Uploads swallow their bytes; every other call fails with NoSuchBucket."""
 
     def upload(self, hashers: list[Any]) -> _Upload:
@@ -79,20 +79,26 @@ class _Engine:
         return lambda *args, **kwargs: fail(S3Error("NoSuchBucket"))
 
 
+class _Engine:
+    """Every area of the engine is a :class:`_Facade`."""
+
+    def __init__(self) -> None:
+        self.buckets = self.objects = self.multipart = self.renames = _Facade()
+
+
 def make_site(clock: Clock) -> S3Site:
-    front = S3Front(
+    limits = ConnectionLimits(
+        idle_timeout=5, header_timeout=3, body_timeout=2, max_header_bytes=4096, max_connections=4
+    )
+    return build_s3_site(
         _Engine(),  # type: ignore[arg-type]
         StaticCredentials({AK: SK}),
         max_upload_size=1 << 20,
         now=lambda: NOW,
         clock=None,
+        limits=limits,
+        reactor=clock,
     )
-    limits = ConnectionLimits(
-        idle_timeout=5, header_timeout=3, body_timeout=2, max_header_bytes=4096, max_connections=4
-    )
-    site = S3Site(S3Resource(), front, limits=limits, reactor=clock)
-    site.displayTracebacks = False
-    return site
 
 
 _STATUS = re.compile(rb"HTTP/1\.1 (\d{3}) [^\r\n]*\r\n")

@@ -20,14 +20,15 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from s4d.auth import request as auth_request
 from s4d.errors import S3Error
-from s4d.s3 import checksums as ck
 from s4d.s3.addressing import check_bucket_name, resolve
 from s4d.s3.body import BodySink
+from s4d.s3.call import CallHeaders, S3Call
 from s4d.s3.handlers.common import int_param
 from s4d.s3.handlers.multipart import parse_copy_range
 from s4d.s3.handlers.objects import parse_copy_source
 from s4d.s3.ranges import parse_range
 from s4d.s3.request import parse_query
+from s4d.util import checksums as ck
 from tests.fuzz._support import INTERESTING, fuzz, odd_text, s3_only
 
 numbers = st.one_of(
@@ -135,9 +136,15 @@ class QueryFuzz(SynchronousTestCase):
         self.assertIsInstance(error, S3Error)
 
 
-def _req(params: dict[str, str] | None = None, **headers: str) -> Any:
-    return SimpleNamespace(
-        params=params or {}, header=lambda name: headers.get(name.replace("-", "_"))
+def _req(params: dict[str, str] | None = None, **headers: str) -> S3Call:
+    return S3Call(
+        method="PUT",
+        bucket="bkt",
+        key="k",
+        params=params or {},
+        subresources=frozenset(),
+        headers=CallHeaders({k.replace("_", "-"): [v] for k, v in headers.items()}),
+        identity=None,
     )
 
 
@@ -191,7 +198,7 @@ class UploadHeaderFuzz(SynchronousTestCase):
             amz_date="20240501T120000Z",
             scope="20240501/us-east-1/s3/aws4_request",
         )
-        sink = s3_only(BodySink, _Engine(), _req(**headers), auth, 1 << 20)  # type: ignore[arg-type]
+        sink = s3_only(BodySink, _Engine(), _req(**headers).headers, auth, 1 << 20)  # type: ignore[arg-type]
         if isinstance(sink, S3Error):
             return
         for piece in body:

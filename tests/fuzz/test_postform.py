@@ -154,16 +154,12 @@ class _Upload:
         return succeed([])
 
 
-def _front(uploads: list[_Upload]) -> Any:
+def _objects(uploads: list[_Upload]) -> Any:
     def upload(hashers: list[Any]) -> _Upload:
         uploads.append(_Upload())
         return uploads[-1]
 
-    return SimpleNamespace(
-        credentials=Creds(),
-        now=lambda: NOW,
-        engine=SimpleNamespace(upload=upload, discard=lambda c: None),
-    )
+    return SimpleNamespace(upload=upload, discard=lambda c: None)
 
 
 def form_body(fields: dict[str, str], data: bytes, filename: str) -> bytes:
@@ -184,10 +180,9 @@ def form_body(fields: dict[str, str], data: bytes, filename: str) -> bytes:
 class FormFuzz(SynchronousTestCase):
     def post(self, content_type: str, pieces: list[bytes]) -> Any:
         uploads: list[_Upload] = []
-        req = SimpleNamespace(
-            target=SimpleNamespace(bucket="bkt"), header=lambda name: content_type
+        sink = s3_only(
+            FormUploadSink, _objects(uploads), Creds(), lambda: NOW, "bkt", content_type
         )
-        sink = s3_only(FormUploadSink, _front(uploads), req)
         if isinstance(sink, S3Error):
             return sink
         for piece in pieces:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 from types import SimpleNamespace
 from typing import Any
 from xml.sax.saxutils import escape
@@ -27,8 +26,11 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from s4d.errors import S3Error
+from s4d.s3.call import CallHeaders, S3Call, SmallBody
 from s4d.s3.handlers import bucket
+from s4d.s3.handlers.bucket import BucketHandlers
 from s4d.s3.handlers.multipart import parse_complete
+from s4d.s3.handlers.objects import ObjectHandlers
 from s4d.s3.xml import parse
 from tests.fuzz._support import edits, fuzz, mutate, s3_only
 
@@ -86,35 +88,43 @@ def documents(draw: st.DrawFn) -> bytes:
     return mutate(doc, draw(edits)) if draw(st.booleans()) else doc
 
 
-class _Engine:
+class _Facade:
     """Every call succeeds at once (the handlers' parsing is what is under test)."""
 
-    def create_bucket(self, name: str, region: str) -> Any:
+    def create(self, name: str, region: str) -> Any:
         return succeed(None)
 
-    def get_bucket(self, name: str) -> Any:
+    def get(self, name: str) -> Any:
         return succeed(SimpleNamespace(name=name, region="us-east-1", versioning=None))
 
-    def delete_objects(self, name: str, items: list[Any]) -> Any:
+    bucket = get
+
+    def delete_many(self, name: str, items: list[Any]) -> Any:
         return succeed([SimpleNamespace(delete_marker=False, version_id=None) for _ in items])
 
-    def head_object(self, *args: Any) -> Any:
+    def head(self, *args: Any) -> Any:
         return succeed(None)
 
-    def _commit(self, apply: Any) -> Any:
+    def set_versioning(self, name: str, status: str) -> Any:
         return succeed(None)
 
 
-def _request(body: bytes, bucket_name: str = "bkt", **headers: str) -> Any:
-    content = io.BytesIO(body)
-    return SimpleNamespace(
-        target=SimpleNamespace(bucket=bucket_name, key=""),
-        content=content,
-        body_too_large=False,
-        auth=None,
-        front=SimpleNamespace(region="us-east-1", engine=_Engine()),
-        header=lambda name: headers.get(name.lower()),
+BUCKETS = BucketHandlers(_Facade(), "us-east-1")  # type: ignore[arg-type]
+OBJECTS = ObjectHandlers(_Facade())  # type: ignore[arg-type]
+
+
+def _request(body: bytes, bucket_name: str = "bkt", **headers: str) -> S3Call:
+    content = SmallBody()
+    content.add(body)
+    return S3Call(
+        method="PUT",
+        bucket=bucket_name,
+        key="",
         params={},
+        subresources=frozenset(),
+        headers=CallHeaders({k.lower(): [v] for k, v in headers.items()}),
+        identity=None,
+        content=content,
     )
 
 
@@ -168,23 +178,23 @@ class XmlOperationFuzz(SynchronousTestCase):
     @fuzz(200)
     @given(documents())
     def test_create_bucket(self, body: bytes) -> None:
-        run_handler(bucket.create_bucket, _request(body))
+        run_handler(BUCKETS.create_bucket, _request(body))
 
     @fuzz(200)
     @given(documents())
     def test_put_versioning(self, body: bytes) -> None:
-        run_handler(bucket.put_versioning, _request(body))
+        run_handler(BUCKETS.put_versioning, _request(body))
 
     @fuzz(200)
     @given(documents())
     def test_delete_objects(self, body: bytes) -> None:
         md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
-        run_handler(bucket.delete_objects, _request(body, **{"content-md5": md5}))
+        run_handler(OBJECTS.delete_objects, _request(body, **{"content-md5": md5}))
 
     @fuzz(200)
     @given(documents())
     def test_put_acl(self, body: bytes) -> None:
-        run_handler(bucket.put_bucket_acl, _request(body))
+        run_handler(BUCKETS.put_acl, _request(body))
         s3_only(bucket.check_acl_request, _request(body))
 
     @fuzz(200)

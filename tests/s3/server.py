@@ -16,9 +16,9 @@ from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.task import deferLater
 
 from s4d.engine import Engine
-from s4d.s3.app import S3Resource
-from s4d.s3.front import S3Front, StaticCredentials
-from s4d.s3.request import ConnectionLimits, S3Site
+from s4d.s3.assembly import build_s3_site
+from s4d.s3.front import StaticCredentials
+from s4d.s3.request import ConnectionLimits
 from s4d.store.store import Store, StoreConfig
 from s4d.util.threads import ExecutorRunner, FutureBridge
 
@@ -35,10 +35,12 @@ class InProcessServer:
         self.runner = ExecutorRunner(FutureBridge(reactor.callFromThread), 4, name="test-io")
         self.engine = Engine(self.store, self.runner, reactor.callFromThread)
         front_options.setdefault("clock", reactor)
-        self.front = S3Front(
-            self.engine, StaticCredentials({ACCESS_KEY: SECRET_KEY}), **front_options
+        self.site = build_s3_site(
+            self.engine,
+            StaticCredentials({ACCESS_KEY: SECRET_KEY}),
+            limits=limits,
+            **front_options,
         )
-        self.site = S3Site(S3Resource(), self.front, limits=limits)
         self.port: Any = None
 
     def start(self) -> str:

@@ -923,10 +923,10 @@ class StoreFixture(TestCase):
     async def state(self) -> dict[str, Any]:
         """What a client or the index could see."""
         engine = self.server.engine
-        buckets = sorted(b.name for b in await engine.list_buckets())
-        listing = await engine.list_objects("bkt", "", None, None, 1000)
-        uploads = await engine.list_multipart_uploads("bkt")
-        bucket = await engine.get_bucket("bkt")
+        buckets = sorted(b.name for b in await engine.buckets.list_all())
+        listing = await engine.objects.list_page("bkt", "", None, None, 1000)
+        uploads = await engine.multipart.list_uploads("bkt")
+        bucket = await engine.buckets.get("bkt")
         return {
             "buckets": buckets,
             "keys": sorted(e.key for e in listing.entries),
@@ -947,7 +947,7 @@ class StoreFixture(TestCase):
         self.assertEqual(state["uploads"], [("mp", self.upload_id)])
         self.assertIsNone(state["versioning"])
         for key, data in {"keep": KEEP, **(stores or {})}.items():
-            opened = await self.server.engine.open_object("bkt", key, None, True)
+            opened = await self.server.engine.objects.open("bkt", key, None, True)
             self.assertEqual(opened.version.size, len(data), key)
             self.assertEqual(opened.version.etag, hashlib.md5(data).hexdigest(), key)
         report = check_store(self.server.store)

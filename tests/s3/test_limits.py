@@ -20,8 +20,8 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from s4d.s3.app import S3Resource
-from s4d.s3.front import S3Front, StaticCredentials
+from s4d.s3.assembly import build_s3_site
+from s4d.s3.front import StaticCredentials
 from s4d.s3.request import BodyFlow, ConnectionLimits, S3Channel, S3Site
 
 LIMITS = ConnectionLimits(
@@ -41,12 +41,17 @@ class _Transport(StringTransport):
         self.producer = None
 
 
-class _Engine:
+class _Facade:
     def upload(self, hashers: list[Any]) -> Any:
         raise AssertionError("anonymous requests never upload")
 
     def __getattr__(self, name: str) -> Any:
         return lambda *args, **kwargs: succeed(None)
+
+
+class _Engine:
+    def __init__(self) -> None:
+        self.buckets = self.objects = self.multipart = self.renames = _Facade()
 
 
 class Connection:
@@ -80,8 +85,12 @@ class Connection:
 class LimitTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.clock = Clock()
-        front = S3Front(_Engine(), StaticCredentials({"AK": "SK"}))  # type: ignore[arg-type]
-        self.site = S3Site(S3Resource(), front, limits=LIMITS, reactor=self.clock)
+        self.site = build_s3_site(
+            _Engine(),  # type: ignore[arg-type]
+            StaticCredentials({"AK": "SK"}),
+            limits=LIMITS,
+            reactor=self.clock,
+        )
 
     def connect(self) -> Connection:
         return Connection(self.site)

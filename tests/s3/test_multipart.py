@@ -24,9 +24,9 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.task import deferLater
 
-from s4d.s3 import checksums as ck
 from s4d.s3.handlers import multipart as handlers
 from s4d.store import fsck
+from s4d.util import checksums as ck
 from tests.s3.test_api import S3TestCase, error_code, read_object
 
 KIB = 1024
@@ -49,7 +49,7 @@ class MultipartTestCase(S3TestCase):
 
     def setUp(self) -> Any:
         super().setUp()
-        self.server.engine.min_part_size = self.min_part_size
+        self.server.engine.multipart.min_part_size = self.min_part_size
         return self.call(self.s3.create_bucket, Bucket="bkt")
 
     def segment_bytes(self) -> int:
@@ -756,14 +756,14 @@ class KeepAliveTests(MultipartTestCase):
         self.patch(handlers, "KEEPALIVE_AFTER", 0.05)
         self.patch(handlers, "KEEPALIVE_EVERY", 0.05)
         engine = self.server.engine
-        original = engine.complete_multipart
+        original = engine.multipart.complete
 
         def slow(*args: Any, **kwargs: Any) -> Deferred[Any]:
             result = original(*args, **kwargs)
             late: Deferred[Any] = deferLater(reactor, 0.3, lambda: None)
             return late.addCallback(lambda _: result)
 
-        self.patch(engine, "complete_multipart", slow)
+        self.patch(engine.multipart, "complete", slow)
         return d
 
     def complete_body(self, parts: list[dict[str, Any]]) -> bytes:
@@ -806,11 +806,11 @@ class ExpiryTests(MultipartTestCase):
     async def test_expire_old_uploads(self) -> None:
         engine = self.server.engine
         uid_old, _ = await self.call(self.upload, "old", [os.urandom(2000)])
-        clock = [engine.now_ns()]
-        self.patch(engine, "now_ns", lambda: clock[0])
+        clock = [engine.core.now_ns()]
+        self.patch(engine.core, "now_ns", lambda: clock[0])
         clock[0] += 3600 * 10**9
         uid_new, _ = await self.call(self.upload, "new", [os.urandom(2000)])
-        count = await engine.expire_multipart_uploads(1800 * 10**9)
+        count = await engine.multipart.expire(1800 * 10**9)
         self.assertEqual(count, 1)
         listed = await self.call(self.s3.list_multipart_uploads, Bucket="bkt")
         self.assertEqual([u["UploadId"] for u in listed["Uploads"]], [uid_new])

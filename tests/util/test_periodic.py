@@ -96,14 +96,14 @@ class ExpiryConfigTests(SynchronousTestCase):
         clock = Clock()
         asked: list[int] = []
 
-        class FakeEngine:
-            def expire_multipart_uploads(self, max_age_ns: int) -> Deferred[int]:
+        class FakeMultipart:
+            def expire(self, max_age_ns: int) -> Deferred[int]:
                 asked.append(max_age_ns)
                 d: Deferred[int] = Deferred()
                 d.callback(0)
                 return d
 
-        engine: Any = FakeEngine()
+        engine: Any = FakeMultipart()
         service = multipart_expiry(Config(multipart_ttl_hours=2 / 3600), engine, clock)
         assert service is not None
         self.assertEqual(service.interval, 0.5)

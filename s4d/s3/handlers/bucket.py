@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import Any
+from collections.abc import Iterator
 
+from s4d.engine import BucketsFacade
 from s4d.errors import S3Error
-from s4d.s3 import checksums as ck
 from s4d.s3.addressing import check_bucket_name
+from s4d.s3.call import Handler, Response, S3Call
 from s4d.s3.dates import iso8601
-from s4d.s3.dispatch import DispatchTable, Response
-from s4d.s3.handlers.common import body_of, owner, xml_response
-from s4d.s3.handlers.listing import list_objects_v1, list_objects_v2
+from s4d.s3.dispatch import Route, RouteKey, route
+from s4d.s3.handlers.common import owner, xml_response
 from s4d.s3.xml import child_text, parse
+from s4d.util import checksums as ck
 
 CANNED_ACLS = frozenset(
     {"private", "public-read", "public-read-write", "authenticated-read", "bucket-owner-read",
@@ -22,131 +23,192 @@ CANNED_ACLS = frozenset(
 
 #: GET of a bucket configuration that s4d does not keep yet: the "none set" answer.
 ABSENT_CONFIGS = {
-    "policy": "NoSuchBucketPolicy",
-    "cors": "NoSuchCORSConfiguration",
-    "lifecycle": "NoSuchLifecycleConfiguration",
-    "tagging": "NoSuchTagSet",
-    "website": "NoSuchWebsiteConfiguration",
-    "encryption": "ServerSideEncryptionConfigurationNotFoundError",
-    "object-lock": "ObjectLockConfigurationNotFoundError",
-    "replication": "ReplicationConfigurationNotFoundError",
-    "ownershipControls": "OwnershipControlsNotFoundError",
-    "publicAccessBlock": "NoSuchPublicAccessBlockConfiguration",
+    "policy": ("GetBucketPolicy", "NoSuchBucketPolicy"),
+    "cors": ("GetBucketCors", "NoSuchCORSConfiguration"),
+    "lifecycle": ("GetBucketLifecycleConfiguration", "NoSuchLifecycleConfiguration"),
+    "tagging": ("GetBucketTagging", "NoSuchTagSet"),
+    "website": ("GetBucketWebsite", "NoSuchWebsiteConfiguration"),
+    "encryption": ("GetBucketEncryption", "ServerSideEncryptionConfigurationNotFoundError"),
+    "object-lock": ("GetObjectLockConfiguration", "ObjectLockConfigurationNotFoundError"),
+    "replication": ("GetBucketReplication", "ReplicationConfigurationNotFoundError"),
+    "ownershipControls": ("GetBucketOwnershipControls", "OwnershipControlsNotFoundError"),
+    "publicAccessBlock": ("GetPublicAccessBlock", "NoSuchPublicAccessBlockConfiguration"),
 }
 
 
-def register(table: DispatchTable) -> None:
-    """Add the bucket operations to ``table``."""
-    table.add("GET", "service")(list_buckets)
-    table.add("PUT", "bucket")(create_bucket)
-    table.add("HEAD", "bucket")(head_bucket)
-    table.add("DELETE", "bucket")(delete_bucket)
-    table.add("GET", "bucket")(list_objects)
-    table.add("GET", "bucket", "location")(get_location)
-    table.add("GET", "bucket", "acl")(get_bucket_acl)
-    table.add("PUT", "bucket", "acl")(put_bucket_acl)
-    table.add("GET", "bucket", "versioning")(get_versioning)
-    table.add("PUT", "bucket", "versioning")(put_versioning)
-    table.add("POST", "bucket", "delete")(delete_objects)
-    table.add("POST", "bucket")(post_object)
-    table.add("GET", "bucket", "logging")(get_logging)
-    table.add("GET", "bucket", "requestPayment")(get_request_payment)
-    table.add("GET", "bucket", "accelerate")(get_accelerate)
-    table.add("GET", "bucket", "notification")(get_notification)
-    for sub, code in ABSENT_CONFIGS.items():
-        table.add("GET", "bucket", sub)(_absent(code))
+class BucketHandlers:
+    """Bucket-level operations over the engine's bucket facade.
 
+    :param buckets: the engine's bucket facade.
+    :param region: the region this server reports and accepts.
+    """
 
-def _absent(code: str) -> Any:
-    async def get_absent(req: Any) -> Response:
-        await req.front.engine.get_bucket(req.target.bucket)
-        raise S3Error(code, BucketName=req.target.bucket)
+    def __init__(self, buckets: BucketsFacade, region: str) -> None:
+        self.buckets = buckets
+        self.region = region
 
-    get_absent.__doc__ = f"Answer {code}: s4d keeps no such configuration yet."
-    return get_absent
+    def routes(self) -> Iterator[tuple[RouteKey, Route]]:
+        """This area's routes."""
+        yield RouteKey("GET", "service"), route("ListBuckets", self.list_buckets)
+        yield RouteKey("PUT", "bucket"), route("CreateBucket", self.create_bucket)
+        yield (
+            RouteKey("HEAD", "bucket"),
+            route("HeadBucket", self.head_bucket, action="s3:ListBucket"),
+        )
+        yield RouteKey("DELETE", "bucket"), route("DeleteBucket", self.delete_bucket)
+        yield (
+            RouteKey("GET", "bucket", frozenset({"location"})),
+            route("GetBucketLocation", self.get_location),
+        )
+        yield RouteKey("GET", "bucket", frozenset({"acl"})), route("GetBucketAcl", self.get_acl)
+        yield RouteKey("PUT", "bucket", frozenset({"acl"})), route("PutBucketAcl", self.put_acl)
+        yield (
+            RouteKey("GET", "bucket", frozenset({"versioning"})),
+            route("GetBucketVersioning", self.get_versioning),
+        )
+        yield (
+            RouteKey("PUT", "bucket", frozenset({"versioning"})),
+            route("PutBucketVersioning", self.put_versioning),
+        )
+        yield (
+            RouteKey("GET", "bucket", frozenset({"logging"})),
+            route("GetBucketLogging", self.get_logging),
+        )
+        yield (
+            RouteKey("GET", "bucket", frozenset({"requestPayment"})),
+            route("GetBucketRequestPayment", self.get_request_payment),
+        )
+        yield (
+            RouteKey("GET", "bucket", frozenset({"accelerate"})),
+            route("GetBucketAccelerateConfiguration", self.get_accelerate),
+        )
+        yield (
+            RouteKey("GET", "bucket", frozenset({"notification"})),
+            route("GetBucketNotificationConfiguration", self.get_notification),
+        )
+        for sub, (operation, code) in ABSENT_CONFIGS.items():
+            yield RouteKey("GET", "bucket", frozenset({sub})), route(operation, self._absent(code))
 
+    def _absent(self, code: str) -> Handler:
+        async def get_absent(call: S3Call) -> Response:
+            await self.buckets.get(call.bucket)
+            raise S3Error(code, BucketName=call.bucket)
 
-async def list_buckets(req: Any) -> Response:
-    """ListBuckets."""
-    buckets = await req.front.engine.list_buckets()
-    return xml_response(
-        "ListAllMyBucketsResult",
-        [
-            ("Owner", owner(req)),
-            (
-                "Buckets",
-                [
-                    ("Bucket", [("Name", b.name), ("CreationDate", iso8601(b.created_ns))])
-                    for b in buckets
-                ],
-            ),
-        ],
-    )
+        get_absent.__doc__ = f"Answer {code}: s4d keeps no such configuration yet."
+        return get_absent
 
+    async def list_buckets(self, call: S3Call) -> Response:
+        """ListBuckets."""
+        buckets = await self.buckets.list_all()
+        return xml_response(
+            "ListAllMyBucketsResult",
+            [
+                ("Owner", owner(call)),
+                (
+                    "Buckets",
+                    [
+                        ("Bucket", [("Name", b.name), ("CreationDate", iso8601(b.created_ns))])
+                        for b in buckets
+                    ],
+                ),
+            ],
+        )
 
-async def create_bucket(req: Any) -> Response:
-    """CreateBucket, with AWS's name and location rules."""
-    name = req.target.bucket
-    check_bucket_name(name)
-    acl = req.header("x-amz-acl")
-    if acl is not None and acl not in CANNED_ACLS:
-        raise S3Error("InvalidArgument", "Unknown canned ACL.", ArgumentName="x-amz-acl")
-    body = body_of(req)
-    region = req.front.region
-    if body.strip():
-        root = parse(body)
-        if root.tag != "CreateBucketConfiguration":
+    async def create_bucket(self, call: S3Call) -> Response:
+        """CreateBucket, with AWS's name and location rules."""
+        name = call.bucket
+        check_bucket_name(name)
+        acl = call.header("x-amz-acl")
+        if acl is not None and acl not in CANNED_ACLS:
+            raise S3Error("InvalidArgument", "Unknown canned ACL.", ArgumentName="x-amz-acl")
+        body = call.document()
+        region = self.region
+        if body.strip():
+            root = parse(body)
+            if root.tag != "CreateBucketConfiguration":
+                raise S3Error("MalformedXML")
+            location = child_text(root, "LocationConstraint", "") or ""
+            if location and location != region:
+                raise S3Error(
+                    "InvalidLocationConstraint",
+                    f"The specified location-constraint is not valid: {location}",
+                    LocationConstraint=location,
+                )
+        await self.buckets.create(name, region)
+        return Response(headers={"Location": "/" + name})
+
+    async def head_bucket(self, call: S3Call) -> Response:
+        """HeadBucket."""
+        bucket = await self.buckets.get(call.bucket)
+        return Response(headers={"x-amz-bucket-region": bucket.region})
+
+    async def delete_bucket(self, call: S3Call) -> Response:
+        """DeleteBucket (only when empty)."""
+        await self.buckets.delete(call.bucket)
+        return Response(status=204)
+
+    async def get_location(self, call: S3Call) -> Response:
+        """GetBucketLocation: empty for us-east-1, as AWS answers."""
+        bucket = await self.buckets.get(call.bucket)
+        region = "" if bucket.region == "us-east-1" else bucket.region
+        return Response(
+            headers={"Content-Type": "application/xml"},
+            body=(
+                '<?xml version="1.0" encoding="UTF-8"?>\n'
+                f'<LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/">{region}'
+                "</LocationConstraint>"
+            ).encode(),
+        )
+
+    async def get_acl(self, call: S3Call) -> Response:
+        """GetBucketAcl."""
+        await self.buckets.get(call.bucket)
+        return acl_document(call)
+
+    async def put_acl(self, call: S3Call) -> Response:
+        """PutBucketAcl (``private`` only)."""
+        await self.buckets.get(call.bucket)
+        check_acl_request(call)
+        return Response()
+
+    async def get_versioning(self, call: S3Call) -> Response:
+        """GetBucketVersioning."""
+        bucket = await self.buckets.get(call.bucket)
+        return xml_response("VersioningConfiguration", [("Status", bucket.versioning)])
+
+    async def put_versioning(self, call: S3Call) -> Response:
+        """PutBucketVersioning: Enabled or Suspended."""
+        root = parse(call.document())
+        status = child_text(root, "Status")
+        if root.tag != "VersioningConfiguration" or status not in ("Enabled", "Suspended"):
             raise S3Error("MalformedXML")
-        location = child_text(root, "LocationConstraint", "") or ""
-        if location and location != region:
-            raise S3Error(
-                "InvalidLocationConstraint",
-                f"The specified location-constraint is not valid: {location}",
-                LocationConstraint=location,
-            )
-    await req.front.engine.create_bucket(name, region)
-    return Response(headers={"Location": "/" + name})
+        await self.buckets.set_versioning(call.bucket, status)
+        return Response()
+
+    async def get_logging(self, call: S3Call) -> Response:
+        """GetBucketLogging: logging is never enabled."""
+        await self.buckets.get(call.bucket)
+        return xml_response("BucketLoggingStatus", [])
+
+    async def get_request_payment(self, call: S3Call) -> Response:
+        """GetBucketRequestPayment: the owner pays."""
+        await self.buckets.get(call.bucket)
+        return xml_response("RequestPaymentConfiguration", [("Payer", "BucketOwner")])
+
+    async def get_accelerate(self, call: S3Call) -> Response:
+        """GetBucketAccelerateConfiguration: never configured."""
+        await self.buckets.get(call.bucket)
+        return xml_response("AccelerateConfiguration", [])
+
+    async def get_notification(self, call: S3Call) -> Response:
+        """GetBucketNotificationConfiguration: never configured."""
+        await self.buckets.get(call.bucket)
+        return xml_response("NotificationConfiguration", [])
 
 
-async def head_bucket(req: Any) -> Response:
-    """HeadBucket."""
-    bucket = await req.front.engine.get_bucket(req.target.bucket)
-    return Response(headers={"x-amz-bucket-region": bucket.region})
-
-
-async def delete_bucket(req: Any) -> Response:
-    """DeleteBucket (only when empty)."""
-    await req.front.engine.delete_bucket(req.target.bucket)
-    return Response(status=204)
-
-
-async def list_objects(req: Any) -> Response:
-    """ListObjects (V1) or ListObjectsV2 (``list-type=2``)."""
-    list_type = req.params.get("list-type")
-    if list_type == "2":
-        return await list_objects_v2(req)
-    if list_type not in (None, "1"):
-        raise S3Error("InvalidArgument", "Invalid list-type.", ArgumentName="list-type")
-    return await list_objects_v1(req)
-
-
-async def get_location(req: Any) -> Response:
-    """GetBucketLocation: empty for us-east-1, as AWS answers."""
-    bucket = await req.front.engine.get_bucket(req.target.bucket)
-    region = "" if bucket.region == "us-east-1" else bucket.region
-    return Response(
-        headers={"Content-Type": "application/xml"},
-        body=(
-            '<?xml version="1.0" encoding="UTF-8"?>\n'
-            f'<LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/">{region}'
-            "</LocationConstraint>"
-        ).encode(),
-    )
-
-
-def acl_document(req: Any) -> Response:
+def acl_document(call: S3Call) -> Response:
     """The canned ``private`` ACL: the owner has full control."""
-    oid, name = (v for _, v in owner(req))
+    oid, name = (str(v) for _, v in owner(call))
     body = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<AccessControlPolicy xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
@@ -160,14 +222,14 @@ def acl_document(req: Any) -> Response:
     return Response(headers={"Content-Type": "application/xml"}, body=body.encode())
 
 
-def check_acl_request(req: Any) -> None:
+def check_acl_request(call: S3Call) -> None:
     """Accept a canned ``private`` ACL (header or an owner-only body); refuse others."""
-    acl = req.header("x-amz-acl")
+    acl = call.header("x-amz-acl")
     if acl is not None:
         if acl != "private":
             raise S3Error("NotImplemented", "Only the canned ACL 'private' is supported.")
         return
-    body = body_of(req)
+    body = call.document()
     if body.strip():
         root = parse(body)
         grants = root.findall(".//Grant")
@@ -176,75 +238,15 @@ def check_acl_request(req: Any) -> None:
                 raise S3Error("NotImplemented", "Only the owner's FULL_CONTROL grant is supported.")
 
 
-async def get_bucket_acl(req: Any) -> Response:
-    """GetBucketAcl."""
-    await req.front.engine.get_bucket(req.target.bucket)
-    return acl_document(req)
-
-
-async def put_bucket_acl(req: Any) -> Response:
-    """PutBucketAcl (``private`` only)."""
-    await req.front.engine.get_bucket(req.target.bucket)
-    check_acl_request(req)
-    return Response()
-
-
-async def get_versioning(req: Any) -> Response:
-    """GetBucketVersioning."""
-    bucket = await req.front.engine.get_bucket(req.target.bucket)
-    return xml_response("VersioningConfiguration", [("Status", bucket.versioning)])
-
-
-async def put_versioning(req: Any) -> Response:
-    """PutBucketVersioning: Enabled or Suspended."""
-    root = parse(body_of(req))
-    status = child_text(root, "Status")
-    if root.tag != "VersioningConfiguration" or status not in ("Enabled", "Suspended"):
-        raise S3Error("MalformedXML")
-    name = req.target.bucket
-
-    def apply(t: Any) -> None:
-        bucket = t.require_bucket(name)
-        bucket.versioning = status
-        t.put_bucket(bucket)
-
-    await req.front.engine._commit(apply)
-    return Response()
-
-
-async def get_logging(req: Any) -> Response:
-    """GetBucketLogging: logging is never enabled."""
-    await req.front.engine.get_bucket(req.target.bucket)
-    return xml_response("BucketLoggingStatus", [])
-
-
-async def get_request_payment(req: Any) -> Response:
-    """GetBucketRequestPayment: the owner pays."""
-    await req.front.engine.get_bucket(req.target.bucket)
-    return xml_response("RequestPaymentConfiguration", [("Payer", "BucketOwner")])
-
-
-async def get_accelerate(req: Any) -> Response:
-    """GetBucketAccelerateConfiguration: never configured."""
-    await req.front.engine.get_bucket(req.target.bucket)
-    return xml_response("AccelerateConfiguration", [])
-
-
-async def get_notification(req: Any) -> Response:
-    """GetBucketNotificationConfiguration: never configured."""
-    await req.front.engine.get_bucket(req.target.bucket)
-    return xml_response("NotificationConfiguration", [])
-
-
-def check_body_integrity(req: Any, body: bytes) -> None:
-    """Verify Content-MD5 or any ``x-amz-checksum-*`` header against the body."""
-    md5 = req.header("content-md5")
+def check_body_integrity(call: S3Call, body: bytes) -> None:
+    """Verify Content-MD5 or any ``x-amz-checksum-*`` header against a small body."""
+    md5 = call.header("content-md5")
     if md5 is not None:
         digest = hashlib.md5(body, usedforsecurity=False).digest()
         if base64.b64encode(digest).decode() != md5.strip():
             raise S3Error("BadDigest")
     for alg in ck.ALGORITHMS:
-        value = req.header(ck.header_name(alg))
+        value = call.header(ck.header_name(alg))
         if value is not None:
             checksum = ck.new_checksum(alg)
             checksum.update(body)
@@ -252,90 +254,3 @@ def check_body_integrity(req: Any, body: bytes) -> None:
                 raise S3Error(
                     "BadDigest", f"The {alg} you specified did not match the calculated checksum."
                 )
-
-
-async def delete_objects(req: Any) -> Response:
-    """DeleteObjects: up to 1000 keys, Quiet mode, per-key errors."""
-    body = body_of(req)
-    check_body_integrity(req, body)
-    root = parse(body)
-    if root.tag != "Delete":
-        raise S3Error("MalformedXML")
-    quiet = (child_text(root, "Quiet", "false") or "false").strip().lower() == "true"
-    items = []
-    for obj in root.findall("Object"):
-        key = child_text(obj, "Key")
-        if key is None:
-            raise S3Error("MalformedXML")
-        items.append((key, child_text(obj, "VersionId")))
-    if not items or len(items) > 1000:
-        raise S3Error("MalformedXML")
-    await req.front.engine.get_bucket(req.target.bucket)
-    outcomes = await req.front.engine.delete_objects(req.target.bucket, items)
-    children: list[Any] = []
-    for (key, version_id), outcome in zip(items, outcomes, strict=True):
-        error = getattr(outcome, "value", None)
-        if error is not None:
-            code = error.code if isinstance(error, S3Error) else "InternalError"
-            message = (
-                error.message if isinstance(error, S3Error) else "We encountered an internal error."
-            )
-            children.append(
-                (
-                    "Error",
-                    [("Key", key), ("VersionId", version_id), ("Code", code), ("Message", message)],
-                )
-            )
-            continue
-        if quiet:
-            continue
-        entry: list[Any] = [("Key", key), ("VersionId", version_id)]
-        if outcome.delete_marker:
-            entry += [("DeleteMarker", True), ("DeleteMarkerVersionId", outcome.version_id)]
-        children.append(("Deleted", entry))
-    return xml_response("DeleteResult", children)
-
-
-async def post_object(req: Any) -> Response:
-    """POST Object: a browser form upload (the policy was verified as the body arrived)."""
-    from s4d.features.objects import NewObject, WriteConditions
-    from s4d.s3.postform import FormUploadSink
-
-    if not isinstance(req.sink, FormUploadSink):
-        raise S3Error("InvalidRequest", "POST to a bucket must be a multipart/form-data upload.")
-    await req.front.engine.get_bucket(req.target.bucket)
-    form = await req.sink.finish()
-    fields = form.fields
-    new = NewObject(
-        size=form.size,
-        etag=form.md5_hex,
-        content_type=fields.get("content-type"),
-        metadata={
-            k[len("x-amz-meta-") :]: v for k, v in fields.items() if k.startswith("x-amz-meta-")
-        },
-        headers={
-            k: v for k, v in fields.items()
-            if k in ("cache-control", "content-disposition", "content-encoding", "expires")
-        },
-    )
-    version = await req.front.engine.commit_put(
-        req.target.bucket, form.key, new, form.chunks, WriteConditions()
-    )
-    etag = f'"{version.etag}"'
-    redirect = fields.get("success_action_redirect") or fields.get("redirect")
-    if redirect:
-        from urllib.parse import quote
-
-        sep = "&" if "?" in redirect else "?"
-        location = (f"{redirect}{sep}bucket={quote(req.target.bucket)}&key={quote(form.key)}"
-                    f"&etag={quote(etag)}")
-        return Response(status=303, headers={"Location": location, "ETag": etag})
-    status = fields.get("success_action_status", "204")
-    if status == "201":
-        return xml_response(
-            "PostResponse",
-            [("Location", f"/{req.target.bucket}/{form.key}"), ("Bucket", req.target.bucket),
-             ("Key", form.key), ("ETag", etag)],
-            status=201, ETag=etag,
-        )
-    return Response(status=200 if status == "200" else 204, headers={"ETag": etag})

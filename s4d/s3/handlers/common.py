@@ -1,39 +1,43 @@
-"""Helpers every handler uses: XML responses, the owner, header reading."""
+"""Helpers every handler uses: XML responses, the owner, query parameters."""
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from collections.abc import Callable, Mapping
 from urllib.parse import quote
 
 from s4d.errors import S3Error
-from s4d.s3.dispatch import Response
+from s4d.s3.call import Response, S3Call
 from s4d.s3.xml import Node, render
 
+#: Turns a key (or None) into how a listing shows it.
+KeyEncoder = Callable[[str], str]
 
-def xml_response(root: str, children: list[Node], status: int = 200, **headers: str) -> Response:
-    """A Response carrying an S3 XML document."""
+
+def xml_response(
+    root: str, children: list[Node], status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    """A Response carrying an S3 XML document (and any ``headers`` besides its type)."""
     hdrs = {"Content-Type": "application/xml"}
-    hdrs.update(headers)
+    hdrs.update(headers or {})
     return Response(status=status, headers=hdrs, body=render(root, children))
 
 
-def owner(req: Any) -> list[Node]:
+def owner(call: S3Call) -> list[Node]:
     """The Owner element's children: one owner per server (the root credentials)."""
-    key = getattr(req.auth, "access_key", None) or "anonymous"
+    key = call.identity.access_key if call.identity is not None else "anonymous"
     return [("ID", hashlib.sha256(key.encode()).hexdigest()), ("DisplayName", "s4d")]
 
 
-def body_of(req: Any) -> bytes:
-    """The small, in-memory request body (``MaxMessageLengthExceeded`` if it was too big)."""
-    if getattr(req, "body_too_large", False):
-        raise S3Error("MaxMessageLengthExceeded")
-    return req.content.getvalue()  # type: ignore[no-any-return]
+def owner_xml(call: S3Call) -> str:
+    """The Owner element, rendered."""
+    oid, name = (str(v) for _, v in owner(call))
+    return f"<Owner><ID>{oid}</ID><DisplayName>{name}</DisplayName></Owner>"
 
 
-def int_param(req: Any, name: str, default: int, low: int = 0, high: int | None = None) -> int:
+def int_param(call: S3Call, name: str, default: int, low: int = 0, high: int | None = None) -> int:
     """An integer query parameter; ``InvalidArgument`` if it is not one."""
-    raw = req.params.get(name)
+    raw = call.params.get(name)
     if raw is None or raw == "":
         return default
     try:
@@ -47,17 +51,15 @@ def int_param(req: Any, name: str, default: int, low: int = 0, high: int | None 
     return value
 
 
-def url_encoder(req: Any) -> Any:
+def url_encoder(call: S3Call) -> KeyEncoder:
     """The encoder for keys in listings: identity, or URL encoding when asked."""
-    encoding = req.params.get("encoding-type")
+    encoding = call.params.get("encoding-type")
     if encoding is None:
         return lambda s: s
     if encoding.lower() != "url":
-        raise S3Error("InvalidArgument", "Invalid Encoding Method specified in Request",
-                      ArgumentName="encoding-type")
-    return lambda s: quote(s, safe="/") if s is not None else None
-
-
-def require_bucket_only(req: Any) -> str:
-    """The bucket of a bucket-level request."""
-    return req.target.bucket  # type: ignore[no-any-return]
+        raise S3Error(
+            "InvalidArgument",
+            "Invalid Encoding Method specified in Request",
+            ArgumentName="encoding-type",
+        )
+    return lambda s: quote(s, safe="/")

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from collections.abc import Iterator
 
+from s4d.engine import ListResult, ObjectsFacade
 from s4d.errors import S3Error
+from s4d.s3.call import Response, S3Call
 from s4d.s3.dates import iso8601
-from s4d.s3.dispatch import Response
-from s4d.s3.handlers.common import int_param, owner, url_encoder, xml_response
-from s4d.s3.xml import Raw, escape
-from s4d.store.model import ListResult
+from s4d.s3.dispatch import Route, RouteKey, route
+from s4d.s3.handlers.common import KeyEncoder, int_param, owner_xml, url_encoder, xml_response
+from s4d.s3.xml import Node, Raw, escape
 
 _TOKEN_PREFIX = b"s4d1:"
 
@@ -36,13 +37,10 @@ def decode_token(token: str) -> str:
         ) from None
 
 
-def _contents(req: Any, result: ListResult, enc: Any, with_owner: bool) -> list[Any]:
+def _contents(call: S3Call, result: ListResult, enc: KeyEncoder, with_owner: bool) -> list[Node]:
     """The Contents and CommonPrefixes elements, rendered in one pass."""
     out: list[str] = []
-    owner_xml = ""
-    if with_owner:
-        oid, name = (v for _, v in owner(req))
-        owner_xml = f"<Owner><ID>{oid}</ID><DisplayName>{name}</DisplayName></Owner>"
+    rendered_owner = owner_xml(call) if with_owner else ""
     dates: dict[int, str] = {}
     for entry in result.entries:
         v = entry.version
@@ -58,65 +56,82 @@ def _contents(req: Any, result: ListResult, enc: Any, with_owner: bool) -> list[
         out.append(
             f"<Contents><Key>{escape(enc(entry.key))}</Key><LastModified>{date}</LastModified>"
             f"<ETag>&quot;{escape(v.etag)}&quot;</ETag><Size>{v.size}</Size>{checksum}"
-            f"{owner_xml}<StorageClass>{v.storage_class}</StorageClass></Contents>"
+            f"{rendered_owner}<StorageClass>{v.storage_class}</StorageClass></Contents>"
         )
     for prefix in result.common_prefixes:
         out.append(f"<CommonPrefixes><Prefix>{escape(enc(prefix))}</Prefix></CommonPrefixes>")
     return [("", Raw("".join(out)))]
 
 
-async def list_objects_v1(req: Any) -> Response:
-    """ListObjects with marker pagination."""
-    enc = url_encoder(req)
-    prefix = req.params.get("prefix", "")
-    delimiter = req.params.get("delimiter") or None
-    marker = req.params.get("marker") or None
-    max_keys = int_param(req, "max-keys", 1000, 0, 1000)
-    result = await req.front.engine.list_objects(
-        req.target.bucket, prefix, delimiter, marker, max_keys
-    )
-    children: list[Any] = [
-        ("Name", req.target.bucket),
-        ("Prefix", enc(prefix)),
-        ("Marker", enc(marker or "")),
-        ("MaxKeys", max_keys),
-        ("Delimiter", enc(delimiter) if delimiter else None),
-        ("IsTruncated", result.is_truncated),
-    ]
-    if result.is_truncated and delimiter and result.last:
-        children.append(("NextMarker", enc(result.last)))
-    if "encoding-type" in req.params:
-        children.append(("EncodingType", "url"))
-    children += _contents(req, result, enc, True)
-    return xml_response("ListBucketResult", children)
+class ListingHandlers:
+    """ListObjects V1 and V2 over the engine's object facade."""
 
+    def __init__(self, objects: ObjectsFacade) -> None:
+        self.objects = objects
 
-async def list_objects_v2(req: Any) -> Response:
-    """ListObjectsV2 with opaque continuation tokens."""
-    enc = url_encoder(req)
-    prefix = req.params.get("prefix", "")
-    delimiter = req.params.get("delimiter") or None
-    token = req.params.get("continuation-token")
-    start_after = req.params.get("start-after") or None
-    max_keys = int_param(req, "max-keys", 1000, 0, 1000)
-    after = decode_token(token) if token else start_after
-    fetch_owner = req.params.get("fetch-owner", "false").lower() == "true"
-    result = await req.front.engine.list_objects(
-        req.target.bucket, prefix, delimiter, after, max_keys
-    )
-    children: list[Any] = [
-        ("Name", req.target.bucket),
-        ("Prefix", enc(prefix)),
-        ("MaxKeys", max_keys),
-        ("KeyCount", len(result.entries) + len(result.common_prefixes)),
-        ("Delimiter", enc(delimiter) if delimiter else None),
-        ("IsTruncated", result.is_truncated),
-        ("ContinuationToken", token),
-        ("StartAfter", enc(start_after) if start_after else None),
-    ]
-    if result.is_truncated and result.last:
-        children.append(("NextContinuationToken", encode_token(result.last)))
-    if "encoding-type" in req.params:
-        children.append(("EncodingType", "url"))
-    children += _contents(req, result, enc, fetch_owner)
-    return xml_response("ListBucketResult", children)
+    def routes(self) -> Iterator[tuple[RouteKey, Route]]:
+        """This area's routes."""
+        yield (
+            RouteKey("GET", "bucket"),
+            route("ListObjects", self.list_objects, action="s3:ListBucket"),
+        )
+
+    async def list_objects(self, call: S3Call) -> Response:
+        """ListObjects (V1) or ListObjectsV2 (``list-type=2``)."""
+        list_type = call.params.get("list-type")
+        if list_type == "2":
+            return await self.list_objects_v2(call)
+        if list_type not in (None, "1"):
+            raise S3Error("InvalidArgument", "Invalid list-type.", ArgumentName="list-type")
+        return await self.list_objects_v1(call)
+
+    async def list_objects_v1(self, call: S3Call) -> Response:
+        """ListObjects with marker pagination."""
+        enc = url_encoder(call)
+        prefix = call.params.get("prefix", "")
+        delimiter = call.params.get("delimiter") or None
+        marker = call.params.get("marker") or None
+        max_keys = int_param(call, "max-keys", 1000, 0, 1000)
+        result = await self.objects.list_page(call.bucket, prefix, delimiter, marker, max_keys)
+        children: list[Node] = [
+            ("Name", call.bucket),
+            ("Prefix", enc(prefix)),
+            ("Marker", enc(marker or "")),
+            ("MaxKeys", max_keys),
+            ("Delimiter", enc(delimiter) if delimiter else None),
+            ("IsTruncated", result.is_truncated),
+        ]
+        if result.is_truncated and delimiter and result.last:
+            children.append(("NextMarker", enc(result.last)))
+        if "encoding-type" in call.params:
+            children.append(("EncodingType", "url"))
+        children += _contents(call, result, enc, True)
+        return xml_response("ListBucketResult", children)
+
+    async def list_objects_v2(self, call: S3Call) -> Response:
+        """ListObjectsV2 with opaque continuation tokens."""
+        enc = url_encoder(call)
+        prefix = call.params.get("prefix", "")
+        delimiter = call.params.get("delimiter") or None
+        token = call.params.get("continuation-token")
+        start_after = call.params.get("start-after") or None
+        max_keys = int_param(call, "max-keys", 1000, 0, 1000)
+        after = decode_token(token) if token else start_after
+        fetch_owner = call.params.get("fetch-owner", "false").lower() == "true"
+        result = await self.objects.list_page(call.bucket, prefix, delimiter, after, max_keys)
+        children: list[Node] = [
+            ("Name", call.bucket),
+            ("Prefix", enc(prefix)),
+            ("MaxKeys", max_keys),
+            ("KeyCount", len(result.entries) + len(result.common_prefixes)),
+            ("Delimiter", enc(delimiter) if delimiter else None),
+            ("IsTruncated", result.is_truncated),
+            ("ContinuationToken", token),
+            ("StartAfter", enc(start_after) if start_after else None),
+        ]
+        if result.is_truncated and result.last:
+            children.append(("NextContinuationToken", encode_token(result.last)))
+        if "encoding-type" in call.params:
+            children.append(("EncodingType", "url"))
+        children += _contents(call, result, enc, fetch_owner)
+        return xml_response("ListBucketResult", children)

@@ -15,28 +15,38 @@ with a proper error status when it fails.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from s4d.engine import (
+    NULL_VERSION,
+    Completion,
+    MultipartFacade,
+    MultipartUpload,
+    ObjectChecksums,
+    PartRecord,
+    RequestedPart,
+    check_part_number,
+)
 from s4d.errors import S3Error
-from s4d.features import multipart as fm
-from s4d.s3 import checksums as ck
+from s4d.s3.call import Response, ResponseWriter, S3Call
 from s4d.s3.dates import iso8601
-from s4d.s3.dispatch import DispatchTable, Response
+from s4d.s3.dispatch import BodyMode, Route, RouteKey, route
 from s4d.s3.errors import error_body
-from s4d.s3.handlers.common import body_of, int_param, owner, url_encoder, xml_response
+from s4d.s3.handlers.common import int_param, owner, url_encoder, xml_response
 from s4d.s3.handlers.objects import (
     copy_source_check,
     new_object_from_headers,
     parse_copy_source,
     write_conditions,
 )
-from s4d.s3.xml import child_text, parse, render
-from s4d.store.model import NULL_VERSION, MultipartUpload, PartRecord
+from s4d.s3.xml import Node, child_text, parse, render
+from s4d.util import checksums as ck
 from s4d.util.numbers import decimal
 
 log = Logger()
@@ -52,23 +62,13 @@ _DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 CHECKSUM_TYPES = ("COMPOSITE", "FULL_OBJECT")
 
 
-def register(table: DispatchTable) -> None:
-    """Add the multipart operations to ``table``."""
-    table.add("POST", "object", "uploads")(create_multipart_upload)
-    table.add("PUT", "object", ("partNumber", "uploadId"))(upload_part)
-    table.add("POST", "object", "uploadId")(complete_multipart_upload)
-    table.add("DELETE", "object", "uploadId")(abort_multipart_upload)
-    table.add("GET", "object", "uploadId")(list_parts)
-    table.add("GET", "bucket", "uploads")(list_multipart_uploads)
-
-
 # -- create ---------------------------------------------------------------------------
 
 
-def _checksum_settings(req: Any) -> tuple[str | None, str | None]:
+def _checksum_settings(call: S3Call) -> tuple[str | None, str | None]:
     """The upload's checksum algorithm and type (S3's defaults filled in)."""
-    raw_alg = req.header("x-amz-checksum-algorithm")
-    raw_type = req.header("x-amz-checksum-type")
+    raw_alg = call.header("x-amz-checksum-algorithm")
+    raw_type = call.header("x-amz-checksum-type")
     alg = ck.normalise_algorithm(raw_alg) if raw_alg else None
     kind = raw_type.strip().upper() if raw_type else None
     if kind is not None and kind not in CHECKSUM_TYPES:
@@ -96,20 +96,20 @@ def _checksum_settings(req: Any) -> tuple[str | None, str | None]:
     return alg, kind
 
 
-def _captured_extra(req: Any, checksum_type: str | None) -> dict[str, Any]:
+def _captured_extra(call: S3Call, checksum_type: str | None) -> dict[str, Any]:
     """Headers kept for the completed object: tagging, object lock, ACL, checksum type."""
     extra: dict[str, Any] = {}
-    tagging = req.header("x-amz-tagging")
+    tagging = call.header("x-amz-tagging")
     if tagging is not None:
         extra["tagging"] = tagging
     lock = {
-        name: req.header(f"x-amz-object-lock-{name}")
+        name: call.header(f"x-amz-object-lock-{name}")
         for name in ("mode", "retain-until-date", "legal-hold")
-        if req.header(f"x-amz-object-lock-{name}") is not None
+        if call.header(f"x-amz-object-lock-{name}") is not None
     }
     if lock:
         extra["lock"] = lock
-    acl = req.header("x-amz-acl")
+    acl = call.header("x-amz-acl")
     if acl is not None:
         extra["acl"] = acl
     if checksum_type is not None:
@@ -126,40 +126,16 @@ def _checksum_headers(upload: MultipartUpload) -> dict[str, str]:
     }
 
 
-async def create_multipart_upload(req: Any) -> Response:
-    """CreateMultipartUpload: records the object's attributes; no data yet."""
-    new = new_object_from_headers(req)
-    alg, kind = _checksum_settings(req)
-    template = MultipartUpload(
-        upload_id="",
-        bucket_id=0,
-        key=req.target.key,
-        initiated_ns=0,
-        content_type=new.content_type,
-        metadata=new.metadata,
-        headers=new.headers,
-        storage_class=new.storage_class,
-        checksum_algorithm=alg,
-        extra=_captured_extra(req, kind),
-    )
-    upload = await req.front.engine.create_multipart(req.target.bucket, req.target.key, template)
-    return xml_response(
-        "InitiateMultipartUploadResult",
-        [("Bucket", req.target.bucket), ("Key", req.target.key), ("UploadId", upload.upload_id)],
-        **_checksum_headers(upload),
-    )
-
-
 # -- parts ----------------------------------------------------------------------------
 
 
-def _part_number(req: Any) -> int:
-    raw = req.params.get("partNumber", "")
+def _part_number(call: S3Call) -> int:
+    raw = call.params.get("partNumber", "")
     try:
         number = int(raw)
     except ValueError:
         number = 0
-    fm.check_part_number(number)
+    check_part_number(number)
     return number
 
 
@@ -168,32 +144,6 @@ def _part_headers(part: PartRecord) -> dict[str, str]:
     for alg, value in part.checksums.items():
         headers[ck.header_name(alg)] = value
     return headers
-
-
-async def upload_part(req: Any) -> Response:
-    """UploadPart: the body has streamed into segments already; check and commit it."""
-    if req.header("x-amz-copy-source") is not None:
-        return await upload_part_copy(req)
-    if req.sink is None:
-        raise S3Error("InternalError", "upload without a body sink")
-    body = await req.sink.finish()
-    engine = req.front.engine
-    try:
-        number = _part_number(req)
-    except S3Error:
-        engine.discard(body.chunks)
-        raise
-    part = await engine.commit_part(
-        req.target.bucket,
-        req.target.key,
-        req.params["uploadId"],
-        number,
-        body.chunks,
-        body.size,
-        body.md5_hex,
-        body.checksums,
-    )
-    return Response(headers=_part_headers(part))
 
 
 def parse_copy_range(header: str | None) -> tuple[int, int] | None:
@@ -214,34 +164,10 @@ def parse_copy_range(header: str | None) -> tuple[int, int] | None:
     return first, last
 
 
-async def upload_part_copy(req: Any) -> Response:
-    """UploadPartCopy: a part that shares the source's chunks (edges re-cut)."""
-    source = parse_copy_source(req.header("x-amz-copy-source") or "")
-    byte_range = parse_copy_range(req.header("x-amz-copy-source-range"))
-    number = _part_number(req)
-    version, part = await req.front.engine.copy_part(
-        source,
-        req.target.bucket,
-        req.target.key,
-        req.params["uploadId"],
-        number,
-        byte_range,
-        copy_source_check(req),
-        ck.new_checksum,
-    )
-    headers: dict[str, str] = {}
-    if version.version_id != NULL_VERSION:
-        headers["x-amz-copy-source-version-id"] = version.version_id
-    children: list[Any] = [("LastModified", iso8601(part.mtime_ns)), ("ETag", f'"{part.md5}"')]
-    for alg, value in part.checksums.items():
-        children.append((f"Checksum{alg}", value))
-    return xml_response("CopyPartResult", children, **headers)
-
-
 # -- complete and abort -----------------------------------------------------------------
 
 
-def parse_complete(body: bytes) -> list[fm.RequestedPart]:
+def parse_complete(body: bytes) -> list[RequestedPart]:
     """The parts named by a CompleteMultipartUpload document."""
     root = parse(body, MAX_COMPLETE_XML)
     if root.tag != "CompleteMultipartUpload":
@@ -257,11 +183,11 @@ def parse_complete(body: bytes) -> list[fm.RequestedPart]:
             value = child_text(element, f"Checksum{alg}")
             if value:
                 sums[alg] = value.strip()
-        parts.append(fm.RequestedPart(number, etag, sums))
+        parts.append(RequestedPart(number, etag, sums))
     return parts
 
 
-def object_checksums(expected: dict[str, str]) -> fm.ObjectChecksums:
+def object_checksums(expected: dict[str, str]) -> ObjectChecksums:
     """The completed object's checksum, checked against one the client sent, if any.
 
     ``COMPOSITE``: the checksum of the parts' raw checksums, ``-N``.
@@ -293,20 +219,20 @@ def object_checksums(expected: dict[str, str]) -> fm.ObjectChecksums:
     return compute
 
 
-def _location(req: Any) -> str:
-    scheme = "https" if req.isSecure() else "http"
-    host = req.header("host") or "localhost"
-    if req.target.virtual_host:
-        return f"{scheme}://{host}/{quote(req.target.key)}"
-    return f"{scheme}://{host}/{req.target.bucket}/{quote(req.target.key)}"
+def _location(call: S3Call) -> str:
+    scheme = "https" if call.secure else "http"
+    host = call.header("host") or "localhost"
+    if call.virtual_host:
+        return f"{scheme}://{host}/{quote(call.key)}"
+    return f"{scheme}://{host}/{call.bucket}/{quote(call.key)}"
 
 
-def _completion_document(req: Any, completion: fm.Completion) -> tuple[bytes, dict[str, str]]:
+def _completion_document(call: S3Call, completion: Completion) -> tuple[bytes, dict[str, str]]:
     version = completion.version
-    children: list[Any] = [
-        ("Location", _location(req)),
-        ("Bucket", req.target.bucket),
-        ("Key", req.target.key),
+    children: list[Node] = [
+        ("Location", _location(call)),
+        ("Bucket", call.bucket),
+        ("Key", call.key),
         ("ETag", f'"{version.etag}"'),
     ]
     for alg, value in version.checksums.items():
@@ -319,7 +245,7 @@ def _completion_document(req: Any, completion: fm.Completion) -> tuple[bytes, di
     return render("CompleteMultipartUploadResult", children), headers
 
 
-def settles_within(d: Deferred[Any], clock: Any, seconds: float) -> Deferred[bool]:
+def settles_within(d: Deferred[Any], clock: IReactorTime, seconds: float) -> Deferred[bool]:
     """Fires True as soon as ``d`` has a result, or False after ``seconds``.
 
     ``d``'s result passes through untouched.
@@ -344,157 +270,261 @@ def settles_within(d: Deferred[Any], clock: Any, seconds: float) -> Deferred[boo
     return out
 
 
-async def complete_multipart_upload(req: Any) -> Response:
-    """CompleteMultipartUpload: one metadata transaction, no part data copied."""
-    parts = parse_complete(body_of(req))
-    expected = {}
-    for alg in ck.ALGORITHMS:
-        value = req.header(ck.header_name(alg))
-        if value is not None:
-            expected[alg] = value.strip()
-    size_header = req.header("x-amz-mp-object-size")
-    object_size = None
-    if size_header is not None:
-        object_size = decimal(size_header.strip())
-        if object_size is None:
-            raise S3Error(
-                "InvalidArgument",
-                "Invalid x-amz-mp-object-size.",
-                ArgumentName="x-amz-mp-object-size",
-            )
-    d = req.front.engine.complete_multipart(
-        req.target.bucket,
-        req.target.key,
-        req.params["uploadId"],
-        parts,
-        write_conditions(req),
-        object_checksums(expected),
-        object_size,
-    )
-    clock = req.front.clock
-    if clock is None or await settles_within(d, clock, KEEPALIVE_AFTER):
-        body, headers = _completion_document(req, await d)
-        return Response(headers=headers, body=body)
-
-    async def keep_alive(request: Any) -> None:
-        await _keep_alive(request, d, clock)
-
-    return Response(headers={"Content-Type": "application/xml"}, stream=keep_alive)
-
-
-async def _keep_alive(request: Any, d: Deferred[fm.Completion], clock: Any) -> None:
+async def _keep_alive(
+    writer: ResponseWriter, call: S3Call, d: Deferred[Completion], clock: IReactorTime
+) -> None:
     """Write the declaration, spaces while ``d`` is pending, then its result or error."""
-    _write(request, _DECLARATION)
+    _write(writer, _DECLARATION)
     while not await settles_within(d, clock, KEEPALIVE_EVERY):
-        _write(request, b" ")
+        _write(writer, b" ")
     try:
         completion = await d
     except S3Error as e:
-        document = error_body(e, request)
+        document = error_body(e, call.raw_path, call.request_id, call.host_id)
     except Exception:  # noqa: BLE001 - the status is sent: report in the body
         log.failure("completing a multipart upload")
-        document = error_body(S3Error("InternalError"), request)
+        document = error_body(
+            S3Error("InternalError"), call.raw_path, call.request_id, call.host_id
+        )
     else:
-        document = _completion_document(request, completion)[0]
-    _write(request, document.removeprefix(_DECLARATION).lstrip())
+        document = _completion_document(call, completion)[0]
+    _write(writer, document.removeprefix(_DECLARATION).lstrip())
 
 
-def _write(request: Any, data: bytes) -> None:
-    if not request.finished and not getattr(request, "_disconnected", False):
-        request.write(data)
-
-
-async def abort_multipart_upload(req: Any) -> Response:
-    """AbortMultipartUpload: the parts go; ``NoSuchUpload`` if there is no such upload."""
-    await req.front.engine.abort_multipart(
-        req.target.bucket, req.target.key, req.params["uploadId"]
-    )
-    return Response(status=204)
+def _write(writer: ResponseWriter, data: bytes) -> None:
+    if not writer.gone:
+        writer.write(data)
 
 
 # -- listings ---------------------------------------------------------------------------
 
 
-def _initiator(req: Any) -> list[Any]:
-    return owner(req)
+class MultipartHandlers:
+    """Multipart operations over the engine's multipart facade.
 
+    :param multipart: the engine's multipart facade.
+    :param clock: the timer for keeping a long CompleteMultipartUpload alive
+        (None turns keep-alive off).
+    """
 
-async def list_parts(req: Any) -> Response:
-    """ListParts with max-parts and part-number-marker."""
-    enc = url_encoder(req)
-    marker = int_param(req, "part-number-marker", 0, 0)
-    max_parts = int_param(req, "max-parts", 1000, 0, 1000)
-    page = await req.front.engine.list_parts(
-        req.target.bucket, req.target.key, req.params["uploadId"], marker, max_parts
-    )
-    upload = page.upload
-    children: list[Any] = [
-        ("Bucket", req.target.bucket),
-        ("Key", enc(req.target.key)),
-        ("UploadId", upload.upload_id),
-        ("PartNumberMarker", marker),
-        ("NextPartNumberMarker", page.next_marker if page.next_marker is not None else marker),
-        ("MaxParts", max_parts),
-        ("IsTruncated", page.is_truncated),
-        ("Initiator", _initiator(req)),
-        ("Owner", owner(req)),
-        ("StorageClass", upload.storage_class),
-    ]
-    if upload.checksum_algorithm:
-        children.append(("ChecksumAlgorithm", upload.checksum_algorithm))
-        children.append(("ChecksumType", upload.extra.get("checksum_type", "COMPOSITE")))
-    if "encoding-type" in req.params:
-        children.append(("EncodingType", "url"))
-    for part in page.parts:
-        item: list[Any] = [
-            ("PartNumber", part.number),
-            ("LastModified", iso8601(part.mtime_ns)),
-            ("ETag", f'"{part.md5}"'),
-            ("Size", part.size),
-        ]
+    def __init__(self, multipart: MultipartFacade, clock: IReactorTime | None) -> None:
+        self.multipart = multipart
+        self.clock = clock
+
+    def routes(self) -> Iterator[tuple[RouteKey, Route]]:
+        """This area's routes."""
+        part = frozenset({"partNumber", "uploadId"})
+        upload = frozenset({"uploadId"})
+        yield (
+            RouteKey("POST", "object", frozenset({"uploads"})),
+            route("CreateMultipartUpload", self.create_multipart_upload, action="s3:PutObject"),
+        )
+        yield (
+            RouteKey("PUT", "object", part),
+            route("UploadPart", self.upload_part, BodyMode.STREAM, action="s3:PutObject"),
+        )
+        yield (
+            RouteKey("PUT", "object", part, copy=True),
+            route("UploadPartCopy", self.upload_part_copy, action="s3:PutObject"),
+        )
+        yield (
+            RouteKey("POST", "object", upload),
+            route("CompleteMultipartUpload", self.complete_multipart_upload, action="s3:PutObject"),
+        )
+        yield (
+            RouteKey("DELETE", "object", upload),
+            route("AbortMultipartUpload", self.abort_multipart_upload),
+        )
+        yield (
+            RouteKey("GET", "object", upload),
+            route("ListParts", self.list_parts, action="s3:ListMultipartUploadParts"),
+        )
+        yield (
+            RouteKey("GET", "bucket", frozenset({"uploads"})),
+            route(
+                "ListMultipartUploads",
+                self.list_multipart_uploads,
+                action="s3:ListBucketMultipartUploads",
+            ),
+        )
+
+    async def create_multipart_upload(self, call: S3Call) -> Response:
+        """CreateMultipartUpload: records the object's attributes; no data yet."""
+        new = new_object_from_headers(call)
+        alg, kind = _checksum_settings(call)
+        template = MultipartUpload(
+            upload_id="",
+            bucket_id=0,
+            key=call.key,
+            initiated_ns=0,
+            content_type=new.content_type,
+            metadata=new.metadata,
+            headers=new.headers,
+            storage_class=new.storage_class,
+            checksum_algorithm=alg,
+            extra=_captured_extra(call, kind),
+        )
+        upload = await self.multipart.create(call.bucket, call.key, template)
+        return xml_response(
+            "InitiateMultipartUploadResult",
+            [("Bucket", call.bucket), ("Key", call.key), ("UploadId", upload.upload_id)],
+            headers=_checksum_headers(upload),
+        )
+
+    async def upload_part(self, call: S3Call) -> Response:
+        """UploadPart: the body streamed into segments as it arrived; check and commit it."""
+        if call.upload is None:
+            raise S3Error("InternalError", "upload without a body sink")
+        body = await call.upload.receive()
+        try:
+            number = _part_number(call)
+        except S3Error:
+            self.multipart.discard(body)
+            raise
+        part = await self.multipart.commit_part(
+            call.bucket, call.key, call.params["uploadId"], number, body
+        )
+        return Response(headers=_part_headers(part))
+
+    async def upload_part_copy(self, call: S3Call) -> Response:
+        """UploadPartCopy: a part that shares the source's chunks (edges re-cut)."""
+        source = parse_copy_source(call.header("x-amz-copy-source") or "")
+        byte_range = parse_copy_range(call.header("x-amz-copy-source-range"))
+        number = _part_number(call)
+        version, part = await self.multipart.copy_part(
+            source,
+            call.bucket,
+            call.key,
+            call.params["uploadId"],
+            number,
+            byte_range,
+            copy_source_check(call),
+        )
+        headers: dict[str, str] = {}
+        if version.version_id != NULL_VERSION:
+            headers["x-amz-copy-source-version-id"] = version.version_id
+        children: list[Node] = [("LastModified", iso8601(part.mtime_ns)), ("ETag", f'"{part.md5}"')]
         for alg, value in part.checksums.items():
-            item.append((f"Checksum{alg}", value))
-        children.append(("Part", item))
-    return xml_response("ListPartsResult", children)
+            children.append((f"Checksum{alg}", value))
+        return xml_response("CopyPartResult", children, headers=headers)
 
+    async def complete_multipart_upload(self, call: S3Call) -> Response:
+        """CompleteMultipartUpload: one metadata transaction, no part data copied."""
+        parts = parse_complete(call.document())
+        expected = {}
+        for alg in ck.ALGORITHMS:
+            value = call.header(ck.header_name(alg))
+            if value is not None:
+                expected[alg] = value.strip()
+        size_header = call.header("x-amz-mp-object-size")
+        object_size = None
+        if size_header is not None:
+            object_size = decimal(size_header.strip())
+            if object_size is None:
+                raise S3Error(
+                    "InvalidArgument",
+                    "Invalid x-amz-mp-object-size.",
+                    ArgumentName="x-amz-mp-object-size",
+                )
+        d = self.multipart.complete(
+            call.bucket,
+            call.key,
+            call.params["uploadId"],
+            parts,
+            write_conditions(call),
+            object_checksums(expected),
+            object_size,
+        )
+        clock = self.clock
+        if clock is None or await settles_within(d, clock, KEEPALIVE_AFTER):
+            body, headers = _completion_document(call, await d)
+            return Response(headers=headers, body=body)
 
-async def list_multipart_uploads(req: Any) -> Response:
-    """ListMultipartUploads: prefix, delimiter, key-marker, upload-id-marker, max-uploads."""
-    enc: Callable[[Any], Any] = url_encoder(req)
-    prefix = req.params.get("prefix", "")
-    delimiter = req.params.get("delimiter") or None
-    key_marker = req.params.get("key-marker") or None
-    upload_id_marker = (req.params.get("upload-id-marker") or None) if key_marker else None
-    max_uploads = int_param(req, "max-uploads", 1000, 0, 1000)
-    page = await req.front.engine.list_multipart_uploads(
-        req.target.bucket, prefix, delimiter, key_marker, upload_id_marker, max_uploads
-    )
-    children: list[Any] = [
-        ("Bucket", req.target.bucket),
-        ("KeyMarker", enc(key_marker or "")),
-        ("UploadIdMarker", upload_id_marker or ""),
-        ("NextKeyMarker", enc(page.next_key_marker or "")),
-        ("NextUploadIdMarker", page.next_upload_id_marker or ""),
-        ("Delimiter", enc(delimiter) if delimiter else None),
-        ("Prefix", enc(prefix)),
-        ("MaxUploads", max_uploads),
-        ("IsTruncated", page.is_truncated),
-    ]
-    if "encoding-type" in req.params:
-        children.append(("EncodingType", "url"))
-    for upload in page.uploads:
-        item: list[Any] = [
-            ("Key", enc(upload.key)),
+        async def keep_alive(writer: ResponseWriter) -> None:
+            await _keep_alive(writer, call, d, clock)
+
+        return Response(headers={"Content-Type": "application/xml"}, stream=keep_alive)
+
+    async def abort_multipart_upload(self, call: S3Call) -> Response:
+        """AbortMultipartUpload: the parts go; ``NoSuchUpload`` if there is no such upload."""
+        await self.multipart.abort(call.bucket, call.key, call.params["uploadId"])
+        return Response(status=204)
+
+    async def list_parts(self, call: S3Call) -> Response:
+        """ListParts with max-parts and part-number-marker."""
+        enc = url_encoder(call)
+        marker = int_param(call, "part-number-marker", 0, 0)
+        max_parts = int_param(call, "max-parts", 1000, 0, 1000)
+        page = await self.multipart.list_parts(
+            call.bucket, call.key, call.params["uploadId"], marker, max_parts
+        )
+        upload = page.upload
+        children: list[Node] = [
+            ("Bucket", call.bucket),
+            ("Key", enc(call.key)),
             ("UploadId", upload.upload_id),
-            ("Initiator", _initiator(req)),
-            ("Owner", owner(req)),
+            ("PartNumberMarker", marker),
+            ("NextPartNumberMarker", page.next_marker if page.next_marker is not None else marker),
+            ("MaxParts", max_parts),
+            ("IsTruncated", page.is_truncated),
+            ("Initiator", owner(call)),
+            ("Owner", owner(call)),
             ("StorageClass", upload.storage_class),
-            ("Initiated", iso8601(upload.initiated_ns)),
         ]
         if upload.checksum_algorithm:
-            item.append(("ChecksumAlgorithm", upload.checksum_algorithm))
-            item.append(("ChecksumType", upload.extra.get("checksum_type", "COMPOSITE")))
-        children.append(("Upload", item))
-    for common in page.common_prefixes:
-        children.append(("CommonPrefixes", [("Prefix", enc(common))]))
-    return xml_response("ListMultipartUploadsResult", children)
+            children.append(("ChecksumAlgorithm", upload.checksum_algorithm))
+            children.append(("ChecksumType", upload.extra.get("checksum_type", "COMPOSITE")))
+        if "encoding-type" in call.params:
+            children.append(("EncodingType", "url"))
+        for part in page.parts:
+            item: list[Node] = [
+                ("PartNumber", part.number),
+                ("LastModified", iso8601(part.mtime_ns)),
+                ("ETag", f'"{part.md5}"'),
+                ("Size", part.size),
+            ]
+            for alg, value in part.checksums.items():
+                item.append((f"Checksum{alg}", value))
+            children.append(("Part", item))
+        return xml_response("ListPartsResult", children)
+
+    async def list_multipart_uploads(self, call: S3Call) -> Response:
+        """ListMultipartUploads: prefix, delimiter, key-marker, upload-id-marker, max-uploads."""
+        enc = url_encoder(call)
+        prefix = call.params.get("prefix", "")
+        delimiter = call.params.get("delimiter") or None
+        key_marker = call.params.get("key-marker") or None
+        upload_id_marker = (call.params.get("upload-id-marker") or None) if key_marker else None
+        max_uploads = int_param(call, "max-uploads", 1000, 0, 1000)
+        page = await self.multipart.list_uploads(
+            call.bucket, prefix, delimiter, key_marker, upload_id_marker, max_uploads
+        )
+        children: list[Node] = [
+            ("Bucket", call.bucket),
+            ("KeyMarker", enc(key_marker or "")),
+            ("UploadIdMarker", upload_id_marker or ""),
+            ("NextKeyMarker", enc(page.next_key_marker or "")),
+            ("NextUploadIdMarker", page.next_upload_id_marker or ""),
+            ("Delimiter", enc(delimiter) if delimiter else None),
+            ("Prefix", enc(prefix)),
+            ("MaxUploads", max_uploads),
+            ("IsTruncated", page.is_truncated),
+        ]
+        if "encoding-type" in call.params:
+            children.append(("EncodingType", "url"))
+        for upload in page.uploads:
+            item: list[Node] = [
+                ("Key", enc(upload.key)),
+                ("UploadId", upload.upload_id),
+                ("Initiator", owner(call)),
+                ("Owner", owner(call)),
+                ("StorageClass", upload.storage_class),
+                ("Initiated", iso8601(upload.initiated_ns)),
+            ]
+            if upload.checksum_algorithm:
+                item.append(("ChecksumAlgorithm", upload.checksum_algorithm))
+                item.append(("ChecksumType", upload.extra.get("checksum_type", "COMPOSITE")))
+            children.append(("Upload", item))
+        for common in page.common_prefixes:
+            children.append(("CommonPrefixes", [("Prefix", enc(common))]))
+        return xml_response("ListMultipartUploadsResult", children)

@@ -1,22 +1,30 @@
-"""Object operations: PutObject, GetObject, HeadObject, DeleteObject, CopyObject, ACLs."""
+"""Object operations: Put, Get, Head, Delete (one and many), Copy, POST form uploads, ACLs."""
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import unquote
+from collections.abc import Callable, Iterator
+from urllib.parse import quote, unquote
 
-from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 
+from s4d.engine import (
+    NULL_VERSION,
+    CopySource,
+    NewObject,
+    ObjectsFacade,
+    ObjectVersion,
+    WriteConditions,
+)
 from s4d.errors import S3Error
-from s4d.features.objects import CopySource, NewObject, WriteConditions
-from s4d.s3 import checksums as ck
+from s4d.s3.call import Response, ResponseWriter, S3Call
 from s4d.s3.dates import http_date, iso8601, parse_http_date
-from s4d.s3.dispatch import DispatchTable, Response
-from s4d.s3.handlers.bucket import acl_document, check_acl_request
+from s4d.s3.dispatch import BodyMode, Route, RouteKey, route
+from s4d.s3.handlers.bucket import acl_document, check_acl_request, check_body_integrity
 from s4d.s3.handlers.common import xml_response
 from s4d.s3.producer import send_object
 from s4d.s3.ranges import parse_range
-from s4d.store.model import NULL_VERSION, ObjectVersion
+from s4d.s3.xml import Node, child_text, parse
+from s4d.util import checksums as ck
 from s4d.util.numbers import decimal
 
 #: Headers stored with an object and returned on GET/HEAD, by lower-case name.
@@ -43,30 +51,11 @@ RESPONSE_OVERRIDES = {
 MAX_METADATA_BYTES = 2048
 
 
-def register(table: DispatchTable) -> None:
-    """Add the object operations to ``table``."""
-    table.add("PUT", "object")(put_object)
-    table.add("GET", "object")(get_object)
-    table.add("HEAD", "object")(head_object)
-    table.add("DELETE", "object")(delete_object)
-    table.add("GET", "object", "acl")(get_object_acl)
-    table.add("PUT", "object", "acl")(put_object_acl)
-    table.add("GET", "object", "tagging")(get_object_tagging)
-
-
-def _raw_headers(req: Any) -> list[tuple[str, str]]:
-    return [
-        (k.decode("latin-1").lower(), v.decode("latin-1"))
-        for k, vs in req.requestHeaders.getAllRawHeaders()
-        for v in vs
-    ]
-
-
-def new_object_from_headers(req: Any) -> NewObject:
+def new_object_from_headers(call: S3Call) -> NewObject:
     """Content type, user metadata, stored headers and storage class of a PUT or copy."""
     metadata: dict[str, str] = {}
     headers: dict[str, str] = {}
-    for name, value in _raw_headers(req):
+    for name, value in call.headers.items():
         if name.startswith("x-amz-meta-"):
             key = name[len("x-amz-meta-") :]
             metadata[key] = metadata[key] + "," + value if key in metadata else value
@@ -82,23 +71,23 @@ def new_object_from_headers(req: Any) -> NewObject:
             del headers["content-encoding"]
     if sum(len(k) + len(v) for k, v in metadata.items()) > MAX_METADATA_BYTES:
         raise S3Error("MetadataTooLarge")
-    storage_class = req.header("x-amz-storage-class") or "STANDARD"
+    storage_class = call.header("x-amz-storage-class") or "STANDARD"
     if storage_class not in STORAGE_CLASSES:
         raise S3Error("InvalidStorageClass", StorageClassRequested=storage_class)
     return NewObject(
         size=0,
         etag="",
-        content_type=req.header("content-type"),
+        content_type=call.header("content-type"),
         metadata=metadata,
         headers=headers,
         storage_class=storage_class,
     )
 
 
-def write_conditions(req: Any) -> WriteConditions:
+def write_conditions(call: S3Call) -> WriteConditions:
     """If-Match / If-None-Match on a write."""
     return WriteConditions(
-        if_match=req.header("if-match"), if_none_match=req.header("if-none-match")
+        if_match=call.header("if-match"), if_none_match=call.header("if-none-match")
     )
 
 
@@ -108,36 +97,21 @@ def _version_headers(version: ObjectVersion, versioned: bool) -> dict[str, str]:
     return {}
 
 
-async def put_object(req: Any) -> Response:
-    """PutObject: the body has streamed into segments already; check and commit it."""
-    if req.header("x-amz-copy-source") is not None:
-        return await copy_object(req)
-    if req.sink is None:
-        raise S3Error("InternalError", "upload without a body sink")
-    new = new_object_from_headers(req)
-    version = await req.sink.store(req.target.bucket, req.target.key, new, write_conditions(req))
-    headers = {"ETag": f'"{version.etag}"'}
-    headers.update(_version_headers(version, False))
-    for alg, value in version.checksums.items():
-        headers[ck.header_name(alg)] = value
-    return Response(headers=headers)
-
-
 def _etag_in(header: str, etag: str) -> bool:
     values = {v.strip() for v in header.split(",")}
     return "*" in values or f'"{etag}"' in values or etag in values
 
 
-def check_read_conditions(req: Any, version: ObjectVersion) -> None:
+def check_read_conditions(call: S3Call, version: ObjectVersion) -> None:
     """If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since (RFC 7232 order)."""
     seconds = version.mtime_ns // 1_000_000_000
-    if_match = req.header("if-match")
-    if_none_match = req.header("if-none-match")
+    if_match = call.header("if-match")
+    if_none_match = call.header("if-none-match")
     if if_match is not None:
         if not _etag_in(if_match, version.etag):
             raise S3Error("PreconditionFailed", Condition="If-Match")
     else:
-        since = req.header("if-unmodified-since")
+        since = call.header("if-unmodified-since")
         when = parse_http_date(since) if since else None
         if when is not None and seconds > when:
             raise S3Error("PreconditionFailed", Condition="If-Unmodified-Since")
@@ -145,13 +119,13 @@ def check_read_conditions(req: Any, version: ObjectVersion) -> None:
         if _etag_in(if_none_match, version.etag):
             raise S3Error("NotModified", ETag=f'"{version.etag}"')
     else:
-        since = req.header("if-modified-since")
+        since = call.header("if-modified-since")
         when = parse_http_date(since) if since else None
         if when is not None and seconds <= when:
             raise S3Error("NotModified", ETag=f'"{version.etag}"')
 
 
-def object_headers(req: Any, version: ObjectVersion, versioned: bool) -> dict[str, str]:
+def object_headers(call: S3Call, version: ObjectVersion, versioned: bool) -> dict[str, str]:
     """The headers describing a version on GET and HEAD."""
     headers = {
         "Content-Type": version.content_type or "binary/octet-stream",
@@ -166,88 +140,38 @@ def object_headers(req: Any, version: ObjectVersion, versioned: bool) -> dict[st
     if version.storage_class != "STANDARD":
         headers["x-amz-storage-class"] = version.storage_class
     headers.update(_version_headers(version, versioned))
-    if (req.header("x-amz-checksum-mode") or "").upper() == "ENABLED":
+    if (call.header("x-amz-checksum-mode") or "").upper() == "ENABLED":
         for alg, value in version.checksums.items():
             headers[ck.header_name(alg)] = value
     if version.parts:
         headers["x-amz-mp-parts-count"] = str(len(version.parts))
     for param, header in RESPONSE_OVERRIDES.items():
-        if param in req.params:
-            if req.auth is None:
+        if param in call.params:
+            if call.identity is None:
                 raise S3Error("InvalidRequest", "Response header overrides need a signed request.")
-            headers[header] = req.params[param]
+            headers[header] = call.params[param]
     return headers
 
 
-def _part_range(req: Any, version: ObjectVersion) -> tuple[int, int] | None:
-    raw = req.params.get("partNumber")
+def _part_range(call: S3Call, version: ObjectVersion) -> tuple[int, int] | None:
+    raw = call.params.get("partNumber")
     if raw is None:
         return None
     number = decimal(raw)
     if number is None or not 1 <= number <= 10000:
-        raise S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000.",
-                      ArgumentName="partNumber")
+        raise S3Error(
+            "InvalidArgument",
+            "Part number must be an integer between 1 and 10000.",
+            ArgumentName="partNumber",
+        )
     sizes = version.parts or [version.size]
     if number > len(sizes):
-        raise S3Error("InvalidPartNumber" if version.parts else "InvalidRange",
-                      "The requested partnumber is not satisfiable")
+        raise S3Error(
+            "InvalidPartNumber" if version.parts else "InvalidRange",
+            "The requested partnumber is not satisfiable",
+        )
     start = sum(sizes[: number - 1])
     return start, start + sizes[number - 1] - 1
-
-
-async def _read(req: Any, with_body: bool) -> Response:
-    engine = req.front.engine
-    version_id = req.params.get("versionId") or None
-    opened = await engine.open_object(req.target.bucket, req.target.key, version_id, with_body)
-    version = opened.version
-    check_read_conditions(req, version)
-    headers = object_headers(req, version, opened.bucket.versioning is not None)
-    part = _part_range(req, version)
-    span = part if part is not None else parse_range(req.header("range"), version.size)
-    status = 200
-    first, last = 0, version.size - 1
-    if span is not None:
-        first, last = span
-        if part is None or version.parts:
-            status = 206
-            headers["Content-Range"] = f"bytes {first}-{last}/{version.size}"
-        for name in [h for h in headers if h.startswith("x-amz-checksum-")]:
-            del headers[name]
-    length = max(0, last - first + 1)
-    headers["Content-Length"] = str(length)
-    if not with_body or length == 0:
-        return Response(status=status, headers=headers)
-    if opened.first_chunk is not None:
-        return Response(status=status, headers=headers, body=opened.first_chunk[first : last + 1])
-
-    async def stream(request: Any) -> None:
-        await send_object(request, engine, opened.locations, first, last)
-
-    return Response(status=status, headers=headers, stream=stream)
-
-
-async def get_object(req: Any) -> Response:
-    """GetObject: whole, one range, or one part; streamed chunk by chunk."""
-    return await _read(req, True)
-
-
-async def head_object(req: Any) -> Response:
-    """HeadObject."""
-    return await _read(req, False)
-
-
-async def delete_object(req: Any) -> Response:
-    """DeleteObject (204 whether or not the key existed)."""
-    engine = req.front.engine
-    await engine.get_bucket(req.target.bucket)
-    version_id = req.params.get("versionId") or None
-    outcome = await engine.delete_object(req.target.bucket, req.target.key, version_id)
-    headers = {}
-    if outcome.delete_marker:
-        headers["x-amz-delete-marker"] = "true"
-    if outcome.version_id:
-        headers["x-amz-version-id"] = outcome.version_id
-    return Response(status=204, headers=headers)
 
 
 def parse_copy_source(header: str) -> CopySource:
@@ -256,25 +180,32 @@ def parse_copy_source(header: str) -> CopySource:
     text = unquote(path).lstrip("/")
     bucket, _, key = text.partition("/")
     if not bucket or not key:
-        raise S3Error("InvalidArgument",
-                      "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
-                      ArgumentName="x-amz-copy-source")
+        raise S3Error(
+            "InvalidArgument",
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+            ArgumentName="x-amz-copy-source",
+        )
     version_id = None
     if query:
         name, _, value = query.partition("=")
         if name != "versionId" or not value:
-            raise S3Error("InvalidArgument", "Unsupported copy source parameter.",
-                          ArgumentName="x-amz-copy-source")
+            raise S3Error(
+                "InvalidArgument",
+                "Unsupported copy source parameter.",
+                ArgumentName="x-amz-copy-source",
+            )
         version_id = unquote(value)
     return CopySource(bucket, key, version_id)
 
 
-def copy_source_check(req: Any) -> Any:
+def copy_source_check(call: S3Call) -> Callable[[ObjectVersion], None]:
     """The x-amz-copy-source-if-* conditions as a check run inside the copy transaction."""
-    if_match = req.header("x-amz-copy-source-if-match")
-    if_none_match = req.header("x-amz-copy-source-if-none-match")
-    modified = req.header("x-amz-copy-source-if-modified-since")
-    unmodified = req.header("x-amz-copy-source-if-unmodified-since")
+    if_match = call.header("x-amz-copy-source-if-match")
+    if_none_match = call.header("x-amz-copy-source-if-none-match")
+    modified = call.header("x-amz-copy-source-if-modified-since")
+    unmodified = call.header("x-amz-copy-source-if-unmodified-since")
+    unmodified_at = parse_http_date(unmodified) if unmodified else None
+    modified_at = parse_http_date(modified) if modified else None
 
     def check(version: ObjectVersion) -> None:
         seconds = version.mtime_ns // 1_000_000_000
@@ -282,81 +213,262 @@ def copy_source_check(req: Any) -> Any:
             raise S3Error("PreconditionFailed", Condition="x-amz-copy-source-If-Match")
         if if_none_match is not None and _etag_in(if_none_match, version.etag):
             raise S3Error("PreconditionFailed", Condition="x-amz-copy-source-If-None-Match")
-        when = parse_http_date(unmodified) if unmodified else None
-        if if_match is None and when is not None and seconds > when:
+        if if_match is None and unmodified_at is not None and seconds > unmodified_at:
             raise S3Error("PreconditionFailed", Condition="x-amz-copy-source-If-Unmodified-Since")
-        when = parse_http_date(modified) if modified else None
-        if if_none_match is None and when is not None and seconds <= when:
+        if if_none_match is None and modified_at is not None and seconds <= modified_at:
             raise S3Error("PreconditionFailed", Condition="x-amz-copy-source-If-Modified-Since")
 
     return check
 
 
-async def copy_object(req: Any) -> Response:
-    """CopyObject: a metadata-only copy that shares the source's chunks."""
-    source = parse_copy_source(req.header("x-amz-copy-source") or "")
-    directive = (req.header("x-amz-metadata-directive") or "COPY").upper()
-    if directive not in ("COPY", "REPLACE"):
-        raise S3Error("InvalidArgument", "Unknown metadata directive.",
-                      ArgumentName="x-amz-metadata-directive")
-    replace = new_object_from_headers(req) if directive == "REPLACE" else None
-    same = (
-        source.bucket == req.target.bucket
-        and source.key == req.target.key
-        and source.version_id is None
-    )
-    if same and directive == "COPY" and req.header("x-amz-storage-class") is None:
-        raise S3Error(
-            "InvalidRequest",
-            "This copy request is illegal because it is trying to copy an object to itself "
-            "without changing the object's metadata, storage class, website redirect location "
-            "or encryption attributes.",
+def _delete_request(body: bytes) -> tuple[bool, list[tuple[str, str | None]]]:
+    """Quiet mode and the (key, version) pairs of a DeleteObjects document."""
+    root = parse(body)
+    if root.tag != "Delete":
+        raise S3Error("MalformedXML")
+    quiet = (child_text(root, "Quiet", "false") or "false").strip().lower() == "true"
+    items: list[tuple[str, str | None]] = []
+    for obj in root.findall("Object"):
+        key = child_text(obj, "Key")
+        if key is None:
+            raise S3Error("MalformedXML")
+        items.append((key, child_text(obj, "VersionId")))
+    if not items or len(items) > 1000:
+        raise S3Error("MalformedXML")
+    return quiet, items
+
+
+#: Form fields stored as headers of a POST Object upload.
+FORM_HEADERS = ("cache-control", "content-disposition", "content-encoding", "expires")
+
+
+class ObjectHandlers:
+    """Object operations over the engine's object facade."""
+
+    def __init__(self, objects: ObjectsFacade) -> None:
+        self.objects = objects
+
+    def routes(self) -> Iterator[tuple[RouteKey, Route]]:
+        """This area's routes."""
+        obj = "object"
+        yield RouteKey("PUT", obj), route("PutObject", self.put_object, BodyMode.STREAM)
+        yield (
+            RouteKey("PUT", obj, copy=True),
+            route("CopyObject", self.copy_object, action="s3:PutObject"),
         )
-    if replace is None and req.header("x-amz-storage-class") is not None:
-        replace_sc = req.header("x-amz-storage-class")
-    else:
-        replace_sc = None
-    check = copy_source_check(req)
-    engine = req.front.engine
-    src, version = await engine.copy_object(
-        source, req.target.bucket, req.target.key, replace, write_conditions(req), check
-    )
-    if replace_sc is not None and replace is None:
-        pass  # storage class is informational only; every object is stored alike
-    headers: dict[str, str] = {}
-    if src.version_id != NULL_VERSION:
-        headers["x-amz-copy-source-version-id"] = src.version_id
-    headers.update(_version_headers(version, False))
-    return xml_response(
-        "CopyObjectResult",
-        [("LastModified", iso8601(version.mtime_ns)), ("ETag", f'"{version.etag}"')],
-        **headers,
-    )
+        yield RouteKey("GET", obj), route("GetObject", self.get_object)
+        yield RouteKey("HEAD", obj), route("HeadObject", self.head_object, action="s3:GetObject")
+        yield RouteKey("DELETE", obj), route("DeleteObject", self.delete_object)
+        yield RouteKey("GET", obj, frozenset({"acl"})), route("GetObjectAcl", self.get_acl)
+        yield RouteKey("PUT", obj, frozenset({"acl"})), route("PutObjectAcl", self.put_acl)
+        yield (
+            RouteKey("GET", obj, frozenset({"tagging"})),
+            route("GetObjectTagging", self.get_tagging),
+        )
+        yield (
+            RouteKey("POST", "bucket", frozenset({"delete"})),
+            route("DeleteObjects", self.delete_objects, action="s3:DeleteObject"),
+        )
+        yield (
+            RouteKey("POST", "bucket"),
+            route("PostObject", self.post_object, BodyMode.FORM, action="s3:PutObject"),
+        )
 
+    async def put_object(self, call: S3Call) -> Response:
+        """PutObject: the body streamed into segments as it arrived; check and commit it."""
+        if call.upload is None:
+            raise S3Error("InternalError", "upload without a body sink")
+        new = new_object_from_headers(call)
+        body = await call.upload.receive()
+        version = await self.objects.put(call.bucket, call.key, new, body, write_conditions(call))
+        headers = {"ETag": f'"{version.etag}"'}
+        headers.update(_version_headers(version, False))
+        for alg, value in version.checksums.items():
+            headers[ck.header_name(alg)] = value
+        return Response(headers=headers)
 
-def _head(req: Any) -> Any:
-    """The object the request names must exist (its version, if one is named)."""
-    version_id = req.params.get("versionId") or None
-    return req.front.engine.head_object(req.target.bucket, req.target.key, version_id)
+    async def _read(self, call: S3Call, with_body: bool) -> Response:
+        version_id = call.params.get("versionId") or None
+        opened = await self.objects.open(call.bucket, call.key, version_id, with_body)
+        version = opened.version
+        check_read_conditions(call, version)
+        versioned = opened.bucket is not None and opened.bucket.versioning is not None
+        headers = object_headers(call, version, versioned)
+        part = _part_range(call, version)
+        span = part if part is not None else parse_range(call.header("range"), version.size)
+        status = 200
+        first, last = 0, version.size - 1
+        if span is not None:
+            first, last = span
+            if part is None or version.parts:
+                status = 206
+                headers["Content-Range"] = f"bytes {first}-{last}/{version.size}"
+            for name in [h for h in headers if h.startswith("x-amz-checksum-")]:
+                del headers[name]
+        length = max(0, last - first + 1)
+        headers["Content-Length"] = str(length)
+        if not with_body or length == 0:
+            return Response(status=status, headers=headers)
+        if opened.first_chunk is not None:
+            return Response(
+                status=status, headers=headers, body=opened.first_chunk[first : last + 1]
+            )
+        objects = self.objects
 
+        async def stream(writer: ResponseWriter) -> None:
+            await send_object(writer, objects, opened.locations, first, last)
 
-async def get_object_acl(req: Any) -> Response:
-    """GetObjectAcl: the owner's canned ``private`` ACL."""
-    await _head(req)
-    return acl_document(req)
+        return Response(status=status, headers=headers, stream=stream)
 
+    async def get_object(self, call: S3Call) -> Response:
+        """GetObject: whole, one range, or one part; streamed chunk by chunk."""
+        return await self._read(call, True)
 
-async def put_object_acl(req: Any) -> Response:
-    """PutObjectAcl (``private`` only)."""
-    await _head(req)
-    check_acl_request(req)
-    return Response()
+    async def head_object(self, call: S3Call) -> Response:
+        """HeadObject."""
+        return await self._read(call, False)
 
+    async def delete_object(self, call: S3Call) -> Response:
+        """DeleteObject (204 whether or not the key existed)."""
+        await self.objects.bucket(call.bucket)
+        version_id = call.params.get("versionId") or None
+        outcome = await self.objects.delete(call.bucket, call.key, version_id)
+        headers = {}
+        if outcome.delete_marker:
+            headers["x-amz-delete-marker"] = "true"
+        if outcome.version_id:
+            headers["x-amz-version-id"] = outcome.version_id
+        return Response(status=204, headers=headers)
 
-async def get_object_tagging(req: Any) -> Response:
-    """GetObjectTagging: objects carry no tags yet, so the set is empty."""
-    await _head(req)
-    return xml_response("Tagging", [("TagSet", [])])
+    async def copy_object(self, call: S3Call) -> Response:
+        """CopyObject: a metadata-only copy that shares the source's chunks."""
+        source = parse_copy_source(call.header("x-amz-copy-source") or "")
+        directive = (call.header("x-amz-metadata-directive") or "COPY").upper()
+        if directive not in ("COPY", "REPLACE"):
+            raise S3Error(
+                "InvalidArgument",
+                "Unknown metadata directive.",
+                ArgumentName="x-amz-metadata-directive",
+            )
+        replace = new_object_from_headers(call) if directive == "REPLACE" else None
+        same = source.bucket == call.bucket and source.key == call.key and source.version_id is None
+        if same and directive == "COPY" and call.header("x-amz-storage-class") is None:
+            raise S3Error(
+                "InvalidRequest",
+                "This copy request is illegal because it is trying to copy an object to itself "
+                "without changing the object's metadata, storage class, website redirect "
+                "location or encryption attributes.",
+            )
+        src, version = await self.objects.copy(
+            source, call.bucket, call.key, replace, write_conditions(call), copy_source_check(call)
+        )
+        headers: dict[str, str] = {}
+        if src.version_id != NULL_VERSION:
+            headers["x-amz-copy-source-version-id"] = src.version_id
+        headers.update(_version_headers(version, False))
+        return xml_response(
+            "CopyObjectResult",
+            [("LastModified", iso8601(version.mtime_ns)), ("ETag", f'"{version.etag}"')],
+            headers=headers,
+        )
 
+    async def _head(self, call: S3Call) -> ObjectVersion:
+        """The object the request names must exist (its version, if one is named)."""
+        version_id = call.params.get("versionId") or None
+        return await self.objects.head(call.bucket, call.key, version_id)
 
-_ = Deferred  # Deferreds are awaited by the handlers above
+    async def get_acl(self, call: S3Call) -> Response:
+        """GetObjectAcl: the owner's canned ``private`` ACL."""
+        await self._head(call)
+        return acl_document(call)
+
+    async def put_acl(self, call: S3Call) -> Response:
+        """PutObjectAcl (``private`` only)."""
+        await self._head(call)
+        check_acl_request(call)
+        return Response()
+
+    async def get_tagging(self, call: S3Call) -> Response:
+        """GetObjectTagging: objects carry no tags yet, so the set is empty."""
+        await self._head(call)
+        return xml_response("Tagging", [("TagSet", [])])
+
+    async def delete_objects(self, call: S3Call) -> Response:
+        """DeleteObjects: up to 1000 keys, Quiet mode, per-key errors."""
+        body = call.document()
+        check_body_integrity(call, body)
+        quiet, items = _delete_request(body)
+        await self.objects.bucket(call.bucket)
+        outcomes = await self.objects.delete_many(call.bucket, items)
+        children: list[Node] = []
+        for (key, version_id), outcome in zip(items, outcomes, strict=True):
+            if isinstance(outcome, Failure):
+                error = outcome.value
+                code = error.code if isinstance(error, S3Error) else "InternalError"
+                message = (
+                    error.message
+                    if isinstance(error, S3Error)
+                    else "We encountered an internal error."
+                )
+                children.append(
+                    (
+                        "Error",
+                        [
+                            ("Key", key),
+                            ("VersionId", version_id),
+                            ("Code", code),
+                            ("Message", message),
+                        ],
+                    )
+                )
+                continue
+            if quiet:
+                continue
+            entry: list[Node] = [("Key", key), ("VersionId", version_id)]
+            if outcome.delete_marker:
+                entry += [("DeleteMarker", True), ("DeleteMarkerVersionId", outcome.version_id)]
+            children.append(("Deleted", entry))
+        return xml_response("DeleteResult", children)
+
+    async def post_object(self, call: S3Call) -> Response:
+        """POST Object: a browser form upload (the policy was verified as the body arrived)."""
+        if call.form is None:
+            raise S3Error(
+                "InvalidRequest", "POST to a bucket must be a multipart/form-data upload."
+            )
+        await self.objects.bucket(call.bucket)
+        form = await call.form.finish()
+        fields = form.fields
+        new = NewObject(
+            size=form.size,
+            etag=form.md5_hex,
+            content_type=fields.get("content-type"),
+            metadata={
+                k[len("x-amz-meta-") :]: v for k, v in fields.items() if k.startswith("x-amz-meta-")
+            },
+            headers={k: v for k, v in fields.items() if k in FORM_HEADERS},
+        )
+        version = await self.objects.put(call.bucket, form.key, new, form.body, WriteConditions())
+        etag = f'"{version.etag}"'
+        redirect = fields.get("success_action_redirect") or fields.get("redirect")
+        if redirect:
+            sep = "&" if "?" in redirect else "?"
+            location = (
+                f"{redirect}{sep}bucket={quote(call.bucket)}&key={quote(form.key)}"
+                f"&etag={quote(etag)}"
+            )
+            return Response(status=303, headers={"Location": location, "ETag": etag})
+        status = fields.get("success_action_status", "204")
+        if status == "201":
+            return xml_response(
+                "PostResponse",
+                [
+                    ("Location", f"/{call.bucket}/{form.key}"),
+                    ("Bucket", call.bucket),
+                    ("Key", form.key),
+                    ("ETag", etag),
+                ],
+                status=201,
+                headers={"ETag": etag},
+            )
+        return Response(status=200 if status == "200" else 204, headers={"ETag": etag})

@@ -12,21 +12,17 @@ merge into a destination prefix that already holds keys. The rules live in
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
 from urllib.parse import unquote
 
+from s4d.engine import Rename, RenameConditions, RenameFacade
 from s4d.errors import S3Error
-from s4d.features.rename import Rename, RenameConditions
+from s4d.s3.call import Response, S3Call
 from s4d.s3.dates import parse_http_date
-from s4d.s3.dispatch import DispatchTable, Response
+from s4d.s3.dispatch import Route, RouteKey, route
 
 #: s4d's extension header: merge a prefix into an existing destination prefix.
 MERGE_HEADER = "x-amz-rename-merge"
-
-
-def register(table: DispatchTable) -> None:
-    """Add RenameObject to ``table``."""
-    table.add("PUT", "object", "renameObject")(rename_object)
 
 
 def parse_rename_source(header: str | None) -> tuple[str, str]:
@@ -57,8 +53,8 @@ def parse_rename_source(header: str | None) -> tuple[str, str]:
     return bucket, key
 
 
-def _flag(req: Any, name: str) -> bool:
-    raw = req.header(name)
+def _flag(call: S3Call, name: str) -> bool:
+    raw = call.header(name)
     if raw is None:
         return False
     value = raw.strip().lower()
@@ -67,37 +63,50 @@ def _flag(req: Any, name: str) -> bool:
     return value == "true"
 
 
-def _date(req: Any, name: str) -> int | None:
-    raw = req.header(name)
+def _date(call: S3Call, name: str) -> int | None:
+    raw = call.header(name)
     return parse_http_date(raw) if raw else None
 
 
-def rename_conditions(req: Any) -> RenameConditions:
+def rename_conditions(call: S3Call) -> RenameConditions:
     """The destination's and the source's preconditions."""
     src = "x-amz-rename-source-"
     return RenameConditions(
-        if_match=req.header("if-match"),
-        if_none_match=req.header("if-none-match"),
-        if_modified_since=_date(req, "if-modified-since"),
-        if_unmodified_since=_date(req, "if-unmodified-since"),
-        source_if_match=req.header(src + "if-match"),
-        source_if_none_match=req.header(src + "if-none-match"),
-        source_if_modified_since=_date(req, src + "if-modified-since"),
-        source_if_unmodified_since=_date(req, src + "if-unmodified-since"),
+        if_match=call.header("if-match"),
+        if_none_match=call.header("if-none-match"),
+        if_modified_since=_date(call, "if-modified-since"),
+        if_unmodified_since=_date(call, "if-unmodified-since"),
+        source_if_match=call.header(src + "if-match"),
+        source_if_none_match=call.header(src + "if-none-match"),
+        source_if_modified_since=_date(call, src + "if-modified-since"),
+        source_if_unmodified_since=_date(call, src + "if-unmodified-since"),
     )
 
 
-async def rename_object(req: Any) -> Response:
-    """RenameObject: 200 with an empty body once the new names are durable."""
-    source_bucket, source = parse_rename_source(req.header("x-amz-rename-source"))
-    request = Rename(
-        bucket=req.target.bucket,
-        destination=req.target.key,
-        source_bucket=source_bucket,
-        source=source,
-        merge=_flag(req, MERGE_HEADER),
-        conditions=rename_conditions(req),
-        client_token=req.header("x-amz-client-token"),
-    )
-    await req.front.engine.rename(request)
-    return Response()
+class RenameHandlers:
+    """RenameObject over the engine's rename facade."""
+
+    def __init__(self, renames: RenameFacade) -> None:
+        self.renames = renames
+
+    def routes(self) -> Iterator[tuple[RouteKey, Route]]:
+        """This area's routes."""
+        yield (
+            RouteKey("PUT", "object", frozenset({"renameObject"})),
+            route("RenameObject", self.rename_object),
+        )
+
+    async def rename_object(self, call: S3Call) -> Response:
+        """RenameObject: 200 with an empty body once the new names are durable."""
+        source_bucket, source = parse_rename_source(call.header("x-amz-rename-source"))
+        request = Rename(
+            bucket=call.bucket,
+            destination=call.key,
+            source_bucket=source_bucket,
+            source=source,
+            merge=_flag(call, MERGE_HEADER),
+            conditions=rename_conditions(call),
+            client_token=call.header("x-amz-client-token"),
+        )
+        await self.renames.rename(request)
+        return Response()

@@ -1,0 +1,93 @@
+"""The asynchronous facade over the store: the only package that hands work to threads.
+
+:class:`Engine` is one store's set of facades, each for one area: buckets,
+objects, multipart uploads, renames and maintenance. Handlers depend on one
+facade at a time and get Deferreds back. Blocking work (LMDB reads, segment
+reads and appends, hashing) runs through an injected
+:class:`~s4d.util.threads.Runner`; metadata changes go to the store's group
+committer and come back through ``call_from_thread``.
+
+What this package exports is the engine's public surface: the layers above
+(:mod:`s4d.s3`, the admin API) import from here and from nowhere below.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from s4d.engine.buckets import BucketsFacade
+from s4d.engine.core import EngineCore
+from s4d.engine.maintenance import MaintenanceBusy, MaintenanceFacade
+from s4d.engine.multipart import MultipartFacade
+from s4d.engine.objects import ObjectsFacade, OpenObject
+from s4d.engine.rename import RenameFacade
+from s4d.engine.types import *  # noqa: F403 - the record types are part of the surface
+from s4d.engine.types import __all__ as _types
+from s4d.engine.upload import (
+    MAX_INFLIGHT,
+    BodyDigests,
+    DeclaredDigests,
+    Hasher,
+    StagedBody,
+    Upload,
+    UploadedBody,
+    WholeBody,
+)
+from s4d.store.store import Store
+from s4d.util.threads import Runner
+
+
+class Engine:
+    """Asynchronous access to one :class:`~s4d.store.store.Store`, area by area.
+
+    :param runner: runs blocking calls (a thread pool in the service).
+    :param call_from_thread: ``reactor.callFromThread`` (or a direct call in tests).
+    :param now_ns: the clock for modification times.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        runner: Runner,
+        call_from_thread: Callable[..., Any],
+        now_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.core = EngineCore(store, runner, call_from_thread, now_ns)
+        self.buckets = BucketsFacade(self.core)
+        self.objects = ObjectsFacade(self.core)
+        self.multipart = MultipartFacade(self.core)
+        self.renames = RenameFacade(self.core)
+        self.maintenance = MaintenanceFacade(self.core)
+
+    @property
+    def store(self) -> Store:
+        """The store underneath (for the composition root and tests)."""
+        return self.core.store
+
+    def stop(self) -> None:
+        """Tell background passes in flight to end early (the service is stopping)."""
+        self.core.stopping.set()
+
+
+__all__ = [
+    "MAX_INFLIGHT",
+    "BodyDigests",
+    "BucketsFacade",
+    "DeclaredDigests",
+    "Engine",
+    "EngineCore",
+    "Hasher",
+    "MaintenanceBusy",
+    "MaintenanceFacade",
+    "MultipartFacade",
+    "ObjectsFacade",
+    "OpenObject",
+    "RenameFacade",
+    "StagedBody",
+    "Upload",
+    "UploadedBody",
+    "WholeBody",
+    *_types,
+]

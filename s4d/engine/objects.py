@@ -1,0 +1,242 @@
+"""Objects: read, list, write, copy and delete (the rules live in :mod:`s4d.features.objects`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import partial
+
+from twisted.internet.defer import Deferred, gatherResults
+from twisted.python.failure import Failure
+
+from s4d.engine.core import EngineCore
+from s4d.engine.upload import Hasher, StagedBody, Upload, UploadedBody, WholeBody
+from s4d.errors import S3Error
+from s4d.features import objects as fo
+from s4d.store.chunks import WrittenChunk
+from s4d.store.listing import list_objects
+from s4d.store.model import Bucket, ChunkLocation, ListResult, ObjectVersion
+from s4d.store.txn import MetaTxn
+
+#: Largest single-chunk object whose bytes :meth:`ObjectsFacade.open` reads up front.
+PREFETCH_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class OpenObject:
+    """A version ready to be read: its record and where its chunks are."""
+
+    version: ObjectVersion
+    locations: list[ChunkLocation]
+    bucket: Bucket | None = None
+    #: the bytes of the only chunk, when it was small enough to read at once
+    first_chunk: bytes | None = None
+
+
+def _delete_one(
+    t: MetaTxn, *, bucket: str, key: str, version_id: str | None, now_ns: int
+) -> fo.DeleteOutcome:
+    return fo.delete_object(t, bucket, key, version_id, now_ns)
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """A write refused by its own checks (its bytes already accounted as garbage)."""
+
+    error: S3Error
+
+
+class ObjectsFacade:
+    """Object operations over one :class:`~s4d.engine.core.EngineCore`."""
+
+    def __init__(self, core: EngineCore) -> None:
+        self._core = core
+
+    # -- reading -------------------------------------------------------------------
+
+    def bucket(self, name: str) -> Deferred[Bucket]:
+        """The bucket's record (``NoSuchBucket`` if absent): objects need their bucket."""
+        return self._core.read(lambda t: t.require_bucket(name))
+
+    def head(self, bucket: str, key: str, version_id: str | None = None) -> Deferred[ObjectVersion]:
+        """The requested (or current) version's record."""
+
+        def head(t: MetaTxn) -> ObjectVersion:
+            return fo.find_version(t, t.require_bucket(bucket), key, version_id)[1]
+
+        return self._core.read(head)
+
+    def open(
+        self, bucket: str, key: str, version_id: str | None = None, prefetch: bool = False
+    ) -> Deferred[OpenObject]:
+        """The bucket, the version's record and its chunk locations, in one worker job.
+
+        With ``prefetch``, a small single-chunk object's bytes are read in the
+        same job, so that a small GET costs one trip to a worker thread.
+        """
+        store = self._core.store
+
+        def open_() -> OpenObject:
+            with store.read() as t:
+                record = t.require_bucket(bucket)
+                version = fo.find_version(t, record, key, version_id)[1]
+                locations = store.locate(t, version.chunks)
+            data = None
+            if prefetch and len(locations) == 1 and locations[0].size <= PREFETCH_BYTES:
+                data = store.read_chunk(locations[0])
+            return OpenObject(version, locations, record, data)
+
+        return self._core.run(open_)
+
+    def read_chunk(self, location: ChunkLocation) -> Deferred[bytes]:
+        """One chunk's bytes, checked against its checksums."""
+        return self._core.run(self._core.store.read_chunk, location)
+
+    def list_page(
+        self,
+        bucket: str,
+        prefix: str = "",
+        delimiter: str | None = None,
+        after: str | None = None,
+        max_keys: int = 1000,
+    ) -> Deferred[ListResult]:
+        """One page of keys and common prefixes."""
+
+        def page(t: MetaTxn) -> ListResult:
+            return list_objects(
+                t,
+                t.require_bucket(bucket),
+                prefix.encode("utf-8"),
+                delimiter.encode("utf-8") if delimiter else None,
+                after.encode("utf-8") if after is not None else None,
+                max_keys,
+            )
+
+        return self._core.read(page)
+
+    # -- writing -------------------------------------------------------------------
+
+    def upload(self, hashers: list[Hasher] | None = None) -> Upload:
+        """Start streaming a new object's bytes; see :class:`~s4d.engine.upload.Upload`."""
+        return Upload(self._core, hashers or [])
+
+    def discard(self, chunks: list[WrittenChunk]) -> None:
+        """Give back chunks written for a body that will not be committed."""
+        self._core.discard(chunks)
+
+    def put(
+        self,
+        bucket: str,
+        key: str,
+        new: fo.NewObject,
+        body: UploadedBody,
+        conditions: fo.WriteConditions,
+    ) -> Deferred[ObjectVersion]:
+        """Commit ``body`` as object ``key``; ``new`` describes it (its size and ETag are set here).
+
+        A :class:`~s4d.engine.upload.WholeBody` takes one trip through the group
+        committer: hashing and the segment append run in its sync stage, the
+        digest check in its transaction stage; a mismatch refuses the write and
+        its bytes become garbage.
+        """
+        if isinstance(body, StagedBody):
+            described = replace(
+                new, size=body.size, etag=body.md5_hex, checksums=dict(body.checksums)
+            )
+            return self._commit_staged(bucket, key, described, body.chunks, conditions)
+        return self._put_whole(bucket, key, new, body, conditions)
+
+    def _commit_staged(
+        self,
+        bucket: str,
+        key: str,
+        new: fo.NewObject,
+        chunks: list[WrittenChunk],
+        conditions: fo.WriteConditions,
+    ) -> Deferred[ObjectVersion]:
+        now = self._core.now_ns()
+        return self._core.commit_written(
+            lambda t: fo.put_object(t, bucket, key, new, chunks, conditions, now), chunks
+        )
+
+    def _put_whole(
+        self,
+        bucket: str,
+        key: str,
+        new: fo.NewObject,
+        body: WholeBody,
+        conditions: fo.WriteConditions,
+    ) -> Deferred[ObjectVersion]:
+        core = self._core
+        now = core.now_ns()
+        written: list[WrittenChunk] = []
+        data = body.data
+
+        def prepare() -> frozenset[int]:
+            for hasher in body.digests.hashers:
+                hasher.update(data)
+            if data:
+                written.append(core.store.put_chunk(data))
+            return frozenset(c.location.segment for c in written if c.location is not None)
+
+        def operation(t: MetaTxn) -> ObjectVersion | _Refused:
+            try:
+                md5_hex, sums = body.digests.verify(body.trailers)
+            except S3Error as e:
+                fo.discard_chunks(t, written)
+                return _Refused(e)
+            described = replace(new, size=len(data), etag=md5_hex, checksums=sums)
+            return fo.put_object(t, bucket, key, described, written, conditions, now)
+
+        def unwrap(result: ObjectVersion | _Refused) -> ObjectVersion:
+            if isinstance(result, _Refused):
+                raise result.error
+            return result
+
+        def discard(failure: Failure) -> Failure:
+            core.discard(written)
+            return failure
+
+        d = core.commit(operation, prepare=prepare)
+        return d.addErrback(discard).addCallback(unwrap)
+
+    def delete(
+        self, bucket: str, key: str, version_id: str | None = None
+    ) -> Deferred[fo.DeleteOutcome]:
+        """Delete a key (or one version of it)."""
+        now = self._core.now_ns()
+        return self._core.commit(lambda t: fo.delete_object(t, bucket, key, version_id, now))
+
+    def delete_many(
+        self, bucket: str, keys: list[tuple[str, str | None]]
+    ) -> Deferred[list[fo.DeleteOutcome | Failure]]:
+        """Delete many keys; each outcome or failure is reported in order."""
+        now = self._core.now_ns()
+        ds: list[Deferred[fo.DeleteOutcome | Failure]] = []
+        for key, version_id in keys:
+            d: Deferred[fo.DeleteOutcome | Failure] = self._core.commit(
+                partial(_delete_one, bucket=bucket, key=key, version_id=version_id, now_ns=now)
+            )
+            ds.append(d.addErrback(lambda f: f))
+        return gatherResults(ds)
+
+    def copy(
+        self,
+        source: fo.CopySource,
+        bucket: str,
+        key: str,
+        replace_with: fo.NewObject | None,
+        conditions: fo.WriteConditions,
+        check_source: Callable[[ObjectVersion], None] | None = None,
+    ) -> Deferred[tuple[ObjectVersion, ObjectVersion]]:
+        """Copy without moving bytes: the new version shares the source's chunks.
+
+        ``replace_with`` carries new metadata (``REPLACE``); None keeps the source's.
+        ``check_source`` may refuse the source version (copy-source conditions).
+        """
+        now = self._core.now_ns()
+        return self._core.commit(
+            lambda t: fo.copy_object(
+                t, source, bucket, key, replace_with, conditions, now, check_source
+            )
+        )

@@ -1,0 +1,56 @@
+"""The record types the layers above the engine read and build.
+
+They are defined next to the rules that use them (:mod:`s4d.store.model`,
+:mod:`s4d.features`); the S3 layer and the admin API take them from here, the
+engine's public surface, and never import the store or the rules directly.
+"""
+
+from __future__ import annotations
+
+from s4d.features.multipart import (
+    MIN_PART_SIZE,
+    Completion,
+    ObjectChecksums,
+    PartsPage,
+    RequestedPart,
+    UploadsPage,
+    check_part_number,
+)
+from s4d.features.objects import CopySource, DeleteOutcome, NewObject, WriteConditions, check_key
+from s4d.features.rename import Rename, RenameConditions, RenameOutcome
+from s4d.store.chunks import WrittenChunk
+from s4d.store.model import (
+    NULL_VERSION,
+    Bucket,
+    ChunkLocation,
+    ListResult,
+    MultipartUpload,
+    ObjectVersion,
+    PartRecord,
+)
+
+__all__ = [
+    "MIN_PART_SIZE",
+    "NULL_VERSION",
+    "Bucket",
+    "ChunkLocation",
+    "Completion",
+    "CopySource",
+    "DeleteOutcome",
+    "ListResult",
+    "MultipartUpload",
+    "NewObject",
+    "ObjectChecksums",
+    "ObjectVersion",
+    "PartRecord",
+    "PartsPage",
+    "Rename",
+    "RenameConditions",
+    "RenameOutcome",
+    "RequestedPart",
+    "UploadsPage",
+    "WriteConditions",
+    "WrittenChunk",
+    "check_key",
+    "check_part_number",
+]

@@ -1,0 +1,247 @@
+"""An upload's bytes on their way into segments, and the checks they must pass.
+
+:class:`Upload` gathers a streaming body into chunks and writes them in worker
+threads while :class:`BodyDigests` hashes them (the MD5 that becomes the ETag,
+the signed payload SHA-256, a flexible checksum). When the body is complete it
+becomes an :data:`UploadedBody`: a :class:`StagedBody` whose chunks are written
+and whose digests matched, or, for a body small enough to still be in memory, a
+:class:`WholeBody` that the engine hashes, writes and checks in one trip through
+the group committer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from twisted.internet.defer import Deferred, gatherResults, succeed
+from twisted.python.failure import Failure
+
+from s4d.engine.core import EngineCore
+from s4d.errors import S3Error
+from s4d.store.chunks import WrittenChunk
+from s4d.util import checksums as ck
+from s4d.util.threads import SerialRunner
+
+#: Most bytes an upload may have handed to threads and not yet stored.
+MAX_INFLIGHT = 16 << 20
+
+
+class Hasher(Protocol):
+    """Anything with ``update(bytes)`` (hashlib objects, checksums)."""
+
+    def update(self, data: bytes, /) -> None: ...
+
+
+@dataclass(frozen=True)
+class DeclaredDigests:
+    """What a client declared about a body, checked once the body is complete.
+
+    :ivar content_md5: the raw 16 bytes of ``Content-MD5``.
+    :ivar sha256_hex: the signed payload hash (``x-amz-content-sha256``).
+    :ivar checksums: flexible checksum algorithm to its declared base64 value;
+        None where the value comes in a trailer or is only to be computed.
+    """
+
+    content_md5: bytes | None = None
+    sha256_hex: str | None = None
+    checksums: Mapping[str, str | None] = field(default_factory=dict)
+
+
+class BodyDigests:
+    """The running digests of one body, and their comparison with what was declared."""
+
+    def __init__(self, declared: DeclaredDigests) -> None:
+        self.declared = declared
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.sha256 = hashlib.sha256() if declared.sha256_hex is not None else None
+        self.checksums = {alg: ck.new_checksum(alg) for alg in declared.checksums}
+
+    @property
+    def hashers(self) -> list[Hasher]:
+        """Every running digest, to be fed the body's bytes in order."""
+        out: list[Hasher] = [self.md5]
+        if self.sha256 is not None:
+            out.append(self.sha256)
+        out.extend(self.checksums.values())
+        return out
+
+    def verify(self, trailers: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+        """Compare each digest with its declared value; the MD5 (hex) and the checksums.
+
+        ``trailers`` holds values that arrived after the body (by header name).
+        """
+        md5 = self.md5.digest()
+        declared = self.declared
+        if declared.content_md5 is not None and declared.content_md5 != md5:
+            raise S3Error("BadDigest")
+        if self.sha256 is not None and self.sha256.hexdigest() != (declared.sha256_hex or ""):
+            raise S3Error("XAmzContentSHA256Mismatch")
+        sums: dict[str, str] = {}
+        for alg, checksum in self.checksums.items():
+            actual = checksum.b64()
+            expected = declared.checksums.get(alg)
+            if expected is None:
+                expected = trailers.get(ck.header_name(alg))
+            if expected is not None and expected != actual:
+                raise S3Error(
+                    "BadDigest", f"The {alg} you specified did not match the calculated checksum."
+                )
+            sums[alg] = actual
+        return md5.hex(), sums
+
+
+@dataclass(frozen=True)
+class StagedBody:
+    """A complete body whose chunks are written (not yet committed) and whose digests matched."""
+
+    chunks: list[WrittenChunk]
+    size: int
+    md5_hex: str
+    checksums: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WholeBody:
+    """A complete small body still in memory: hashed, written and checked when committed."""
+
+    data: bytes
+    digests: BodyDigests
+    trailers: Mapping[str, str] = field(default_factory=dict)
+
+
+#: What an upload handler gets from its body sink.
+UploadedBody = StagedBody | WholeBody
+
+
+class Upload:
+    """An object's bytes on their way into segments.
+
+    Bytes are gathered into chunks of the store's chunk size; each chunk is
+    addressed and appended in one serial worker queue while each hasher (MD5
+    for the ETag, checksums, payload SHA-256) runs in a queue of its own, so
+    hashing and writing use separate cores. :meth:`write` returns a Deferred
+    when too much is in flight: the caller should stop reading until it fires.
+    """
+
+    def __init__(self, core: EngineCore, hashers: list[Hasher]) -> None:
+        self._core = core
+        self.chunk_size = core.store.config.chunk_size
+        self.size = 0
+        self.chunks: list[WrittenChunk] = []
+        self._buffer = bytearray()
+        self._hashers = hashers
+        self._store_queue = SerialRunner(core.runner)
+        self._hash_queues = [SerialRunner(core.runner) for _ in hashers]
+        self._pending: list[Deferred[Any]] = []
+        self._inflight = 0
+        self._waiter: Deferred[None] | None = None
+        self._error: Failure | None = None
+        self._closed = False
+
+    def write(self, data: bytes) -> Deferred[None] | None:
+        """Add bytes; returns a Deferred to wait on when the pipeline is full."""
+        if self._closed:
+            raise RuntimeError("upload already finished")
+        self.size += len(data)
+        self._buffer += data
+        while len(self._buffer) >= self.chunk_size:
+            piece = bytes(self._buffer[: self.chunk_size])
+            del self._buffer[: self.chunk_size]
+            self._dispatch(piece)
+        if self._inflight > MAX_INFLIGHT and self._waiter is None:
+            self._waiter = Deferred()
+            return self._waiter
+        return self._waiter
+
+    def _dispatch(self, piece: bytes) -> None:
+        self._inflight += len(piece)
+        jobs: list[Deferred[Any]] = [
+            self._store_queue.run(self._core.store.put_chunk, piece).addCallback(self.chunks.append)
+        ]
+        for hasher, queue in zip(self._hashers, self._hash_queues, strict=True):
+            jobs.append(queue.run(hasher.update, piece))
+        done = gatherResults(jobs, consumeErrors=True)
+        done.addCallbacks(lambda _: None, self._failed)
+        done.addBoth(self._landed, len(piece))
+        self._pending.append(done)
+
+    def _failed(self, failure: Failure) -> None:
+        if self._error is None:
+            self._error = getattr(failure.value, "subFailure", failure)
+
+    def _landed(self, _: object, length: int) -> None:
+        self._inflight -= length
+        if self._inflight <= MAX_INFLIGHT // 2 and self._waiter is not None:
+            waiter, self._waiter = self._waiter, None
+            waiter.callback(None)
+
+    def close(self) -> Deferred[list[WrittenChunk]]:
+        """Flush the last partial chunk; fires with every written chunk, in order."""
+        self._closed = True
+        piece = bytes(self._buffer)
+        self._buffer.clear()
+        if not self._pending:
+            # The whole object is in hand: hash and store it in one worker job.
+            return self._core.run(self._store_whole, piece)
+        if piece:
+            self._dispatch(piece)
+        pending = gatherResults(self._pending)
+
+        def finished(_: object) -> list[WrittenChunk] | Failure:
+            if self._error is not None:
+                self._core.discard(self.chunks)
+                return self._error
+            return self.chunks
+
+        return pending.addBoth(finished)
+
+    def finish(self, digests: BodyDigests, trailers: Mapping[str, str]) -> Deferred[StagedBody]:
+        """Close, then check ``digests``; a body that fails its checks is discarded."""
+
+        def check(chunks: list[WrittenChunk]) -> StagedBody:
+            try:
+                md5_hex, sums = digests.verify(trailers)
+            except S3Error:
+                self._core.discard(chunks)
+                raise
+            return StagedBody(chunks, self.size, md5_hex, sums)
+
+        return self.close().addCallback(check)
+
+    def take_whole(self) -> bytes | None:
+        """Close, handing back every byte if none has been dispatched yet (small objects)."""
+        if self._pending or self._closed:
+            return None
+        self._closed = True
+        piece = bytes(self._buffer)
+        self._buffer.clear()
+        return piece
+
+    def _store_whole(self, piece: bytes) -> list[WrittenChunk]:
+        for hasher in self._hashers:
+            hasher.update(piece)
+        if piece:
+            self.chunks.append(self._core.store.put_chunk(piece))
+        return self.chunks
+
+    def abort(self) -> None:
+        """Give up: whatever was written becomes garbage once in-flight jobs end."""
+        self._closed = True
+        pending = gatherResults(self._pending) if self._pending else succeed(None)
+        pending.addBoth(lambda _: self._core.discard(self.chunks))
+
+
+def stage_whole(core: EngineCore, body: WholeBody) -> StagedBody:
+    """Hash, write and check a small body (blocking: run it on a worker thread)."""
+    for hasher in body.digests.hashers:
+        hasher.update(body.data)
+    written = [core.store.put_chunk(body.data)] if body.data else []
+    try:
+        md5_hex, sums = body.digests.verify(body.trailers)
+    except S3Error:
+        core.discard(written)
+        raise
+    return StagedBody(written, len(body.data), md5_hex, sums)

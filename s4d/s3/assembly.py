@@ -1,0 +1,68 @@
+"""Putting the S3 layer together: handlers per area, their routes, the front end, the site.
+
+This is the only module of :mod:`s4d.s3` that knows every area; the service
+(and tests) build the S3 server through :func:`build_s3_site`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from twisted.internet.interfaces import IReactorTime
+
+from s4d.auth.request import CredentialSource
+from s4d.engine import Engine
+from s4d.s3.app import OpsApp, S3Resource
+from s4d.s3.dispatch import DispatchTable
+from s4d.s3.front import S3Front
+from s4d.s3.handlers.bucket import BucketHandlers
+from s4d.s3.handlers.listing import ListingHandlers
+from s4d.s3.handlers.multipart import MultipartHandlers
+from s4d.s3.handlers.objects import ObjectHandlers
+from s4d.s3.handlers.rename import RenameHandlers
+from s4d.s3.request import ConnectionLimits, S3Site
+
+
+def default_table(engine: Engine, region: str, clock: IReactorTime | None) -> DispatchTable:
+    """The dispatch table with every S3 operation s4d implements."""
+    table = DispatchTable()
+    areas = (
+        BucketHandlers(engine.buckets, region),
+        ListingHandlers(engine.objects),
+        ObjectHandlers(engine.objects),
+        MultipartHandlers(engine.multipart, clock),
+        RenameHandlers(engine.renames),
+    )
+    for area in areas:
+        for key, found in area.routes():
+            table.add(key, found)
+    return table
+
+
+def build_s3_site(
+    engine: Engine,
+    credentials: CredentialSource,
+    *,
+    region: str = "us-east-1",
+    domain: str | None = None,
+    max_upload_size: int = 5 << 30,
+    clock: IReactorTime | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    limits: ConnectionLimits | None = None,
+    ops: OpsApp | None = None,
+    **site_options: Any,
+) -> S3Site:
+    """The S3 site over ``engine``.
+
+    :param clock: timers in handlers (keep-alive of long completions); None turns them off.
+    :param now: the wall clock signatures are checked against.
+    :param site_options: passed to twisted.web's ``Site`` (``reactor``: the clock
+        for connection timeouts).
+    """
+    table = default_table(engine, region, clock)
+    front = S3Front(table, engine.objects, credentials, domain, max_upload_size, now)
+    site = S3Site(S3Resource(ops), front, limits=limits, **site_options)
+    site.displayTracebacks = False
+    return site
