@@ -8,7 +8,8 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     """Dispatch to a benchmark."""
     args = sys.argv[1:] if argv is None else argv
-    if not args or args[0] not in ("engine", "s3", "rename", "dedup", "multipart", "soak", "routing"):
+    names = ("engine", "s3", "rename", "dedup", "multipart", "soak", "routing")
+    if not args or args[0] not in names:
         print(
             "usage: python -m s4d.bench {engine,s3,rename,dedup,multipart,soak,routing} [options]"
             "  (--help for each)"

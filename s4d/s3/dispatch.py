@@ -112,7 +112,7 @@ class DispatchTable:
             self._routes.setdefault(RouteKey("GET", "object", READ_QUALIFIERS), found)
 
     def find(self, method: str, level: str, subs: frozenset[str], copy: bool = False) -> Route:
-        """The route for a request; one answering ``NotImplemented``/``MethodNotAllowed`` if none."""
+        """The route for a request (one answering ``NotImplemented`` if there is none)."""
         found = self._routes.get(RouteKey(method, level, subs, copy))
         if found is None and copy:
             found = self._routes.get(RouteKey(method, level, subs))
