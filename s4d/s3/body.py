@@ -21,7 +21,7 @@ from s4d.auth.chunked import AwsChunkedDecoder
 from s4d.auth.sigv4 import AuthResult, is_sha256_hex
 from s4d.engine import BodyDigests, DeclaredDigests, ObjectsFacade, UploadedBody, WholeBody
 from s4d.errors import S3Error
-from s4d.s3.call import CallHeaders
+from s4d.s3.headers import CallHeaders
 from s4d.util import checksums as ck
 from s4d.util.numbers import decimal
 

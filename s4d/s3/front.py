@@ -21,8 +21,9 @@ from s4d.engine import ObjectsFacade, check_key
 from s4d.errors import S3Error
 from s4d.s3.addressing import Target
 from s4d.s3.body import BodySink
-from s4d.s3.call import MAX_SMALL_BODY, CallHeaders, S3Call
+from s4d.s3.call import MAX_SMALL_BODY, S3Call
 from s4d.s3.dispatch import BodyMode, DispatchTable, Route, subresources
+from s4d.s3.headers import CallHeaders
 from s4d.s3.postform import FormUploadSink
 from s4d.util.numbers import decimal
 

@@ -36,9 +36,10 @@ from twisted.web.server import Request, Site
 from s4d.errors import S3Error
 from s4d.s3.addressing import resolve
 from s4d.s3.body import BodySink
-from s4d.s3.call import CallHeaders, S3Call
+from s4d.s3.call import S3Call
 from s4d.s3.errors import error_body
 from s4d.s3.front import Prepared, S3Front, WireRequest
+from s4d.s3.headers import CallHeaders
 from s4d.s3.postform import FormUploadSink
 
 #: The most query parameters a request may carry.

@@ -22,10 +22,11 @@ from s4d.auth import request as auth_request
 from s4d.errors import S3Error
 from s4d.s3.addressing import check_bucket_name, resolve
 from s4d.s3.body import BodySink
-from s4d.s3.call import CallHeaders, S3Call
+from s4d.s3.call import S3Call
 from s4d.s3.handlers.common import int_param
 from s4d.s3.handlers.multipart import parse_copy_range
 from s4d.s3.handlers.objects import parse_copy_source
+from s4d.s3.headers import CallHeaders
 from s4d.s3.ranges import parse_range
 from s4d.s3.request import parse_query
 from s4d.util import checksums as ck

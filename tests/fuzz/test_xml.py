@@ -26,11 +26,12 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from s4d.errors import S3Error
-from s4d.s3.call import CallHeaders, S3Call, SmallBody
+from s4d.s3.call import S3Call, SmallBody
 from s4d.s3.handlers import bucket
 from s4d.s3.handlers.bucket import BucketHandlers
 from s4d.s3.handlers.multipart import parse_complete
 from s4d.s3.handlers.objects import ObjectHandlers
+from s4d.s3.headers import CallHeaders
 from s4d.s3.xml import parse
 from tests.fuzz._support import edits, fuzz, mutate, s3_only
 
