@@ -21,7 +21,7 @@ from s4d.engine.buckets import BucketsFacade
 from s4d.engine.core import EngineCore
 from s4d.engine.maintenance import MaintenanceBusy, MaintenanceFacade
 from s4d.engine.multipart import MultipartFacade
-from s4d.engine.objects import ObjectsFacade, OpenObject
+from s4d.engine.objects import CopySourceConditions, ObjectsFacade, OpenObject
 from s4d.engine.rename import RenameFacade
 from s4d.engine.types import *  # noqa: F403 - the record types are part of the surface
 from s4d.engine.types import __all__ as _types
@@ -72,6 +72,7 @@ class Engine:
 
 
 __all__ = [
+    "CopySourceConditions",
     "MAX_INFLIGHT",
     "BodyDigests",
     "BucketsFacade",

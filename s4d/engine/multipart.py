@@ -7,17 +7,51 @@ in :mod:`s4d.features.multipart`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Mapping
 
 from twisted.internet.defer import Deferred, ensureDeferred
 
 from s4d.engine.core import EngineCore
+from s4d.engine.objects import CopySourceConditions
 from s4d.engine.upload import StagedBody, UploadedBody, WholeBody, stage_whole
+from s4d.errors import S3Error
 from s4d.features import multipart as fm
 from s4d.features import objects as fo
 from s4d.store.chunks import WrittenChunk
 from s4d.store.model import ChunkRef, MultipartUpload, ObjectVersion, PartRecord
 from s4d.util import checksums as ck
+
+
+def completed_checksums(expected: dict[str, str]) -> fm.ObjectChecksums:
+    """The completed object's checksum, checked against one the client sent, if any.
+
+    ``COMPOSITE``: the checksum of the parts' raw checksums, ``-N``.
+    ``FULL_OBJECT``: the CRC of the whole object, combined from the part CRCs.
+    No checksum when the upload has no algorithm or a part lacks its value.
+    """
+
+    def compute(upload: MultipartUpload, parts: list[PartRecord]) -> dict[str, str]:
+        alg = upload.checksum_algorithm
+        if not alg:
+            return {}
+        values = [p.checksums.get(alg) for p in parts]
+        if any(v is None for v in values):
+            return {}
+        if upload.extra.get("checksum_type") == "FULL_OBJECT":
+            value = ck.full_object(
+                alg, [(v or "", p.size) for v, p in zip(values, parts, strict=True)]
+            )
+        else:
+            value = ck.composite(alg, [v or "" for v in values])
+        wanted = expected.get(alg)
+        if wanted is not None and wanted.split("-")[0] != value.split("-")[0]:
+            raise S3Error(
+                "BadDigest",
+                f"The {alg.lower()} you specified did not match the calculated checksum.",
+            )
+        return {alg: value}
+
+    return compute
 
 
 class MultipartFacade:
@@ -61,7 +95,7 @@ class MultipartFacade:
         upload_id: str,
         number: int,
         byte_range: tuple[int, int] | None,
-        check_source: Callable[[ObjectVersion], None] | None,
+        check_source: CopySourceConditions | None,
     ) -> Deferred[tuple[ObjectVersion, PartRecord]]:
         """UploadPartCopy by reference: the part shares the source's chunks.
 
@@ -137,12 +171,17 @@ class MultipartFacade:
         upload_id: str,
         parts: list[fm.RequestedPart],
         conditions: fo.WriteConditions,
-        checksums: fm.ObjectChecksums | None = None,
+        expected_checksums: Mapping[str, str] | None = None,
         object_size: int | None = None,
     ) -> Deferred[fm.Completion]:
-        """Complete an upload: one metadata transaction, no byte of part data copied."""
+        """Complete an upload: one metadata transaction, no byte of part data copied.
+
+        ``expected_checksums`` holds whole-object checksums the client sent (by
+        algorithm); the computed one must match.
+        """
         now = self._core.now_ns()
         minimum = self.min_part_size
+        checksums = completed_checksums(dict(expected_checksums or {}))
         return self._core.commit(
             lambda t: fm.complete_upload(
                 t, bucket, key, upload_id, parts, conditions, now, checksums, object_size, minimum

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -37,6 +36,40 @@ def _delete_one(
     t: MetaTxn, *, bucket: str, key: str, version_id: str | None, now_ns: int
 ) -> fo.DeleteOutcome:
     return fo.delete_object(t, bucket, key, version_id, now_ns)
+
+
+def etag_listed(header: str, etag: str) -> bool:
+    """An ``If-Match``-style header names ``etag`` (quoted or not) or ``*``."""
+    values = {v.strip() for v in header.split(",")}
+    return "*" in values or f'"{etag}"' in values or etag in values
+
+
+@dataclass(frozen=True)
+class CopySourceConditions:
+    """The ``x-amz-copy-source-if-*`` conditions, checked on the source inside the copy.
+
+    Dates are seconds since the epoch; None leaves a condition out.
+    """
+
+    if_match: str | None = None
+    if_none_match: str | None = None
+    if_modified_since: int | None = None
+    if_unmodified_since: int | None = None
+
+    def __call__(self, version: ObjectVersion) -> None:
+        """Refuse ``version`` as a copy source (``PreconditionFailed``) unless it qualifies."""
+        seconds = version.mtime_ns // 1_000_000_000
+        prefix = "x-amz-copy-source-"
+        if self.if_match is not None and not etag_listed(self.if_match, version.etag):
+            raise S3Error("PreconditionFailed", Condition=prefix + "If-Match")
+        if self.if_none_match is not None and etag_listed(self.if_none_match, version.etag):
+            raise S3Error("PreconditionFailed", Condition=prefix + "If-None-Match")
+        unmodified = self.if_unmodified_since
+        if self.if_match is None and unmodified is not None and seconds > unmodified:
+            raise S3Error("PreconditionFailed", Condition=prefix + "If-Unmodified-Since")
+        modified = self.if_modified_since
+        if self.if_none_match is None and modified is not None and seconds <= modified:
+            raise S3Error("PreconditionFailed", Condition=prefix + "If-Modified-Since")
 
 
 @dataclass(frozen=True)
@@ -227,13 +260,14 @@ class ObjectsFacade:
         key: str,
         replace_with: fo.NewObject | None,
         conditions: fo.WriteConditions,
-        check_source: Callable[[ObjectVersion], None] | None = None,
+        source_conditions: CopySourceConditions | None = None,
     ) -> Deferred[tuple[ObjectVersion, ObjectVersion]]:
         """Copy without moving bytes: the new version shares the source's chunks.
 
         ``replace_with`` carries new metadata (``REPLACE``); None keeps the source's.
-        ``check_source`` may refuse the source version (copy-source conditions).
+        ``source_conditions`` may refuse the source version.
         """
+        check_source = source_conditions
         now = self._core.now_ns()
         return self._core.commit(
             lambda t: fo.copy_object(

@@ -28,7 +28,6 @@ from s4d.engine import (
     Completion,
     MultipartFacade,
     MultipartUpload,
-    ObjectChecksums,
     PartRecord,
     RequestedPart,
     check_part_number,
@@ -40,7 +39,7 @@ from s4d.s3.dispatch import BodyMode, Route, RouteKey, route
 from s4d.s3.errors import error_body
 from s4d.s3.handlers.common import int_param, owner, url_encoder, xml_response
 from s4d.s3.handlers.objects import (
-    copy_source_check,
+    copy_source_conditions,
     new_object_from_headers,
     parse_copy_source,
     write_conditions,
@@ -185,38 +184,6 @@ def parse_complete(body: bytes) -> list[RequestedPart]:
                 sums[alg] = value.strip()
         parts.append(RequestedPart(number, etag, sums))
     return parts
-
-
-def object_checksums(expected: dict[str, str]) -> ObjectChecksums:
-    """The completed object's checksum, checked against one the client sent, if any.
-
-    ``COMPOSITE``: the checksum of the parts' raw checksums, ``-N``.
-    ``FULL_OBJECT``: the CRC of the whole object, combined from the part CRCs.
-    No checksum when the upload has no algorithm or a part lacks its value.
-    """
-
-    def compute(upload: MultipartUpload, parts: list[PartRecord]) -> dict[str, str]:
-        alg = upload.checksum_algorithm
-        if not alg:
-            return {}
-        values = [p.checksums.get(alg) for p in parts]
-        if any(v is None for v in values):
-            return {}
-        if upload.extra.get("checksum_type") == "FULL_OBJECT":
-            value = ck.full_object(
-                alg, [(v or "", p.size) for v, p in zip(values, parts, strict=True)]
-            )
-        else:
-            value = ck.composite(alg, [v or "" for v in values])
-        wanted = expected.get(alg)
-        if wanted is not None and wanted.split("-")[0] != value.split("-")[0]:
-            raise S3Error(
-                "BadDigest",
-                f"The {alg.lower()} you specified did not match the calculated checksum.",
-            )
-        return {alg: value}
-
-    return compute
 
 
 def _location(call: S3Call) -> str:
@@ -398,7 +365,7 @@ class MultipartHandlers:
             call.params["uploadId"],
             number,
             byte_range,
-            copy_source_check(call),
+            copy_source_conditions(call),
         )
         headers: dict[str, str] = {}
         if version.version_id != NULL_VERSION:
@@ -432,7 +399,7 @@ class MultipartHandlers:
             call.params["uploadId"],
             parts,
             write_conditions(call),
-            object_checksums(expected),
+            expected,
             object_size,
         )
         clock = self.clock

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from urllib.parse import quote, unquote
 
 from twisted.python.failure import Failure
@@ -10,6 +10,7 @@ from twisted.python.failure import Failure
 from s4d.engine import (
     NULL_VERSION,
     CopySource,
+    CopySourceConditions,
     NewObject,
     ObjectsFacade,
     ObjectVersion,
@@ -198,27 +199,16 @@ def parse_copy_source(header: str) -> CopySource:
     return CopySource(bucket, key, version_id)
 
 
-def copy_source_check(call: S3Call) -> Callable[[ObjectVersion], None]:
-    """The x-amz-copy-source-if-* conditions as a check run inside the copy transaction."""
-    if_match = call.header("x-amz-copy-source-if-match")
-    if_none_match = call.header("x-amz-copy-source-if-none-match")
+def copy_source_conditions(call: S3Call) -> CopySourceConditions:
+    """The x-amz-copy-source-if-* conditions, checked on the source inside the copy."""
     modified = call.header("x-amz-copy-source-if-modified-since")
     unmodified = call.header("x-amz-copy-source-if-unmodified-since")
-    unmodified_at = parse_http_date(unmodified) if unmodified else None
-    modified_at = parse_http_date(modified) if modified else None
-
-    def check(version: ObjectVersion) -> None:
-        seconds = version.mtime_ns // 1_000_000_000
-        if if_match is not None and not _etag_in(if_match, version.etag):
-            raise S3Error("PreconditionFailed", Condition="x-amz-copy-source-If-Match")
-        if if_none_match is not None and _etag_in(if_none_match, version.etag):
-            raise S3Error("PreconditionFailed", Condition="x-amz-copy-source-If-None-Match")
-        if if_match is None and unmodified_at is not None and seconds > unmodified_at:
-            raise S3Error("PreconditionFailed", Condition="x-amz-copy-source-If-Unmodified-Since")
-        if if_none_match is None and modified_at is not None and seconds <= modified_at:
-            raise S3Error("PreconditionFailed", Condition="x-amz-copy-source-If-Modified-Since")
-
-    return check
+    return CopySourceConditions(
+        if_match=call.header("x-amz-copy-source-if-match"),
+        if_none_match=call.header("x-amz-copy-source-if-none-match"),
+        if_modified_since=parse_http_date(modified) if modified else None,
+        if_unmodified_since=parse_http_date(unmodified) if unmodified else None,
+    )
 
 
 def _delete_request(body: bytes) -> tuple[bool, list[tuple[str, str | None]]]:
@@ -360,7 +350,12 @@ class ObjectHandlers:
                 "location or encryption attributes.",
             )
         src, version = await self.objects.copy(
-            source, call.bucket, call.key, replace, write_conditions(call), copy_source_check(call)
+            source,
+            call.bucket,
+            call.key,
+            replace,
+            write_conditions(call),
+            copy_source_conditions(call),
         )
         headers: dict[str, str] = {}
         if src.version_id != NULL_VERSION:
