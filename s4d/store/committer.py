@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from s4d.store.chunks import storage_error
+from s4d.store.clock import SYSTEM_CLOCK, Clock
 from s4d.store.schema import Databases
 from s4d.store.segments import SegmentSet
 from s4d.store.txn import MetaTxn
@@ -53,8 +54,10 @@ class Committer:
         segments: SegmentSet,
         inline: bool = False,
         max_batch: int = 1024,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.dbs = dbs
+        self.clock = clock
         self.segments = segments
         self.inline = inline
         self.max_batch = max_batch
@@ -205,7 +208,7 @@ class Committer:
                 batch_stats: dict[bytes, int] = defaultdict(int)
                 for request in batch:
                     child = self.dbs.env.begin(write=True, parent=txn)
-                    meta = MetaTxn(self.dbs, child)
+                    meta = MetaTxn(self.dbs, child, self.clock)
                     meta.stats_sink = batch_stats
                     try:
                         value = request.operation(meta)
@@ -216,7 +219,7 @@ class Committer:
                     else:
                         child.commit()
                         results.append((request, value, None))
-                outer = MetaTxn(self.dbs, txn)
+                outer = MetaTxn(self.dbs, txn, self.clock)
                 outer.stats.update(batch_stats)
                 outer.flush(durable)
         except BaseException as e:  # noqa: BLE001 - the whole batch failed

@@ -209,7 +209,7 @@ class Compactor:
         ids = self.store.segments.segment_ids()
         with self.store.read() as t:
             for sid in ids:
-                infos[sid] = t.segment_info(sid)
+                infos[sid] = t.segments.info(sid)
         active = self.store.segments.active_id()
         now = self.now()
         plans = []
@@ -325,7 +325,7 @@ class Compactor:
             with self.store.read() as t:
                 for rec in scanned[start : start + LOOKUP_BATCH]:
                     digest = rec.header.content
-                    found = t.chunk(digest)
+                    found = t.chunks.get(digest)
                     if found is None:
                         continue
                     loc, refs = found
@@ -333,7 +333,7 @@ class Compactor:
                         continue
                     purge = False
                     if refs == 0:
-                        released = t.released_at(digest)
+                        released = t.chunks.released_at(digest)
                         purge = released is None or now - released >= self.grace
                     live.append(
                         _Live(digest, rec.offset, loc.length, loc.size, loc.flags, refs, purge)
@@ -392,20 +392,20 @@ class Compactor:
         def move(t: MetaTxn) -> tuple[int, int, int]:
             moved = purged = 0
             for digest, offset, new in batch:
-                found = t.chunk(digest)
+                found = t.chunks.get(digest)
                 if found is not None and (found[0].segment, found[0].offset) == (sid, offset):
-                    t.relocate_chunk(digest, new)
-                    t.clear_damaged(digest)
+                    t.chunks.relocate(digest, new)
+                    t.damaged.clear(digest)
                     moved += 1
                 else:
                     t.dead[new.segment] += records.HEADER_SIZE + new.length
             for digest, offset in purges:
-                found = t.chunk(digest)
+                found = t.chunks.get(digest)
                 if found is None or (found[0].segment, found[0].offset) != (sid, offset):
                     continue
-                released = t.released_at(digest)
+                released = t.chunks.released_at(digest)
                 if found[1] == 0 and (released is None or now - released >= grace):
-                    purged += t.purge_chunk(digest)
+                    purged += t.chunks.purge(digest)
             return moved, purged, sum(records.HEADER_SIZE + new.length for _d, _o, new in batch)
 
         moved, purged, copied = self.store.submit(move, touched).result()
@@ -424,9 +424,9 @@ class Compactor:
         known = {r.offset for r in scanned}
         hidden: list[tuple[ChunkLocation, str]] = []
         with self.store.read() as t:
-            cursor = t.txn.cursor(db=t.dbs.chunks)
+            cursor = t.chunks.cursor()
             for k, _raw in cursor:
-                found = t.chunk(bytes(k))
+                found = t.chunks.get(bytes(k))
                 if found is not None and found[0].segment == sid and found[0].offset not in known:
                     hidden.append((found[0], "the record does not read back as a record"))
         if hidden:
@@ -443,19 +443,19 @@ class Compactor:
 
 
 def _mark_retiring(t: MetaTxn, sid: int) -> None:
-    info = t.segment_info(sid)
+    info = t.segments.info(sid)
     info["retiring"] = 1
-    t.put_segment_info(sid, info)
+    t.segments.put_info(sid, info)
 
 
 def _retire(t: MetaTxn, sid: int, offsets: set[tuple[bytes, int]]) -> bool:
     """Turn a segment's record into a tombstone if nothing points into it any more."""
     for digest, offset in offsets:
-        found = t.chunk(digest)
+        found = t.chunks.get(digest)
         if found is not None and (found[0].segment, found[0].offset) == (sid, offset):
             return False
     # The tombstone keeps refusing stale commits that name the segment (add_chunk).
-    t.put_segment_info(sid, {"size": 0, "dead": 0, "retiring": 1, "retired": 1})
+    t.segments.put_info(sid, {"size": 0, "dead": 0, "retiring": 1, "retired": 1})
     t.dead.pop(sid, None)
     return True
 

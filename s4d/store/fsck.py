@@ -64,7 +64,7 @@ from s4d.store.schema import (
     upload_key,
 )
 from s4d.store.segments import SEGMENT_SUFFIX, segment_name
-from s4d.store.txn import path_kind, split_key
+from s4d.store.views.namespace import path_kind, split_key
 
 #: How many affected keys one problem lists at most.
 MAX_KEYS_PER_PROBLEM = 20

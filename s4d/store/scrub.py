@@ -96,12 +96,12 @@ def keys_using(
             if len(found[ref]) < limit:
                 found[ref].append(label)
 
-    versions = t.txn.cursor(db=t.dbs.versions)
-    for bucket in t.buckets():
+    versions = t.versions.cursor()
+    for bucket in t.buckets.all():
         stack: list[tuple[int, bytes]] = [(bucket.root_dir, b"")]
         while stack:
             dir_id, prefix = stack.pop()
-            for name, value in t.entries(dir_id, 1 << 30):
+            for name, value in t.ns.entries(dir_id, 1 << 30):
                 if value[:1] == ENTRY_OBJECT:
                     object_id = U64.unpack_from(value, 1)[0]
                     key = (prefix + name).decode("utf-8", "replace")
@@ -117,8 +117,8 @@ def keys_using(
                         note(version.chunks, label)
                 else:
                     stack.append((U64.unpack_from(value, 1)[0], prefix + name))
-    for upload in t.all_uploads():
-        for part in t.parts(upload.upload_id):
+    for upload in t.multipart.all_uploads():
+        for part in t.multipart.parts(upload.upload_id):
             note(part.chunks, f"upload {upload.upload_id} part {part.number}")
     return found
 
@@ -135,11 +135,11 @@ def mark_damaged(store: Any, damaged: list[tuple[ChunkLocation, str]]) -> list[D
     def mark(t: MetaTxn) -> list[ChunkLocation]:
         marked = []
         for loc, reason in damaged:
-            found = t.chunk(loc.digest)
+            found = t.chunks.get(loc.digest)
             if found is None or (found[0].segment, found[0].offset) != (loc.segment, loc.offset):
                 continue
             info = {"seg": loc.segment, "off": loc.offset, "why": reason, "t": now}
-            if t.mark_damaged(loc.digest, info):
+            if t.damaged.mark(loc.digest, info):
                 marked.append(loc)  # newly found (known damage is not reported again)
         return marked
 
@@ -229,7 +229,7 @@ class Scrubber:
     def _next_batch(self) -> list[ChunkLocation]:
         found: list[ChunkLocation] = []
         with self.store.read() as t:
-            cursor = t.txn.cursor(db=t.dbs.chunks)
+            cursor = t.chunks.cursor()
             if not cursor.set_range(self.position):
                 return found
             for k, raw in cursor:
@@ -248,7 +248,7 @@ class Scrubber:
             return None
         except (OSError, records.CorruptRecord) as e:
             with self.store.read() as t:
-                found = t.chunk(loc.digest)
+                found = t.chunks.get(loc.digest)
             if found is None or (found[0].segment, found[0].offset) != (loc.segment, loc.offset):
                 return None  # moved or purged by compaction while we looked
             return str(e) if isinstance(e, records.CorruptRecord) else f"unreadable: {e}"

@@ -74,7 +74,7 @@ def put(
 def get(store: Store, bucket: str, key: str, version_id: str | None = None) -> bytes:
     """Read ``key`` (or one version of it) back, chunk by chunk."""
     with store.read() as t:
-        _, version = fo.find_version(t, t.require_bucket(bucket), key, version_id)
+        _, version = fo.find_version(t, t.buckets.require(bucket), key, version_id)
         locations = store.locate(t, version.chunks)
     return b"".join(store.read_chunk(loc) for loc in locations)
 
@@ -98,9 +98,9 @@ def set_versioning(store: Store, name: str, state: str) -> None:
     """Set a bucket's versioning state ("Enabled" or "Suspended")."""
 
     def change(t: Any) -> None:
-        b = t.require_bucket(name)
+        b = t.buckets.require(name)
         b.versioning = state
-        t.put_bucket(b)
+        t.buckets.put(b)
 
     store.commit(change)
 

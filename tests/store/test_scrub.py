@@ -36,7 +36,7 @@ class ScrubTests(SynchronousTestCase):
 
     def location(self, key: str, index: int = 0) -> ChunkLocation:
         with self.store.read() as t:
-            _, version = fo.find_version(t, t.require_bucket("b"), key, None)
+            _, version = fo.find_version(t, t.buckets.require("b"), key, None)
             return self.store.locate(t, version.chunks)[index]
 
     def flip(self, loc: ChunkLocation, where: int) -> None:
@@ -76,14 +76,14 @@ class ScrubTests(SynchronousTestCase):
         put(self.store, "b", "fresh", self.data["k3"])
         self.assertEqual(get(self.store, "b", "k3"), self.data["k3"])
         with self.store.read() as t:
-            self.assertFalse(t.is_damaged(payload.digest))
+            self.assertFalse(t.damaged.contains(payload.digest))
 
     def test_a_read_that_fails_marks_the_chunk(self) -> None:
         loc = self.location("k1")
         self.flip(loc, records.HEADER_SIZE + 1)
         self.assertRaises(records.CorruptRecord, self.store.read_chunk, loc)
         with self.store.read() as t:
-            self.assertTrue(t.is_damaged(loc.digest))
+            self.assertTrue(t.damaged.contains(loc.digest))
         self.assertRaises(S3Error, get, self.store, "b", "k1")
 
     def test_slices_cover_everything_once(self) -> None:
