@@ -15,7 +15,6 @@ import errno
 import fcntl
 import os
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -167,7 +166,7 @@ class SegmentSet:
         directory: str,
         rotate_size: int,
         allocate_id: Callable[[], int],
-        monotonic: Callable[[], float] = time.monotonic,
+        monotonic: Callable[[], float],
     ) -> None:
         self.directory = directory
         self._monotonic = monotonic

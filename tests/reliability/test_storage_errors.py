@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 from typing import Any
 
 import lmdb
@@ -34,7 +35,7 @@ class ShortWriteTests(SynchronousTestCase):
     def setUp(self) -> None:
         directory = os.path.abspath(self.mktemp())
         counter = iter(range(1, 1000))
-        self.segments = SegmentSet(directory, 1 << 30, lambda: next(counter))
+        self.segments = SegmentSet(directory, 1 << 30, lambda: next(counter), time.monotonic)
         self.addCleanup(self.segments.close)
 
     def _limit_writes(self, sizes: list[int | BaseException]) -> None:

@@ -8,8 +8,11 @@ from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from s4d.features import buckets as fb
 from s4d.features import objects as fo
 from s4d.store.chunks import WrittenChunk
+from s4d.store.clock import SYSTEM_CLOCK, Clock
+from s4d.store.eventlog import NULL_EVENT_LOG, EventLog
 from s4d.store.model import ObjectVersion
 from s4d.store.store import Store, StoreConfig
 
@@ -21,6 +24,8 @@ def open_store(
     path: str | None = None,
     inline: bool = True,
     fsync: bool = False,
+    clock: Clock = SYSTEM_CLOCK,
+    events: EventLog = NULL_EVENT_LOG,
     **config: Any,
 ) -> Store:
     """A store in a fresh (or the given) directory, closed when the test ends."""
@@ -29,6 +34,8 @@ def open_store(
             path or case.mktemp(), map_size=config.pop("map_size", 1 << 30), fsync=fsync, **config
         ),
         inline_commit=inline,
+        clock=clock,
+        events=events,
     )
     case.addCleanup(close_quietly, store)
     return store
@@ -97,12 +104,7 @@ def create_bucket(store: Store, name: str, versioning: str | None = None) -> Non
 def set_versioning(store: Store, name: str, state: str) -> None:
     """Set a bucket's versioning state ("Enabled" or "Suspended")."""
 
-    def change(t: Any) -> None:
-        b = t.buckets.require(name)
-        b.versioning = state
-        t.buckets.put(b)
-
-    store.commit(change)
+    store.commit(lambda t: fb.set_versioning(t, name, state))
 
 
 def files_under(path: str) -> list[str]:

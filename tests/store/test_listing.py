@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from s4d.store import fsck, listing
-from s4d.store.views import namespace
 from s4d.store.schema import ENTRY_CONT, ENTRY_DIR, U64
 from s4d.store.store import Store
+from s4d.store.views import namespace
 from tests.store.helpers import create_bucket, delete, open_store, put
 
 ALPHABET = ["a", "b", "/", "-", "0", ".", "%", " ", "é"]

@@ -17,6 +17,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from s4d.errors import S3Error
 from s4d.features import objects as fo
 from s4d.store import records, stats
+from s4d.store.clock import Clock
 from s4d.store.model import ChunkLocation
 from s4d.store.scrub import Scrubber
 from s4d.store.store import Store
@@ -107,7 +108,9 @@ class ScrubTests(SynchronousTestCase):
             now[0] += seconds
 
         rate = 100_000.0
-        scrubber = Scrubber(self.store, rate=rate, clock=lambda: now[0], sleep=sleep)
+        scrubber = Scrubber(
+            self.store, rate=rate, clock=Clock(monotonic=lambda: now[0], sleep=sleep)
+        )
         report = scrubber.run_slice(1 << 30)
         self.assertTrue(report.wrapped)
         self.assertAlmostEqual(now[0], report.bytes / rate, delta=(CHUNK * 2) / rate)
