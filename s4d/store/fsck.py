@@ -55,11 +55,13 @@ from s4d.store.schema import (
     ENTRY_OBJECT,
     NAME_PIECE,
     PART_INDEX,
+    SCHEMA_VERSION,
     U16,
     U32,
     U64,
     UPLOAD_ID_LENGTH,
     UPLOAD_INDEX,
+    read_schema_version,
     u64,
     upload_key,
 )
@@ -97,10 +99,14 @@ BAD_PART = "bad-part"
 ORPHAN_PART = "orphan-part"
 BAD_MULTIPART_ENTRY = "bad-multipart-entry"
 NO_METADATA = "no-metadata"
+#: the data directory was written by a newer s4d: nothing else is checked
+SCHEMA_TOO_NEW = "schema-too-new"
 # Warning kinds (nothing live is lost).
 DAMAGED_REGION = "damaged-region"
 STRAY_FILE = "stray-file"
 STALE_SEGMENT_INFO = "stale-segment-info"
+#: the data directory predates the current schema; opening it with a store upgrades it
+SCHEMA_OLD = "schema-needs-upgrade"
 #: the incrementally kept statistics differ from a recount (no data is affected)
 STATS_MISMATCH = "stats-mismatch"
 
@@ -197,6 +203,9 @@ class FsckReport:
     warnings: list[Problem] = field(default_factory=list)
     stats: FsckStats = field(default_factory=FsckStats)
     segments: list[SegmentStats] = field(default_factory=list)
+    #: the schema version of the metadata (0: written before versions existed;
+    #: None: no metadata to read it from)
+    schema_version: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -212,7 +221,11 @@ class FsckReport:
         mode = "quick check: headers only" if self.quick else "full check"
         lines = [f"s4d fsck {self.data_dir} ({mode})"]
         st = self.stats
+        schema = "unknown" if self.schema_version is None else str(self.schema_version)
+        if self.schema_version is not None and self.schema_version != SCHEMA_VERSION:
+            schema += f" (this s4d writes {SCHEMA_VERSION})"
         rows = [
+            ("schema", schema),
             ("buckets", str(st.buckets)),
             ("directories", str(st.directories)),
             ("objects", str(st.objects)),
@@ -254,6 +267,7 @@ class FsckReport:
             "data_dir": self.data_dir,
             "quick": self.quick,
             "ok": self.ok,
+            "schema_version": self.schema_version,
             "stats": asdict(self.stats),
             "segments": [asdict(s) for s in self.segments],
             "problems": [_problem_json(p) for p in self.problems],
@@ -378,6 +392,8 @@ class _Checker:
         return self.txn.cursor(db=db) if db is not None else None
 
     def run(self) -> None:
+        if not self.check_schema():
+            return
         missing = [name for name in ("buckets", "ns", "versions", "chunks") if not self.dbs[name]]
         if missing:
             self.problem(NO_METADATA, f"the metadata lacks databases {', '.join(missing)}")
@@ -394,6 +410,26 @@ class _Checker:
         self.check_counters()
         self.check_stats()
         self.attach_keys(buckets)
+
+    def check_schema(self) -> bool:
+        """Record the schema version; False (stop) if it is newer than this code knows."""
+        config = self.dbs.get("config")
+        version = read_schema_version(self.txn, config) if config is not None else 0
+        self.report.schema_version = version
+        if version > SCHEMA_VERSION:
+            self.problem(
+                SCHEMA_TOO_NEW,
+                f"the metadata has schema version {version}; this s4d knows up to "
+                f"{SCHEMA_VERSION} and cannot check it",
+            )
+            return False
+        if version < SCHEMA_VERSION:
+            self.warning(
+                SCHEMA_OLD,
+                f"the metadata has schema version {version}; the server upgrades it "
+                f"to {SCHEMA_VERSION} when it opens the data directory",
+            )
+        return True
 
     # -- buckets and the namespace --------------------------------------------------------
 

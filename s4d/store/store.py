@@ -75,7 +75,11 @@ class Store:
         meta_dir = os.path.join(config.data_dir, "meta")
         os.makedirs(meta_dir, exist_ok=True)
         self.env = open_environment(meta_dir, config.map_size, sync=config.fsync)
-        self.dbs = Databases(self.env)
+        try:
+            self.dbs = Databases(self.env)  # upgrades the schema, or refuses a newer one
+        except BaseException:
+            self.env.close()
+            raise
         self.segments = SegmentSet(
             os.path.join(config.data_dir, "segments"),
             config.segment_size,
