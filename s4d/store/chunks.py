@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import blake3
@@ -11,6 +12,9 @@ import zstandard
 from s4d.store.model import ChunkLocation, ChunkRef
 from s4d.store.records import FLAG_ZSTD, CorruptRecord
 from s4d.store.segments import Location, SegmentSet
+
+#: Tells whether a digest is already indexed (and readable): the dedup check.
+ExistsCheck = Callable[[bytes], bool]
 
 #: The largest chunk an object is cut into.
 DEFAULT_CHUNK_SIZE = 4 << 20
@@ -172,10 +176,3 @@ def storage_error(error: BaseException, meta_path: str | None = None) -> BaseExc
         if fs.f_bavail * fs.f_frsize < LOW_SPACE:
             return S3Error("StorageFull")
     return error
-
-
-class ExistsCheck:
-    """Protocol-like base: ``__call__(digest) -> bool``."""
-
-    def __call__(self, digest: bytes) -> bool:  # pragma: no cover - interface
-        raise NotImplementedError

@@ -205,7 +205,7 @@ class Committer:
         try:
             with self.dbs.env.begin(write=True) as txn:
                 # Statistics of every operation that succeeds are written once, below.
-                batch_stats: dict[bytes, int] = defaultdict(int)
+                batch_stats: defaultdict[bytes, int] = defaultdict(int)
                 for request in batch:
                     child = self.dbs.env.begin(write=True, parent=txn)
                     meta = MetaTxn(self.dbs, child, self.clock)
@@ -230,8 +230,8 @@ class Committer:
             return
         self.batches += 1
         self.operations += len(batch)
-        for request, value, error in results:
-            if error is not None:
-                request.future.set_exception(error)
+        for request, value, failure in results:
+            if failure is not None:
+                request.future.set_exception(failure)
             else:
                 request.future.set_result(value)

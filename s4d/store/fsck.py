@@ -66,6 +66,7 @@ from s4d.store.schema import (
     upload_key,
 )
 from s4d.store.segments import SEGMENT_SUFFIX, segment_name
+from s4d.store.store import Store
 from s4d.store.views.namespace import path_kind, split_key
 
 #: How many affected keys one problem lists at most.
@@ -320,7 +321,7 @@ def check(data_dir: str, quick: bool = False) -> FsckReport:
     try:
         with env.begin() as txn:
             # Handles opened in a read-only transaction are only valid inside it.
-            handles = {}
+            handles: dict[str, lmdb._Database | None] = {}
             for name in DATABASES:
                 try:
                     handles[name.decode()] = env.open_db(name, txn=txn, create=False)
@@ -332,7 +333,7 @@ def check(data_dir: str, quick: bool = False) -> FsckReport:
     return report
 
 
-def check_store(store: Any, quick: bool = False) -> FsckReport:
+def check_store(store: Store, quick: bool = False) -> FsckReport:
     """Check an open :class:`~s4d.store.store.Store` through its own environment."""
     report = FsckReport(store.config.data_dir, quick)
     handles = {name.decode(): getattr(store.dbs, name.decode()) for name in DATABASES}
@@ -363,8 +364,8 @@ class _Checker:
     def __init__(
         self,
         report: FsckReport,
-        txn: lmdb.Transaction,
-        dbs: dict[str, Any],
+        txn: lmdb.Transaction[bytes],
+        dbs: dict[str, lmdb._Database | None],
         segments_dir: str,
     ) -> None:
         self.report = report
@@ -387,7 +388,7 @@ class _Checker:
     def warning(self, kind: str, message: str, **where: Any) -> None:
         self.report.warnings.append(Problem(kind, message, **where))
 
-    def cursor(self, name: str) -> lmdb.Cursor | None:
+    def cursor(self, name: str) -> lmdb.Cursor[bytes] | None:
         db = self.dbs.get(name)
         return self.txn.cursor(db=db) if db is not None else None
 
@@ -1005,7 +1006,7 @@ def _ignore(kind: str, message: str, **where: Any) -> None:
     """A problem sink that drops everything (for passes that only collect keys)."""
 
 
-def _prefixed(cursor: lmdb.Cursor, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+def _prefixed(cursor: lmdb.Cursor[bytes], prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
     if not cursor.set_range(prefix):
         return
     for k, v in cursor:

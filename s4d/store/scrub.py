@@ -17,17 +17,18 @@ in a worker thread.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TextIO
 
 from s4d.store import codec, records
 from s4d.store.chunks import decode_payload, digest_of
 from s4d.store.clock import Clock
 from s4d.store.eventlog import EventLog
-from s4d.store.model import ChunkLocation, ObjectVersion
+from s4d.store.model import ChunkLocation, ChunkRef, ObjectVersion
 from s4d.store.schema import CHUNK, ENTRY_OBJECT, U64, u64
 from s4d.store.segments import Location
 from s4d.store.store import Store, StoreConfig
@@ -92,7 +93,7 @@ def keys_using(
     if not wanted:
         return found
 
-    def note(version_chunks: list[Any], label: str) -> None:
+    def note(version_chunks: list[ChunkRef], label: str) -> None:
         for ref in {c.digest for c in version_chunks} & wanted:
             if len(found[ref]) < limit:
                 found[ref].append(label)
@@ -280,7 +281,7 @@ def seg_read(fd: int, loc: ChunkLocation | Location) -> bytes:
 # -- the command -----------------------------------------------------------------------
 
 
-def add_arguments(parser: Any) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``scrub`` command's arguments to ``parser``."""
     parser.add_argument("data_dir", metavar="DATA_DIR", help="the data directory")
     parser.add_argument(
@@ -288,7 +289,7 @@ def add_arguments(parser: Any) -> None:
     )
 
 
-def run(args: Any, out: Any = None) -> int:
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Check every stored chunk once; mark and report damaged ones; 1 if any."""
     out = out if out is not None else sys.stdout
     if not os.path.isdir(os.path.join(args.data_dir, "meta")):

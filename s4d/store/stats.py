@@ -35,13 +35,16 @@ import sys
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import lmdb
 
 from s4d.store import codec
 from s4d.store.records import HEADER_SIZE
-from s4d.store.schema import CHUNK, DATABASES, STATS_PREFIX, U64
+from s4d.store.schema import CHUNK, DATABASES, STATS_PREFIX, U64, Databases
+
+if TYPE_CHECKING:  # the store imports this module
+    from s4d.store.store import Store
 
 I64 = struct.Struct(">q")
 #: the names kept in ``counters``
@@ -60,7 +63,9 @@ NAMES = (
 READY = STATS_PREFIX + b"!ready"
 
 
-def apply_deltas(txn: lmdb.Transaction, dbs: Any, deltas: Mapping[bytes, int]) -> None:
+def apply_deltas(
+    txn: lmdb.Transaction[bytes], dbs: Databases, deltas: Mapping[bytes, int]
+) -> None:
     """Add ``deltas`` to the stored counters (inside the caller's write transaction)."""
     for name, delta in deltas.items():
         if not delta:
@@ -71,7 +76,7 @@ def apply_deltas(txn: lmdb.Transaction, dbs: Any, deltas: Mapping[bytes, int]) -
         txn.put(key, I64.pack(value), db=dbs.counters)
 
 
-def stored_counters(txn: lmdb.Transaction, counters_db: Any) -> dict[str, int]:
+def stored_counters(txn: lmdb.Transaction[bytes], counters_db: lmdb._Database) -> dict[str, int]:
     """The counters as stored (missing ones are 0)."""
     found = {name.decode(): 0 for name in NAMES}
     for name in NAMES:
@@ -81,7 +86,7 @@ def stored_counters(txn: lmdb.Transaction, counters_db: Any) -> dict[str, int]:
     return found
 
 
-def recount(txn: lmdb.Transaction, dbs: Mapping[str, Any]) -> dict[str, int]:
+def recount(txn: lmdb.Transaction[bytes], dbs: Mapping[str, Any]) -> dict[str, int]:
     """Count every statistic from scratch (versions and the chunk index).
 
     Only for :func:`ensure` and fsck: it reads every version and chunk record.
@@ -119,7 +124,7 @@ def recount(txn: lmdb.Transaction, dbs: Mapping[str, Any]) -> dict[str, int]:
     return dict(counts)
 
 
-def ensure(env: lmdb.Environment, dbs: Any) -> None:
+def ensure(env: lmdb.Environment, dbs: Databases) -> None:
     """Count the statistics of a data directory that has none yet (once)."""
     with env.begin() as txn:
         if txn.get(READY, db=dbs.counters) is not None:
@@ -184,9 +189,13 @@ class StorageStats:
         return value
 
 
-def read_stats(txn: lmdb.Transaction, counters_db: Any, segments_db: Any) -> StorageStats:
+def read_stats(
+    txn: lmdb.Transaction[bytes], counters_db: lmdb._Database, segments_db: lmdb._Database | None
+) -> StorageStats:
     """The current statistics (counters and the per-segment records)."""
-    stats = StorageStats(**stored_counters(txn, counters_db))
+    stats = StorageStats()
+    for name, value in stored_counters(txn, counters_db).items():
+        setattr(stats, name, value)
     if segments_db is not None:
         for k, v in txn.cursor(db=segments_db):
             try:
@@ -207,7 +216,7 @@ def read_stats(txn: lmdb.Transaction, counters_db: Any, segments_db: Any) -> Sto
     return stats
 
 
-def store_stats(store: Any) -> StorageStats:
+def store_stats(store: Store) -> StorageStats:
     """The statistics of an open :class:`~s4d.store.store.Store`."""
     with store.env.begin() as txn:
         return read_stats(txn, store.dbs.counters, store.dbs.segments)

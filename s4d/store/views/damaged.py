@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from s4d.store import codec
 from s4d.store.views.base import View
@@ -18,7 +18,7 @@ class DamagedView(View):
     def info(self, digest: bytes) -> dict[str, Any] | None:
         """Where and why a damaged chunk failed, or None."""
         raw = self.txn.get(digest, db=self.db)
-        return cast(dict[str, Any], codec.decode(raw)) if raw is not None else None
+        return codec.decode(raw) if raw is not None else None
 
     def mark(self, digest: bytes, info: dict[str, Any]) -> bool:
         """Record a chunk as damaged; False if it already was."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from s4d.store import codec
 from s4d.store.schema import U64, u64
@@ -15,7 +15,7 @@ class TokensView(View):
     def get(self, token: bytes) -> dict[str, Any] | None:
         """The record kept for an idempotency token, or None."""
         raw = self.txn.get(b"K" + token, db=self.db)
-        return cast(dict[str, Any], codec.decode(raw)) if raw is not None else None
+        return codec.decode(raw) if raw is not None else None
 
     def put(self, token: bytes, record: dict[str, Any], now_ns: int) -> None:
         """Remember ``token`` (with ``record``) as used at ``now_ns``."""
