@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import blake3
+import lmdb
 import zstandard
 
+from s4d.errors import S3Error
 from s4d.store.model import ChunkLocation, ChunkRef
 from s4d.store.records import FLAG_ZSTD, CorruptRecord
 from s4d.store.segments import Location, SegmentSet
@@ -155,13 +159,6 @@ def storage_error(error: BaseException, meta_path: str | None = None) -> BaseExc
     gets when the disk fills up mid-write; with ``meta_path`` (the environment's
     directory) such an error is ``StorageFull`` when that filesystem is nearly full.
     """
-    import errno
-    import os
-
-    import lmdb
-
-    from s4d.errors import S3Error
-
     if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
         return S3Error("StorageFull")
     if isinstance(error, lmdb.MapFullError):

@@ -45,7 +45,7 @@ import blake3
 import lmdb
 import zstandard
 
-from s4d.store import codec, records
+from s4d.store import codec, records, stats
 from s4d.store.model import NULL_VERSION, Bucket, MultipartUpload, ObjectVersion, PartRecord
 from s4d.store.schema import (
     CHUNK,
@@ -66,6 +66,7 @@ from s4d.store.schema import (
     upload_key,
 )
 from s4d.store.segments import SEGMENT_SUFFIX, segment_name
+from s4d.store.stats import format_size
 from s4d.store.store import Store
 from s4d.store.views.namespace import path_kind, split_key
 
@@ -233,12 +234,12 @@ class FsckReport:
             ("versions", f"{st.versions} ({st.delete_markers} delete markers)"),
             ("uploads", f"{st.uploads} in progress ({st.parts} parts)"),
             ("chunks", f"{st.chunks} ({st.chunk_refs} references)"),
-            ("logical bytes", _size(st.logical_bytes)),
-            ("unique bytes", _size(st.unique_bytes)),
-            ("live bytes", _size(st.live_bytes)),
-            ("physical bytes", _size(st.physical_bytes)),
-            ("orphan bytes", f"{_size(st.orphan_bytes)} in {st.orphan_records} records"),
-            ("damaged bytes", f"{_size(st.damaged_bytes)} in {st.damaged_regions} regions"),
+            ("logical bytes", format_size(st.logical_bytes)),
+            ("unique bytes", format_size(st.unique_bytes)),
+            ("live bytes", format_size(st.live_bytes)),
+            ("physical bytes", format_size(st.physical_bytes)),
+            ("orphan bytes", f"{format_size(st.orphan_bytes)} in {st.orphan_records} records"),
+            ("damaged bytes", f"{format_size(st.damaged_bytes)} in {st.damaged_regions} regions"),
             ("segments", str(st.segments)),
         ]
         lines += [f"  {name:<15} {value}" for name, value in rows]
@@ -246,11 +247,11 @@ class FsckReport:
             lines.append("Segments:")
             for seg in self.segments:
                 lines.append(
-                    f"  {segment_name(seg.segment)}  size {_size(seg.size)}"
-                    f"  live {_size(seg.live_bytes)} ({seg.live_records})"
-                    f"  orphan {_size(seg.orphan_bytes)} ({seg.orphan_records})"
-                    f"  damaged {_size(seg.damaged_bytes)}"
-                    f"  recorded dead {_size(seg.recorded_dead)}"
+                    f"  {segment_name(seg.segment)}  size {format_size(seg.size)}"
+                    f"  live {format_size(seg.live_bytes)} ({seg.live_records})"
+                    f"  orphan {format_size(seg.orphan_bytes)} ({seg.orphan_records})"
+                    f"  damaged {format_size(seg.damaged_bytes)}"
+                    f"  recorded dead {format_size(seg.recorded_dead)}"
                 )
         for title, found in (("Problems", self.problems), ("Warnings", self.warnings)):
             if found:
@@ -280,17 +281,6 @@ def _problem_json(problem: Problem) -> dict[str, Any]:
     value = asdict(problem)
     value["keys"] = [asdict(k) for k in problem.keys]
     return value
-
-
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    value = float(n)
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        value /= 1024
-        if value < 1024 or unit == "TiB":
-            break
-    return f"{value:.1f} {unit} ({n} B)"
 
 
 # -- entry points ------------------------------------------------------------------------
@@ -952,8 +942,6 @@ class _Checker:
 
         A difference is a warning: it misreports space but loses nothing.
         """
-        from s4d.store import stats
-
         counters = self.dbs.get("counters")
         if counters is None or self.txn.get(stats.READY, db=counters) is None:
             return  # not counted yet: the next store to open the directory counts them

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import lmdb
 
 from s4d.store import codec
+from s4d.store.model import ObjectVersion
 from s4d.store.records import HEADER_SIZE
 from s4d.store.schema import CHUNK, DATABASES, STATS_PREFIX, U64, Databases
 
@@ -91,8 +92,6 @@ def recount(txn: lmdb.Transaction[bytes], dbs: Mapping[str, Any]) -> dict[str, i
 
     Only for :func:`ensure` and fsck: it reads every version and chunk record.
     """
-    from s4d.store.model import ObjectVersion
-
     counts: dict[str, int] = defaultdict(int)
     for name in NAMES:
         counts[name.decode()] = 0
@@ -224,17 +223,15 @@ def store_stats(store: Store) -> StorageStats:
 
 def render(stats: StorageStats, verbose: bool = False) -> str:
     """A readable report."""
-    from s4d.store.fsck import _size
-
     rows = [
         ("objects", f"{stats.objects} ({stats.delete_markers} delete markers)"),
-        ("logical bytes", _size(stats.logical_bytes)),
-        ("unique bytes", _size(stats.unique_bytes)),
-        ("stored bytes", _size(stats.stored_bytes)),
-        ("physical bytes", _size(stats.physical_bytes)),
-        ("dead bytes", _size(stats.dead_bytes)),
+        ("logical bytes", format_size(stats.logical_bytes)),
+        ("unique bytes", format_size(stats.unique_bytes)),
+        ("stored bytes", format_size(stats.stored_bytes)),
+        ("physical bytes", format_size(stats.physical_bytes)),
+        ("dead bytes", format_size(stats.dead_bytes)),
         ("chunks", f"{stats.chunks} ({stats.refs} references)"),
-        ("released", f"{stats.released_chunks} chunks, {_size(stats.released_bytes)}"),
+        ("released", f"{stats.released_chunks} chunks, {format_size(stats.released_bytes)}"),
         ("dedup ratio", f"{stats.dedup_ratio:.2f}"),
         ("compression", f"{stats.compression_ratio:.2f}"),
         ("segments", str(len(stats.segments))),
@@ -288,3 +285,15 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
             print("  (not counted yet: the store has not been opened by this version)", file=out)
         print(render(stats, args.verbose), file=out)
     return 0
+
+
+def format_size(n: int) -> str:
+    """A byte count for people: ``1.5 MiB (1572864 B)``."""
+    if n < 1024:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            break
+    return f"{value:.1f} {unit} ({n} B)"
