@@ -273,9 +273,9 @@ async def corpus_and_compaction(reactor: Any, workdir: str, args: argparse.Names
         await engine.buckets.create("text", "us-east-1")
 
         def enable(t: Any) -> None:
-            b = t.require_bucket("versions")
+            b = t.buckets.require("versions")
             b.versioning = "Enabled"
-            t.put_bucket(b)
+            t.buckets.put(b)
 
         await engine.core.commit(enable)
         print(f"corpus (compression {args.compression}, fsync on, {args.threads} threads)")
@@ -329,7 +329,7 @@ async def corpus_and_compaction(reactor: Any, workdir: str, args: argparse.Names
         listing = await engine.core.read(
             lambda t: [
                 v.version_id
-                for v in t.versions(t.lookup(t.require_bucket("versions"), b"document.txt"))
+                for v in t.versions.all(t.ns.lookup(t.buckets.require("versions"), b"document.txt"))
             ]
         )
         for vid in listing[1:]:

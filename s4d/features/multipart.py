@@ -25,14 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from s4d.errors import S3Error
-from s4d.features.objects import (
+from s4d.features.versions import (
     NewObject,
     WriteConditions,
-    _check_conditions,
-    _install,
-    _reference,
-    _version_from,
+    check_conditions,
     check_key,
+    install_version,
+    reference_chunks,
+    version_from,
 )
 from s4d.store.chunks import WrittenChunk
 from s4d.store.model import (
@@ -63,7 +63,7 @@ ObjectChecksums = Callable[[MultipartUpload, list[PartRecord]], dict[str, str]]
 
 def new_upload_id(t: MetaTxn) -> str:
     """A fresh upload id: 12 hex digits of a counter (so ids sort by age), 20 random."""
-    return f"{t.next_id(b'upload'):012x}{secrets.token_hex(10)}"
+    return f"{t.counters.next_id(b'upload'):012x}{secrets.token_hex(10)}"
 
 
 def check_part_number(number: int) -> None:
@@ -81,11 +81,11 @@ def require_upload(
     t: MetaTxn, bucket_name: str, key: str, upload_id: str
 ) -> tuple[Bucket, MultipartUpload]:
     """The bucket and the upload; ``NoSuchUpload`` if it is not in progress for ``key``."""
-    bucket = t.require_bucket(bucket_name)
+    bucket = t.buckets.require(bucket_name)
     raw_key = check_key(key)
     if not _UPLOAD_ID.match(upload_id):
         raise S3Error("NoSuchUpload", UploadId=upload_id)
-    upload = t.upload(bucket.bucket_id, raw_key, upload_id)
+    upload = t.multipart.upload(bucket.bucket_id, raw_key, upload_id)
     if upload is None:
         raise S3Error("NoSuchUpload", UploadId=upload_id)
     return bucket, upload
@@ -98,7 +98,7 @@ def create_upload(
     t: MetaTxn, bucket_name: str, key: str, template: MultipartUpload, now_ns: int
 ) -> MultipartUpload:
     """Start an upload of ``key`` carrying ``template``'s attributes; returns the record."""
-    bucket = t.require_bucket(bucket_name)
+    bucket = t.buckets.require(bucket_name)
     check_key(key)
     upload = MultipartUpload(
         upload_id=new_upload_id(t),
@@ -112,7 +112,7 @@ def create_upload(
         checksum_algorithm=template.checksum_algorithm,
         extra=dict(template.extra),
     )
-    t.put_upload(upload)
+    t.multipart.put_upload(upload)
     return upload
 
 
@@ -139,12 +139,12 @@ def upload_part(
             f"Checksum Type mismatch occurred, expected checksum Type: {alg.lower()}, "
             f"actual checksum Type: {next(iter(part.checksums)).lower()}",
         )
-    _reference(t, chunks)
+    reference_chunks(t, chunks)
     part.chunks = [c.ref for c in chunks]
-    old = t.part(upload_id, part.number)
+    old = t.multipart.part(upload_id, part.number)
     if old is not None:
         _release_chunks(t, old.chunks)
-    t.put_part(upload_id, part)
+    t.multipart.put_part(upload_id, part)
     return part
 
 
@@ -157,17 +157,17 @@ def abort_upload(t: MetaTxn, bucket_name: str, key: str, upload_id: str) -> Mult
 
 def release_upload(t: MetaTxn, upload: MultipartUpload) -> int:
     """Remove an upload and all its parts, releasing their chunks; returns the part count."""
-    parts = list(t.parts(upload.upload_id))
+    parts = list(t.multipart.parts(upload.upload_id))
     for part in parts:
         _release_chunks(t, part.chunks)
-        t.delete_part(upload.upload_id, part.number)
-    t.delete_upload(upload)
+        t.multipart.delete_part(upload.upload_id, part.number)
+    t.multipart.delete_upload(upload)
     return len(parts)
 
 
 def abort_bucket_uploads(t: MetaTxn, bucket: Bucket) -> int:
     """Abort every upload in ``bucket`` (when the bucket goes); returns how many."""
-    uploads = list(t.uploads(bucket.bucket_id))
+    uploads = list(t.multipart.uploads(bucket.bucket_id))
     for upload in uploads:
         release_upload(t, upload)
     return len(uploads)
@@ -176,7 +176,7 @@ def abort_bucket_uploads(t: MetaTxn, bucket: Bucket) -> int:
 def expire_uploads(t: MetaTxn, cutoff_ns: int, limit: int = EXPIRY_BATCH) -> list[MultipartUpload]:
     """Abort up to ``limit`` uploads initiated before ``cutoff_ns``; returns them."""
     expired = []
-    for upload in t.all_uploads():
+    for upload in t.multipart.all_uploads():
         if upload.initiated_ns < cutoff_ns:
             expired.append(upload)
             if len(expired) >= limit:
@@ -188,7 +188,7 @@ def expire_uploads(t: MetaTxn, cutoff_ns: int, limit: int = EXPIRY_BATCH) -> lis
 
 def _release_chunks(t: MetaTxn, chunks: list[ChunkRef]) -> None:
     for chunk in chunks:
-        t.decref(chunk.digest)
+        t.chunks.decref(chunk.digest)
 
 
 # -- copying a part --------------------------------------------------------------------
@@ -292,7 +292,7 @@ def complete_upload(
         if item.number <= previous:
             raise S3Error("InvalidPartOrder", UploadId=upload_id)
         previous = item.number
-    stored = {p.number: p for p in t.parts(upload_id)}
+    stored = {p.number: p for p in t.multipart.parts(upload_id)}
     chosen: list[PartRecord] = []
     for item in requested:
         part = stored.get(item.number)
@@ -324,9 +324,9 @@ def complete_upload(
             f"what was computed: {size}",
         )
     raw_key = check_key(key)
-    object_id = t.lookup(bucket, raw_key)
-    current = t.current(object_id) if object_id is not None else None
-    _check_conditions(current, conditions)
+    object_id = t.ns.lookup(bucket, raw_key)
+    current = t.versions.current(object_id) if object_id is not None else None
+    check_conditions(current, conditions)
     sums = checksums(upload, chosen) if checksums is not None else {}
     new = NewObject(
         size=size,
@@ -339,16 +339,16 @@ def complete_upload(
         parts=[p.size for p in chosen],
     )
     refs = [ref for part in chosen for ref in part.chunks]
-    version = _version_from(new, refs, t.next_id(b"seq"), now_ns)
+    version = version_from(new, refs, t.counters.next_id(b"seq"), now_ns)
     version.extra = {k: upload.extra[k] for k in CARRIED_EXTRA if k in upload.extra}
     # The named parts' references now belong to the version; the rest are released.
     named = {p.number for p in chosen}
     for number, part in stored.items():
         if number not in named:
             _release_chunks(t, part.chunks)
-        t.delete_part(upload_id, number)
-    t.delete_upload(upload)
-    return Completion(upload, _install(t, bucket, raw_key, object_id, version))
+        t.multipart.delete_part(upload_id, number)
+    t.multipart.delete_upload(upload)
+    return Completion(upload, install_version(t, bucket, raw_key, object_id, version))
 
 
 # -- listings ---------------------------------------------------------------------------
@@ -371,7 +371,7 @@ def list_parts(
     _, upload = require_upload(t, bucket_name, key, upload_id)
     parts: list[PartRecord] = []
     truncated = False
-    for part in t.parts(upload_id, marker):
+    for part in t.multipart.parts(upload_id, marker):
         if len(parts) >= max_parts:
             truncated = True
             break
@@ -406,7 +406,7 @@ def list_uploads(
     ``key_marker``; with it, after that upload of that key. Common prefixes
     count toward ``max_uploads``; a marker that is a common prefix skips it.
     """
-    bucket = t.require_bucket(bucket_name)
+    bucket = t.buckets.require(bucket_name)
     raw_prefix = prefix.encode("utf-8")
     raw_delim = delimiter.encode("utf-8") if delimiter else None
     raw_marker = key_marker.encode("utf-8") if key_marker else None
@@ -417,7 +417,7 @@ def list_uploads(
     last_prefix: bytes | None = None
     next_key: str | None = None
     next_uid: str | None = None
-    for upload in t.uploads(bucket.bucket_id, start):
+    for upload in t.multipart.uploads(bucket.bucket_id, start):
         raw_key = upload.key.encode("utf-8")
         if not raw_key.startswith(raw_prefix):
             if raw_key > raw_prefix:

@@ -33,10 +33,11 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from s4d.errors import S3Error
-from s4d.features.objects import MAX_KEY_BYTES, check_key
+from s4d.features.versions import MAX_KEY_BYTES, check_key
 from s4d.store.model import NULL_VERSION, Bucket, ObjectVersion
 from s4d.store.schema import ENTRY_OBJECT, U16, U64
-from s4d.store.txn import MetaTxn, dir_entry, entry_bound, split_key
+from s4d.store.txn import MetaTxn
+from s4d.store.views.namespace import dir_entry, entry_bound, split_key
 
 #: Longest client token AWS accepts (ASCII 33-126).
 MAX_TOKEN_LENGTH = 64
@@ -116,7 +117,7 @@ def check_client_token(token: str | None) -> bytes | None:
 
 def rename(t: MetaTxn, request: Rename, now_ns: int) -> RenameOutcome:
     """Rename a key, or every key under a prefix, inside transaction ``t``."""
-    bucket = t.require_bucket(request.bucket)
+    bucket = t.buckets.require(request.bucket)
     if request.source_bucket != request.bucket:
         raise S3Error(
             "InvalidRequest",
@@ -129,7 +130,7 @@ def rename(t: MetaTxn, request: Rename, now_ns: int) -> RenameOutcome:
     token = check_client_token(request.client_token)
     fingerprint = request.fingerprint()
     if token is not None:
-        record = t.client_token(token)
+        record = t.tokens.get(token)
         if record is not None and record["t"] >= now_ns - TOKEN_TTL_NS:
             if record["fp"] != fingerprint:
                 raise S3Error("IdempotencyParameterMismatch")
@@ -139,8 +140,8 @@ def rename(t: MetaTxn, request: Rename, now_ns: int) -> RenameOutcome:
     else:
         _rename_key(t, bucket, source, destination, request)
     if token is not None:
-        t.expire_client_tokens(now_ns - TOKEN_TTL_NS, TOKEN_EXPIRY_BATCH)
-        t.put_client_token(token, {"fp": fingerprint}, now_ns)
+        t.tokens.expire(now_ns - TOKEN_TTL_NS, TOKEN_EXPIRY_BATCH)
+        t.tokens.put(token, {"fp": fingerprint}, now_ns)
     return RenameOutcome(is_prefix)
 
 
@@ -150,17 +151,17 @@ def rename(t: MetaTxn, request: Rename, now_ns: int) -> RenameOutcome:
 def _rename_key(t: MetaTxn, bucket: Bucket, source: bytes, destination: bytes, r: Rename) -> None:
     if source == destination:
         raise S3Error("InvalidRequest", "The source and the destination of a rename are the same.")
-    source_id = t.lookup(bucket, source)
-    current = t.current(source_id) if source_id is not None else None
+    source_id = t.ns.lookup(bucket, source)
+    current = t.versions.current(source_id) if source_id is not None else None
     if source_id is None or current is None or current.delete_marker:
         raise S3Error("NoSuchKey", Key=r.source)
     check_source(current, r.conditions)
-    target_id = t.lookup(bucket, destination)
-    target = t.current(target_id) if target_id is not None else None
+    target_id = t.ns.lookup(bucket, destination)
+    target = t.versions.current(target_id) if target_id is not None else None
     check_destination(target, r.conditions)
-    t.unlink(bucket, source)
+    t.ns.unlink(bucket, source)
     if target_id is None:
-        t.link(bucket, destination, source_id)
+        t.ns.link(bucket, destination, source_id)
     else:
         _stack_versions(t, source_id, target_id)
 
@@ -170,12 +171,12 @@ def _stack_versions(t: MetaTxn, source_id: int, target_id: int) -> None:
 
     A moved ``null`` version replaces the target's (its bytes are released).
     """
-    versions = t.versions(source_id)
+    versions = t.versions.all(source_id)
     if any(v.version_id == NULL_VERSION for v in versions):
-        for old in t.versions(target_id):
+        for old in t.versions.all(target_id):
             if old.version_id == NULL_VERSION:
-                t.delete_version(target_id, old)
-    t.move_versions(source_id, target_id, versions)
+                t.versions.delete(target_id, old)
+    t.versions.move(source_id, target_id, versions)
 
 
 def _matches(header: str, etag: str) -> bool:
@@ -239,13 +240,13 @@ def _rename_prefix(
         )
     root = bucket.root_dir
     source_path, _ = split_key(source)
-    value = t.detach(root, source_path)
+    value = t.ns.detach(root, source_path)
     if value is None:
         raise S3Error("NoSuchKey", "No key starts with the source prefix.", Key=r.source)
     moved_id = U64.unpack_from(value, 1)[0]
     bound = entry_bound(value)
     if bound is None:  # written before entries had bounds: measure it once
-        bound = t.longest_below(moved_id)
+        bound = t.ns.longest_below(moved_id)
         value = dir_entry(value[:1], moved_id, bound)
     longest = len(destination) + bound
     if longest > MAX_KEY_BYTES:
@@ -255,9 +256,9 @@ def _rename_prefix(
             f"{MAX_KEY_BYTES}.",
         )
     target_path, _ = split_key(destination)
-    target = t.resolve_dirs(root, target_path)
+    target = t.ns.resolve_dirs(root, target_path)
     if target is None:
-        t.attach(root, target_path, value, longest)
+        t.ns.attach(root, target_path, value, longest)
         return
     if not r.merge:
         raise S3Error(
@@ -266,7 +267,7 @@ def _rename_prefix(
             "merge into it.",
             Key=r.destination,
         )
-    t.make_dirs(root, target_path, longest)  # raises the bounds on the way
+    t.ns.make_dirs(root, target_path, longest)  # raises the bounds on the way
     _merge(t, moved_id, target[-1], destination, bound)
 
 
@@ -280,18 +281,18 @@ def _merge(t: MetaTxn, source_dir: int, target_dir: int, prefix: bytes, bound: i
     stack = [(source_dir, target_dir, prefix, bound)]
     while stack:
         src, dst, path, limit = stack.pop()
-        while batch := t.entries(src, MERGE_BATCH):
+        while batch := t.ns.entries(src, MERGE_BATCH):
             for name, value in batch:
-                t.remove_entry(src, name)
-                there = t.entry_value(dst, name)
+                t.ns.remove_entry(src, name)
+                there = t.ns.entry_value(dst, name)
                 if there is None:
-                    t.put_entry(dst, name, value)
+                    t.ns.put_entry(dst, name, value)
                     continue
                 if value[:1] != there[:1]:
                     raise S3Error("InternalError", "Namespace entries of different kinds collide.")
                 src_id, dst_id = U64.unpack_from(value, 1)[0], U64.unpack_from(there, 1)[0]
                 if value[:1] == ENTRY_OBJECT:
-                    current = t.current(dst_id)
+                    current = t.versions.current(dst_id)
                     if current is not None and not current.delete_marker:
                         raise S3Error(
                             "DestinationAlreadyExists",
@@ -305,5 +306,5 @@ def _merge(t: MetaTxn, source_dir: int, target_dir: int, prefix: bytes, bound: i
                     below = max(0, limit - len(name))
                 there_bound = entry_bound(there)
                 if there_bound is not None and there_bound < below:
-                    t.put_entry(dst, name, there[:9] + U16.pack(below))
+                    t.ns.put_entry(dst, name, there[:9] + U16.pack(below))
                 stack.append((src_id, dst_id, path + name, below))

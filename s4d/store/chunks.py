@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import blake3
+import lmdb
 import zstandard
 
+from s4d.errors import S3Error
 from s4d.store.model import ChunkLocation, ChunkRef
 from s4d.store.records import FLAG_ZSTD, CorruptRecord
 from s4d.store.segments import Location, SegmentSet
+
+#: Tells whether a digest is already indexed (and readable): the dedup check.
+ExistsCheck = Callable[[bytes], bool]
 
 #: The largest chunk an object is cut into.
 DEFAULT_CHUNK_SIZE = 4 << 20
@@ -151,13 +159,6 @@ def storage_error(error: BaseException, meta_path: str | None = None) -> BaseExc
     gets when the disk fills up mid-write; with ``meta_path`` (the environment's
     directory) such an error is ``StorageFull`` when that filesystem is nearly full.
     """
-    import errno
-    import os
-
-    import lmdb
-
-    from s4d.errors import S3Error
-
     if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
         return S3Error("StorageFull")
     if isinstance(error, lmdb.MapFullError):
@@ -172,10 +173,3 @@ def storage_error(error: BaseException, meta_path: str | None = None) -> BaseExc
         if fs.f_bavail * fs.f_frsize < LOW_SPACE:
             return S3Error("StorageFull")
     return error
-
-
-class ExistsCheck:
-    """Protocol-like base: ``__call__(digest) -> bool``."""
-
-    def __call__(self, digest: bytes) -> bool:  # pragma: no cover - interface
-        raise NotImplementedError

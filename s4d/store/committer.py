@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from s4d.store.chunks import storage_error
+from s4d.store.clock import SYSTEM_CLOCK, Clock
 from s4d.store.schema import Databases
 from s4d.store.segments import SegmentSet
 from s4d.store.txn import MetaTxn
@@ -53,8 +54,10 @@ class Committer:
         segments: SegmentSet,
         inline: bool = False,
         max_batch: int = 1024,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.dbs = dbs
+        self.clock = clock
         self.segments = segments
         self.inline = inline
         self.max_batch = max_batch
@@ -202,10 +205,10 @@ class Committer:
         try:
             with self.dbs.env.begin(write=True) as txn:
                 # Statistics of every operation that succeeds are written once, below.
-                batch_stats: dict[bytes, int] = defaultdict(int)
+                batch_stats: defaultdict[bytes, int] = defaultdict(int)
                 for request in batch:
                     child = self.dbs.env.begin(write=True, parent=txn)
-                    meta = MetaTxn(self.dbs, child)
+                    meta = MetaTxn(self.dbs, child, self.clock)
                     meta.stats_sink = batch_stats
                     try:
                         value = request.operation(meta)
@@ -216,7 +219,7 @@ class Committer:
                     else:
                         child.commit()
                         results.append((request, value, None))
-                outer = MetaTxn(self.dbs, txn)
+                outer = MetaTxn(self.dbs, txn, self.clock)
                 outer.stats.update(batch_stats)
                 outer.flush(durable)
         except BaseException as e:  # noqa: BLE001 - the whole batch failed
@@ -227,8 +230,8 @@ class Committer:
             return
         self.batches += 1
         self.operations += len(batch)
-        for request, value, error in results:
-            if error is not None:
-                request.future.set_exception(error)
+        for request, value, failure in results:
+            if failure is not None:
+                request.future.set_exception(failure)
             else:
                 request.future.set_result(value)

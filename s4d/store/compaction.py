@@ -6,7 +6,7 @@ appends to, segments modified within the last ``grace`` seconds, and any file
 another process holds the append lock (``flock``) of. For each one it:
 
 1. commits a *retiring* mark on the segment: from then on the metadata refuses
-   to index any new record in it (:meth:`~s4d.store.txn.MetaTxn.add_chunk`), so
+   to index any new record in it (:meth:`~s4d.store.views.chunks.ChunksView.add`), so
    every record the index will ever point at in that file is already there;
 2. scans the file's records (checking their CRCs) and looks each up in the chunk
    index: a record is *live* iff the index maps its digest to exactly this
@@ -40,20 +40,23 @@ touches them.
 
 from __future__ import annotations
 
-import logging
+import argparse
+import json
 import os
-import time
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import Any, TextIO
 
 from s4d.store import records
+from s4d.store.clock import Clock
+from s4d.store.eventlog import EventLog
 from s4d.store.model import ChunkLocation
 from s4d.store.scrub import DamagedChunk, mark_damaged, seg_read, verify_record
 from s4d.store.segments import SegmentFile
+from s4d.store.stats import render, store_stats
+from s4d.store.store import Store, StoreConfig
 from s4d.store.txn import MetaTxn
-
-log = logging.getLogger(__name__)
 
 #: Default: released chunks are kept, and segments left alone, this long (seconds).
 DEFAULT_GRACE = 3600.0
@@ -140,8 +143,6 @@ class CompactionReport:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable form."""
-        from dataclasses import asdict
-
         value = asdict(self)
         value["compacted"] = self.compacted
         value["freed_bytes"] = self.freed_bytes
@@ -171,21 +172,23 @@ class Compactor:
         there). 0 for offline use and tests.
     :param rate: most bytes copied per second (None: unpaced).
     :param should_stop: polled between records; a pass stops early when it says so.
+    :param clock: the clocks to read and pace with (default: the store's).
+    :param events: where the pass's summary and damage are logged (default: the store's).
     """
 
     def __init__(
         self,
-        store: Any,
+        store: Store,
         threshold: float = 0.3,
         dry_run: bool = False,
         grace: float = DEFAULT_GRACE,
         rate: float | None = None,
         batch_bytes: int = BATCH_BYTES,
         batch_records: int = BATCH_RECORDS,
-        now: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
         should_stop: Callable[[], bool] = lambda: False,
         segments: list[int] | None = None,
+        clock: Clock | None = None,
+        events: EventLog | None = None,
     ) -> None:
         self.store = store
         self.threshold = threshold
@@ -194,12 +197,12 @@ class Compactor:
         self.rate = rate
         self.batch_bytes = batch_bytes
         self.batch_records = batch_records
-        self.now = now
-        self.sleep = sleep
+        self.clock = clock if clock is not None else store.clock
+        self.events = events if events is not None else store.events
         self.should_stop = should_stop
         self.only = set(segments) if segments is not None else None
         self._copied_since = 0
-        self._paced_from = time.monotonic()
+        self._paced_from = self.clock.monotonic()
 
     # -- choosing ------------------------------------------------------------------
 
@@ -209,9 +212,9 @@ class Compactor:
         ids = self.store.segments.segment_ids()
         with self.store.read() as t:
             for sid in ids:
-                infos[sid] = t.segment_info(sid)
+                infos[sid] = t.segments.info(sid)
         active = self.store.segments.active_id()
-        now = self.now()
+        now = self.clock.wall()
         plans = []
         for sid in ids:
             if sid == active or (self.only is not None and sid not in self.only):
@@ -239,7 +242,7 @@ class Compactor:
     def run(self) -> CompactionReport:
         """Compact every candidate (or, dry, report what would be done)."""
         report = CompactionReport(self.dry_run, self.threshold)
-        started = time.monotonic()
+        started = self.clock.monotonic()
         self._paced_from = started
         self._copied_since = 0
         for plan in self.candidates():
@@ -254,9 +257,16 @@ class Compactor:
                 self._compact(plan, lock, report)
             finally:
                 lock.close()
-        report.seconds = time.monotonic() - started
+        report.seconds = self.clock.monotonic() - started
         if report.segments:
-            log.info("%s", report.summary())
+            self.events.info(
+                "Compaction: {summary}",
+                summary=report.summary(),
+                compacted=report.compacted,
+                copied_bytes=report.copied_bytes,
+                reclaimed_bytes=report.reclaimed_bytes,
+                damaged=len(report.damaged),
+            )
         return report
 
     def _lock(self, sid: int) -> SegmentFile | None:
@@ -299,7 +309,7 @@ class Compactor:
             bad = {loc.digest for loc, _ in damaged}
             live = [r for r in self._classify(sid, scanned) if r.digest not in bad]
         if damaged:
-            report.damaged += mark_damaged(self.store, damaged)
+            report.damaged += mark_damaged(self.store, damaged, self.events)
         if live or damaged or self.should_stop():
             plan.outcome = "unfinished"
             return
@@ -320,12 +330,12 @@ class Compactor:
     def _classify(self, sid: int, scanned: list[records.ScannedRecord]) -> list[_Live]:
         """The records of segment ``sid`` that the index points at, with what to do."""
         live: list[_Live] = []
-        now = self.now()
+        now = self.clock.wall()
         for start in range(0, len(scanned), LOOKUP_BATCH):
             with self.store.read() as t:
                 for rec in scanned[start : start + LOOKUP_BATCH]:
                     digest = rec.header.content
-                    found = t.chunk(digest)
+                    found = t.chunks.get(digest)
                     if found is None:
                         continue
                     loc, refs = found
@@ -333,7 +343,7 @@ class Compactor:
                         continue
                     purge = False
                     if refs == 0:
-                        released = t.released_at(digest)
+                        released = t.chunks.released_at(digest)
                         purge = released is None or now - released >= self.grace
                     live.append(
                         _Live(digest, rec.offset, loc.length, loc.size, loc.flags, refs, purge)
@@ -387,25 +397,25 @@ class Compactor:
     ) -> None:
         # The committer fdatasyncs the copies before the transaction that points at them.
         touched = frozenset(loc.segment for _d, _o, loc in batch)
-        grace, now = self.grace, self.now()
+        grace, now = self.grace, self.clock.wall()
 
         def move(t: MetaTxn) -> tuple[int, int, int]:
             moved = purged = 0
             for digest, offset, new in batch:
-                found = t.chunk(digest)
+                found = t.chunks.get(digest)
                 if found is not None and (found[0].segment, found[0].offset) == (sid, offset):
-                    t.relocate_chunk(digest, new)
-                    t.clear_damaged(digest)
+                    t.chunks.relocate(digest, new)
+                    t.damaged.clear(digest)
                     moved += 1
                 else:
                     t.dead[new.segment] += records.HEADER_SIZE + new.length
             for digest, offset in purges:
-                found = t.chunk(digest)
+                found = t.chunks.get(digest)
                 if found is None or (found[0].segment, found[0].offset) != (sid, offset):
                     continue
-                released = t.released_at(digest)
+                released = t.chunks.released_at(digest)
                 if found[1] == 0 and (released is None or now - released >= grace):
-                    purged += t.purge_chunk(digest)
+                    purged += t.chunks.purge(digest)
             return moved, purged, sum(records.HEADER_SIZE + new.length for _d, _o, new in batch)
 
         moved, purged, copied = self.store.submit(move, touched).result()
@@ -424,38 +434,38 @@ class Compactor:
         known = {r.offset for r in scanned}
         hidden: list[tuple[ChunkLocation, str]] = []
         with self.store.read() as t:
-            cursor = t.txn.cursor(db=t.dbs.chunks)
+            cursor = t.chunks.cursor()
             for k, _raw in cursor:
-                found = t.chunk(bytes(k))
+                found = t.chunks.get(bytes(k))
                 if found is not None and found[0].segment == sid and found[0].offset not in known:
                     hidden.append((found[0], "the record does not read back as a record"))
         if hidden:
-            report.damaged += mark_damaged(self.store, hidden)
+            report.damaged += mark_damaged(self.store, hidden, self.events)
         return bool(hidden)
 
     def _pace(self, copied: int) -> None:
         if not self.rate:
             return
         self._copied_since += copied
-        ahead = self._copied_since / self.rate - (time.monotonic() - self._paced_from)
+        ahead = self._copied_since / self.rate - (self.clock.monotonic() - self._paced_from)
         if ahead > 0:
-            self.sleep(ahead)
+            self.clock.sleep(ahead)
 
 
 def _mark_retiring(t: MetaTxn, sid: int) -> None:
-    info = t.segment_info(sid)
+    info = t.segments.info(sid)
     info["retiring"] = 1
-    t.put_segment_info(sid, info)
+    t.segments.put_info(sid, info)
 
 
 def _retire(t: MetaTxn, sid: int, offsets: set[tuple[bytes, int]]) -> bool:
     """Turn a segment's record into a tombstone if nothing points into it any more."""
     for digest, offset in offsets:
-        found = t.chunk(digest)
+        found = t.chunks.get(digest)
         if found is not None and (found[0].segment, found[0].offset) == (sid, offset):
             return False
     # The tombstone keeps refusing stale commits that name the segment (add_chunk).
-    t.put_segment_info(sid, {"size": 0, "dead": 0, "retiring": 1, "retired": 1})
+    t.segments.put_info(sid, {"size": 0, "dead": 0, "retiring": 1, "retired": 1})
     t.dead.pop(sid, None)
     return True
 
@@ -471,7 +481,7 @@ def _fsync_directory(path: str) -> None:
 # -- the command -----------------------------------------------------------------------
 
 
-def add_arguments(parser: Any) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``compact`` command's arguments to ``parser``."""
     parser.add_argument("data_dir", metavar="DATA_DIR", help="the data directory")
     parser.add_argument("--dry-run", action="store_true", help="report, change nothing")
@@ -491,14 +501,8 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
-def run(args: Any, out: Any = None) -> int:
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Run one pass over ``args.data_dir``; 0 on success, 1 if damage was found."""
-    import json
-    import sys
-
-    from s4d.store.stats import render, store_stats
-    from s4d.store.store import Store, StoreConfig
-
     out = out if out is not None else sys.stdout
     if not os.path.isdir(os.path.join(args.data_dir, "meta")):
         print(f"s4d compact: {args.data_dir}: no data directory", file=out)

@@ -45,7 +45,7 @@ import blake3
 import lmdb
 import zstandard
 
-from s4d.store import codec, records
+from s4d.store import codec, records, stats
 from s4d.store.model import NULL_VERSION, Bucket, MultipartUpload, ObjectVersion, PartRecord
 from s4d.store.schema import (
     CHUNK,
@@ -55,16 +55,20 @@ from s4d.store.schema import (
     ENTRY_OBJECT,
     NAME_PIECE,
     PART_INDEX,
+    SCHEMA_VERSION,
     U16,
     U32,
     U64,
     UPLOAD_ID_LENGTH,
     UPLOAD_INDEX,
+    read_schema_version,
     u64,
     upload_key,
 )
 from s4d.store.segments import SEGMENT_SUFFIX, segment_name
-from s4d.store.txn import path_kind, split_key
+from s4d.store.stats import format_size
+from s4d.store.store import Store
+from s4d.store.views.namespace import path_kind, split_key
 
 #: How many affected keys one problem lists at most.
 MAX_KEYS_PER_PROBLEM = 20
@@ -97,10 +101,14 @@ BAD_PART = "bad-part"
 ORPHAN_PART = "orphan-part"
 BAD_MULTIPART_ENTRY = "bad-multipart-entry"
 NO_METADATA = "no-metadata"
+#: the data directory was written by a newer s4d: nothing else is checked
+SCHEMA_TOO_NEW = "schema-too-new"
 # Warning kinds (nothing live is lost).
 DAMAGED_REGION = "damaged-region"
 STRAY_FILE = "stray-file"
 STALE_SEGMENT_INFO = "stale-segment-info"
+#: the data directory predates the current schema; opening it with a store upgrades it
+SCHEMA_OLD = "schema-needs-upgrade"
 #: the incrementally kept statistics differ from a recount (no data is affected)
 STATS_MISMATCH = "stats-mismatch"
 
@@ -197,6 +205,9 @@ class FsckReport:
     warnings: list[Problem] = field(default_factory=list)
     stats: FsckStats = field(default_factory=FsckStats)
     segments: list[SegmentStats] = field(default_factory=list)
+    #: the schema version of the metadata (0: written before versions existed;
+    #: None: no metadata to read it from)
+    schema_version: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -212,19 +223,23 @@ class FsckReport:
         mode = "quick check: headers only" if self.quick else "full check"
         lines = [f"s4d fsck {self.data_dir} ({mode})"]
         st = self.stats
+        schema = "unknown" if self.schema_version is None else str(self.schema_version)
+        if self.schema_version is not None and self.schema_version != SCHEMA_VERSION:
+            schema += f" (this s4d writes {SCHEMA_VERSION})"
         rows = [
+            ("schema", schema),
             ("buckets", str(st.buckets)),
             ("directories", str(st.directories)),
             ("objects", str(st.objects)),
             ("versions", f"{st.versions} ({st.delete_markers} delete markers)"),
             ("uploads", f"{st.uploads} in progress ({st.parts} parts)"),
             ("chunks", f"{st.chunks} ({st.chunk_refs} references)"),
-            ("logical bytes", _size(st.logical_bytes)),
-            ("unique bytes", _size(st.unique_bytes)),
-            ("live bytes", _size(st.live_bytes)),
-            ("physical bytes", _size(st.physical_bytes)),
-            ("orphan bytes", f"{_size(st.orphan_bytes)} in {st.orphan_records} records"),
-            ("damaged bytes", f"{_size(st.damaged_bytes)} in {st.damaged_regions} regions"),
+            ("logical bytes", format_size(st.logical_bytes)),
+            ("unique bytes", format_size(st.unique_bytes)),
+            ("live bytes", format_size(st.live_bytes)),
+            ("physical bytes", format_size(st.physical_bytes)),
+            ("orphan bytes", f"{format_size(st.orphan_bytes)} in {st.orphan_records} records"),
+            ("damaged bytes", f"{format_size(st.damaged_bytes)} in {st.damaged_regions} regions"),
             ("segments", str(st.segments)),
         ]
         lines += [f"  {name:<15} {value}" for name, value in rows]
@@ -232,11 +247,11 @@ class FsckReport:
             lines.append("Segments:")
             for seg in self.segments:
                 lines.append(
-                    f"  {segment_name(seg.segment)}  size {_size(seg.size)}"
-                    f"  live {_size(seg.live_bytes)} ({seg.live_records})"
-                    f"  orphan {_size(seg.orphan_bytes)} ({seg.orphan_records})"
-                    f"  damaged {_size(seg.damaged_bytes)}"
-                    f"  recorded dead {_size(seg.recorded_dead)}"
+                    f"  {segment_name(seg.segment)}  size {format_size(seg.size)}"
+                    f"  live {format_size(seg.live_bytes)} ({seg.live_records})"
+                    f"  orphan {format_size(seg.orphan_bytes)} ({seg.orphan_records})"
+                    f"  damaged {format_size(seg.damaged_bytes)}"
+                    f"  recorded dead {format_size(seg.recorded_dead)}"
                 )
         for title, found in (("Problems", self.problems), ("Warnings", self.warnings)):
             if found:
@@ -254,6 +269,7 @@ class FsckReport:
             "data_dir": self.data_dir,
             "quick": self.quick,
             "ok": self.ok,
+            "schema_version": self.schema_version,
             "stats": asdict(self.stats),
             "segments": [asdict(s) for s in self.segments],
             "problems": [_problem_json(p) for p in self.problems],
@@ -265,17 +281,6 @@ def _problem_json(problem: Problem) -> dict[str, Any]:
     value = asdict(problem)
     value["keys"] = [asdict(k) for k in problem.keys]
     return value
-
-
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    value = float(n)
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        value /= 1024
-        if value < 1024 or unit == "TiB":
-            break
-    return f"{value:.1f} {unit} ({n} B)"
 
 
 # -- entry points ------------------------------------------------------------------------
@@ -306,7 +311,7 @@ def check(data_dir: str, quick: bool = False) -> FsckReport:
     try:
         with env.begin() as txn:
             # Handles opened in a read-only transaction are only valid inside it.
-            handles = {}
+            handles: dict[str, lmdb._Database | None] = {}
             for name in DATABASES:
                 try:
                     handles[name.decode()] = env.open_db(name, txn=txn, create=False)
@@ -318,7 +323,7 @@ def check(data_dir: str, quick: bool = False) -> FsckReport:
     return report
 
 
-def check_store(store: Any, quick: bool = False) -> FsckReport:
+def check_store(store: Store, quick: bool = False) -> FsckReport:
     """Check an open :class:`~s4d.store.store.Store` through its own environment."""
     report = FsckReport(store.config.data_dir, quick)
     handles = {name.decode(): getattr(store.dbs, name.decode()) for name in DATABASES}
@@ -349,8 +354,8 @@ class _Checker:
     def __init__(
         self,
         report: FsckReport,
-        txn: lmdb.Transaction,
-        dbs: dict[str, Any],
+        txn: lmdb.Transaction[bytes],
+        dbs: dict[str, lmdb._Database | None],
         segments_dir: str,
     ) -> None:
         self.report = report
@@ -373,11 +378,13 @@ class _Checker:
     def warning(self, kind: str, message: str, **where: Any) -> None:
         self.report.warnings.append(Problem(kind, message, **where))
 
-    def cursor(self, name: str) -> lmdb.Cursor | None:
+    def cursor(self, name: str) -> lmdb.Cursor[bytes] | None:
         db = self.dbs.get(name)
         return self.txn.cursor(db=db) if db is not None else None
 
     def run(self) -> None:
+        if not self.check_schema():
+            return
         missing = [name for name in ("buckets", "ns", "versions", "chunks") if not self.dbs[name]]
         if missing:
             self.problem(NO_METADATA, f"the metadata lacks databases {', '.join(missing)}")
@@ -394,6 +401,26 @@ class _Checker:
         self.check_counters()
         self.check_stats()
         self.attach_keys(buckets)
+
+    def check_schema(self) -> bool:
+        """Record the schema version; False (stop) if it is newer than this code knows."""
+        config = self.dbs.get("config")
+        version = read_schema_version(self.txn, config) if config is not None else 0
+        self.report.schema_version = version
+        if version > SCHEMA_VERSION:
+            self.problem(
+                SCHEMA_TOO_NEW,
+                f"the metadata has schema version {version}; this s4d knows up to "
+                f"{SCHEMA_VERSION} and cannot check it",
+            )
+            return False
+        if version < SCHEMA_VERSION:
+            self.warning(
+                SCHEMA_OLD,
+                f"the metadata has schema version {version}; the server upgrades it "
+                f"to {SCHEMA_VERSION} when it opens the data directory",
+            )
+        return True
 
     # -- buckets and the namespace --------------------------------------------------------
 
@@ -915,8 +942,6 @@ class _Checker:
 
         A difference is a warning: it misreports space but loses nothing.
         """
-        from s4d.store import stats
-
         counters = self.dbs.get("counters")
         if counters is None or self.txn.get(stats.READY, db=counters) is None:
             return  # not counted yet: the next store to open the directory counts them
@@ -969,7 +994,7 @@ def _ignore(kind: str, message: str, **where: Any) -> None:
     """A problem sink that drops everything (for passes that only collect keys)."""
 
 
-def _prefixed(cursor: lmdb.Cursor, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+def _prefixed(cursor: lmdb.Cursor[bytes], prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
     if not cursor.set_range(prefix):
         return
     for k, v in cursor:

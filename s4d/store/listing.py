@@ -14,7 +14,8 @@ from collections.abc import Iterator
 
 from s4d.store.model import Bucket, ListEntry, ListResult
 from s4d.store.schema import ENTRY_DIR, ENTRY_OBJECT, U64, u64
-from s4d.store.txn import MetaTxn, split_key, split_name
+from s4d.store.txn import MetaTxn
+from s4d.store.views.namespace import split_key, split_name
 
 _KEY = 0
 _PREFIX = 1
@@ -33,7 +34,7 @@ def walk(
     pieces of over-long names) are always entered: they are part of one name.
     """
     dirs, name_prefix = split_key(prefix)
-    chain = t.resolve_dirs(bucket.root_dir, dirs)
+    chain = t.ns.resolve_dirs(bucket.root_dir, dirs)
     if chain is None:
         return
     base = b"".join(dirs)
@@ -73,7 +74,7 @@ def _frame(
     pfx = u64(dir_id)
     comp = _first_name(bound) if bound is not None else None
     seek = comp if comp is not None else name_prefix
-    cursor = t.txn.cursor(db=t.dbs.ns)
+    cursor = t.ns.cursor()
     if not cursor.set_range(pfx + seek):
         return
     for k, v in cursor:
@@ -125,7 +126,7 @@ def list_objects(
             skip_prefix = after[: cut + len(delimiter)]
     last: bytes | None = None
     truncated = False
-    versions = t.txn.cursor(db=t.dbs.versions)
+    versions = t.versions.cursor()
     for kind, item, ident in walk(t, bucket, prefix, after, rollup_dirs=slash):
         if kind == _KEY and delimiter and not slash:
             cut = item.find(delimiter, len(prefix))
@@ -136,7 +137,7 @@ def list_objects(
                 kind, item = _PREFIX, common
         version = None
         if kind == _KEY:
-            version = t.current(ident, cursor=versions, chunks=False)
+            version = t.versions.current(ident, cursor=versions, chunks=False)
             if version is None or version.delete_marker:
                 continue
         if len(entries) + len(prefixes) >= max_keys:

@@ -19,11 +19,12 @@ and the header CRC let :func:`scan` resynchronise after a damaged region.
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from awscrt.checksums import crc32c
+from awscrt.checksums import crc32c  # type: ignore[import-untyped]
 
 MAGIC = b"S4RC"
 FORMAT_VERSION = 1
@@ -151,8 +152,6 @@ class ReadAt:
         self.fd = fd
 
     def __call__(self, offset: int, length: int) -> bytes:
-        import os
-
         return os.pread(self.fd, length, offset)
 
 

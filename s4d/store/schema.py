@@ -14,7 +14,8 @@ bconf      bucket id (8) + config name                     raw config bytes
 multipart  b"L" + bucket id (8) + key form + upload id     codec: :class:`model.MultipartUpload`
            b"P" + upload id + part number (4, BE)          codec: :class:`model.PartRecord`
 iam        free form                                       codec (IAM issue)
-config     setting name                                    free form
+config     setting name                                    free form;
+           b"schema"                                       schema version (ASCII decimal)
 tokens     b"K" + client token                             codec: request fingerprint, time
            b"T" + time (8, BE) + client token              b"" (expiry order)
 damaged    BLAKE3 digest (32)                              codec: where and why a chunk failed
@@ -40,7 +41,7 @@ entry stands for. Creating a key raises the bounds on its path; removing one
 leaves them (they stay upper bounds). A prefix rename checks the 1024-byte key
 limit against the bound instead of visiting every key; an entry without a
 bound (written before bounds existed) is measured by a walk once, when it is
-renamed. :func:`s4d.store.txn.entry_bound` reads it.
+renamed. :func:`s4d.store.views.namespace.entry_bound` reads it.
 
 Multipart uploads are indexed so that a cursor walks one bucket's uploads in
 (key, upload id) order, which is ListMultipartUploads' order. A key shorter than
@@ -49,15 +50,25 @@ sorts before any byte a key continues with); a longer key is cut to its first
 ``UPLOAD_KEY_PIECE`` bytes, followed by ``b"\\0"`` and 16 bytes of its SHA-256,
 so every upload of keys sharing that prefix sits in one contiguous *group*, in
 hash order: readers sort a group by the full key, which the record holds
-(:meth:`s4d.store.txn.MetaTxn.uploads`). Upload ids are fixed-length ASCII and
+(:meth:`s4d.store.views.multipart.MultipartView.uploads`). Upload ids are fixed-length ASCII and
 grow with the ``upload`` counter, so uploads of one key sort by initiation.
 Parts are keyed by upload id alone: they move with the upload, never with its key.
+
+Schema versions: ``config`` holds ``b"schema"``, the layout version of the
+environment (:data:`SCHEMA_VERSION`). A new environment is stamped with it. A
+directory without it (version 0, written before versions existed) or with an
+older one is brought up to date on open by the steps in :data:`UPGRADES`, one
+version at a time, in the same write transaction as the stamp, so an upgrade
+either happens whole or not at all. A directory with a newer version is refused
+(:class:`SchemaTooNew`): this code would misread it. Version 1 is the layout
+described above; version 0 had the same layout.
 """
 
 from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Callable
 
 import lmdb
 
@@ -75,7 +86,10 @@ DATABASES = (
     b"tokens",
     b"damaged",
 )
+#: The schema version this code writes (see :func:`upgrade`); stored in ``config``.
 SCHEMA_VERSION = 1
+#: The ``config`` key holding the schema version (ASCII decimal).
+SCHEMA_KEY = b"schema"
 
 U64 = struct.Struct(">Q")
 #: a directory entry's length bound
@@ -121,21 +135,81 @@ def open_environment(path: str, map_size: int, sync: bool = True) -> lmdb.Enviro
     return env
 
 
+class SchemaTooNew(RuntimeError):
+    """The data directory was written by a newer s4d (a schema version this code does not know)."""
+
+    def __init__(self, path: str, found: int) -> None:
+        super().__init__(
+            f"{path}: the data directory has schema version {found}, but this s4d "
+            f"knows versions up to {SCHEMA_VERSION}; run a newer s4d (or restore a backup)"
+        )
+        self.found = found
+
+
+def read_schema_version(txn: lmdb.Transaction[bytes], config: lmdb._Database) -> int:
+    """The schema version stored in ``config`` (0: a directory from before versions)."""
+    stored = txn.get(SCHEMA_KEY, db=config)
+    return int(stored) if stored is not None else 0
+
+
+def _write_schema_version(
+    txn: lmdb.Transaction[bytes], config: lmdb._Database, version: int
+) -> None:
+    txn.put(SCHEMA_KEY, str(version).encode(), db=config)
+
+
+def _upgrade_0_to_1(txn: lmdb.Transaction[bytes], handles: dict[bytes, lmdb._Database]) -> None:
+    """Version 0 (no schema key) to 1: the layout is unchanged; stamping the version is all."""
+
+
+#: ``UPGRADES[n]`` turns a schema version ``n`` directory into version ``n + 1``.
+UPGRADES: dict[int, Callable[[lmdb.Transaction[bytes], dict[bytes, lmdb._Database]], None]] = {
+    0: _upgrade_0_to_1,
+}
+
+
+def upgrade(
+    txn: lmdb.Transaction[bytes], handles: dict[bytes, lmdb._Database], path: str = ""
+) -> tuple[int, int]:
+    """Bring a data directory to :data:`SCHEMA_VERSION` (inside a write transaction).
+
+    A new (empty) environment is stamped with the current version; an older one
+    goes through each step of :data:`UPGRADES` in turn; a newer one is refused
+    with :class:`SchemaTooNew`. Returns (version found, version now).
+    """
+    config = handles[b"config"]
+    found = read_schema_version(txn, config)
+    if found > SCHEMA_VERSION:
+        raise SchemaTooNew(path, found)
+    if found == 0 and _is_empty(txn, handles):
+        _write_schema_version(txn, config, SCHEMA_VERSION)
+        return SCHEMA_VERSION, SCHEMA_VERSION
+    version = found
+    while version < SCHEMA_VERSION:
+        UPGRADES[version](txn, handles)
+        version += 1
+        _write_schema_version(txn, config, version)
+    return found, version
+
+
+def _is_empty(txn: lmdb.Transaction[bytes], handles: dict[bytes, lmdb._Database]) -> bool:
+    return all(txn.stat(db)["entries"] == 0 for db in handles.values())
+
+
 class Databases:
-    """Handles of every named sub-database of one environment."""
+    """Handles of every named sub-database of one environment.
+
+    Opening them upgrades the environment to :data:`SCHEMA_VERSION` (see
+    :func:`upgrade`); :attr:`upgraded_from` says which version it had.
+    """
 
     def __init__(self, env: lmdb.Environment) -> None:
         self.env = env
-        handles = {}
+        handles: dict[bytes, lmdb._Database] = {}
         with env.begin(write=True) as txn:
             for name in DATABASES:
                 handles[name] = env.open_db(name, txn=txn)
-            config = handles[b"config"]
-            stored = txn.get(b"schema", db=config)
-            if stored is None:
-                txn.put(b"schema", str(SCHEMA_VERSION).encode(), db=config)
-            elif int(stored) > SCHEMA_VERSION:
-                raise RuntimeError(f"data directory schema {int(stored)} is newer than this s4d")
+            self.upgraded_from, self.schema_version = upgrade(txn, handles, env.path())
         self.buckets = handles[b"buckets"]
         self.ns = handles[b"ns"]
         self.versions = handles[b"versions"]

@@ -7,7 +7,7 @@ BLAKE3 digest of the decoded bytes. A chunk that fails is recorded in the
 ``damaged`` database (with where and why), which makes every read of an object
 that needs it fail with an S3 error instead of serving bad bytes; the keys that
 use it are reported. A later upload of the same bytes writes a good copy that
-replaces the damaged one (:meth:`~s4d.store.txn.MetaTxn.add_chunk`).
+replaces the damaged one (:meth:`~s4d.store.views.chunks.ChunksView.add`).
 
 The position survives between slices (in memory), so a periodic job scrubs
 everything over time; reads are paced to a byte rate so that the scrubber never
@@ -17,20 +17,22 @@ in a worker thread.
 
 from __future__ import annotations
 
-import logging
-import time
+import argparse
+import os
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TextIO
 
 from s4d.store import codec, records
 from s4d.store.chunks import decode_payload, digest_of
-from s4d.store.model import ChunkLocation, ObjectVersion
+from s4d.store.clock import Clock
+from s4d.store.eventlog import EventLog
+from s4d.store.model import ChunkLocation, ChunkRef, ObjectVersion
 from s4d.store.schema import CHUNK, ENTRY_OBJECT, U64, u64
 from s4d.store.segments import Location
+from s4d.store.store import Store, StoreConfig
 from s4d.store.txn import MetaTxn
-
-log = logging.getLogger(__name__)
 
 #: Index entries read per (short) read transaction.
 BATCH = 256
@@ -91,17 +93,17 @@ def keys_using(
     if not wanted:
         return found
 
-    def note(version_chunks: list[Any], label: str) -> None:
+    def note(version_chunks: list[ChunkRef], label: str) -> None:
         for ref in {c.digest for c in version_chunks} & wanted:
             if len(found[ref]) < limit:
                 found[ref].append(label)
 
-    versions = t.txn.cursor(db=t.dbs.versions)
-    for bucket in t.buckets():
+    versions = t.versions.cursor()
+    for bucket in t.buckets.all():
         stack: list[tuple[int, bytes]] = [(bucket.root_dir, b"")]
         while stack:
             dir_id, prefix = stack.pop()
-            for name, value in t.entries(dir_id, 1 << 30):
+            for name, value in t.ns.entries(dir_id, 1 << 30):
                 if value[:1] == ENTRY_OBJECT:
                     object_id = U64.unpack_from(value, 1)[0]
                     key = (prefix + name).decode("utf-8", "replace")
@@ -117,29 +119,33 @@ def keys_using(
                         note(version.chunks, label)
                 else:
                     stack.append((U64.unpack_from(value, 1)[0], prefix + name))
-    for upload in t.all_uploads():
-        for part in t.parts(upload.upload_id):
+    for upload in t.multipart.all_uploads():
+        for part in t.multipart.parts(upload.upload_id):
             note(part.chunks, f"upload {upload.upload_id} part {part.number}")
     return found
 
 
-def mark_damaged(store: Any, damaged: list[tuple[ChunkLocation, str]]) -> list[DamagedChunk]:
+def mark_damaged(
+    store: Store, damaged: list[tuple[ChunkLocation, str]], events: EventLog | None = None
+) -> list[DamagedChunk]:
     """Record chunks as damaged (where the index still points at them); report their keys.
 
-    Returns (and logs) the chunks that were not known to be damaged before.
+    Returns (and logs, to ``events`` or else the store's event log) the chunks
+    that were not known to be damaged before.
     """
     if not damaged:
         return []
-    now = int(time.time())
+    events = events if events is not None else store.events
+    now = int(store.clock.wall())
 
     def mark(t: MetaTxn) -> list[ChunkLocation]:
         marked = []
         for loc, reason in damaged:
-            found = t.chunk(loc.digest)
+            found = t.chunks.get(loc.digest)
             if found is None or (found[0].segment, found[0].offset) != (loc.segment, loc.offset):
                 continue
             info = {"seg": loc.segment, "off": loc.offset, "why": reason, "t": now}
-            if t.mark_damaged(loc.digest, info):
+            if t.damaged.mark(loc.digest, info):
                 marked.append(loc)  # newly found (known damage is not reported again)
         return marked
 
@@ -152,13 +158,14 @@ def mark_damaged(store: Any, damaged: list[tuple[ChunkLocation, str]]) -> list[D
         item = DamagedChunk(
             loc.digest.hex(), loc.segment, loc.offset, reasons[loc.digest], users[loc.digest]
         )
-        log.error(
-            "Damaged chunk %s in segment %d at offset %d (%s); used by: %s",
-            item.digest[:16],
-            item.segment,
-            item.offset,
-            item.reason,
-            ", ".join(item.keys) or "nothing",
+        events.error(
+            "Damaged chunk {digest} in segment {segment} at offset {offset} ({reason}); "
+            "used by: {keys}",
+            digest=item.digest[:16],
+            segment=item.segment,
+            offset=item.offset,
+            reason=item.reason,
+            keys=", ".join(item.keys) or "nothing",
         )
         report.append(item)
     return report
@@ -168,19 +175,21 @@ class Scrubber:
     """Re-reads chunks in digest order, a slice at a time, at a bounded rate.
 
     :param rate: most bytes read per second (None: as fast as the disk goes).
+    :param clock: the clocks to pace with (default: the store's).
+    :param events: where damage is logged (default: the store's event log).
     """
 
     def __init__(
         self,
-        store: Any,
+        store: Store,
         rate: float | None = 32 << 20,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        clock: Clock | None = None,
+        events: EventLog | None = None,
     ) -> None:
         self.store = store
         self.rate = rate
-        self.clock = clock
-        self.sleep = sleep
+        self.clock = clock if clock is not None else store.clock
+        self.events = events if events is not None else store.events
         self.position = b""
         self.passes = 0
 
@@ -189,7 +198,7 @@ class Scrubber:
     ) -> ScrubReport:
         """Check chunks from the current position until ``max_bytes`` were read."""
         report = ScrubReport()
-        start = self.clock()
+        start = self.clock.monotonic()
         bad: list[tuple[ChunkLocation, str]] = []
         while report.bytes < max_bytes and not should_stop():
             batch = self._next_batch()
@@ -208,8 +217,8 @@ class Scrubber:
                 self._pace(start, report.bytes)
                 if report.bytes >= max_bytes or should_stop():
                     break
-        report.damaged = mark_damaged(self.store, bad)
-        report.seconds = self.clock() - start
+        report.damaged = mark_damaged(self.store, bad, self.events)
+        report.seconds = self.clock.monotonic() - start
         return report
 
     def run_pass(self) -> ScrubReport:
@@ -229,7 +238,7 @@ class Scrubber:
     def _next_batch(self) -> list[ChunkLocation]:
         found: list[ChunkLocation] = []
         with self.store.read() as t:
-            cursor = t.txn.cursor(db=t.dbs.chunks)
+            cursor = t.chunks.cursor()
             if not cursor.set_range(self.position):
                 return found
             for k, raw in cursor:
@@ -248,7 +257,7 @@ class Scrubber:
             return None
         except (OSError, records.CorruptRecord) as e:
             with self.store.read() as t:
-                found = t.chunk(loc.digest)
+                found = t.chunks.get(loc.digest)
             if found is None or (found[0].segment, found[0].offset) != (loc.segment, loc.offset):
                 return None  # moved or purged by compaction while we looked
             return str(e) if isinstance(e, records.CorruptRecord) else f"unreadable: {e}"
@@ -256,15 +265,13 @@ class Scrubber:
     def _pace(self, start: float, done: int) -> None:
         if not self.rate:
             return
-        ahead = done / self.rate - (self.clock() - start)
+        ahead = done / self.rate - (self.clock.monotonic() - start)
         if ahead > 0:
-            self.sleep(ahead)
+            self.clock.sleep(ahead)
 
 
 def seg_read(fd: int, loc: ChunkLocation | Location) -> bytes:
     """The bytes of the record at ``loc`` (header and payload)."""
-    import os
-
     data = os.pread(fd, records.HEADER_SIZE + loc.length, loc.offset)
     if len(data) != records.HEADER_SIZE + loc.length:
         raise records.CorruptRecord("record extends past the end of the file")
@@ -274,7 +281,7 @@ def seg_read(fd: int, loc: ChunkLocation | Location) -> bytes:
 # -- the command -----------------------------------------------------------------------
 
 
-def add_arguments(parser: Any) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``scrub`` command's arguments to ``parser``."""
     parser.add_argument("data_dir", metavar="DATA_DIR", help="the data directory")
     parser.add_argument(
@@ -282,13 +289,8 @@ def add_arguments(parser: Any) -> None:
     )
 
 
-def run(args: Any, out: Any = None) -> int:
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Check every stored chunk once; mark and report damaged ones; 1 if any."""
-    import os
-    import sys
-
-    from s4d.store.store import Store, StoreConfig
-
     out = out if out is not None else sys.stdout
     if not os.path.isdir(os.path.join(args.data_dir, "meta")):
         print(f"s4d scrub: {args.data_dir}: no data directory", file=out)

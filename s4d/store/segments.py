@@ -15,7 +15,6 @@ import errno
 import fcntl
 import os
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -159,19 +158,25 @@ class SegmentSet:
     :param directory: the ``segments/`` directory.
     :param rotate_size: start a new segment once the active one reaches this size.
     :param allocate_id: returns a fresh, never reused segment id (kept in LMDB).
+    :param monotonic: the monotonic clock (paces the sweep of deleted files' descriptors).
     """
 
     def __init__(
-        self, directory: str, rotate_size: int, allocate_id: Callable[[], int]
+        self,
+        directory: str,
+        rotate_size: int,
+        allocate_id: Callable[[], int],
+        monotonic: Callable[[], float],
     ) -> None:
         self.directory = directory
+        self._monotonic = monotonic
         self.rotate_size = rotate_size
         self._allocate_id = allocate_id
         os.makedirs(directory, exist_ok=True)
         self._lock = threading.Lock()
         self._open: dict[int, SegmentFile] = {}
         self._active: SegmentFile | None = None
-        self._swept = time.monotonic()
+        self._swept = monotonic()
 
     # -- discovery -----------------------------------------------------------------
 
@@ -189,7 +194,7 @@ class SegmentSet:
 
     def file(self, segment_id: int) -> SegmentFile:
         """The open file of segment ``segment_id`` (opened read-only on first use)."""
-        now = time.monotonic()
+        now = self._monotonic()
         if now - self._swept > SWEEP_INTERVAL:
             self._swept = now
             self.sweep_deleted()

@@ -35,13 +35,17 @@ import sys
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import lmdb
 
 from s4d.store import codec
+from s4d.store.model import ObjectVersion
 from s4d.store.records import HEADER_SIZE
-from s4d.store.schema import CHUNK, DATABASES, STATS_PREFIX, U64
+from s4d.store.schema import CHUNK, DATABASES, STATS_PREFIX, U64, Databases
+
+if TYPE_CHECKING:  # the store imports this module
+    from s4d.store.store import Store
 
 I64 = struct.Struct(">q")
 #: the names kept in ``counters``
@@ -60,7 +64,9 @@ NAMES = (
 READY = STATS_PREFIX + b"!ready"
 
 
-def apply_deltas(txn: lmdb.Transaction, dbs: Any, deltas: Mapping[bytes, int]) -> None:
+def apply_deltas(
+    txn: lmdb.Transaction[bytes], dbs: Databases, deltas: Mapping[bytes, int]
+) -> None:
     """Add ``deltas`` to the stored counters (inside the caller's write transaction)."""
     for name, delta in deltas.items():
         if not delta:
@@ -71,7 +77,7 @@ def apply_deltas(txn: lmdb.Transaction, dbs: Any, deltas: Mapping[bytes, int]) -
         txn.put(key, I64.pack(value), db=dbs.counters)
 
 
-def stored_counters(txn: lmdb.Transaction, counters_db: Any) -> dict[str, int]:
+def stored_counters(txn: lmdb.Transaction[bytes], counters_db: lmdb._Database) -> dict[str, int]:
     """The counters as stored (missing ones are 0)."""
     found = {name.decode(): 0 for name in NAMES}
     for name in NAMES:
@@ -81,13 +87,11 @@ def stored_counters(txn: lmdb.Transaction, counters_db: Any) -> dict[str, int]:
     return found
 
 
-def recount(txn: lmdb.Transaction, dbs: Mapping[str, Any]) -> dict[str, int]:
+def recount(txn: lmdb.Transaction[bytes], dbs: Mapping[str, Any]) -> dict[str, int]:
     """Count every statistic from scratch (versions and the chunk index).
 
     Only for :func:`ensure` and fsck: it reads every version and chunk record.
     """
-    from s4d.store.model import ObjectVersion
-
     counts: dict[str, int] = defaultdict(int)
     for name in NAMES:
         counts[name.decode()] = 0
@@ -119,7 +123,7 @@ def recount(txn: lmdb.Transaction, dbs: Mapping[str, Any]) -> dict[str, int]:
     return dict(counts)
 
 
-def ensure(env: lmdb.Environment, dbs: Any) -> None:
+def ensure(env: lmdb.Environment, dbs: Databases) -> None:
     """Count the statistics of a data directory that has none yet (once)."""
     with env.begin() as txn:
         if txn.get(READY, db=dbs.counters) is not None:
@@ -184,9 +188,13 @@ class StorageStats:
         return value
 
 
-def read_stats(txn: lmdb.Transaction, counters_db: Any, segments_db: Any) -> StorageStats:
+def read_stats(
+    txn: lmdb.Transaction[bytes], counters_db: lmdb._Database, segments_db: lmdb._Database | None
+) -> StorageStats:
     """The current statistics (counters and the per-segment records)."""
-    stats = StorageStats(**stored_counters(txn, counters_db))
+    stats = StorageStats()
+    for name, value in stored_counters(txn, counters_db).items():
+        setattr(stats, name, value)
     if segments_db is not None:
         for k, v in txn.cursor(db=segments_db):
             try:
@@ -207,7 +215,7 @@ def read_stats(txn: lmdb.Transaction, counters_db: Any, segments_db: Any) -> Sto
     return stats
 
 
-def store_stats(store: Any) -> StorageStats:
+def store_stats(store: Store) -> StorageStats:
     """The statistics of an open :class:`~s4d.store.store.Store`."""
     with store.env.begin() as txn:
         return read_stats(txn, store.dbs.counters, store.dbs.segments)
@@ -215,17 +223,15 @@ def store_stats(store: Any) -> StorageStats:
 
 def render(stats: StorageStats, verbose: bool = False) -> str:
     """A readable report."""
-    from s4d.store.fsck import _size
-
     rows = [
         ("objects", f"{stats.objects} ({stats.delete_markers} delete markers)"),
-        ("logical bytes", _size(stats.logical_bytes)),
-        ("unique bytes", _size(stats.unique_bytes)),
-        ("stored bytes", _size(stats.stored_bytes)),
-        ("physical bytes", _size(stats.physical_bytes)),
-        ("dead bytes", _size(stats.dead_bytes)),
+        ("logical bytes", format_size(stats.logical_bytes)),
+        ("unique bytes", format_size(stats.unique_bytes)),
+        ("stored bytes", format_size(stats.stored_bytes)),
+        ("physical bytes", format_size(stats.physical_bytes)),
+        ("dead bytes", format_size(stats.dead_bytes)),
         ("chunks", f"{stats.chunks} ({stats.refs} references)"),
-        ("released", f"{stats.released_chunks} chunks, {_size(stats.released_bytes)}"),
+        ("released", f"{stats.released_chunks} chunks, {format_size(stats.released_bytes)}"),
         ("dedup ratio", f"{stats.dedup_ratio:.2f}"),
         ("compression", f"{stats.compression_ratio:.2f}"),
         ("segments", str(len(stats.segments))),
@@ -279,3 +285,15 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
             print("  (not counted yet: the store has not been opened by this version)", file=out)
         print(render(stats, args.verbose), file=out)
     return 0
+
+
+def format_size(n: int) -> str:
+    """A byte count for people: ``1.5 MiB (1572864 B)``."""
+    if n < 1024:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            break
+    return f"{value:.1f} {unit} ({n} B)"

@@ -11,7 +11,6 @@ Layout of a data directory::
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -20,9 +19,12 @@ from typing import Any
 
 import lmdb
 
+from s4d.errors import S3Error
 from s4d.store import stats
 from s4d.store.chunks import DEFAULT_CHUNK_SIZE, ChunkStore, WrittenChunk, storage_error
+from s4d.store.clock import SYSTEM_CLOCK, Clock
 from s4d.store.committer import Committer, Operation
+from s4d.store.eventlog import NULL_EVENT_LOG, EventLog
 from s4d.store.model import ChunkLocation, ChunkRef
 from s4d.store.records import CorruptRecord
 from s4d.store.schema import CHUNK, Databases, open_environment
@@ -51,17 +53,38 @@ class RecoveryReport:
 
 
 class Store:
-    """A data directory, open for reading and writing."""
+    """A data directory, open for reading and writing.
 
-    def __init__(self, config: StoreConfig, inline_commit: bool = False) -> None:
+    :param config: the data directory and its settings.
+    :param inline_commit: run commits in the caller's thread (tests).
+    :param clock: the wall and monotonic clocks every part of the store reads.
+    :param events: where the store and its maintenance (compaction, scrub) log.
+    """
+
+    def __init__(
+        self,
+        config: StoreConfig,
+        inline_commit: bool = False,
+        clock: Clock = SYSTEM_CLOCK,
+        events: EventLog = NULL_EVENT_LOG,
+    ) -> None:
         self.config = config
+        self.clock = clock
+        self.events = events
         os.makedirs(config.data_dir, exist_ok=True)
         meta_dir = os.path.join(config.data_dir, "meta")
         os.makedirs(meta_dir, exist_ok=True)
         self.env = open_environment(meta_dir, config.map_size, sync=config.fsync)
-        self.dbs = Databases(self.env)
+        try:
+            self.dbs = Databases(self.env)  # upgrades the schema, or refuses a newer one
+        except BaseException:
+            self.env.close()
+            raise
         self.segments = SegmentSet(
-            os.path.join(config.data_dir, "segments"), config.segment_size, self._new_segment_id
+            os.path.join(config.data_dir, "segments"),
+            config.segment_size,
+            self._new_segment_id,
+            clock.monotonic,
         )
         if not config.fsync:
             self.segments.sync = self._sizes_unsynced  # type: ignore[method-assign]
@@ -70,15 +93,19 @@ class Store:
         self.chunks = ChunkStore(
             self.segments, self._chunk_exists, config.compression, config.compression_level
         )
-        self.committer = Committer(self.dbs, self.segments, inline=inline_commit)
+        self.committer = Committer(self.dbs, self.segments, inline=inline_commit, clock=clock)
 
     # -- transactions ----------------------------------------------------------
+
+    def meta(self, txn: lmdb.Transaction[bytes]) -> MetaTxn:
+        """The views of ``txn``, an LMDB transaction on this store's environment."""
+        return MetaTxn(self.dbs, txn, self.clock)
 
     @contextmanager
     def read(self) -> Iterator[MetaTxn]:
         """A short read-only transaction. Never hold it across a yield."""
         with self.env.begin() as txn:
-            yield MetaTxn(self.dbs, txn)
+            yield self.meta(txn)
 
     def submit(
         self,
@@ -119,7 +146,7 @@ class Store:
             return self.chunks.get(loc)
         except (OSError, CorruptRecord) as first:
             with self.read() as t:
-                found = t.chunk(loc.digest)
+                found = t.chunks.get(loc.digest)
             if found is not None and (found[0].segment, found[0].offset) != (
                 loc.segment,
                 loc.offset,
@@ -131,26 +158,24 @@ class Store:
 
     def report_damaged(self, loc: ChunkLocation, reason: str) -> Future[Any]:
         """Record that the chunk at ``loc`` is corrupt (if the index still points there)."""
-        info = {"seg": loc.segment, "off": loc.offset, "why": reason, "t": int(time.time())}
+        info = {"seg": loc.segment, "off": loc.offset, "why": reason, "t": int(self.clock.wall())}
 
         def mark(t: MetaTxn) -> bool:
-            found = t.chunk(loc.digest)
+            found = t.chunks.get(loc.digest)
             if found is None or (found[0].segment, found[0].offset) != (loc.segment, loc.offset):
                 return False
-            return t.mark_damaged(loc.digest, info)
+            return t.damaged.mark(loc.digest, info)
 
         return self.submit(mark)
 
     def locate(self, t: MetaTxn, refs: list[ChunkRef]) -> list[ChunkLocation]:
         """Where each chunk of ``refs`` lives (``InternalError`` if one is missing)."""
-        from s4d.errors import S3Error
-
         found = []
         for ref in refs:
-            entry = t.chunk(ref.digest)
+            entry = t.chunks.get(ref.digest)
             if entry is None:
                 raise S3Error("InternalError", "Object data is missing from the chunk index.")
-            if t.is_damaged(ref.digest):
+            if t.damaged.contains(ref.digest):
                 raise S3Error(
                     "InternalError",
                     "The object's data is damaged (a chunk failed its checksum); "
@@ -186,7 +211,7 @@ class Store:
     def _new_segment_id(self) -> int:
         try:
             with self.env.begin(write=True) as txn:
-                return MetaTxn(self.dbs, txn).next_id(b"segment")
+                return self.meta(txn).counters.next_id(b"segment")
         except lmdb.Error as e:
             # A rotation on a full disk: StorageFull, like the append that needed it.
             raise storage_error(e, self.env.path()) from e
@@ -201,17 +226,17 @@ class Store:
         orphans: dict[int, int] = {}
         ids = self.segments.segment_ids()
         with self.env.begin(write=True) as txn:
-            t = MetaTxn(self.dbs, txn)
+            t = self.meta(txn)
             for sid in ids:
-                info = t.segment_info(sid)
+                info = t.segments.info(sid)
                 size = os.path.getsize(self.segments.path(sid))
                 extra = size - info.get("size", 0)
                 if extra > 0:
                     orphans[sid] = extra
                     info["dead"] = info.get("dead", 0) + extra
                     info["size"] = size
-                    t.put_segment_info(sid, info)
-            last = t.segment_info(ids[-1]) if ids else {}
+                    t.segments.put_info(sid, info)
+            last = t.segments.info(ids[-1]) if ids else {}
         if ids and not last.get("retiring"):
             self.segments.adopt_active(ids[-1])
         return RecoveryReport(orphans)

@@ -42,7 +42,7 @@ def reader(store: Store, stable: dict[str, str | None], rng: random.Random) -> N
         try:
             with store.read() as t:
                 try:
-                    _, version = fo.find_version(t, t.require_bucket(BUCKET), key, None)
+                    _, version = fo.find_version(t, t.buckets.require(BUCKET), key, None)
                 except S3Error as e:
                     if e.code != "NoSuchKey":
                         raise

@@ -64,7 +64,7 @@ def relative_keys(group: int) -> list[str]:
 def keys_under(store: Store, prefix: str) -> list[str]:
     """Every key under ``prefix``, relative to it, read in one transaction."""
     with store.read() as t:
-        result = list_objects(t, t.require_bucket(BUCKET), prefix.encode(), None, None, 1 << 20)
+        result = list_objects(t, t.buckets.require(BUCKET), prefix.encode(), None, None, 1 << 20)
     return [e.key[len(prefix) :] for e in result.entries]
 
 

@@ -78,7 +78,7 @@ class CompactionCrashTests(SynchronousTestCase):
             Compactor(store, threshold=0.0, grace=0).run()
             with store.read() as t:
                 for sid in store.segments.segment_ids():
-                    self.assertFalse(t.segment_info(sid).get("retiring"), f"segment {sid}")
+                    self.assertFalse(t.segments.info(sid).get("retiring"), f"segment {sid}")
         finally:
             store.close()
         self.check(data_dir, keys, "after the final pass")

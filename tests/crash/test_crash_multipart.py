@@ -154,7 +154,7 @@ class MultipartCrashTests(SynchronousTestCase):
         """The sha256 and bytes of ``key``'s object (None, b"", None if absent)."""
         with store.read() as t:
             try:
-                _, version = fo.find_version(t, t.require_bucket(BUCKET), key, None)
+                _, version = fo.find_version(t, t.buckets.require(BUCKET), key, None)
             except S3Error as e:
                 self.assertEqual(e.code, "NoSuchKey")
                 return None, b"", None
@@ -193,7 +193,7 @@ class MultipartCrashTests(SynchronousTestCase):
             return None
         self.assertIsNone(sha, f"an object appeared before its completion: {where}")
         with store.read() as t:
-            parts = {p.number: p for p in t.parts(upload.upload_id)}
+            parts = {p.number: p for p in t.multipart.parts(upload.upload_id)}
         for number, part in parts.items():
             allowed = {log.parts.get(number)}
             if log.in_flight is not None and log.in_flight[0] == number:

@@ -176,7 +176,7 @@ class CrashTests(SynchronousTestCase):
         """The sha256 of ``key``'s current content, or ABSENT."""
         with store.read() as t:
             try:
-                _, version = fo.find_version(t, t.require_bucket(BUCKET), key, None)
+                _, version = fo.find_version(t, t.buckets.require(BUCKET), key, None)
             except S3Error as e:
                 self.assertEqual(e.code, "NoSuchKey")
                 return ABSENT

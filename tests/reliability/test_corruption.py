@@ -131,7 +131,7 @@ class CorruptionTests(SynchronousTestCase):
         try:
             found = {}
             with store.read() as t:
-                bucket = t.require_bucket(BUCKET)
+                bucket = t.buckets.require(BUCKET)
                 for key in keys:
                     version = fo.find_version(t, bucket, key, None)[1]
                     found[key] = store.locate(t, version.chunks)

@@ -27,7 +27,7 @@ class DedupPurgeRaceTests(SynchronousTestCase):
         store.commit(lambda t: fo.delete_object(t, "b", "old", None, NOW))
         written = store.put_chunk(data)  # the dedup check of a new upload
         self.assertIsNotNone(written.location, "released content must be written again")
-        store.commit(lambda t: t.purge_chunk(written.ref.digest))  # compaction's purge
+        store.commit(lambda t: t.chunks.purge(written.ref.digest))  # compaction's purge
         new = fo.NewObject(size=len(data), etag="0" * 32)
         store.commit(
             lambda t: fo.put_object(t, "b", "new", new, [written], fo.WriteConditions(), NOW),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 from typing import Any
 
 import lmdb
@@ -34,7 +35,7 @@ class ShortWriteTests(SynchronousTestCase):
     def setUp(self) -> None:
         directory = os.path.abspath(self.mktemp())
         counter = iter(range(1, 1000))
-        self.segments = SegmentSet(directory, 1 << 30, lambda: next(counter))
+        self.segments = SegmentSet(directory, 1 << 30, lambda: next(counter), time.monotonic)
         self.addCleanup(self.segments.close)
 
     def _limit_writes(self, sizes: list[int | BaseException]) -> None:
@@ -95,16 +96,16 @@ class LmdbErrorTests(SynchronousTestCase):
 class RotationOnFullDiskTests(SynchronousTestCase):
     def test_segment_id_commit_failing_is_storage_full(self) -> None:
         """Rotating to a new segment commits its id to LMDB, which fails on a full disk."""
-        from s4d.store.txn import MetaTxn
+        from s4d.store.views.counters import CountersView
         from tests.store.helpers import open_store
 
         store = open_store(self, segment_size=1)  # every append starts a new segment
         store.put_chunk(b"first")
 
-        def next_id(self: MetaTxn, name: bytes) -> int:
+        def next_id(self: CountersView, name: bytes) -> int:
             raise lmdb.Error("mdb_txn_commit: Input/output error")
 
-        failing = self.patch(MetaTxn, "next_id", next_id)
+        failing = self.patch(CountersView, "next_id", next_id)
         full = self.patch(os, "statvfs", lambda path: _StatVfs(1 << 20))
         error = self.assertRaises(S3Error, store.put_chunk, b"second")
         self.assertEqual(error.code, "StorageFull")

@@ -222,8 +222,8 @@ class RoundTripTests(MultipartTestCase):
         self.assertEqual(created["ChecksumAlgorithm"], "SHA256")
         uid = created["UploadId"]
         with self.server.store.read() as t:
-            bucket = t.require_bucket("bkt")
-            upload = t.upload(bucket.bucket_id, b"h", uid)
+            bucket = t.buckets.require("bkt")
+            upload = t.multipart.upload(bucket.bucket_id, b"h", uid)
         assert upload is not None
         self.assertEqual(upload.content_type, "a/b")
         self.assertEqual(upload.storage_class, "STANDARD_IA")

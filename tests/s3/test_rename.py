@@ -322,7 +322,7 @@ class ConcurrentReaderTests(S3TestCase):
                     problems.append(f"a page holds {page['KeyCount']} keys under {names}")
                 with store.read() as t:
                     whole = list_objects(
-                        t, t.require_bucket("bkt"), b"", None, None, 10 * self.COUNT
+                        t, t.buckets.require("bkt"), b"", None, None, 10 * self.COUNT
                     )
                 names = {e.key.split("/")[0] for e in whole.entries}
                 if len(names) != 1 or len(whole.entries) != self.COUNT:

@@ -8,8 +8,11 @@ from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from s4d.features import buckets as fb
 from s4d.features import objects as fo
 from s4d.store.chunks import WrittenChunk
+from s4d.store.clock import SYSTEM_CLOCK, Clock
+from s4d.store.eventlog import NULL_EVENT_LOG, EventLog
 from s4d.store.model import ObjectVersion
 from s4d.store.store import Store, StoreConfig
 
@@ -21,6 +24,8 @@ def open_store(
     path: str | None = None,
     inline: bool = True,
     fsync: bool = False,
+    clock: Clock = SYSTEM_CLOCK,
+    events: EventLog = NULL_EVENT_LOG,
     **config: Any,
 ) -> Store:
     """A store in a fresh (or the given) directory, closed when the test ends."""
@@ -29,6 +34,8 @@ def open_store(
             path or case.mktemp(), map_size=config.pop("map_size", 1 << 30), fsync=fsync, **config
         ),
         inline_commit=inline,
+        clock=clock,
+        events=events,
     )
     case.addCleanup(close_quietly, store)
     return store
@@ -74,7 +81,7 @@ def put(
 def get(store: Store, bucket: str, key: str, version_id: str | None = None) -> bytes:
     """Read ``key`` (or one version of it) back, chunk by chunk."""
     with store.read() as t:
-        _, version = fo.find_version(t, t.require_bucket(bucket), key, version_id)
+        _, version = fo.find_version(t, t.buckets.require(bucket), key, version_id)
         locations = store.locate(t, version.chunks)
     return b"".join(store.read_chunk(loc) for loc in locations)
 
@@ -97,12 +104,7 @@ def create_bucket(store: Store, name: str, versioning: str | None = None) -> Non
 def set_versioning(store: Store, name: str, state: str) -> None:
     """Set a bucket's versioning state ("Enabled" or "Suspended")."""
 
-    def change(t: Any) -> None:
-        b = t.require_bucket(name)
-        b.versioning = state
-        t.put_bucket(b)
-
-    store.commit(change)
+    store.commit(lambda t: fb.set_versioning(t, name, state))
 
 
 def files_under(path: str) -> list[str]:

@@ -68,7 +68,7 @@ def dead_by_segment(store: Store, report: fsck.FsckReport) -> dict[int, int]:
     dead = {s.segment: s.orphan_bytes + s.damaged_bytes for s in report.segments}
     with store.read() as t:
         for digest, _raw in t.txn.cursor(db=t.dbs.chunks):
-            loc, refs = t.chunk(bytes(digest))
+            loc, refs = t.chunks.get(bytes(digest))
             if refs == 0:
                 dead[loc.segment] += HEADER_SIZE + loc.length
     return dead
@@ -150,7 +150,7 @@ class ReclaimTests(CompactionTestCase):
         dead = dead_by_segment(self.store, before)
         with self.store.read() as t:
             # The tallies kept incrementally are exactly what a scan finds.
-            self.assertEqual({sid: t.segment_info(sid)["dead"] for sid in dead}, dead)
+            self.assertEqual({sid: t.segments.info(sid)["dead"] for sid in dead}, dead)
         victims = {sid for sid, n in dead.items() if sid != active and n > 0}
         self.assertGreater(len(victims), 3)
         physical = before.stats.physical_bytes
@@ -185,7 +185,7 @@ class ReclaimTests(CompactionTestCase):
         with self.store.read() as t:
             fractions = {}
             for sid in self.store.segments.segment_ids():
-                info = t.segment_info(sid)
+                info = t.segments.info(sid)
                 fractions[sid] = info["dead"] / os.path.getsize(self.store.segments.path(sid))
         active = self.store.segments.active_id()
         report = self.compact(threshold=0.5)
@@ -208,12 +208,12 @@ class ReclaimTests(CompactionTestCase):
         self.make_garbage()
         bucket = "b"
         with self.store.read() as t:
-            b = t.require_bucket(bucket)
-        self.store.commit(lambda t: t.put_bucket_config(b, b"policy", b'{"p": 1}'))
+            b = t.buckets.require(bucket)
+        self.store.commit(lambda t: t.bucket_config.put(b, b"policy", b'{"p": 1}'))
         self.store.commit(lambda t: t.txn.put(b"user/alice", b"secret", db=t.dbs.iam))
         self.compact()
         with self.store.read() as t:
-            self.assertEqual(t.get_bucket_config(b, b"policy"), b'{"p": 1}')
+            self.assertEqual(t.bucket_config.get(b, b"policy"), b'{"p": 1}')
             self.assertEqual(bytes(t.txn.get(b"user/alice", db=t.dbs.iam)), b"secret")
 
     def test_locked_and_active_segments_are_skipped(self) -> None:
@@ -245,7 +245,7 @@ class RaceTests(CompactionTestCase):
             put(self.store, "b", f"x{i}", blob(10 + i))
             delete(self.store, "b", f"x{i}")
         with self.store.read() as t:
-            _, version = fo.find_version(t, t.require_bucket("b"), "k", None)
+            _, version = fo.find_version(t, t.buckets.require("b"), "k", None)
             old = self.store.locate(t, version.chunks)
         self.assertTrue(self.compact().compacted)
         self.assertFalse(os.path.exists(self.store.segments.path(old[0].segment)))
@@ -261,7 +261,7 @@ class RaceTests(CompactionTestCase):
         report = self.compact(grace=0, threshold=0.0)
         self.assertTrue(report.compacted)
         with self.store.read() as t:
-            self.assertIsNone(t.chunk(digest))  # purged
+            self.assertIsNone(t.chunks.get(digest))  # purged
         # Within the grace period a released chunk is copied, not purged.
         put(self.store, "b", "k", blob(1))
         delete(self.store, "b", "k")
@@ -269,7 +269,7 @@ class RaceTests(CompactionTestCase):
             report = Compactor(self.store, threshold=0.0, grace=3600).run()
         self.assertTrue(report.compacted)
         with self.store.read() as t:
-            loc, refs = t.chunk(digest)
+            loc, refs = t.chunks.get(digest)
         self.assertEqual(refs, 0)
         # ... so an upload can still take it back. (Released content is written
         # again, so that a purge between the dedup check and the commit cannot
@@ -322,7 +322,7 @@ class DamageTests(CompactionTestCase):
     def corrupt(self, key: str, bucket: str = "b") -> int:
         """Flip a payload byte of ``key``'s first chunk; return its segment."""
         with self.store.read() as t:
-            _, version = fo.find_version(t, t.require_bucket(bucket), key, None)
+            _, version = fo.find_version(t, t.buckets.require(bucket), key, None)
             loc = self.store.locate(t, version.chunks)[0]
         with open(self.store.segments.path(loc.segment), "r+b") as f:
             f.seek(loc.offset + HEADER_SIZE + 10)
@@ -370,7 +370,7 @@ class CrashTests(CompactionTestCase):
         self.assertTrue(report.compacted)
         with self.store.read() as t:
             for sid in self.store.segments.segment_ids():
-                self.assertFalse(t.segment_info(sid).get("retiring"), sid)
+                self.assertFalse(t.segments.info(sid).get("retiring"), sid)
         self.assertReadable(keep)
         after = check_clean(self, self.store)
         active = self.store.segments.active_id()
@@ -415,7 +415,7 @@ class DedupTests(SynchronousTestCase):
                 lambda t, c=chunks, p=part: fm.upload_part(t, "b", "parts", upload.upload_id, p, c)
             )
         with store.read() as t:
-            parts = [fm.RequestedPart(p.number, p.md5) for p in t.parts(upload.upload_id)]
+            parts = [fm.RequestedPart(p.number, p.md5) for p in t.multipart.parts(upload.upload_id)]
         store.commit(
             lambda t: fm.complete_upload(
                 t, "b", "parts", upload.upload_id, parts, fo.WriteConditions(), NOW

@@ -71,7 +71,7 @@ class RoundTripTests(SynchronousTestCase):
         for key, data in objects.items():
             self.assertEqual(get(store, "b", key), data)
             with store.read() as t:
-                _, version = fo.find_version(t, t.require_bucket("b"), key, None)
+                _, version = fo.find_version(t, t.buckets.require("b"), key, None)
                 locations = store.locate(t, version.chunks)
             self.assertEqual(sum(loc.size for loc in locations), len(data))
             for loc in locations:
@@ -110,9 +110,9 @@ class RoundTripTests(SynchronousTestCase):
         current = stats.store_stats(store)
         self.assertGreater(current.compression_ratio, 1.5)
         with store.read() as t:
-            _, version = fo.find_version(t, t.require_bucket("b"), "random", None)
+            _, version = fo.find_version(t, t.buckets.require("b"), "random", None)
             locations = store.locate(t, version.chunks)
-            _, mixed = fo.find_version(t, t.require_bucket("b"), "mixed", None)
+            _, mixed = fo.find_version(t, t.buckets.require("b"), "mixed", None)
             mixed_flags = [loc.flags & FLAG_ZSTD for loc in store.locate(t, mixed.chunks)]
         # Incompressible chunks are stored as they came; a mixed object's chunks are
         # judged one by one.

@@ -46,7 +46,7 @@ class FsckTestCase(SynchronousTestCase):
     @contextlib.contextmanager
     def tamper(self) -> Iterator[MetaTxn]:
         with self.store.env.begin(write=True) as txn:
-            yield MetaTxn(self.store.dbs, txn)
+            yield self.store.meta(txn)
 
     def kinds(self, report: fsck.FsckReport) -> list[str]:
         return sorted(p.kind for p in report.problems)
@@ -94,8 +94,8 @@ class DamageTests(FsckTestCase):
     def test_refcount_too_high(self) -> None:
         digest = digest_of(b"ad")
         with self.tamper() as t:
-            loc, refs = t.chunk(digest)  # type: ignore[misc]
-            t._put_chunk(loc, refs + 1)
+            loc, refs = t.chunks.get(digest)  # type: ignore[misc]
+            t.chunks._put(loc, refs + 1)
         report = fsck.check_store(self.store)
         self.assertEqual(self.kinds(report), [fsck.REFCOUNT_MISMATCH])
         self.assertEqual(report.problems[0].keys, (fsck.KeyRef("b", "a/d", "null"),))
@@ -103,8 +103,8 @@ class DamageTests(FsckTestCase):
 
     def test_refcount_too_low(self) -> None:
         with self.tamper() as t:
-            loc, _ = t.chunk(digest_of(b"top"))  # type: ignore[misc]
-            t._put_chunk(loc, 1)
+            loc, _ = t.chunks.get(digest_of(b"top"))  # type: ignore[misc]
+            t.chunks._put(loc, 1)
         report = fsck.check_store(self.store)
         self.assertEqual(self.kinds(report), [fsck.REFCOUNT_MISMATCH])
         self.assertEqual(sorted(k.key for k in report.problems[0].keys), ["copy-of-top", "top"])
@@ -120,8 +120,8 @@ class DamageTests(FsckTestCase):
 
     def test_chunk_index_points_elsewhere(self) -> None:
         with self.tamper() as t:
-            loc, refs = t.chunk(digest_of(b"ad"))  # type: ignore[misc]
-            other, _ = t.chunk(digest_of(b"top"))  # type: ignore[misc]
+            loc, refs = t.chunks.get(digest_of(b"ad"))  # type: ignore[misc]
+            other, _ = t.chunks.get(digest_of(b"top"))  # type: ignore[misc]
             t.txn.put(
                 loc.digest,
                 CHUNK.pack(1, other.segment, other.offset, other.length, 2, 0, refs),
@@ -133,17 +133,17 @@ class DamageTests(FsckTestCase):
 
     def test_empty_directory(self) -> None:
         with self.tamper() as t:
-            b = t.require_bucket("b")
+            b = t.buckets.require("b")
             t.txn.put(u64(b.root_dir) + b"empty/", ENTRY_DIR + u64(9999), db=t.dbs.ns)
         report = fsck.check_store(self.store)
         self.assertEqual(self.kinds(report), [fsck.COUNTER_BEHIND, fsck.EMPTY_DIR])
 
     def test_object_without_versions(self) -> None:
         with self.tamper() as t:
-            object_id = t.lookup(t.require_bucket("b"), b"a/d")
+            object_id = t.ns.lookup(t.buckets.require("b"), b"a/d")
             assert object_id is not None
-            for version in t.versions(object_id):
-                t.delete_version(object_id, version)
+            for version in t.versions.all(object_id):
+                t.versions.delete(object_id, version)
             t.flush()
         report = fsck.check_store(self.store)
         self.assertEqual(self.kinds(report), [fsck.NO_VERSIONS])
@@ -151,7 +151,7 @@ class DamageTests(FsckTestCase):
 
     def test_unreachable_entries_and_versions(self) -> None:
         with self.tamper() as t:
-            t.unlink(t.require_bucket("b"), b"a/b/c")
+            t.ns.unlink(t.buckets.require("b"), b"a/b/c")
         report = fsck.check_store(self.store)
         # The version is unreachable but still counted, so references match.
         self.assertEqual(self.kinds(report), [fsck.ORPHAN_VERSION])
@@ -162,8 +162,8 @@ class DamageTests(FsckTestCase):
 
     def test_misplaced_entry(self) -> None:
         with self.tamper() as t:
-            b = t.require_bucket("b")
-            object_id = t.lookup(b, b"top")
+            b = t.buckets.require("b")
+            object_id = t.ns.lookup(b, b"top")
             t.txn.delete(u64(b.root_dir) + b"top", db=t.dbs.ns)
             t.txn.put(u64(b.root_dir) + b"x/y", b"O" + u64(object_id), db=t.dbs.ns)  # type: ignore[arg-type]
         report = fsck.check_store(self.store)
@@ -178,8 +178,8 @@ class DamageTests(FsckTestCase):
 
     def test_bad_version_record(self) -> None:
         with self.tamper() as t:
-            object_id = t.lookup(t.require_bucket("b"), b"top")
-            [version] = t.versions(object_id)  # type: ignore[arg-type]
+            object_id = t.ns.lookup(t.buckets.require("b"), b"top")
+            [version] = t.versions.all(object_id)  # type: ignore[arg-type]
             value = version.encode()
             value["sz"] = 999
             from s4d.store.schema import version_key
@@ -253,7 +253,7 @@ class CommandTests(FsckTestCase):
 
     def test_corrupt_reports_key(self) -> None:
         with self.store.read() as t:
-            _, version = fo.find_version(t, t.require_bucket("b"), "a/b/c", None)
+            _, version = fo.find_version(t, t.buckets.require("b"), "a/b/c", None)
             loc = self.store.locate(t, version.chunks)[0]
         self.store.close()
         with open(os.path.join(self.path, "segments", "00000001.seg"), "r+b") as f:

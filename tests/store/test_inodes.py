@@ -59,7 +59,9 @@ class InodeTests(SynchronousTestCase):
         for i in (0, 1, 4999, 50_000, COUNT - 1):
             self.assertEqual(get(store, "b", key_of(i)), data_of(i))
         with store.read() as t:
-            page = listing.list_objects(t, t.require_bucket("b"), prefix=b"d3/sub2/", max_keys=1000)
+            page = listing.list_objects(
+                t, t.buckets.require("b"), prefix=b"d3/sub2/", max_keys=1000
+            )
         expected = sorted(key_of(i) for i in range(COUNT) if i % 50 == 3 and i % 7 == 2)
         self.assertEqual([e.key for e in page.entries], expected)
         self.assertEqual(files, ["meta/data.mdb", "meta/lock.mdb", "segments/00000001.seg"])

@@ -22,9 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from s4d.store import fsck, listing, txn
+from s4d.store import fsck, listing
 from s4d.store.schema import ENTRY_CONT, ENTRY_DIR, U64
 from s4d.store.store import Store
+from s4d.store.views import namespace
 from tests.store.helpers import create_bucket, delete, open_store, put
 
 ALPHABET = ["a", "b", "/", "-", "0", ".", "%", " ", "é"]
@@ -91,7 +92,7 @@ class ListingChecks(SynchronousTestCase):
 
     def setUp(self) -> None:
         if self.piece is not None:
-            self.patch(txn, "NAME_PIECE", self.piece)
+            self.patch(namespace, "NAME_PIECE", self.piece)
             self.patch(fsck, "NAME_PIECE", self.piece)
         self.store: Store = open_store(self)
         self.counter = itertools.count()
@@ -114,7 +115,7 @@ class ListingChecks(SynchronousTestCase):
         with self.store.read() as t:
             return listing.list_objects(
                 t,
-                t.require_bucket(bucket),
+                t.buckets.require(bucket),
                 prefix=prefix,
                 delimiter=delimiter,
                 after=after,
@@ -184,7 +185,7 @@ class ListingChecks(SynchronousTestCase):
                     dirs.append((bytes(k), U64.unpack_from(v, 1)[0]))
             for k, dir_id in dirs:
                 self.assertIn(dir_id, parents, f"empty directory {k[8:]!r}")
-                self.assertFalse(t.dir_is_empty(dir_id))
+                self.assertFalse(t.ns.dir_is_empty(dir_id))
 
 
 def with_properties(cls: type[ListingChecks]) -> type[ListingChecks]:
@@ -222,7 +223,7 @@ def with_properties(cls: type[ListingChecks]) -> type[ListingChecks]:
         self.assertEqual(report.problems, [], report.render())
         if not left:
             with self.store.read() as t:
-                self.assertTrue(t.bucket_is_empty(t.require_bucket(bucket)))
+                self.assertTrue(t.ns.bucket_is_empty(t.buckets.require(bucket)))
 
     cls.test_matches_model = test_matches_model  # type: ignore[attr-defined]
     cls.test_matches_model_after_deletes = test_matches_model_after_deletes  # type: ignore[attr-defined]
@@ -259,7 +260,7 @@ class ListingExamples(SynchronousTestCase):
 
     def names(self, **kw: Any) -> tuple[list[str], list[str]]:
         with self.store.read() as t:
-            r = listing.list_objects(t, t.require_bucket("b"), **kw)
+            r = listing.list_objects(t, t.buckets.require("b"), **kw)
         return [e.key for e in r.entries], r.common_prefixes
 
     def test_order(self) -> None:
@@ -283,5 +284,5 @@ class ListingExamples(SynchronousTestCase):
 
     def test_zero_max_keys(self) -> None:
         with self.store.read() as t:
-            r = listing.list_objects(t, t.require_bucket("b"), max_keys=0)
+            r = listing.list_objects(t, t.buckets.require("b"), max_keys=0)
         self.assertEqual((r.entries, r.common_prefixes, r.is_truncated), ([], [], False))

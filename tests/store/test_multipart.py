@@ -32,7 +32,6 @@ from s4d.store.chunks import digest_of
 from s4d.store.model import MultipartUpload, PartRecord
 from s4d.store.schema import part_key
 from s4d.store.store import Store, StoreConfig
-from s4d.store.txn import MetaTxn
 from tests.store.helpers import (
     NOW,
     create_bucket,
@@ -108,7 +107,7 @@ class CompleteTests(MultipartStoreCase):
         self.assertEqual(report.stats.chunk_refs, 4)
         self.assertEqual((report.stats.uploads, report.stats.parts), (0, 0))
         with self.store.read() as t:
-            chunk = t.chunk(digest_of(BLOCKS[3]))
+            chunk = t.chunks.get(digest_of(BLOCKS[3]))
         assert chunk is not None
         self.assertEqual(chunk[1], 0)
 
@@ -216,7 +215,7 @@ class FsckTests(MultipartStoreCase):
         # A part of no upload; its 4 bytes are not in its (empty) chunk list either.
         self.assertEqual(fsck.check_store(self.store).kinds(), {fsck.ORPHAN_PART})
         with self.store.env.begin(write=True) as txn:
-            MetaTxn(self.store.dbs, txn).decref(digest_of(BLOCKS[0]))
+            self.store.meta(txn).chunks.decref(digest_of(BLOCKS[0]))
         self.assertEqual(
             fsck.check_store(self.store).kinds(), {fsck.ORPHAN_PART, fsck.REFCOUNT_MISMATCH}
         )
@@ -225,7 +224,7 @@ class FsckTests(MultipartStoreCase):
         upload = start(self.store, "k")
         upload_part(self.store, upload, 1, BLOCKS[0])
         with self.store.env.begin(write=True) as txn:
-            MetaTxn(self.store.dbs, txn).delete_upload(upload)
+            self.store.meta(txn).multipart.delete_upload(upload)
         self.assertEqual(fsck.check_store(self.store).kinds(), {fsck.ORPHAN_PART})
 
 

@@ -51,7 +51,7 @@ class StoreTestCase(SynchronousTestCase):
         compaction reclaims its bytes).
         """
         with self.store.read() as t:
-            found = t.chunk(digest_of(data))
+            found = t.chunks.get(digest_of(data))
         return None if found is None or found[1] == 0 else found[1]
 
     def assertS3Error(self, code: str, f: object, *args: object) -> S3Error:
@@ -62,10 +62,10 @@ class StoreTestCase(SynchronousTestCase):
     def versions(self, key: str) -> list[tuple[str, bool]]:
         """(version id, is delete marker) of every version of ``key``, newest first."""
         with self.store.read() as t:
-            object_id = t.lookup(t.require_bucket("b"), key.encode())
+            object_id = t.ns.lookup(t.buckets.require("b"), key.encode())
             if object_id is None:
                 return []
-            return [(v.version_id, v.delete_marker) for v in t.versions(object_id)]
+            return [(v.version_id, v.delete_marker) for v in t.versions.all(object_id)]
 
 
 class PutGetDeleteTests(StoreTestCase):
@@ -114,7 +114,7 @@ class PutGetDeleteTests(StoreTestCase):
         self.assertS3Error("NoSuchKey", get, self.store, "b", "dir/k")
         self.assertIsNone(self.refs(b"data"))
         with self.store.read() as t:
-            self.assertTrue(t.bucket_is_empty(t.require_bucket("b")))
+            self.assertTrue(t.ns.bucket_is_empty(t.buckets.require("b")))
 
     def test_delete_missing_is_quiet(self) -> None:
         self.assertEqual(delete(self.store, "b", "nope"), fo.DeleteOutcome("nope", None, False))
@@ -125,7 +125,7 @@ class PutGetDeleteTests(StoreTestCase):
         delete(self.store, "b", "k")
         self.store.commit(lambda t: fo.delete_bucket(t, "b"))
         with self.store.read() as t:
-            self.assertIsNone(t.bucket("b"))
+            self.assertIsNone(t.buckets.get("b"))
         create_bucket(self.store, "b")
 
     def test_bucket_exists(self) -> None:
@@ -225,7 +225,7 @@ class SharingTests(StoreTestCase):
         )
         self.assertEqual(self.refs(b"self"), 1)
         with self.store.read() as t:
-            _, v = fo.find_version(t, t.require_bucket("b"), "k", None)
+            _, v = fo.find_version(t, t.buckets.require("b"), "k", None)
         self.assertEqual(v.metadata, {"a": "b"})
         self.assertEqual(v.size, 4)
 
@@ -268,7 +268,7 @@ class SharingTests(StoreTestCase):
             )
         self.assertEqual(self.refs(b"race"), 2)
         with self.store.read() as t:
-            dead = t.segment_info(b.location.segment)["dead"]  # type: ignore[union-attr]
+            dead = t.segments.info(b.location.segment)["dead"]  # type: ignore[union-attr]
         self.assertEqual(dead, records.HEADER_SIZE + 4)
 
     def test_deduplicated_chunk_freed_before_commit(self) -> None:
@@ -288,7 +288,7 @@ class SharingTests(StoreTestCase):
         self.assertEqual(self.refs(b"shared"), 1)
         with self.store.read() as t:
             loc = self.store.locate(t, [chunk.ref])[0]
-            self.assertEqual(t.segment_info(loc.segment)["dead"], 0)
+            self.assertEqual(t.segments.info(loc.segment)["dead"], 0)
 
     def test_same_chunk_twice_in_one_object(self) -> None:
         data = b"abcd" * 4
@@ -302,18 +302,18 @@ class SharingTests(StoreTestCase):
         version = put(self.store, "b", "k", b"doomed bytes")
         with self.store.read() as t:
             loc = self.store.locate(t, version.chunks)[0]
-            self.assertEqual(t.segment_info(loc.segment)["dead"], 0)
+            self.assertEqual(t.segments.info(loc.segment)["dead"], 0)
         delete(self.store, "b", "k")
         self.assertIsNone(self.refs(b"doomed bytes"))
         with self.store.read() as t:
-            info = t.segment_info(loc.segment)
+            info = t.segments.info(loc.segment)
         self.assertEqual(info["dead"], records.HEADER_SIZE + len(b"doomed bytes"))
 
     def test_discard_chunks_counts_dead_bytes(self) -> None:
         chunks = [self.store.put_chunk(b"abandoned upload")]
         self.store.commit(lambda t: fo.discard_chunks(t, chunks))
         with self.store.read() as t:
-            info = t.segment_info(chunks[0].location.segment)  # type: ignore[union-attr]
+            info = t.segments.info(chunks[0].location.segment)  # type: ignore[union-attr]
         self.assertEqual(info["dead"], records.HEADER_SIZE + 16)
 
 
@@ -351,7 +351,7 @@ class VersioningTests(StoreTestCase):
         put(self.store, "b", "other", b"two")
         delete(self.store, "b", "k")
         with self.store.read() as t:
-            result = listing.list_objects(t, t.require_bucket("b"))
+            result = listing.list_objects(t, t.buckets.require("b"))
         self.assertEqual([e.key for e in result.entries], ["other"])
 
     def test_delete_version_releases_chunks(self) -> None:
@@ -368,7 +368,7 @@ class VersioningTests(StoreTestCase):
         delete(self.store, "b", "d/k", marker.version_id)
         self.assertEqual(self.versions("d/k"), [])
         with self.store.read() as t:
-            self.assertTrue(t.bucket_is_empty(t.require_bucket("b")))
+            self.assertTrue(t.ns.bucket_is_empty(t.buckets.require("b")))
 
     def test_missing_version(self) -> None:
         put(self.store, "b", "k", b"one")

@@ -60,7 +60,7 @@ class RecoveryTestCase(SynchronousTestCase):
 class OrphanTailTests(RecoveryTestCase):
     def committed_size(self) -> int:
         with self.store.read() as t:
-            return t.segment_info(1)["size"]
+            return t.segments.info(1)["size"]
 
     def test_garbage_past_committed_end(self) -> None:
         end = self.committed_size()
@@ -72,7 +72,7 @@ class OrphanTailTests(RecoveryTestCase):
         self.store = self.open()
         self.assertEqual(self.store.recovery.orphan_bytes, {1: len(garbage)})
         with self.store.read() as t:
-            info = t.segment_info(1)
+            info = t.segments.info(1)
         self.assertEqual(info["size"], end + len(garbage))
         self.assertEqual(info["dead"], len(garbage))
         self.assertAllRead()
@@ -121,7 +121,7 @@ class CorruptionTests(RecoveryTestCase):
         from s4d.features import objects as fo
 
         with self.store.read() as t:
-            _, version = fo.find_version(t, t.require_bucket("b"), key, None)
+            _, version = fo.find_version(t, t.buckets.require("b"), key, None)
             loc = self.store.locate(t, version.chunks)[0]
         return loc.segment, loc.offset, loc.length
 
@@ -299,7 +299,7 @@ class KeyTests(SynchronousTestCase):
         for i, key in enumerate(HOSTILE_KEYS):
             self.assertEqual(get(self.store, "b", key), f"value {i}".encode(), key)
         with self.store.read() as t:
-            found = listing.list_objects(t, t.require_bucket("b"))
+            found = listing.list_objects(t, t.buckets.require("b"))
         self.assertEqual(
             [e.key for e in found.entries], sorted(HOSTILE_KEYS, key=lambda k: k.encode())
         )
@@ -324,7 +324,7 @@ class KeyTests(SynchronousTestCase):
         for key in keys:
             put(self.store, "b", key, key[-5:].encode())
         with self.store.read() as t:
-            b = t.require_bucket("b")
+            b = t.buckets.require("b")
             every = listing.list_objects(t, b)
             rolled = listing.list_objects(t, b, delimiter=b"/")
             paged = listing.list_objects(t, b, after=("p" * 400).encode(), max_keys=2)

@@ -183,11 +183,11 @@ class RefcountMachine(RuleBasedStateMachine):
         released: dict[int, int] = {}
         with self.store.read() as t:
             for digest, _raw in t.txn.cursor(db=t.dbs.chunks):
-                loc, refs = t.chunk(bytes(digest))
+                loc, refs = t.chunks.get(bytes(digest))
                 if refs == 0:
                     released[loc.segment] = released.get(loc.segment, 0) + HEADER_SIZE + loc.length
             for seg in report.segments:
-                recorded = t.segment_info(seg.segment)["dead"]
+                recorded = t.segments.info(seg.segment)["dead"]
                 found = seg.orphan_bytes + seg.damaged_bytes + released.get(seg.segment, 0)
                 assert recorded == found, (seg.segment, recorded, found)
 

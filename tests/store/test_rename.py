@@ -30,7 +30,7 @@ from s4d.store import fsck
 from s4d.store.listing import list_objects
 from s4d.store.schema import ENTRY_DIR
 from s4d.store.store import Store, StoreConfig
-from s4d.store.txn import entry_bound
+from s4d.store.views.namespace import entry_bound
 from tests.store.helpers import NOW, create_bucket, delete, get, open_store, put
 
 
@@ -65,7 +65,7 @@ def all_keys(store: Store, bucket: str = "b", page: int = 1000, prefix: str = ""
     after: bytes | None = None
     while True:
         with store.read() as t:
-            result = list_objects(t, t.require_bucket(bucket), prefix.encode(), None, after, page)
+            result = list_objects(t, t.buckets.require(bucket), prefix.encode(), None, after, page)
         keys.extend(e.key for e in result.entries)
         if not result.is_truncated:
             return keys
@@ -76,10 +76,10 @@ def all_keys(store: Store, bucket: str = "b", page: int = 1000, prefix: str = ""
 def versions_of(store: Store, key: str, bucket: str = "b") -> list[tuple[str, bool]]:
     """(version id, delete marker) of every version of ``key``, newest first."""
     with store.read() as t:
-        object_id = t.lookup(t.require_bucket(bucket), key.encode())
+        object_id = t.ns.lookup(t.buckets.require(bucket), key.encode())
         if object_id is None:
             return []
-        return [(v.version_id, v.delete_marker) for v in t.versions(object_id)]
+        return [(v.version_id, v.delete_marker) for v in t.versions.all(object_id)]
 
 
 class RenameCase(SynchronousTestCase):
@@ -382,8 +382,8 @@ class KeyLengthTests(RenameCase):
         put(self.store, "b", "a/b/" + "x" * 30, b"2")
         rename(self.store, "a/", "z/y/")
         with self.store.read() as t:
-            root = t.require_bucket("b").root_dir
-            z = t.entry_value(root, b"z/")
+            root = t.buckets.require("b").root_dir
+            z = t.ns.entry_value(root, b"z/")
             assert z is not None
             self.assertEqual(entry_bound(z), len("y/b/" + "x" * 30))
         self.assert_clean()
@@ -403,7 +403,7 @@ class KeyLengthTests(RenameCase):
         self.assert_error("KeyTooLongError", rename, self.store, "old/", "longer/")
         rename(self.store, "old/", "new/")
         with self.store.read() as t:
-            value = t.entry_value(t.require_bucket("b").root_dir, b"new/")
+            value = t.ns.entry_value(t.buckets.require("b").root_dir, b"new/")
             assert value is not None
             self.assertEqual(entry_bound(value), 1018)
         self.assert_clean()
@@ -412,9 +412,9 @@ class KeyLengthTests(RenameCase):
         put(self.store, "b", "a/long-name", b"1")
 
         def shrink(t: Any) -> None:
-            root = t.require_bucket("b").root_dir
-            value = t.entry_value(root, b"a/")
-            t.put_entry(root, b"a/", value[:9] + b"\x00\x01")
+            root = t.buckets.require("b").root_dir
+            value = t.ns.entry_value(root, b"a/")
+            t.ns.put_entry(root, b"a/", value[:9] + b"\x00\x01")
 
         self.store.commit(shrink)
         report = fsck.check_store(self.store)
@@ -450,8 +450,8 @@ class ClientTokenTests(RenameCase):
             put(self.store, "b", f"k{i}", b"x")
             rename(self.store, f"k{i}", f"m{i}", token=f"t{i}", now=later + fr.TOKEN_TTL_NS + 1)
         with self.store.read() as t:
-            self.assertIsNone(t.client_token(b"old"))
-            self.assertIsNotNone(t.client_token(b"t0"))
+            self.assertIsNone(t.tokens.get(b"old"))
+            self.assertIsNotNone(t.tokens.get(b"t0"))
 
 
 class UploadInProgressTests(RenameCase):

@@ -17,6 +17,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from s4d.errors import S3Error
 from s4d.features import objects as fo
 from s4d.store import records, stats
+from s4d.store.clock import Clock
 from s4d.store.model import ChunkLocation
 from s4d.store.scrub import Scrubber
 from s4d.store.store import Store
@@ -36,7 +37,7 @@ class ScrubTests(SynchronousTestCase):
 
     def location(self, key: str, index: int = 0) -> ChunkLocation:
         with self.store.read() as t:
-            _, version = fo.find_version(t, t.require_bucket("b"), key, None)
+            _, version = fo.find_version(t, t.buckets.require("b"), key, None)
             return self.store.locate(t, version.chunks)[index]
 
     def flip(self, loc: ChunkLocation, where: int) -> None:
@@ -76,14 +77,14 @@ class ScrubTests(SynchronousTestCase):
         put(self.store, "b", "fresh", self.data["k3"])
         self.assertEqual(get(self.store, "b", "k3"), self.data["k3"])
         with self.store.read() as t:
-            self.assertFalse(t.is_damaged(payload.digest))
+            self.assertFalse(t.damaged.contains(payload.digest))
 
     def test_a_read_that_fails_marks_the_chunk(self) -> None:
         loc = self.location("k1")
         self.flip(loc, records.HEADER_SIZE + 1)
         self.assertRaises(records.CorruptRecord, self.store.read_chunk, loc)
         with self.store.read() as t:
-            self.assertTrue(t.is_damaged(loc.digest))
+            self.assertTrue(t.damaged.contains(loc.digest))
         self.assertRaises(S3Error, get, self.store, "b", "k1")
 
     def test_slices_cover_everything_once(self) -> None:
@@ -107,7 +108,9 @@ class ScrubTests(SynchronousTestCase):
             now[0] += seconds
 
         rate = 100_000.0
-        scrubber = Scrubber(self.store, rate=rate, clock=lambda: now[0], sleep=sleep)
+        scrubber = Scrubber(
+            self.store, rate=rate, clock=Clock(monotonic=lambda: now[0], sleep=sleep)
+        )
         report = scrubber.run_slice(1 << 30)
         self.assertTrue(report.wrapped)
         self.assertAlmostEqual(now[0], report.bytes / rate, delta=(CHUNK * 2) / rate)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -34,7 +35,7 @@ class SegmentTestCase(SynchronousTestCase):
         self.patch(segments.os, "fdatasync", fdatasync)
 
     def make(self, rotate_size: int = 1 << 20) -> SegmentSet:
-        found = SegmentSet(self.directory, rotate_size, lambda: next(self.ids))
+        found = SegmentSet(self.directory, rotate_size, lambda: next(self.ids), time.monotonic)
         self.addCleanup(found.close)
         return found
 

@@ -1,0 +1,76 @@
+"""Bucket-level rules as transaction functions: create, delete, versioning, configuration.
+
+Each function runs inside one LMDB transaction handed to it (a write
+transaction from the committer, or a read transaction for the getters) and
+returns a plain result. Deleting a bucket aborts its multipart uploads in the
+same transaction, so no upload outlives its bucket.
+"""
+
+from __future__ import annotations
+
+from s4d.errors import S3Error
+from s4d.features.multipart import abort_bucket_uploads
+from s4d.store.model import Bucket
+from s4d.store.txn import MetaTxn
+
+#: The versioning states a bucket can be put into (a new bucket has none).
+VERSIONING_STATES = ("Enabled", "Suspended")
+
+
+def require_bucket(t: MetaTxn, name: str) -> Bucket:
+    """The bucket called ``name``; ``NoSuchBucket`` if there is none."""
+    return t.buckets.require(name)
+
+
+def list_buckets(t: MetaTxn) -> list[Bucket]:
+    """Every bucket, by name."""
+    return t.buckets.all()
+
+
+def create_bucket(t: MetaTxn, name: str, region: str, now_ns: int) -> Bucket:
+    """Create a bucket; ``BucketAlreadyOwnedByYou`` if it exists."""
+    if t.buckets.get(name) is not None:
+        raise S3Error("BucketAlreadyOwnedByYou", BucketName=name)
+    bucket = Bucket(
+        name=name,
+        bucket_id=t.counters.next_id(b"bucket"),
+        root_dir=t.counters.next_id(b"dir"),
+        created_ns=now_ns,
+        region=region,
+    )
+    t.buckets.put(bucket)
+    return bucket
+
+
+def delete_bucket(t: MetaTxn, name: str) -> None:
+    """Delete an empty bucket (``BucketNotEmpty`` otherwise) with its uploads and settings."""
+    bucket = t.buckets.require(name)
+    if not t.ns.bucket_is_empty(bucket):
+        raise S3Error("BucketNotEmpty", BucketName=name)
+    abort_bucket_uploads(t, bucket)  # uploads in progress go with their bucket
+    t.bucket_config.delete_all(bucket)
+    t.buckets.delete(bucket)
+
+
+def set_versioning(t: MetaTxn, name: str, status: str) -> Bucket:
+    """Put a bucket's versioning in ``status`` (``Enabled`` or ``Suspended``); returns it.
+
+    ``MalformedXML`` for any other status (a bucket's versioning, once enabled,
+    can only be suspended, never removed).
+    """
+    if status not in VERSIONING_STATES:
+        raise S3Error("MalformedXML")
+    bucket = t.buckets.require(name)
+    bucket.versioning = status
+    t.buckets.put(bucket)
+    return bucket
+
+
+def get_bucket_config(t: MetaTxn, name: str, kind: bytes) -> bytes | None:
+    """The bucket's stored configuration document ``kind`` (``NoSuchBucket`` if absent)."""
+    return t.bucket_config.get(t.buckets.require(name), kind)
+
+
+def put_bucket_config(t: MetaTxn, name: str, kind: bytes, value: bytes | None) -> None:
+    """Store (or with None, delete) the bucket's configuration document ``kind``."""
+    t.bucket_config.put(t.buckets.require(name), kind, value)

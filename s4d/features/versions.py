@@ -1,0 +1,158 @@
+"""Rules every writer of object versions shares: keys, conditions, installing a version.
+
+Objects (:mod:`s4d.features.objects`) and multipart completion
+(:mod:`s4d.features.multipart`) both make new versions; the versioning rules
+(the ``null`` version, version ids) and conditional-write checks live here so
+that every writer applies them the same way.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from s4d.errors import S3Error
+from s4d.store.chunks import WrittenChunk
+from s4d.store.model import NULL_VERSION, Bucket, ChunkRef, ObjectVersion
+from s4d.store.txn import MetaTxn
+
+MAX_KEY_BYTES = 1024
+
+
+def check_key(key: str) -> bytes:
+    """The key as UTF-8 bytes; S3 errors for empty or over-long keys and NULs."""
+    if not key:
+        raise S3Error("InvalidArgument", "Object key must not be empty.")
+    if "\0" in key:
+        raise S3Error("InvalidArgument", "Object key must not hold a NUL character.")
+    try:
+        raw = key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise S3Error("InvalidArgument", "Object key is not valid UTF-8.") from None
+    if len(raw) > MAX_KEY_BYTES:
+        raise S3Error("KeyTooLongError")
+    return raw
+
+
+def new_version_id(seq: int) -> str:
+    """An opaque, unique version id."""
+    return f"{seq:012x}{secrets.token_hex(10)}"
+
+
+@dataclass(frozen=True)
+class WriteConditions:
+    """Conditional-write headers of a PUT (or the destination of a copy)."""
+
+    if_match: str | None = None
+    if_none_match: str | None = None
+
+
+@dataclass
+class NewObject:
+    """Everything that describes a new object version except its chunks."""
+
+    size: int
+    etag: str
+    content_type: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    storage_class: str = "STANDARD"
+    checksums: dict[str, str] = field(default_factory=dict)
+    parts: list[int] | None = None
+
+
+def check_conditions(current: ObjectVersion | None, cond: WriteConditions) -> None:
+    """``PreconditionFailed`` (or ``NoSuchKey``) unless ``current`` meets ``cond``."""
+    live = current is not None and not current.delete_marker
+    if cond.if_none_match is not None:
+        if cond.if_none_match.strip() == "*":
+            if live:
+                raise S3Error("PreconditionFailed", Condition="If-None-Match")
+        elif live and current is not None and etag_matches(cond.if_none_match, current.etag):
+            raise S3Error("PreconditionFailed", Condition="If-None-Match")
+    if cond.if_match is not None:
+        if not live:
+            raise S3Error("NoSuchKey")
+        assert current is not None
+        if not etag_matches(cond.if_match, current.etag):
+            raise S3Error("PreconditionFailed", Condition="If-Match")
+
+
+def etag_matches(header: str, etag: str) -> bool:
+    """True if an If-Match style header (a list of ETags, or ``*``) names ``etag``."""
+    wanted = {v.strip().strip('"') for v in header.split(",")}
+    return "*" in wanted or etag.strip('"') in wanted
+
+
+def reference_chunks(t: MetaTxn, chunks: list[WrittenChunk]) -> None:
+    """Take one reference on each chunk: index new records, count existing ones."""
+    for chunk in chunks:
+        if chunk.location is not None:
+            t.chunks.add(chunk.location)
+        else:
+            t.chunks.incref(chunk.ref.digest)
+
+
+def install_version(
+    t: MetaTxn, bucket: Bucket, key: bytes, object_id: int | None, version: ObjectVersion
+) -> ObjectVersion:
+    """Add ``version`` as the newest version of ``key`` under the bucket's versioning."""
+    if object_id is None:
+        object_id = t.counters.next_id(b"object")
+        t.ns.link(bucket, key, object_id)
+    if bucket.versioning == "Enabled":
+        version.version_id = new_version_id(version.seq)
+    else:
+        version.version_id = NULL_VERSION
+        for old in t.versions.all(object_id):
+            if old.version_id == NULL_VERSION:
+                t.versions.delete(object_id, old)
+    t.versions.put(object_id, version)
+    version.key = key.decode("utf-8")
+    return version
+
+
+def version_from(new: NewObject, refs: list[ChunkRef], seq: int, now_ns: int) -> ObjectVersion:
+    """A version record (still the ``null`` version) describing ``new`` with chunks ``refs``."""
+    return ObjectVersion(
+        version_id=NULL_VERSION,
+        seq=seq,
+        size=new.size,
+        etag=new.etag,
+        mtime_ns=now_ns,
+        content_type=new.content_type,
+        metadata=dict(new.metadata),
+        headers=dict(new.headers),
+        storage_class=new.storage_class,
+        checksums=dict(new.checksums),
+        chunks=list(refs),
+        parts=new.parts,
+    )
+
+
+def find_version(
+    t: MetaTxn, bucket: Bucket, key: str, version_id: str | None
+) -> tuple[int, ObjectVersion]:
+    """The object id and the requested (or current) version of ``key``.
+
+    The current version being a delete marker is ``NoSuchKey``; asking for a
+    delete marker by id is ``MethodNotAllowed`` as in AWS.
+    """
+    raw_key = check_key(key)
+    object_id = t.ns.lookup(bucket, raw_key)
+    if object_id is None:
+        raise S3Error("NoSuchVersion" if version_id else "NoSuchKey", Key=key)
+    if version_id is None:
+        version = t.versions.current(object_id, key)
+        if version is None or version.delete_marker:
+            raise S3Error("NoSuchKey", Key=key)
+        return object_id, version
+    for version in t.versions.all(object_id, key):
+        if version.version_id == version_id:
+            if version.delete_marker:
+                raise S3Error(
+                    "MethodNotAllowed",
+                    "The specified method is not allowed against a delete marker.",
+                )
+            return object_id, version
+    raise S3Error("NoSuchVersion", Key=key, VersionId=version_id)

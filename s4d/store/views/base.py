@@ -1,0 +1,34 @@
+"""What every view shares: the transaction, its database, and the pending tallies."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import lmdb
+
+
+@dataclass
+class Tally:
+    """Changes gathered by one transaction's views, written by ``MetaTxn.flush``."""
+
+    #: dead bytes per segment released in this transaction
+    dead: defaultdict[int, int] = field(default_factory=lambda: defaultdict(int))
+    #: changes to the statistics (s4d.store.stats) made here
+    stats: defaultdict[bytes, int] = field(default_factory=lambda: defaultdict(int))
+
+
+class View:
+    """One sub-database seen through one open transaction.
+
+    :param txn: the LMDB transaction (read-only or write).
+    :param db: the handle of the sub-database this view reads and writes.
+    """
+
+    def __init__(self, txn: lmdb.Transaction[bytes], db: lmdb._Database) -> None:
+        self.txn = txn
+        self.db = db
+
+    def cursor(self) -> lmdb.Cursor[bytes]:
+        """A fresh cursor over this view's sub-database."""
+        return self.txn.cursor(db=self.db)

@@ -1,0 +1,101 @@
+"""The ``versions`` sub-database: every version record of every object, newest first."""
+
+from __future__ import annotations
+
+import lmdb
+
+from s4d.store import codec
+from s4d.store.model import ObjectVersion
+from s4d.store.schema import u64, version_key
+from s4d.store.views.base import Tally, View
+from s4d.store.views.chunks import ChunksView
+from s4d.store.views.counters import CountersView
+
+
+class VersionsView(View):
+    """Version records keyed by object id and inverted sequence number.
+
+    :param chunks: releases the chunks of deleted versions.
+    :param counters: allocates sequence numbers for moved versions.
+    :param tally: where statistics changes are gathered.
+    """
+
+    def __init__(
+        self,
+        txn: lmdb.Transaction[bytes],
+        db: lmdb._Database,
+        chunks: ChunksView,
+        counters: CountersView,
+        tally: Tally,
+    ) -> None:
+        super().__init__(txn, db)
+        self.chunks = chunks
+        self.counters = counters
+        self.tally = tally
+
+    def all(self, object_id: int, key: str = "") -> list[ObjectVersion]:
+        """Every version of an object, newest first."""
+        prefix = u64(object_id)
+        cursor = self.cursor()
+        found = []
+        if cursor.set_range(prefix):
+            for k, v in cursor:
+                if not k.startswith(prefix):
+                    break
+                found.append(ObjectVersion.decode(codec.decode(v), key))
+        return found
+
+    def current(
+        self,
+        object_id: int,
+        key: str = "",
+        cursor: lmdb.Cursor[bytes] | None = None,
+        chunks: bool = True,
+    ) -> ObjectVersion | None:
+        """The newest version of an object (possibly a delete marker), or None.
+
+        Listings pass their own ``cursor`` (reused across keys) and ``chunks=False``.
+        """
+        prefix = u64(object_id)
+        if cursor is None:
+            cursor = self.cursor()
+        if cursor.set_range(prefix) and cursor.key().startswith(prefix):
+            return ObjectVersion.decode(codec.decode(cursor.value()), key, chunks)
+        return None
+
+    def put(self, object_id: int, version: ObjectVersion) -> None:
+        """Store one version record."""
+        old = self.txn.replace(
+            version_key(object_id, version.seq), codec.encode(version.encode()), db=self.db
+        )
+        if old is not None:
+            self.count(ObjectVersion.decode(codec.decode(old), chunks=False), -1)
+        self.count(version, 1)
+
+    def delete(self, object_id: int, version: ObjectVersion) -> None:
+        """Remove one version record and release its chunks."""
+        if self.txn.delete(version_key(object_id, version.seq), db=self.db):
+            self.count(version, -1)
+        for chunk in version.chunks:
+            self.chunks.decref(chunk.digest)
+
+    def move(self, from_id: int, to_id: int, versions: list[ObjectVersion]) -> None:
+        """Re-file ``versions`` of object ``from_id`` under ``to_id``, above its own.
+
+        Each gets a fresh sequence number (oldest first, so their order is
+        kept); chunk references move with them unchanged.
+        """
+        for version in sorted(versions, key=lambda v: v.seq):
+            if self.txn.delete(version_key(from_id, version.seq), db=self.db):
+                self.count(version, -1)
+            version.seq = self.counters.next_id(b"seq")
+            self.put(to_id, version)
+
+    def count(self, version: ObjectVersion, sign: int) -> None:
+        """Adjust the statistics for a version record that appears (1) or goes (-1)."""
+        stats = self.tally.stats
+        if version.delete_marker:
+            stats[b"delete_markers"] += sign
+        else:
+            stats[b"objects"] += sign
+            stats[b"logical_bytes"] += sign * version.size

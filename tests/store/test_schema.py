@@ -1,0 +1,127 @@
+"""Schema versions of the metadata environment: stamping, upgrading, refusing.
+
+Strategy: build data directories the way older (or newer) code left them by
+writing the LMDB environment directly with py-lmdb (the store's own code
+would stamp the current version), then open them with :class:`Store` and
+check with fsck. The previous format is the current layout without the
+``schema`` key in ``config``; a too-new one carries a version above
+:data:`~s4d.store.schema.SCHEMA_VERSION`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+
+import lmdb
+from twisted.trial.unittest import SynchronousTestCase
+
+from s4d.store import codec, fsck
+from s4d.store.model import NULL_VERSION, Bucket, ObjectVersion
+from s4d.store.schema import (
+    DATABASES,
+    ENTRY_OBJECT,
+    SCHEMA_KEY,
+    SCHEMA_VERSION,
+    U64,
+    SchemaTooNew,
+    u64,
+    version_key,
+)
+from s4d.store.store import Store, StoreConfig
+from tests.store.helpers import NOW, create_bucket, get, put
+
+
+def write_environment(data_dir: str, schema: bytes | None) -> None:
+    """A data directory holding bucket ``old`` with an empty object ``k`` (no segments).
+
+    With ``schema`` None it is in the previous format: no schema version at all.
+    """
+    meta = os.path.join(data_dir, "meta")
+    os.makedirs(meta)
+    env = lmdb.open(meta, map_size=1 << 24, max_dbs=len(DATABASES) + 4, subdir=True)
+    try:
+        with env.begin(write=True) as txn:
+            dbs = {name: env.open_db(name, txn=txn) for name in DATABASES}
+            bucket = Bucket(name="old", bucket_id=1, root_dir=1, created_ns=NOW)
+            txn.put(b"old", codec.encode(bucket.encode()), db=dbs[b"buckets"])
+            txn.put(u64(1) + b"k", ENTRY_OBJECT + u64(1), db=dbs[b"ns"])
+            version = ObjectVersion(
+                version_id=NULL_VERSION, seq=1, size=0, etag='"d41d8cd98f00b204e9800998ecf8427e"',
+                mtime_ns=NOW,
+            )
+            txn.put(version_key(1, 1), codec.encode(version.encode()), db=dbs[b"versions"])
+            for counter in (b"bucket", b"dir", b"object", b"seq"):
+                txn.put(counter, U64.pack(1), db=dbs[b"counters"])
+            if schema is not None:
+                txn.put(SCHEMA_KEY, schema, db=dbs[b"config"])
+    finally:
+        env.close()
+
+
+def stored_schema(data_dir: str) -> bytes | None:
+    env = lmdb.open(os.path.join(data_dir, "meta"), max_dbs=len(DATABASES) + 4, readonly=True)
+    try:
+        with env.begin() as txn:
+            raw = txn.get(SCHEMA_KEY, db=env.open_db(b"config", txn=txn, create=False))
+            return bytes(raw) if raw is not None else None
+    finally:
+        env.close()
+
+
+class SchemaTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.path = os.path.abspath(self.mktemp())
+
+    def open(self) -> Store:
+        store = Store(StoreConfig(self.path, map_size=1 << 24, fsync=False), inline_commit=True)
+        self.addCleanup(store.close)
+        return store
+
+    def test_new_directory_is_stamped(self) -> None:
+        store = self.open()
+        self.assertEqual((store.dbs.upgraded_from, store.dbs.schema_version), (1, 1))
+        with store.read() as t:
+            self.assertEqual(t.config.schema_version(), SCHEMA_VERSION)
+        create_bucket(store, "b")
+        put(store, "b", "k", b"data")
+        store.close()
+        report = fsck.check(self.path)
+        self.assertEqual((report.schema_version, report.problems, report.warnings), (1, [], []))
+
+    def test_previous_format_is_upgraded(self) -> None:
+        """A directory without a schema version is upgraded to version 1 on open."""
+        write_environment(self.path, schema=None)
+        before = fsck.check(self.path)
+        self.assertEqual(before.schema_version, 0)
+        self.assertEqual([w.kind for w in before.warnings], [fsck.SCHEMA_OLD])
+        self.assertEqual(before.problems, [])
+        store = self.open()
+        self.assertEqual((store.dbs.upgraded_from, store.dbs.schema_version), (0, SCHEMA_VERSION))
+        self.assertEqual(get(store, "old", "k"), b"")
+        create_bucket(store, "new")
+        put(store, "new", "k", b"more")
+        store.close()
+        self.assertEqual(stored_schema(self.path), str(SCHEMA_VERSION).encode())
+        after = fsck.check(self.path)
+        self.assertEqual((after.schema_version, after.problems, after.warnings), (1, [], []))
+        # Opening it again finds nothing to upgrade.
+        self.assertEqual(self.open().dbs.upgraded_from, SCHEMA_VERSION)
+
+    def test_newer_version_is_refused(self) -> None:
+        """A directory from a newer s4d is refused with a clear error and left untouched."""
+        write_environment(self.path, schema=str(SCHEMA_VERSION + 1).encode())
+        error = self.assertRaises(SchemaTooNew, self.open)
+        self.assertEqual(error.found, SCHEMA_VERSION + 1)
+        self.assertIn(f"schema version {SCHEMA_VERSION + 1}", str(error))
+        self.assertIn("newer s4d", str(error))
+        self.assertEqual(stored_schema(self.path), str(SCHEMA_VERSION + 1).encode())
+        report = fsck.check(self.path)
+        self.assertEqual(report.schema_version, SCHEMA_VERSION + 1)
+        self.assertEqual(report.kinds(), {fsck.SCHEMA_TOO_NEW})
+
+    def test_fsck_command_reports_the_version(self) -> None:
+        self.open().close()
+        out = io.StringIO()
+        self.assertEqual(fsck.main([self.path], out), 0)
+        self.assertIn(f"schema          {SCHEMA_VERSION}\n", out.getvalue())
