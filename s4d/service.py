@@ -8,12 +8,14 @@ from twisted.application import service, strports
 from twisted.internet.defer import ensureDeferred
 from twisted.logger import Logger
 
+from s4d.admin.app import PUBLIC_PATHS, OpsApp
 from s4d.config import Config
 from s4d.engine import Engine, MultipartFacade
 from s4d.s3.assembly import build_s3_site
 from s4d.s3.front import StaticCredentials
 from s4d.s3.request import ConnectionLimits, S3Site
 from s4d.store.store import Store, StoreConfig
+from s4d.util.eventlog import TwistedEventLog
 from s4d.util.memory import tune_malloc
 from s4d.util.periodic import PeriodicService
 from s4d.util.threads import ExecutorRunner, FutureBridge
@@ -56,7 +58,8 @@ class StoreService(service.Service):
                     compression=c.compression,
                     compression_level=c.compression_level,
                     fsync=c.fsync,
-                )
+                ),
+                events=TwistedEventLog(Logger(namespace="s4d.store")),
             )
             orphans = sum(self.store.recovery.orphan_bytes.values())
             if orphans:
@@ -181,6 +184,8 @@ def build_site(config: Config, engine: Engine, reactor: Any) -> S3Site:
     return build_s3_site(
         engine,
         StaticCredentials({config.access_key: config.secret_key}),
+        ops=OpsApp().resource(),
+        public_paths=PUBLIC_PATHS,
         region=config.region,
         domain=config.domain,
         max_upload_size=config.max_upload_size,

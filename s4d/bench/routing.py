@@ -27,6 +27,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.web.resource import IResource
 
+from s4d.admin.app import OpsApp
 from s4d.auth import sigv4
 from s4d.engine import Engine
 from s4d.s3.app import S3Resource
@@ -46,7 +47,7 @@ class KleinS3:
     app = Klein()
 
     def __init__(self) -> None:
-        self.leaf = S3Resource()
+        self.leaf = S3Resource(OpsApp().resource())
 
     @app.route("/", branch=True, strict_slashes=False)
     def s3(self, request: S3Request) -> Any:
@@ -95,7 +96,11 @@ def main(argv: list[str]) -> int:
         sites: dict[str, S3Site] = {}
         for name in ("leaf", "klein"):
             site = build_s3_site(
-                engine, StaticCredentials({AK: SK}), now=lambda: NOW, reactor=Clock()
+                engine,
+                StaticCredentials({AK: SK}),
+                ops=OpsApp().resource(),
+                now=lambda: NOW,
+                reactor=Clock(),
             )
             if name == "klein":
                 klein: IResource = KleinS3().app.resource()

@@ -15,6 +15,7 @@ from s4d.engine.core import EngineCore
 from s4d.engine.objects import CopySourceConditions
 from s4d.engine.upload import StagedBody, UploadedBody, WholeBody, stage_whole
 from s4d.errors import S3Error
+from s4d.features import buckets as fb
 from s4d.features import multipart as fm
 from s4d.features import objects as fo
 from s4d.store.chunks import WrittenChunk
@@ -113,7 +114,7 @@ class MultipartFacade:
             with store.read() as t:
                 fm.check_part_number(number)
                 _, upload = fm.require_upload(t, bucket, key, upload_id)
-                src_bucket = t.require_bucket(source.bucket)
+                src_bucket = fb.require_bucket(t, source.bucket)
                 _, version = fo.find_version(t, src_bucket, source.key, source.version_id)
                 if check_source is not None:
                     check_source(version)

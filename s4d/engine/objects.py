@@ -11,6 +11,7 @@ from twisted.python.failure import Failure
 from s4d.engine.core import EngineCore
 from s4d.engine.upload import Hasher, StagedBody, Upload, UploadedBody, WholeBody
 from s4d.errors import S3Error
+from s4d.features import buckets as fb
 from s4d.features import objects as fo
 from s4d.store.chunks import WrittenChunk
 from s4d.store.listing import list_objects
@@ -89,13 +90,13 @@ class ObjectsFacade:
 
     def bucket(self, name: str) -> Deferred[Bucket]:
         """The bucket's record (``NoSuchBucket`` if absent): objects need their bucket."""
-        return self._core.read(lambda t: t.require_bucket(name))
+        return self._core.read(lambda t: fb.require_bucket(t, name))
 
     def head(self, bucket: str, key: str, version_id: str | None = None) -> Deferred[ObjectVersion]:
         """The requested (or current) version's record."""
 
         def head(t: MetaTxn) -> ObjectVersion:
-            return fo.find_version(t, t.require_bucket(bucket), key, version_id)[1]
+            return fo.find_version(t, fb.require_bucket(t, bucket), key, version_id)[1]
 
         return self._core.read(head)
 
@@ -111,7 +112,7 @@ class ObjectsFacade:
 
         def open_() -> OpenObject:
             with store.read() as t:
-                record = t.require_bucket(bucket)
+                record = fb.require_bucket(t, bucket)
                 version = fo.find_version(t, record, key, version_id)[1]
                 locations = store.locate(t, version.chunks)
             data = None
@@ -138,7 +139,7 @@ class ObjectsFacade:
         def page(t: MetaTxn) -> ListResult:
             return list_objects(
                 t,
-                t.require_bucket(bucket),
+                fb.require_bucket(t, bucket),
                 prefix.encode("utf-8"),
                 delimiter.encode("utf-8") if delimiter else None,
                 after.encode("utf-8") if after is not None else None,

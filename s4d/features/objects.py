@@ -9,6 +9,7 @@ are in :mod:`s4d.features.buckets`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from s4d.features.buckets import create_bucket, delete_bucket
@@ -174,11 +175,8 @@ def copy_object(
     return src, install_version(t, bucket, raw_key, object_id, version)
 
 
-class SourceCheck:
-    """Protocol-like base: ``__call__(version)`` raises to refuse a copy source."""
-
-    def __call__(self, version: ObjectVersion) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
+#: Refuses a copy source by raising (e.g. ``x-amz-copy-source-if-*`` conditions).
+SourceCheck = Callable[[ObjectVersion], None]
 
 
 def discard_chunks(t: MetaTxn, chunks: list[WrittenChunk]) -> None:

@@ -1,4 +1,4 @@
-"""The S3 API resource, and the Klein app for everything that is not S3.
+"""The S3 API resource.
 
 S3 requests do not fit URL patterns (keys hold ``//``, ``%2F`` and trailing
 slashes; the bucket may come from the Host header), and by the time a request
@@ -7,16 +7,15 @@ So :class:`S3Resource` is a leaf that runs the chosen route's handler on the
 request's call record and writes the response value it returns. Routing S3
 traffic through a Klein catch-all route instead measurably costs reactor time
 per request for no routing benefit (figures in ``docs/architecture.rst``).
-Every other surface (health checks now; the admin API, stats, metrics and the
-console later) is the class-scoped Klein app :class:`OpsApp`, reached for
-requests that carry no S3 credentials.
+Every other surface is the Klein app :class:`s4d.admin.app.OpsApp`, handed in
+by the composition root as ``ops`` and reached for requests that carry no S3
+credentials and name a public path.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from klein import Klein
 from twisted.internet.defer import CancelledError, ensureDeferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -31,35 +30,14 @@ from s4d.s3.request import S3Request
 log = Logger()
 
 
-class OpsApp:
-    """The Klein app for the non-S3 surface (health checks; admin, stats, metrics later)."""
-
-    app = Klein()
-
-    @app.route("/health", methods=["GET", "HEAD"])
-    def health(self, request: Request) -> bytes:
-        """200 with an empty body while the server runs."""
-        return b""
-
-    @app.route("/minio/health/live", methods=["GET", "HEAD"])
-    def live(self, request: Request) -> bytes:
-        """MinIO-compatible liveness probe."""
-        return b""
-
-    @app.route("/minio/health/ready", methods=["GET", "HEAD"])
-    def ready(self, request: Request) -> bytes:
-        """MinIO-compatible readiness probe."""
-        return b""
-
-
 class S3Resource(Resource):
     """The root resource: the prepared S3 call's handler, or the ops app for public paths."""
 
     isLeaf = True
 
-    def __init__(self, ops: OpsApp | None = None) -> None:
+    def __init__(self, ops: IResource) -> None:
         super().__init__()
-        self.ops: IResource = (ops or OpsApp()).app.resource()
+        self.ops = ops
 
     def render(self, request: S3Request) -> Any:
         """Answer one request (asynchronously)."""

@@ -11,10 +11,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
+from twisted.web.resource import IResource
 
 from s4d.auth.request import CredentialSource
 from s4d.engine import Engine
-from s4d.s3.app import OpsApp, S3Resource
+from s4d.s3.app import S3Resource
 from s4d.s3.dispatch import DispatchTable
 from s4d.s3.front import S3Front
 from s4d.s3.handlers.bucket import BucketHandlers
@@ -45,24 +46,28 @@ def build_s3_site(
     engine: Engine,
     credentials: CredentialSource,
     *,
+    ops: IResource,
+    public_paths: frozenset[bytes] = frozenset(),
     region: str = "us-east-1",
     domain: str | None = None,
     max_upload_size: int = 5 << 30,
     clock: IReactorTime | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     limits: ConnectionLimits | None = None,
-    ops: OpsApp | None = None,
     **site_options: Any,
 ) -> S3Site:
     """The S3 site over ``engine``.
 
+    :param ops: the resource for requests that are not S3 (the Klein app for health
+        checks and, later, the admin API), which answers ``public_paths`` (anonymous
+        GET and HEAD).
     :param clock: timers in handlers (keep-alive of long completions); None turns them off.
     :param now: the wall clock signatures are checked against.
     :param site_options: passed to twisted.web's ``Site`` (``reactor``: the clock
         for connection timeouts).
     """
     table = default_table(engine, region, clock)
-    front = S3Front(table, engine.objects, credentials, domain, max_upload_size, now)
+    front = S3Front(table, engine.objects, credentials, domain, max_upload_size, now, public_paths)
     site = S3Site(S3Resource(ops), front, limits=limits, **site_options)
     site.displayTracebacks = False
     return site

@@ -27,9 +27,6 @@ from s4d.s3.headers import CallHeaders
 from s4d.s3.postform import FormUploadSink
 from s4d.util.numbers import decimal
 
-#: Paths that answer without credentials (health checks and the like).
-PUBLIC_PATHS = frozenset({b"/health", b"/minio/health/live", b"/minio/health/ready"})
-
 
 class StaticCredentials:
     """One access key and its secret (the server's root credentials)."""
@@ -77,8 +74,11 @@ class S3Front:
         domain: str | None = None,
         max_upload_size: int = 5 << 30,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        public_paths: frozenset[bytes] = frozenset(),
     ) -> None:
+        """``public_paths``: GETs and HEADs of these without credentials are not S3 requests."""
         self.table = table
+        self.public_paths = public_paths
         self.objects = objects
         self.credentials = credentials
         self.domain = domain
@@ -91,7 +91,11 @@ class S3Front:
         Raises :class:`~s4d.errors.S3Error` for a request refused from its headers.
         """
         identity = self.authenticate(wire)
-        if identity is None and wire.method in ("GET", "HEAD") and wire.raw_path in PUBLIC_PATHS:
+        if (
+            identity is None
+            and wire.method in ("GET", "HEAD")
+            and wire.raw_path in self.public_paths
+        ):
             return None
         target = wire.target
         subs = subresources(wire.params)

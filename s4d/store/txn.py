@@ -30,7 +30,6 @@ from collections import defaultdict
 import lmdb
 
 from s4d.store.clock import Clock
-from s4d.store.model import Bucket
 from s4d.store.schema import Databases
 from s4d.store.stats import apply_deltas
 from s4d.store.views.base import Tally
@@ -109,22 +108,3 @@ class MetaTxn:
                 apply_deltas(self.txn, self.dbs, stats)
             stats.clear()
 
-    # -- transitional: callers outside the store (s4d/engine.py, s4d/s3) ---------------
-    # These keep the engine and the S3 layer working until they call
-    # s4d.features.buckets instead; remove them once nothing does.
-
-    def require_bucket(self, name: str) -> Bucket:
-        """Transitional: :meth:`BucketsView.require`."""
-        return self.buckets.require(name)
-
-    def put_bucket(self, bucket: Bucket) -> None:
-        """Transitional: :meth:`BucketsView.put`."""
-        self.buckets.put(bucket)
-
-    def get_bucket_config(self, bucket: Bucket, name: bytes) -> bytes | None:
-        """Transitional: :meth:`BucketConfigView.get`."""
-        return self.bucket_config.get(bucket, name)
-
-    def put_bucket_config(self, bucket: Bucket, name: bytes, value: bytes | None) -> None:
-        """Transitional: :meth:`BucketConfigView.put`."""
-        self.bucket_config.put(bucket, name, value)

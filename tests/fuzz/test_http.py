@@ -29,6 +29,7 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
+from s4d.admin.app import PUBLIC_PATHS, OpsApp
 from s4d.auth import sigv4
 from s4d.errors import S3Error
 from s4d.s3.assembly import build_s3_site
@@ -93,6 +94,8 @@ def make_site(clock: Clock) -> S3Site:
     return build_s3_site(
         _Engine(),  # type: ignore[arg-type]
         StaticCredentials({AK: SK}),
+        ops=OpsApp().resource(),
+        public_paths=PUBLIC_PATHS,
         max_upload_size=1 << 20,
         now=lambda: NOW,
         clock=None,

@@ -31,6 +31,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
+from s4d.admin.app import PUBLIC_PATHS, OpsApp
 from s4d.auth import sigv4
 from s4d.engine import Engine
 from s4d.s3.assembly import build_s3_site
@@ -184,6 +185,8 @@ class MemoryS3:
         self.site = build_s3_site(
             self.engine,
             StaticCredentials({ACCESS_KEY: SECRET_KEY}),
+            ops=OpsApp().resource(),
+            public_paths=PUBLIC_PATHS,
             max_upload_size=max_upload_size,
             now=lambda: NOW,
             clock=None,

@@ -15,6 +15,7 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.task import deferLater
 
+from s4d.admin.app import PUBLIC_PATHS, OpsApp
 from s4d.engine import Engine
 from s4d.s3.assembly import build_s3_site
 from s4d.s3.front import StaticCredentials
@@ -38,6 +39,8 @@ class InProcessServer:
         self.site = build_s3_site(
             self.engine,
             StaticCredentials({ACCESS_KEY: SECRET_KEY}),
+            ops=OpsApp().resource(),
+            public_paths=PUBLIC_PATHS,
             limits=limits,
             **front_options,
         )

@@ -20,6 +20,7 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
+from s4d.admin.app import PUBLIC_PATHS, OpsApp
 from s4d.s3.assembly import build_s3_site
 from s4d.s3.front import StaticCredentials
 from s4d.s3.request import BodyFlow, ConnectionLimits, S3Channel, S3Site
@@ -88,6 +89,8 @@ class LimitTests(SynchronousTestCase):
         self.site = build_s3_site(
             _Engine(),  # type: ignore[arg-type]
             StaticCredentials({"AK": "SK"}),
+            ops=OpsApp().resource(),
+            public_paths=PUBLIC_PATHS,
             limits=LIMITS,
             reactor=self.clock,
         )

@@ -36,10 +36,6 @@ class BucketsView(View):
         """Every bucket, by name."""
         return [Bucket.decode(k.decode(), codec.decode(v)) for k, v in self.cursor()]
 
-    def __call__(self) -> list[Bucket]:
-        """Every bucket (transitional: ``t.buckets()`` until callers use :meth:`all`)."""
-        return self.all()
-
 
 class BucketConfigView(View):
     """Configuration documents of buckets, keyed by bucket id and document name."""
