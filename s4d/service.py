@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from twisted.application import service, strports
+from twisted.application import service
 from twisted.internet.defer import ensureDeferred
 from twisted.logger import Logger
 
 from s4d.config import Config
 from s4d.engine import Engine
+from s4d.listening import CannotListen, ListeningService
 from s4d.s3.app import S3Resource
 from s4d.s3.front import S3Front, StaticCredentials
 from s4d.s3.request import ConnectionLimits, S3Site
@@ -212,7 +214,7 @@ def make_service(config: Config, reactor: Any = None) -> service.MultiService:
 
         reactor = global_reactor
     tune_malloc()
-    root = service.MultiService()
+    root = _Root()
     store_service = StoreService(config, reactor)
     store_service.setServiceParent(root)
     engine = store_service.open()
@@ -225,20 +227,48 @@ def make_service(config: Config, reactor: Any = None) -> service.MultiService:
         if job is not None:
             job.setServiceParent(root)
     site = build_site(config, engine, reactor)
+    announce = _announcer(config)
     if config.workers > 1:
-        WorkerPool(config, site, reactor).setServiceParent(root)
+        WorkerPool(config, site, reactor, on_listening=announce).setServiceParent(root)
     else:
-        strports.service(endpoint_description(config), site).setServiceParent(root)
+        ListeningService(
+            reactor, endpoint_description(config), site, config.host, config.port, announce
+        ).setServiceParent(root)
     _StopSignal(engine).setServiceParent(root)
-    scheme = "https" if config.tls_cert else "http"
-    log.info(
-        "s4d serving S3 on {scheme}://{host}:{port} with data in {data}",
-        scheme=scheme, host=config.host, port=config.port, data=config.data_dir,
-    )
-    if config.credentials_generated:
-        log.info(
-            "Credentials (generated, kept in {data}/credentials.json): "
-            "access key {ak} secret key {sk}",
-            data=config.data_dir, ak=config.access_key, sk=config.secret_key,
-        )
     return root
+
+
+class _Root(service.MultiService):
+    """The whole server: if the port cannot be opened, what started is stopped again."""
+
+    def startService(self) -> None:
+        try:
+            super().startService()
+        except CannotListen:
+            self.stopService()
+            raise
+
+
+def _announcer(config: Config) -> Callable[[], None]:
+    """What to log once the port is open: where s4d serves, and whose keys it takes."""
+
+    def announce() -> None:
+        scheme = "https" if config.tls_cert else "http"
+        log.info(
+            "s4d serving S3 on {scheme}://{host}:{port} with data in {data}",
+            scheme=scheme, host=config.host, port=config.port, data=config.data_dir,
+        )
+        if config.credentials_generated:
+            log.info(
+                "Credentials generated and kept in {path}: access key {ak} secret key {sk}",
+                path=config.credentials_file, ak=config.access_key, sk=config.secret_key,
+            )
+        elif config.credentials_file:
+            log.info(
+                "Using the credentials kept in {path} (access key {ak})",
+                path=config.credentials_file, ak=config.access_key,
+            )
+        else:
+            log.info("Using the configured credentials (access key {ak})", ak=config.access_key)
+
+    return announce
