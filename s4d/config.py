@@ -330,7 +330,7 @@ def build(options: Mapping[str, Any] | None = None, env: Mapping[str, str] | Non
     opts = dict(options or {})
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
-    groups: dict[str, dict[str, Any]] = {"compaction": {}, "scrub": {}}
+    groups: dict[str, Any] = {"compaction": {}, "scrub": {}}
     by_env: dict[str, Any] = {}
     for setting in SETTINGS:
         if not setting.implemented:

@@ -85,20 +85,23 @@ class ListeningService(service.Service):
 
     def startService(self) -> None:
         """Listen (synchronously for TCP and TLS); raise :class:`CannotListen` if that fails."""
-        super().startService()
-        endpoint = endpoints.serverFromString(self.reactor, self.description)
+        super().startService()  # type: ignore[no-untyped-call]
+        endpoint = endpoints.serverFromString(  # type: ignore[no-untyped-call]
+            self.reactor, self.description
+        )
         outcome: list[Any] = []
         endpoint.listen(self.factory).addBoth(outcome.append)
         if not outcome:
             raise RuntimeError(f"{self.description} did not listen synchronously")
         if isinstance(outcome[0], Failure):
             self.running = False
-            raise cannot_listen(self.host, self.port_number, outcome[0].value)
+            error = outcome[0].value
+            raise cannot_listen(self.host, self.port_number, error or RuntimeError("failed"))
         self.port = outcome[0]
         self.on_listening()
 
     def stopService(self) -> Any:
         """Stop listening."""
-        super().stopService()
+        super().stopService()  # type: ignore[no-untyped-call]
         port, self.port = self.port, None
         return port.stopListening() if port is not None else None

@@ -71,12 +71,12 @@ class StoreService(service.Service):
 
     def startService(self) -> None:
         """Open the store (if not yet open)."""
-        super().startService()
+        super().startService()  # type: ignore[no-untyped-call]
         self.open()
 
     def stopService(self) -> None:
         """Stop the worker threads and close the store."""
-        super().stopService()
+        super().stopService()  # type: ignore[no-untyped-call]
         if self.runner is not None:
             self.runner.stop()
             self.runner = None
@@ -172,7 +172,7 @@ class _StopSignal(service.Service):
         self.engine = engine
 
     def stopService(self) -> None:
-        super().stopService()
+        super().stopService()  # type: ignore[no-untyped-call]
         self.engine.stopping.set()
 
 
@@ -214,27 +214,27 @@ def make_service(config: Config, reactor: Any = None) -> service.MultiService:
 
         reactor = global_reactor
     tune_malloc()
-    root = _Root()
+    root = _Root()  # type: ignore[no-untyped-call]
     store_service = StoreService(config, reactor)
-    store_service.setServiceParent(root)
+    store_service.setServiceParent(root)  # type: ignore[no-untyped-call]
     engine = store_service.open()
     expiry = multipart_expiry(config, engine, reactor)
     if expiry is not None:
-        expiry.setServiceParent(root)
+        expiry.setServiceParent(root)  # type: ignore[no-untyped-call]
     # Background jobs run in this (the main) process only; S4_WORKERS processes serve.
     jobs = (compaction_service(config, engine, reactor), scrub_service(config, engine, reactor))
     for job in jobs:
         if job is not None:
-            job.setServiceParent(root)
+            job.setServiceParent(root)  # type: ignore[no-untyped-call]
     site = build_site(config, engine, reactor)
     announce = _announcer(config)
     if config.workers > 1:
-        WorkerPool(config, site, reactor, on_listening=announce).setServiceParent(root)
+        WorkerPool(config, site, reactor, on_listening=announce).setServiceParent(root)  # type: ignore[no-untyped-call]
     else:
-        ListeningService(
+        ListeningService(  # type: ignore[no-untyped-call]
             reactor, endpoint_description(config), site, config.host, config.port, announce
         ).setServiceParent(root)
-    _StopSignal(engine).setServiceParent(root)
+    _StopSignal(engine).setServiceParent(root)  # type: ignore[no-untyped-call]
     return root
 
 
@@ -243,9 +243,9 @@ class _Root(service.MultiService):
 
     def startService(self) -> None:
         try:
-            super().startService()
+            super().startService()  # type: ignore[no-untyped-call]
         except CannotListen:
-            self.stopService()
+            self.stopService()  # type: ignore[no-untyped-call]
             raise
 
 

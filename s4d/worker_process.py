@@ -37,27 +37,28 @@ def worker_main(argv: Sequence[str]) -> int:
     parser.add_argument("--index", type=int, default=1)
     args = parser.parse_args(argv)
 
-    from twisted.internet import reactor
+    from twisted.internet import reactor as global_reactor
     from twisted.internet.stdio import StandardIO
     from twisted.logger import globalLogBeginner, textFileLogObserver
 
     from s4d.service import StoreService, build_site
     from s4d.util.memory import tune_malloc
 
+    reactor: Any = global_reactor
     config = read_config(args.config_fd)
     globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)])
     tune_malloc()
     store_service = StoreService(config, reactor)
     engine = store_service.open()
     site = build_site(config, engine, reactor)
-    reactor.adoptStreamPort(  # type: ignore[attr-defined]
+    reactor.adoptStreamPort(
         INHERITED_FD, family_of(config.host), tls_factory(config, site)
     )
     os.close(INHERITED_FD)
-    StandardIO(_ParentWatch(reactor))
-    signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(reactor.stop))  # type: ignore[attr-defined]
-    reactor.addSystemEventTrigger("before", "shutdown", store_service.stopService)  # type: ignore[attr-defined]
-    reactor.run(installSignalHandlers=False)  # type: ignore[attr-defined]
+    StandardIO(_ParentWatch(reactor))  # type: ignore[no-untyped-call]
+    signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(reactor.stop))
+    reactor.addSystemEventTrigger("before", "shutdown", store_service.stopService)
+    reactor.run(installSignalHandlers=False)
     return 0
 
 

@@ -46,7 +46,9 @@ def tls_factory(config: Config, factory: Any) -> Any:
     from twisted.internet.ssl import DefaultOpenSSLContextFactory
     from twisted.protocols.tls import TLSMemoryBIOFactory
 
-    context = DefaultOpenSSLContextFactory(config.tls_key, config.tls_cert)
+    context = DefaultOpenSSLContextFactory(  # type: ignore[no-untyped-call]
+        config.tls_key, config.tls_cert
+    )
     return TLSMemoryBIOFactory(context, False, factory)
 
 
@@ -113,7 +115,7 @@ class WorkerPool(service.Service):
     def startService(self) -> None:
         """Bind, serve here, and start the other workers."""
         sock = self._bind()
-        super().startService()
+        super().startService()  # type: ignore[no-untyped-call]
         self.port = self.reactor.adoptStreamPort(
             sock.fileno(), sock.family, tls_factory(self.config, self.factory)
         )
@@ -136,7 +138,7 @@ class WorkerPool(service.Service):
 
     def stopService(self) -> Any:
         """Stop listening and stop the workers."""
-        super().stopService()
+        super().stopService()  # type: ignore[no-untyped-call]
         for process in self.processes:
             try:
                 process.signalProcess("TERM")

@@ -321,12 +321,13 @@ async def corpus_and_compaction(reactor: Any, workdir: str, args: argparse.Names
         # Garbage: every copy but one, all versions but the newest, every other text file.
         for i in range(1, args.copies):
             await engine.delete_object("copies", f"copy-{i:03d}")
-        listing = await engine._read(
-            lambda t: [
-                v.version_id
-                for v in t.versions(t.lookup(t.require_bucket("versions"), b"document.txt"))
-            ]
-        )
+
+        def version_ids(t: Any) -> list[Any]:
+            object_id = t.lookup(t.require_bucket("versions"), b"document.txt")
+            assert object_id is not None, "versions/document.txt was written above"
+            return [v.version_id for v in t.versions(object_id)]
+
+        listing = await engine._read(version_ids)
         for vid in listing[1:]:
             await engine.delete_object("versions", "document.txt", vid)
         for i in range(1, n, 2):
