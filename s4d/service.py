@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from twisted.application import service, strports
+from twisted.application import service
 from twisted.internet.defer import ensureDeferred
 from twisted.logger import Logger
 
 from s4d.admin.app import PUBLIC_PATHS, OpsApp
 from s4d.config import Config
 from s4d.engine import Engine, MultipartFacade
+from s4d.listening import CannotListen, ListeningService
 from s4d.s3.assembly import build_s3_site
 from s4d.s3.front import StaticCredentials
 from s4d.s3.request import ConnectionLimits, S3Site
@@ -72,12 +74,12 @@ class StoreService(service.Service):
 
     def startService(self) -> None:
         """Open the store (if not yet open)."""
-        super().startService()
+        super().startService()  # type: ignore[no-untyped-call]
         self.open()
 
     def stopService(self) -> None:
         """Stop the worker threads and close the store."""
-        super().stopService()
+        super().stopService()  # type: ignore[no-untyped-call]
         if self.runner is not None:
             self.runner.stop()
             self.runner = None
@@ -175,7 +177,7 @@ class _StopSignal(service.Service):
         self.engine = engine
 
     def stopService(self) -> None:
-        super().stopService()
+        super().stopService()  # type: ignore[no-untyped-call]
         self.engine.stop()
 
 
@@ -218,33 +220,61 @@ def make_service(config: Config, reactor: Any = None) -> service.MultiService:
 
         reactor = global_reactor
     tune_malloc()
-    root = service.MultiService()
+    root = _Root()  # type: ignore[no-untyped-call]
     store_service = StoreService(config, reactor)
-    store_service.setServiceParent(root)
+    store_service.setServiceParent(root)  # type: ignore[no-untyped-call]
     engine = store_service.open()
     expiry = multipart_expiry(config, engine.multipart, reactor)
     if expiry is not None:
-        expiry.setServiceParent(root)
+        expiry.setServiceParent(root)  # type: ignore[no-untyped-call]
     # Background jobs run in this (the main) process only; S4_WORKERS processes serve.
     jobs = (compaction_service(config, engine, reactor), scrub_service(config, engine, reactor))
     for job in jobs:
         if job is not None:
-            job.setServiceParent(root)
+            job.setServiceParent(root)  # type: ignore[no-untyped-call]
     site = build_site(config, engine, reactor)
+    announce = _announcer(config)
     if config.workers > 1:
-        WorkerPool(config, site, reactor).setServiceParent(root)
+        WorkerPool(config, site, reactor, on_listening=announce).setServiceParent(root)  # type: ignore[no-untyped-call]
     else:
-        strports.service(endpoint_description(config), site).setServiceParent(root)
-    _StopSignal(engine).setServiceParent(root)
-    scheme = "https" if config.tls_cert else "http"
-    log.info(
-        "s4d serving S3 on {scheme}://{host}:{port} with data in {data}",
-        scheme=scheme, host=config.host, port=config.port, data=config.data_dir,
-    )
-    if config.credentials_generated:
-        log.info(
-            "Credentials (generated, kept in {data}/credentials.json): "
-            "access key {ak} secret key {sk}",
-            data=config.data_dir, ak=config.access_key, sk=config.secret_key,
-        )
+        ListeningService(  # type: ignore[no-untyped-call]
+            reactor, endpoint_description(config), site, config.host, config.port, announce
+        ).setServiceParent(root)
+    _StopSignal(engine).setServiceParent(root)  # type: ignore[no-untyped-call]
     return root
+
+
+class _Root(service.MultiService):
+    """The whole server: if the port cannot be opened, what started is stopped again."""
+
+    def startService(self) -> None:
+        try:
+            super().startService()  # type: ignore[no-untyped-call]
+        except CannotListen:
+            self.stopService()  # type: ignore[no-untyped-call]
+            raise
+
+
+def _announcer(config: Config) -> Callable[[], None]:
+    """What to log once the port is open: where s4d serves, and whose keys it takes."""
+
+    def announce() -> None:
+        scheme = "https" if config.tls_cert else "http"
+        log.info(
+            "s4d serving S3 on {scheme}://{host}:{port} with data in {data}",
+            scheme=scheme, host=config.host, port=config.port, data=config.data_dir,
+        )
+        if config.credentials_generated:
+            log.info(
+                "Credentials generated and kept in {path}: access key {ak} secret key {sk}",
+                path=config.credentials_file, ak=config.access_key, sk=config.secret_key,
+            )
+        elif config.credentials_file:
+            log.info(
+                "Using the credentials kept in {path} (access key {ak})",
+                path=config.credentials_file, ak=config.access_key,
+            )
+        else:
+            log.info("Using the configured credentials (access key {ak})", ak=config.access_key)
+
+    return announce

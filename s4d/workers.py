@@ -1,33 +1,42 @@
-"""Several server processes on one listening socket (``S4_WORKERS``).
+"""Several server processes on one listening socket (``S4_WORKERS``): the parent's side.
 
 Twisted runs Python on one core; with ``S4_WORKERS=N`` the main process opens
-the listening socket, serves it itself, and starts N-1 worker processes that
-adopt the same socket (file descriptor 3) and accept from it too. Every process
-opens the data directory on its own: LMDB is safe across processes (write
-transactions serialise on its lock), and each process appends to a segment of
-its own (segments are claimed with ``flock``). Background jobs run only in the
-main process. A worker exits when the main process goes away (its standard
-input closes).
+the listening socket, serves it itself, and starts N-1 worker processes
+(:mod:`s4d.worker_process`) that adopt the same socket (file descriptor 3) and
+accept from it too. A worker reads its configuration as JSON from file
+descriptor 4, a pipe the main process writes and closes, so no setting (the
+secret key least of all) appears on a command line, where ``ps`` would show it
+to every user. Every process opens the data directory on its own: LMDB is safe
+across processes (write transactions serialise on its lock), and each process
+appends to a segment of its own (segments are claimed with ``flock``).
+Background jobs run only in the main process. A worker exits when the main
+process goes away (its standard input closes).
+
+This module imports nothing of the serving stack; :mod:`s4d.worker_process`
+builds that in the worker.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import socket
 import sys
-from dataclasses import asdict
+from collections.abc import Callable
 from typing import Any
 
 from twisted.application import service
 from twisted.internet import protocol
 from twisted.logger import Logger
 
+from s4d import config as s4config
 from s4d.config import Config
+from s4d.listening import cannot_listen
 
 log = Logger()
+#: the listening socket, in a worker
 INHERITED_FD = 3
+#: the pipe a worker reads its configuration from
+CONFIG_FD = 4
 
 
 def tls_factory(config: Config, factory: Any) -> Any:
@@ -37,13 +46,29 @@ def tls_factory(config: Config, factory: Any) -> Any:
     from twisted.internet.ssl import DefaultOpenSSLContextFactory
     from twisted.protocols.tls import TLSMemoryBIOFactory
 
-    context = DefaultOpenSSLContextFactory(config.tls_key, config.tls_cert)
+    context = DefaultOpenSSLContextFactory(  # type: ignore[no-untyped-call]
+        config.tls_key, config.tls_cert
+    )
     return TLSMemoryBIOFactory(context, False, factory)
 
 
 def family_of(host: str) -> socket.AddressFamily:
     """AF_INET6 for IPv6 literals, else AF_INET."""
     return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def worker_command(index: int) -> list[str]:
+    """The command line of worker ``index``: no configuration on it."""
+    return [
+        sys.executable, "-m", "s4d.worker_process",
+        f"--config-fd={CONFIG_FD}", f"--index={index}",
+    ]  # fmt: skip
+
+
+def read_config(fd: int = CONFIG_FD) -> Config:
+    """In a worker: the configuration the main process wrote to ``fd`` (read to its end)."""
+    with os.fdopen(fd, "rb") as pipe:
+        return Config.from_json(pipe.read())
 
 
 class _WorkerProcess(protocol.ProcessProtocol):
@@ -55,43 +80,65 @@ class _WorkerProcess(protocol.ProcessProtocol):
 
 
 class WorkerPool(service.Service):
-    """Listens on the configured port and shares the socket with worker processes."""
+    """Listens on the configured port and shares the socket with worker processes.
 
-    def __init__(self, config: Config, factory: Any, reactor: Any) -> None:
+    :param on_listening: called once the port is open (before the workers start)
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        factory: Any,
+        reactor: Any,
+        on_listening: Callable[[], None] = lambda: None,
+    ) -> None:
         self.config = config
         self.factory = factory
         self.reactor = reactor
+        self.on_listening = on_listening
         self.port: Any = None
         self.processes: list[Any] = []
 
-    def startService(self) -> None:
-        """Bind, serve here, and start the other workers."""
-        super().startService()
+    def _bind(self) -> socket.socket:
         family = family_of(self.config.host)
         sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.config.host, self.config.port))
-        sock.listen(1024)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.config.host, self.config.port))
+            sock.listen(1024)
+        except OSError as e:
+            sock.close()
+            raise cannot_listen(self.config.host, self.config.port, e) from None
         sock.setblocking(False)
+        return sock
+
+    def startService(self) -> None:
+        """Bind, serve here, and start the other workers."""
+        sock = self._bind()
+        super().startService()  # type: ignore[no-untyped-call]
         self.port = self.reactor.adoptStreamPort(
-            sock.fileno(), family, tls_factory(self.config, self.factory)
+            sock.fileno(), sock.family, tls_factory(self.config, self.factory)
         )
-        payload = json.dumps(asdict(self.config))
+        self.on_listening()
+        payload = self.config.to_json().encode()
+        environment = s4config.child_environment()
         for index in range(1, self.config.workers):
             process = self.reactor.spawnProcess(
                 _WorkerProcess(index),
                 sys.executable,
-                [sys.executable, "-m", "s4d.workers", payload, str(index)],
-                env=os.environ.copy(),
-                childFDs={0: "w", 1: 1, 2: 2, INHERITED_FD: sock.fileno()},
+                worker_command(index),
+                env=environment,
+                childFDs={0: "w", 1: 1, 2: 2, INHERITED_FD: sock.fileno(), CONFIG_FD: "w"},
             )
+            process.writeToChild(CONFIG_FD, payload)
+            process.closeChildFD(CONFIG_FD)
             self.processes.append(process)
         sock.close()
         log.info("{n} worker processes share the port", n=self.config.workers)
 
     def stopService(self) -> Any:
         """Stop listening and stop the workers."""
-        super().stopService()
+        super().stopService()  # type: ignore[no-untyped-call]
         for process in self.processes:
             try:
                 process.signalProcess("TERM")
@@ -100,40 +147,3 @@ class WorkerPool(service.Service):
         if self.port is not None:
             return self.port.stopListening()
         return None
-
-
-class _ParentWatch(protocol.Protocol):
-    def __init__(self, reactor: Any) -> None:
-        self.reactor = reactor
-
-    def connectionLost(self, reason: Any = None) -> None:
-        if self.reactor.running:
-            self.reactor.stop()
-
-
-def worker_main(argv: list[str]) -> int:
-    """Run one worker: ``python -m s4d.workers CONFIG_JSON INDEX``."""
-    from twisted.internet import reactor
-    from twisted.internet.stdio import StandardIO
-    from twisted.logger import globalLogBeginner, textFileLogObserver
-
-    from s4d.service import StoreService, build_site
-    from s4d.util.memory import tune_malloc
-
-    config = Config(**json.loads(argv[0]))
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)])
-    tune_malloc()
-    store_service = StoreService(config, reactor)
-    engine = store_service.open()
-    site = build_site(config, engine, reactor)
-    reactor.adoptStreamPort(INHERITED_FD, family_of(config.host), tls_factory(config, site))
-    os.close(INHERITED_FD)
-    StandardIO(_ParentWatch(reactor))
-    signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(reactor.stop))
-    reactor.addSystemEventTrigger("before", "shutdown", store_service.stopService)
-    reactor.run(installSignalHandlers=False)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(worker_main(sys.argv[1:]))

@@ -114,7 +114,7 @@ class SignedRequest:
             key = (wire_text(name) if isinstance(name, bytes) else name).lower()
             if isinstance(values, (bytes, str)):
                 values = [values]
-            for value in values:  # type: ignore[attr-defined]
+            for value in values:
                 text = wire_text(value) if isinstance(value, bytes) else str(value)
                 merged.setdefault(key, []).append(text)
         return cls(

@@ -469,8 +469,8 @@ def verify_presigned(
     """
     error = "AuthorizationQueryParametersError"
     params: dict[str, str] = {}
-    for key, value in req.query:
-        params.setdefault(key, value)
+    for name, value in req.query:
+        params.setdefault(name, value)
     if any(name not in params for name in _PRESIGN_REQUIRED):
         raise S3Error(
             error,

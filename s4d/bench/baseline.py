@@ -29,7 +29,7 @@ class Bare(resource.Resource):
     isLeaf = True
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.objects: dict[bytes, bytes] = {}
 
     def render_PUT(self, request: Any) -> bytes:
@@ -57,7 +57,8 @@ class Bare(resource.Resource):
 def main() -> None:
     """Serve on the port given as the first argument."""
     port = int(sys.argv[1])
-    reactor.listenTCP(port, server.Site(Bare()), interface="127.0.0.1")
+    site: Any = server.Site(Bare())  # type: ignore[no-untyped-call]
+    reactor.listenTCP(port, site, interface="127.0.0.1")
     reactor.run()
 
 

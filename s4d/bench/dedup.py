@@ -35,6 +35,7 @@ from s4d.engine import Engine, StagedBody
 from s4d.features.objects import NewObject, WriteConditions
 from s4d.store.stats import StorageStats
 from s4d.store.store import Store, StoreConfig
+from s4d.store.txn import MetaTxn
 from s4d.util.threads import ExecutorRunner, FutureBridge
 
 MiB = 1 << 20
@@ -326,12 +327,13 @@ async def corpus_and_compaction(reactor: Any, workdir: str, args: argparse.Names
         # Garbage: every copy but one, all versions but the newest, every other text file.
         for i in range(1, args.copies):
             await engine.objects.delete("copies", f"copy-{i:03d}")
-        listing = await engine.core.read(
-            lambda t: [
-                v.version_id
-                for v in t.versions.all(t.ns.lookup(t.buckets.require("versions"), b"document.txt"))
-            ]
-        )
+
+        def version_ids(t: MetaTxn) -> list[str]:
+            object_id = t.ns.lookup(t.buckets.require("versions"), b"document.txt")
+            assert object_id is not None, "versions/document.txt was written above"
+            return [v.version_id for v in t.versions.all(object_id)]
+
+        listing = await engine.core.read(version_ids)
         for vid in listing[1:]:
             await engine.objects.delete("versions", "document.txt", vid)
         for i in range(1, n, 2):

@@ -232,7 +232,7 @@ def main(argv: list[str]) -> int:
             )
             pid = args.server_pid
         else:
-            target, pid = None, None  # type: ignore[assignment]
+            target, pid = None, None
         if target is not None:
             _upload(target, args.size, args.concurrency, pid)
     finally:

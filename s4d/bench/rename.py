@@ -66,7 +66,7 @@ def fill(data_dir: str, prefix: str, count: int) -> float:
                     chunks = [written] if i == 0 else shared
                     fo.put_object(t, BUCKET, key_of(prefix, i), new, chunks, cond, now)
 
-            segments = frozenset()
+            segments: frozenset[int] = frozenset()
             if first == 0 and written.location is not None:
                 segments = frozenset({written.location.segment})
             store.commit(batch, segments)

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from s4d import config as s4config
 from s4d.auth.sigv4 import sign_request
 from s4d.bench.stats import latency_summary, percentile, process_peak_rss_mb
 
@@ -255,7 +256,7 @@ def spawn_server(
     """Start s4d (or the baseline) on a free port; return the process and port."""
     port = _free_port()
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ, PYTHONPATH=repo, **extra_env)
+    env = dict(s4config.child_environment(), PYTHONPATH=repo, **extra_env)
     if baseline:
         cmd = [sys.executable, "-m", "s4d.bench.baseline", str(port)]
     else:

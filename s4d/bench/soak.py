@@ -120,7 +120,7 @@ def _soak(args: argparse.Namespace, server: ServerGroup, data_dir: str) -> int:
         stop.wait(min(args.interval, max(0.0, end - time.monotonic())))
         ops = sum(sum(w.acked.values()) for w in workers)
         errors = sum(sum(w.errors.values()) for w in workers)
-        wrong = sum(len(w.wrong) for w in workers)
+        wrong_now = sum(len(w.wrong) for w in workers)
         rss = [rss_mb(pid) for pid in pids]
         rss_rows.append(rss)
         now = time.monotonic()
@@ -128,7 +128,7 @@ def _soak(args: argparse.Namespace, server: ServerGroup, data_dir: str) -> int:
         busy = [(c - p) / (now - previous_at) * 100 for c, p in zip(cpu, previous_cpu, strict=True)]
         print(
             f"{(now - started) / 60:7.1f} {(ops - previous_ops) / (now - previous_at):7.1f} "
-            f"{errors - previous_errors:6d} {wrong:5d}  "
+            f"{errors - previous_errors:6d} {wrong_now:5d}  "
             + " ".join(f"{r:6.1f}" for r in rss)
             + "   "
             + " ".join(f"{b:4.0f}%" for b in busy),
@@ -147,7 +147,7 @@ def _soak(args: argparse.Namespace, server: ServerGroup, data_dir: str) -> int:
     latencies = sorted(x for w in workers for x in w.latencies)
     wrong = [x for w in workers for x in w.wrong]
     client = server.client()
-    losses = []
+    losses: list[str] = []
     for m in models:
         losses += m.settle(read_state(client, BUCKET, m.prefix))
     client.close()

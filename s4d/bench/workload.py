@@ -44,6 +44,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from s4d import config as s4config
 from s4d.auth.sigv4 import sign_request
 
 S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
@@ -270,7 +271,7 @@ class ServerGroup:
         repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         for _attempt in range(3):
             self.port = free_port()
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("S4_", "AWS_"))}
+            env = s4config.child_environment(drop_prefixes=("S4_", "AWS_"))
             env.update(
                 PYTHONPATH=repo + os.pathsep + env.get("PYTHONPATH", ""),
                 S4_BIND=f"127.0.0.1:{self.port}",

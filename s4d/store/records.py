@@ -24,7 +24,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from awscrt.checksums import crc32c  # type: ignore[import-untyped]
+from awscrt.checksums import crc32c
 
 MAGIC = b"S4RC"
 FORMAT_VERSION = 1

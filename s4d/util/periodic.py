@@ -46,12 +46,12 @@ class PeriodicService(service.Service):
 
     def startService(self) -> None:
         """Schedule the first run."""
-        super().startService()
+        super().startService()  # type: ignore[no-untyped-call]
         self._schedule(0 if self.run_at_start else self.interval)
 
     def stopService(self) -> Deferred[None]:
         """Cancel the next run; fires once any run in flight has ended."""
-        super().stopService()
+        super().stopService()  # type: ignore[no-untyped-call]
         if self._call is not None and self._call.active():
             self._call.cancel()
         self._call = None

@@ -49,7 +49,7 @@ class InlineRunner:
         try:
             return succeed(f(*args, **kwargs))
         except BaseException:  # noqa: BLE001 - delivered as a Failure
-            return fail(Failure())
+            return fail(Failure())  # type: ignore[no-untyped-call]
 
 
 class SerialRunner:
@@ -68,7 +68,7 @@ class SerialRunner:
 
         def start(_: object) -> Deferred[None]:
             job = self._runner.run(f, *args)
-            job.chainDeferred(result)  # type: ignore[arg-type]
+            job.chainDeferred(result)
             return job.addBoth(lambda _: None)
 
         self._last.addCallback(start)
@@ -111,7 +111,7 @@ class FutureBridge:
         for d, future in items:
             error = future.exception()
             if error is not None:
-                d.errback(Failure(error))
+                d.errback(Failure(error))  # type: ignore[no-untyped-call]
             else:
                 d.callback(future.result())
 

@@ -1,7 +1,9 @@
 """Several server processes on one port (``S4_WORKERS=2``), driven by boto3.
 
 Requests land on either process at random, so writes made through one must be
-read through the other at once; stopping the server must stop every worker.
+read through the other at once; stopping the server must stop every worker; the
+secret key reaches the workers through a pipe, never their command line (world
+readable in ``/proc/<pid>/cmdline``) or environment.
 """
 
 from __future__ import annotations
@@ -10,18 +12,18 @@ import os
 import time
 
 from s4d.bench.s3 import Client
-from tests.clients.harness import ServerTestCase, boto3_client, payload, sha256
+from tests.clients.harness import SECRET_KEY, ServerTestCase, boto3_client, payload, sha256
 
 
 def worker_pids(parent: int) -> set[int]:
-    """Pids of running ``s4d.workers`` processes started by ``parent``."""
+    """Pids of running worker processes (``s4d.worker_process``) started by ``parent``."""
     found = set()
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
             with open(f"/proc/{name}/cmdline", "rb") as f:
-                if b"s4d.workers" not in f.read():
+                if b"s4d.worker_process" not in f.read():
                     continue
             with open(f"/proc/{name}/stat") as f:
                 ppid = int(f.read().rsplit(")", 1)[1].split()[1])
@@ -77,3 +79,16 @@ class TwoWorkersTests(ServerTestCase):
         while alive(before) and time.monotonic() < deadline:
             time.sleep(0.1)
         self.assertFalse(alive(before))
+
+    def test_no_secret_on_worker_command_lines(self) -> None:
+        assert self.server is not None and self.server.process is not None
+        workers = worker_pids(self.server.process.pid)
+        self.assertTrue(workers, "no worker process running")
+        secret = SECRET_KEY.encode()
+        for pid in workers:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read()
+            self.assertIn(b"s4d.worker_process", cmdline)
+            self.assertNotIn(secret, cmdline, f"secret key on the command line of worker {pid}")
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                self.assertNotIn(secret, f.read(), f"secret key in the environment of {pid}")
