@@ -165,8 +165,11 @@ def _log_damage(damaged: list[Any]) -> None:
         log.error(
             "Damaged chunk {digest} in segment {segment} at offset {offset} ({reason}); "
             "objects that need it fail to read: {keys}",
-            digest=item.digest[:16], segment=item.segment, offset=item.offset,
-            reason=item.reason, keys=", ".join(item.keys) or "none",
+            digest=item.digest[:16],
+            segment=item.segment,
+            offset=item.offset,
+            reason=item.reason,
+            keys=", ".join(item.keys) or "none",
         )
 
 
@@ -262,17 +265,23 @@ def _announcer(config: Config) -> Callable[[], None]:
         scheme = "https" if config.tls_cert else "http"
         log.info(
             "s4d serving S3 on {scheme}://{host}:{port} with data in {data}",
-            scheme=scheme, host=config.host, port=config.port, data=config.data_dir,
+            scheme=scheme,
+            host=config.host,
+            port=config.port,
+            data=config.data_dir,
         )
         if config.credentials_generated:
             log.info(
                 "Credentials generated and kept in {path}: access key {ak} secret key {sk}",
-                path=config.credentials_file, ak=config.access_key, sk=config.secret_key,
+                path=config.credentials_file,
+                ak=config.access_key,
+                sk=config.secret_key,
             )
         elif config.credentials_file:
             log.info(
                 "Using the credentials kept in {path} (access key {ak})",
-                path=config.credentials_file, ak=config.access_key,
+                path=config.credentials_file,
+                ak=config.access_key,
             )
         else:
             log.info("Using the configured credentials (access key {ak})", ak=config.access_key)

@@ -30,9 +30,7 @@ def _help(setting: s4config.Setting) -> str:
 def option_parameters() -> list[list[Any]]:
     """twistd's ``optParameters``: one per implemented setting that has an option."""
     return [
-        [s.option, s.short, None, _help(s)]
-        for s in s4config.SETTINGS
-        if s.implemented and s.option
+        [s.option, s.short, None, _help(s)] for s in s4config.SETTINGS if s.implemented and s.option
     ]
 
 

@@ -51,9 +51,7 @@ def worker_main(argv: Sequence[str]) -> int:
     store_service = StoreService(config, reactor)
     engine = store_service.open()
     site = build_site(config, engine, reactor)
-    reactor.adoptStreamPort(
-        INHERITED_FD, family_of(config.host), tls_factory(config, site)
-    )
+    reactor.adoptStreamPort(INHERITED_FD, family_of(config.host), tls_factory(config, site))
     os.close(INHERITED_FD)
     StandardIO(_ParentWatch(reactor))  # type: ignore[no-untyped-call]
     signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(reactor.stop))

@@ -124,9 +124,7 @@ class BuildTests(SynchronousTestCase):
         env = dict(self.ENV, S4_JWT_SECRET="x", S4_LIFECYCLE_ENABLED="false")
         cfg = s4config.build(env=env)
         self.assertNotIn("x", repr(dataclasses.asdict(cfg)).replace("'", " ").split())
-        self.assertEqual(
-            s4config.reserved_in_use(env), ["S4_JWT_SECRET", "S4_LIFECYCLE_ENABLED"]
-        )
+        self.assertEqual(s4config.reserved_in_use(env), ["S4_JWT_SECRET", "S4_LIFECYCLE_ENABLED"])
 
     def test_credentials_generated_once(self) -> None:
         with tempfile.TemporaryDirectory() as data:

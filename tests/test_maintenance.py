@@ -61,8 +61,12 @@ class MaintenanceTests(SynchronousTestCase):
         config = dataclasses.replace(
             Config(),
             compaction={
-                "enabled": True, "interval_hours": 1, "threshold": 0.3, "dry_run": False,
-                "grace_secs": 0, "rate": 0,
+                "enabled": True,
+                "interval_hours": 1,
+                "threshold": 0.3,
+                "dry_run": False,
+                "grace_secs": 0,
+                "rate": 0,
             },
         )
         job = compaction_service(config, self.engine, clock)

@@ -148,7 +148,7 @@ def free_port() -> int:
 
 
 class CredentialsMessageTests(StartupTestCase):
-    """"generated" only on the start that generated the keys."""
+    """ "generated" only on the start that generated the keys."""
 
     def test_generated_then_kept(self) -> None:
         data = os.path.join(self.workdir, "data")

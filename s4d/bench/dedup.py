@@ -92,9 +92,7 @@ def open_engine(
     reactor: Any, path: str, compression: str, threads: int, segment_mb: int = 64
 ) -> tuple[Engine, Any]:
     store = Store(
-        StoreConfig(
-            path, compression=compression, segment_size=segment_mb * MiB, map_size=8 << 30
-        )
+        StoreConfig(path, compression=compression, segment_size=segment_mb * MiB, map_size=8 << 30)
     )
     runner = ExecutorRunner(FutureBridge(reactor.callFromThread), threads)
     return Engine(store, runner, reactor.callFromThread), runner
@@ -265,9 +263,7 @@ async def compaction_load(
 
 async def corpus_and_compaction(reactor: Any, workdir: str, args: argparse.Namespace) -> None:
     path = os.path.join(workdir, "corpus")
-    engine, runner = open_engine(
-        reactor, path, args.compression, args.threads, args.segment_mb
-    )
+    engine, runner = open_engine(reactor, path, args.compression, args.threads, args.segment_mb)
     try:
         await engine.buckets.create("copies", "us-east-1")
         await engine.buckets.create("versions", "us-east-1")

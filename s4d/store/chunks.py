@@ -134,9 +134,7 @@ class ChunkStore:
 
     def get(self, loc: ChunkLocation) -> bytes:
         """Read, check and decode one chunk; :class:`CorruptRecord` if damaged."""
-        header, payload = self.segments.read(
-            Location(loc.segment, loc.offset, loc.length)
-        )
+        header, payload = self.segments.read(Location(loc.segment, loc.offset, loc.length))
         if header.content != loc.digest:
             raise CorruptRecord("record holds another chunk")
         data = decode_payload(payload, header.flags, header.raw_length)

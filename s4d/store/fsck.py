@@ -670,8 +670,9 @@ class _Checker:
                 part = PartRecord.decode(number, codec.decode(raw))
             except (codec.CodecError, KeyError, ValueError, TypeError) as e:
                 self.problem(
-                    BAD_PART, f"part {number} of upload {uid.decode('ascii', 'replace')} "
-                    f"is unreadable: {e}", bucket=bucket,
+                    BAD_PART,
+                    f"part {number} of upload {uid.decode('ascii', 'replace')} is unreadable: {e}",
+                    bucket=bucket,
                 )
                 continue
             # Parts hold references whether or not their upload is intact.
@@ -712,8 +713,9 @@ class _Checker:
             )
             return
         if len(upload.key.encode("utf-8")) > MAX_KEY_BYTES:
-            self.problem(BAD_UPLOAD, f"upload {upload.upload_id} has a key that is too long",
-                         keys=(ref,))
+            self.problem(
+                BAD_UPLOAD, f"upload {upload.upload_id} has a key that is too long", keys=(ref,)
+            )
         try:
             self.max_ids[b"upload"] = max(self.max_ids[b"upload"], int(upload.upload_id[:12], 16))
         except ValueError:

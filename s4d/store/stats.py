@@ -64,9 +64,7 @@ NAMES = (
 READY = STATS_PREFIX + b"!ready"
 
 
-def apply_deltas(
-    txn: lmdb.Transaction[bytes], dbs: Databases, deltas: Mapping[bytes, int]
-) -> None:
+def apply_deltas(txn: lmdb.Transaction[bytes], dbs: Databases, deltas: Mapping[bytes, int]) -> None:
     """Add ``deltas`` to the stored counters (inside the caller's write transaction)."""
     for name, delta in deltas.items():
         if not delta:

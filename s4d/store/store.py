@@ -178,8 +178,7 @@ class Store:
             if t.damaged.contains(ref.digest):
                 raise S3Error(
                     "InternalError",
-                    "The object's data is damaged (a chunk failed its checksum); "
-                    "it is not served.",
+                    "The object's data is damaged (a chunk failed its checksum); it is not served.",
                 )
             found.append(entry[0])
         return found

@@ -107,4 +107,3 @@ class MetaTxn:
             else:
                 apply_deltas(self.txn, self.dbs, stats)
             stats.clear()
-

@@ -34,6 +34,7 @@ from tests.crash.test_crash_store import Child
 
 WRITER = "tests.crash.rename_writer"
 
+
 class RenameCrashTests(SynchronousTestCase):
     def test_sigkill_during_prefix_renames(self) -> None:
         rounds = int(os.environ.get("S4D_CRASH_ROUNDS", "8"))

@@ -180,9 +180,7 @@ def form_body(fields: dict[str, str], data: bytes, filename: str) -> bytes:
 class FormFuzz(SynchronousTestCase):
     def post(self, content_type: str, pieces: list[bytes]) -> Any:
         uploads: list[_Upload] = []
-        sink = s3_only(
-            FormUploadSink, _objects(uploads), Creds(), lambda: NOW, "bkt", content_type
-        )
+        sink = s3_only(FormUploadSink, _objects(uploads), Creds(), lambda: NOW, "bkt", content_type)
         if isinstance(sink, S3Error):
             return sink
         for piece in pieces:

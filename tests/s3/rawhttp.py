@@ -31,8 +31,14 @@ def signed_headers(
         payload_hash = hashlib.sha256(body).hexdigest()
     hdrs.update(
         sign_request(
-            method, path, query or [], hdrs, access_key, secret,
-            now=now or datetime.now(UTC), payload_hash=payload_hash,
+            method,
+            path,
+            query or [],
+            hdrs,
+            access_key,
+            secret,
+            now=now or datetime.now(UTC),
+            payload_hash=payload_hash,
         )
     )
     return hdrs

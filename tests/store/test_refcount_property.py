@@ -85,9 +85,7 @@ class RefcountMachine(RuleBasedStateMachine):
         source = fo.CopySource(bucket, key)
         try:
             _, version = self.store.commit(
-                lambda t: fo.copy_object(
-                    t, source, bucket, dest, None, fo.WriteConditions(), NOW
-                )
+                lambda t: fo.copy_object(t, source, bucket, dest, None, fo.WriteConditions(), NOW)
             )
         except S3Error as e:
             self.assert_code(e, "NoSuchKey")
@@ -140,12 +138,16 @@ class RefcountMachine(RuleBasedStateMachine):
         chosen = sorted(n for n in keep if n in parts)
         if not chosen:
             return
-        requested = [
-            fm.RequestedPart(n, hashlib.md5(parts[n]).hexdigest()) for n in chosen
-        ]
+        requested = [fm.RequestedPart(n, hashlib.md5(parts[n]).hexdigest()) for n in chosen]
         done = self.store.commit(
             lambda t: fm.complete_upload(
-                t, "plain", key, upload_id, requested, fo.WriteConditions(), NOW,
+                t,
+                "plain",
+                key,
+                upload_id,
+                requested,
+                fo.WriteConditions(),
+                NOW,
                 min_part_size=0,
             )
         )

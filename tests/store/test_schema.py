@@ -47,7 +47,10 @@ def write_environment(data_dir: str, schema: bytes | None) -> None:
             txn.put(b"old", codec.encode(bucket.encode()), db=dbs[b"buckets"])
             txn.put(u64(1) + b"k", ENTRY_OBJECT + u64(1), db=dbs[b"ns"])
             version = ObjectVersion(
-                version_id=NULL_VERSION, seq=1, size=0, etag='"d41d8cd98f00b204e9800998ecf8427e"',
+                version_id=NULL_VERSION,
+                seq=1,
+                size=0,
+                etag='"d41d8cd98f00b204e9800998ecf8427e"',
                 mtime_ns=NOW,
             )
             txn.put(version_key(1, 1), codec.encode(version.encode()), db=dbs[b"versions"])
