@@ -135,7 +135,7 @@ class CommandTests(SynchronousTestCase):
         status, text = run("stats", path)
         self.assertEqual(status, 0)
         self.assertIn("dedup ratio", text)
-        self.assertIn("objects         12", text)
+        self.assertIn("object versions 12", text)
         status, text = run("compact", path, "--dry-run", "--threshold", "0.5")
         self.assertEqual(status, 0, text)
         self.assertIn("dry run: would compact", text)

@@ -169,6 +169,7 @@ class FsckStats:
 
     buckets: int = 0
     directories: int = 0
+    #: keys: object ids the namespace reaches (a key with all its versions counts once)
     objects: int = 0
     versions: int = 0
     delete_markers: int = 0
@@ -230,7 +231,7 @@ class FsckReport:
             ("schema", schema),
             ("buckets", str(st.buckets)),
             ("directories", str(st.directories)),
-            ("objects", str(st.objects)),
+            ("keys", str(st.objects)),
             ("versions", f"{st.versions} ({st.delete_markers} delete markers)"),
             ("uploads", f"{st.uploads} in progress ({st.parts} parts)"),
             ("chunks", f"{st.chunks} ({st.chunk_refs} references)"),

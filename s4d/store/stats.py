@@ -222,7 +222,7 @@ def store_stats(store: Store) -> StorageStats:
 def render(stats: StorageStats, verbose: bool = False) -> str:
     """A readable report."""
     rows = [
-        ("objects", f"{stats.objects} ({stats.delete_markers} delete markers)"),
+        ("object versions", f"{stats.objects} ({stats.delete_markers} delete markers)"),
         ("logical bytes", format_size(stats.logical_bytes)),
         ("unique bytes", format_size(stats.unique_bytes)),
         ("stored bytes", format_size(stats.stored_bytes)),

@@ -216,7 +216,7 @@ class CommandTests(FsckTestCase):
         status, out = self.run_cli("fsck", self.path)
         self.assertEqual(status, 0)
         self.assertIn("Result: clean", out)
-        self.assertIn("objects         5", out)
+        self.assertIn("keys            5", out)
 
     def test_verbose_and_quick(self) -> None:
         self.store.close()
