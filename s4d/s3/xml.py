@@ -79,7 +79,9 @@ def parse(body: bytes, max_bytes: int = MAX_XML_BYTES) -> Element:
     if len(body) > max_bytes:
         raise S3Error("MalformedXML", "The XML you provided was too large.")
     try:
-        root = SafeET.fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        root: Element = SafeET.fromstring(
+            body, forbid_dtd=True, forbid_entities=True, forbid_external=True
+        )
     except (SafeET.ParseError, DefusedXmlException, ValueError, LookupError):
         # LookupError: an encoding the declaration names that Python does not know
         raise S3Error("MalformedXML") from None
