@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 
 from twisted.internet.defer import Deferred, gatherResults
@@ -31,6 +31,20 @@ class OpenObject:
     bucket: Bucket | None = None
     #: the bytes of the only chunk, when it was small enough to read at once
     first_chunk: bytes | None = None
+
+
+def _described(new: fo.NewObject, size: int, etag: str, checksums: dict[str, str]) -> fo.NewObject:
+    """``new`` with the body's size, ETag and checksums (a copy: the caller's stays as it was)."""
+    return fo.NewObject(
+        size=size,
+        etag=etag,
+        content_type=new.content_type,
+        metadata=new.metadata,
+        headers=new.headers,
+        storage_class=new.storage_class,
+        checksums=checksums,
+        parts=new.parts,
+    )
 
 
 def _delete_one(
@@ -174,9 +188,7 @@ class ObjectsFacade:
         its bytes become garbage.
         """
         if isinstance(body, StagedBody):
-            described = replace(
-                new, size=body.size, etag=body.md5_hex, checksums=dict(body.checksums)
-            )
+            described = _described(new, body.size, body.md5_hex, dict(body.checksums))
             return self._commit_staged(bucket, key, described, body.chunks, conditions)
         return self._put_whole(bucket, key, new, body, conditions)
 
@@ -219,7 +231,7 @@ class ObjectsFacade:
             except S3Error as e:
                 fo.discard_chunks(t, written)
                 return _Refused(e)
-            described = replace(new, size=len(data), etag=md5_hex, checksums=sums)
+            described = _described(new, len(data), md5_hex, sums)
             return fo.put_object(t, bucket, key, described, written, conditions, now)
 
         def unwrap(result: ObjectVersion | _Refused) -> ObjectVersion:

@@ -133,8 +133,9 @@ class Upload:
         self.chunks: list[WrittenChunk] = []
         self._buffer = bytearray()
         self._hashers = hashers
-        self._store_queue = SerialRunner(core.runner)
-        self._hash_queues = [SerialRunner(core.runner) for _ in hashers]
+        #: built when the first full chunk is dispatched (small bodies never need them)
+        self._store_queue: SerialRunner | None = None
+        self._hash_queues: list[SerialRunner] = []
         self._pending: list[Deferred[Any]] = []
         self._inflight = 0
         self._waiter: Deferred[None] | None = None
@@ -157,6 +158,9 @@ class Upload:
         return self._waiter
 
     def _dispatch(self, piece: bytes) -> None:
+        if self._store_queue is None:
+            self._store_queue = SerialRunner(self._core.runner)
+            self._hash_queues = [SerialRunner(self._core.runner) for _ in self._hashers]
         self._inflight += len(piece)
         jobs: list[Deferred[Any]] = [
             self._store_queue.run(self._core.store.put_chunk, piece).addCallback(self.chunks.append)

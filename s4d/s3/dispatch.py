@@ -99,25 +99,28 @@ class DispatchTable:
     """Maps requests to routes."""
 
     def __init__(self, entries: Iterable[tuple[RouteKey, Route]] = ()) -> None:
-        self._routes: dict[RouteKey, Route] = {}
+        #: routes by (method, level, sub-resources, copy): a plain tuple is quicker to hash
+        self._routes: dict[tuple[str, str, frozenset[str], bool], Route] = {}
         for key, found in entries:
             self.add(key, found)
 
     def add(self, key: RouteKey, found: Route) -> None:
         """Register ``found`` at ``key`` (a plain GET of an object also serves ``?partNumber``)."""
-        if key in self._routes:
+        plain = (key.method, key.level, key.subresources, key.copy)
+        if plain in self._routes:
             raise ValueError(f"two routes for {key}")
-        self._routes[key] = found
+        self._routes[plain] = found
         if key.method == "GET" and key.level == "object" and not key.subresources:
-            self._routes.setdefault(RouteKey("GET", "object", READ_QUALIFIERS), found)
+            self._routes.setdefault(("GET", "object", READ_QUALIFIERS, False), found)
 
     def find(self, method: str, level: str, subs: frozenset[str], copy: bool = False) -> Route:
         """The route for a request (one answering ``NotImplemented`` if there is none)."""
-        found = self._routes.get(RouteKey(method, level, subs, copy))
+        routes = self._routes
+        found = routes.get((method, level, subs, copy))
         if found is None and copy:
-            found = self._routes.get(RouteKey(method, level, subs))
+            found = routes.get((method, level, subs, False))
         if found is None and method == "HEAD":
-            found = self._routes.get(RouteKey("HEAD", level, subs - READ_QUALIFIERS))
+            found = routes.get(("HEAD", level, subs - READ_QUALIFIERS, False))
         if found is not None:
             return found
         if subs:
@@ -130,4 +133,4 @@ class DispatchTable:
 
     def routes(self) -> dict[RouteKey, Route]:
         """Every registered route (for documentation and tests)."""
-        return dict(self._routes)
+        return {RouteKey(*plain): found for plain, found in self._routes.items()}

@@ -8,31 +8,34 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 class CallHeaders:
     """A request's headers, read-only, by lower-case name (values decoded as latin-1)."""
 
-    __slots__ = ("_values",)
+    __slots__ = ("_raw",)
 
-    def __init__(self, values: Mapping[str, list[str]]) -> None:
-        self._values = dict(values)
+    def __init__(self, values: Mapping[str, Sequence[str]]) -> None:
+        """``values``: header values by lower-case name."""
+        self._raw: dict[str, Sequence[bytes]] = {
+            name: [v.encode("latin-1") for v in items] for name, items in values.items()
+        }
 
     @classmethod
     def from_raw(cls, raw: Iterable[tuple[bytes, Sequence[bytes]]]) -> CallHeaders:
-        """From twisted.web's ``getAllRawHeaders()``."""
-        values: dict[str, list[str]] = {}
-        for name, items in raw:
-            values.setdefault(name.decode("latin-1").lower(), []).extend(
-                v.decode("latin-1") for v in items
-            )
-        return cls(values)
+        """From twisted.web's ``getAllRawHeaders()`` (each name once, any case).
+
+        Values stay bytes until read: most requests read only a few of them.
+        """
+        headers = cls.__new__(cls)
+        headers._raw = {name.lower().decode("latin-1"): items for name, items in raw}
+        return headers
 
     def get(self, name: str) -> str | None:
         """The first value of header ``name`` (any case), or None."""
-        found = self._values.get(name.lower())
-        return found[0] if found else None
+        found = self._raw.get(name) or self._raw.get(name.lower())
+        return found[0].decode("latin-1") if found else None
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._values
+        return isinstance(name, str) and name.lower() in self._raw
 
     def items(self) -> Iterator[tuple[str, str]]:
         """Every (lower-case name, value) pair, repeated headers one by one."""
-        for name, values in self._values.items():
+        for name, values in self._raw.items():
             for value in values:
-                yield name, value
+                yield name, value.decode("latin-1")

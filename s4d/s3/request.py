@@ -182,6 +182,10 @@ class S3Request(Request):
         """The connection's TCP (or TLS) transport: pause, resume, abort."""
         return self.transport
 
+    def _secure(self) -> bool:
+        channel = self.channel
+        return channel.secure if isinstance(channel, S3Channel) else bool(self.isSecure())
+
     @property
     def gone(self) -> bool:
         """The response is finished or the client went away."""
@@ -219,7 +223,7 @@ class S3Request(Request):
                 target=resolve(self.raw_path, headers.get("host"), front.domain),
                 request_id=self.request_id,
                 host_id=self.host_id,
-                secure=self.isSecure(),
+                secure=self._secure(),
             )
             self.prepared = front.prepare(wire)
         except S3Error as e:
@@ -312,6 +316,14 @@ class S3Channel(HTTPChannel):
 
     _host: Any = None
     _peer: Any = None
+    _secure: bool | None = None
+
+    @property
+    def secure(self) -> bool:
+        """The connection is TLS (cached: asking adapts the transport every time)."""
+        if self._secure is None:
+            self._secure = bool(self.isSecure())
+        return self._secure
 
     @property
     def tcp(self) -> Any:

@@ -26,6 +26,8 @@ It never commits or aborts; whoever opened the transaction does.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar, overload
 
 import lmdb
 
@@ -44,6 +46,34 @@ from s4d.store.views.settings import SettingsView
 from s4d.store.views.tokens import TokensView
 from s4d.store.views.versions import VersionsView
 
+V = TypeVar("V")
+
+
+class _built_once(Generic[V]):  # noqa: N801 - used as a decorator, like property
+    """Like ``functools.cached_property`` without its lock (transactions are one-thread).
+
+    The first read builds the value and keeps it in the instance's ``__dict__``,
+    where later reads find it without calling the descriptor again.
+    """
+
+    def __init__(self, build: Callable[[Any], V]) -> None:
+        self.build = build
+        self.name = build.__name__
+        self.__doc__ = build.__doc__
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any]) -> _built_once[V]: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type[Any]) -> V: ...
+
+    def __get__(self, instance: object | None, owner: type[Any]) -> V | _built_once[V]:
+        if instance is None:
+            return self
+        value = self.build(instance)
+        instance.__dict__[self.name] = value
+        return value
+
 
 class MetaTxn:
     """The views of one open LMDB transaction.
@@ -60,19 +90,65 @@ class MetaTxn:
         self.tally = Tally()
         #: where :meth:`flush` adds the statistics instead of writing them (or None)
         self.stats_sink: defaultdict[bytes, int] | None = None
-        self.counters = CountersView(txn, dbs.counters)
-        self.buckets = BucketsView(txn, dbs.buckets)
-        self.bucket_config = BucketConfigView(txn, dbs.bconf)
-        self.ns = NamespaceView(txn, dbs.ns, self.counters)
-        self.segments = SegmentsView(txn, dbs.segments)
-        self.damaged = DamagedView(txn, dbs.damaged)
-        self.chunks = ChunksView(
-            txn, dbs.chunks, self.damaged, self.segments, self.tally, clock.wall
+
+    # The views are built on first use: most transactions touch two or three of them.
+
+    @_built_once
+    def counters(self) -> CountersView:
+        """Sequence numbers and statistics counters."""
+        return CountersView(self.txn, self.dbs.counters)
+
+    @_built_once
+    def buckets(self) -> BucketsView:
+        """Bucket records."""
+        return BucketsView(self.txn, self.dbs.buckets)
+
+    @_built_once
+    def bucket_config(self) -> BucketConfigView:
+        """Bucket configuration documents."""
+        return BucketConfigView(self.txn, self.dbs.bconf)
+
+    @_built_once
+    def ns(self) -> NamespaceView:
+        """The namespace tree."""
+        return NamespaceView(self.txn, self.dbs.ns, self.counters)
+
+    @_built_once
+    def segments(self) -> SegmentsView:
+        """Segment records."""
+        return SegmentsView(self.txn, self.dbs.segments)
+
+    @_built_once
+    def damaged(self) -> DamagedView:
+        """Chunks found damaged."""
+        return DamagedView(self.txn, self.dbs.damaged)
+
+    @_built_once
+    def chunks(self) -> ChunksView:
+        """Chunk locations and reference counts."""
+        return ChunksView(
+            self.txn, self.dbs.chunks, self.damaged, self.segments, self.tally, self.clock.wall
         )
-        self.versions = VersionsView(txn, dbs.versions, self.chunks, self.counters, self.tally)
-        self.multipart = MultipartView(txn, dbs.multipart)
-        self.tokens = TokensView(txn, dbs.tokens)
-        self.config = SettingsView(txn, dbs.config)
+
+    @_built_once
+    def versions(self) -> VersionsView:
+        """Object versions."""
+        return VersionsView(self.txn, self.dbs.versions, self.chunks, self.counters, self.tally)
+
+    @_built_once
+    def multipart(self) -> MultipartView:
+        """Multipart uploads and their parts."""
+        return MultipartView(self.txn, self.dbs.multipart)
+
+    @_built_once
+    def tokens(self) -> TokensView:
+        """Idempotency tokens (RenameObject client tokens)."""
+        return TokensView(self.txn, self.dbs.tokens)
+
+    @_built_once
+    def config(self) -> SettingsView:
+        """Store-wide settings (the schema version...)."""
+        return SettingsView(self.txn, self.dbs.config)
 
     @property
     def dead(self) -> defaultdict[int, int]:

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
 
 import lmdb
 
 
-@dataclass
 class Tally:
     """Changes gathered by one transaction's views, written by ``MetaTxn.flush``."""
 
-    #: dead bytes per segment released in this transaction
-    dead: defaultdict[int, int] = field(default_factory=lambda: defaultdict(int))
-    #: changes to the statistics (s4d.store.stats) made here
-    stats: defaultdict[bytes, int] = field(default_factory=lambda: defaultdict(int))
+    __slots__ = ("dead", "stats")
+
+    def __init__(self) -> None:
+        #: dead bytes per segment released in this transaction
+        self.dead: defaultdict[int, int] = defaultdict(int)
+        #: changes to the statistics (s4d.store.stats) made here
+        self.stats: defaultdict[bytes, int] = defaultdict(int)
 
 
 class View:
