@@ -12,8 +12,8 @@ class CallHeaders:
 
     def __init__(self, values: Mapping[str, Sequence[str]]) -> None:
         """``values``: header values by lower-case name."""
-        self._raw: dict[str, Sequence[bytes]] = {
-            name: [v.encode("latin-1") for v in items] for name, items in values.items()
+        self._raw: dict[str, Sequence[bytes | str]] = {
+            name: list(items) for name, items in values.items()
         }
 
     @classmethod
@@ -29,7 +29,7 @@ class CallHeaders:
     def get(self, name: str) -> str | None:
         """The first value of header ``name`` (any case), or None."""
         found = self._raw.get(name) or self._raw.get(name.lower())
-        return found[0].decode("latin-1") if found else None
+        return _text(found[0]) if found else None
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._raw
@@ -38,4 +38,9 @@ class CallHeaders:
         """Every (lower-case name, value) pair, repeated headers one by one."""
         for name, values in self._raw.items():
             for value in values:
-                yield name, value.decode("latin-1")
+                yield name, _text(value)
+
+
+def _text(value: bytes | str) -> str:
+    """A header value as text: wire bytes are decoded as latin-1, as HTTP has them."""
+    return value.decode("latin-1") if isinstance(value, bytes) else value
