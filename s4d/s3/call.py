@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from twisted.internet.interfaces import IPushProducer
 
@@ -52,9 +52,10 @@ class SmallBody:
         return b"".join(self._parts)
 
 
-@dataclass(frozen=True)
-class S3Call:
+class S3Call(NamedTuple):
     """One S3 request as handlers see it, built once when its headers are in.
+
+    Immutable (a named tuple: the cheapest immutable record to build, once per request).
 
     :ivar method: the HTTP method, upper case.
     :ivar bucket: the bucket named (empty for service-level requests).
@@ -68,7 +69,8 @@ class S3Call:
     :ivar host_id: this server's id (``x-amz-id-2``).
     :ivar raw_path: the path as on the wire (error documents name it).
     :ivar secure: the request came over TLS.
-    :ivar content: the in-memory body of a request that is not an upload.
+    :ivar content: the in-memory body of a request that is not an upload (None: no
+        body is taken).
     :ivar upload: the streaming body of PutObject and UploadPart.
     :ivar form: the streaming body of a browser form upload (POST Object).
     """
@@ -85,7 +87,7 @@ class S3Call:
     raw_path: bytes = b"/"
     virtual_host: bool = False
     secure: bool = False
-    content: SmallBody = field(default_factory=SmallBody)
+    content: SmallBody | None = None
     upload: BodySink | None = None
     form: FormUploadSink | None = None
 
@@ -95,7 +97,7 @@ class S3Call:
 
     def document(self) -> bytes:
         """The small request body (``MaxMessageLengthExceeded`` if it was too big)."""
-        return self.content.read()
+        return self.content.read() if self.content is not None else b""
 
     @property
     def level(self) -> str:

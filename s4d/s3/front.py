@@ -11,8 +11,8 @@ in-memory document. Whatever is refused here is refused before the body is read.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from s4d.auth import sigv2, sigv4
 from s4d.auth.request import CredentialSource, SignedRequest
@@ -21,7 +21,7 @@ from s4d.engine import ObjectsFacade, check_key
 from s4d.errors import S3Error
 from s4d.s3.addressing import Target
 from s4d.s3.body import BodySink
-from s4d.s3.call import MAX_SMALL_BODY, S3Call
+from s4d.s3.call import MAX_SMALL_BODY, S3Call, SmallBody
 from s4d.s3.dispatch import BodyMode, DispatchTable, Route, subresources
 from s4d.s3.headers import CallHeaders
 from s4d.s3.postform import FormUploadSink
@@ -39,8 +39,7 @@ class StaticCredentials:
         return self.pairs.get(access_key_id)
 
 
-@dataclass(frozen=True)
-class WireRequest:
+class WireRequest(NamedTuple):
     """What the HTTP seam knows of a request when its headers are in."""
 
     method: str
@@ -55,8 +54,7 @@ class WireRequest:
     secure: bool = False
 
 
-@dataclass(frozen=True)
-class Prepared:
+class Prepared(NamedTuple):
     """A request ready for its body: the call record and the route that will answer it."""
 
     call: S3Call
@@ -118,6 +116,7 @@ class S3Front:
             raw_path=wire.raw_path,
             virtual_host=target.virtual_host,
             secure=wire.secure,
+            content=SmallBody(),
             upload=self._upload_sink(found, target, wire.headers, identity),
             form=self._form_sink(target, wire.headers) if form else None,
         )

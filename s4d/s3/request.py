@@ -245,7 +245,7 @@ class S3Request(Request):
             sink.feed(data, getattr(self.channel, "body_flow", None) or self.tcp)
             return
         call = self.call
-        if call is None:
+        if call is None or call.content is None:
             return  # a public path or a refused request: its body is not wanted
         if not call.content.add(data):
             reject = getattr(self.channel, "reject", None)
