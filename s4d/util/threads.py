@@ -1,7 +1,7 @@
 """Running blocking work off the reactor thread.
 
 A :class:`Runner` turns a blocking call into a Deferred. The service uses
-:class:`ThreadPoolRunner`; tests use :class:`InlineRunner`, which runs the call
+:class:`ExecutorRunner`; tests use :class:`InlineRunner`, which runs the call
 at once, so that code using a runner is tested without threads or a reactor.
 """
 
@@ -14,9 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 from twisted.internet.defer import Deferred, fail, succeed
-from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
-from twisted.python.threadpool import ThreadPool
 
 T = TypeVar("T")
 
@@ -27,18 +25,6 @@ class Runner(Protocol):
     def run(self, f: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred[T]:
         """Run ``f(*args, **kwargs)`` somewhere that may block."""
         ...
-
-
-class ThreadPoolRunner:
-    """A runner backed by a Twisted thread pool."""
-
-    def __init__(self, reactor: Any, pool: ThreadPool) -> None:
-        self.reactor = reactor
-        self.pool = pool
-
-    def run(self, f: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred[T]:
-        """Run in the pool; the Deferred fires on the reactor thread."""
-        return deferToThreadPool(self.reactor, self.pool, f, *args, **kwargs)
 
 
 class InlineRunner:
