@@ -103,6 +103,7 @@ class S3Front:
         form = found.body is BodyMode.FORM and not wire.params and is_form(wire.headers)
         if identity is None and not form:
             raise S3Error("AccessDenied", "Anonymous access is not allowed.")
+        refuse_encryption(wire.headers)
         call = S3Call(
             method=wire.method,
             bucket=target.bucket,
@@ -160,6 +161,26 @@ class S3Front:
             target.bucket,
             headers.get("content-type") or "",
         )
+
+
+#: Request headers that ask for server-side encryption (SSE-S3, SSE-KMS, SSE-C) of the
+#: object or name the key of an encrypted copy source (SSE-C).
+ENCRYPTION_HEADER_PREFIXES = (
+    "x-amz-server-side-encryption",
+    "x-amz-copy-source-server-side-encryption",
+)
+
+
+def refuse_encryption(headers: CallHeaders) -> None:
+    """Refuse any request that asks for server-side encryption: s4d does not encrypt.
+
+    Storing the object in clear while the client believes it encrypted would be
+    worse than refusing it, so every operation naming an encryption header is
+    answered ``NotImplemented`` before its body is read.
+    """
+    for name in headers.names():
+        if name.lower().startswith(ENCRYPTION_HEADER_PREFIXES):
+            raise S3Error("NotImplemented", f"Server-side encryption is not implemented ({name}).")
 
 
 def v2_resource(wire: WireRequest) -> str:

@@ -34,6 +34,10 @@ class CallHeaders:
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._raw
 
+    def names(self) -> Iterator[str]:
+        """Every header's lower-case name, once (values are not decoded)."""
+        return iter(self._raw)
+
     def items(self) -> Iterator[tuple[str, str]]:
         """Every (lower-case name, value) pair, repeated headers one by one."""
         for name, values in self._raw.items():

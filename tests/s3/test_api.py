@@ -277,6 +277,20 @@ class ObjectTests(S3TestCase):
         e = await self.client_error(self.s3.head_object, Bucket="bkt", Key="m")
         self.assertEqual(e.response["ResponseMetadata"]["HTTPStatusCode"], 404)
 
+    async def test_server_side_encryption_is_refused_and_stores_nothing(self) -> None:
+        for key, options in (
+            ("sse-s3", {"ServerSideEncryption": "AES256"}),
+            ("sse-kms", {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "k"}),
+            ("sse-c", {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": "k" * 32}),
+        ):
+            e = await self.client_error(
+                self.s3.put_object, Bucket="bkt", Key=key, Body=b"secret", **options
+            )
+            self.assertEqual(error_code(e), "NotImplemented", key)
+            self.assertEqual(e.response["ResponseMetadata"]["HTTPStatusCode"], 501, key)
+            e = await self.client_error(self.s3.head_object, Bucket="bkt", Key=key)
+            self.assertEqual(e.response["ResponseMetadata"]["HTTPStatusCode"], 404, key)
+
     async def test_payload_sha256_mismatch(self) -> None:
         status, _, body = await self.raw(
             "PUT", "/bkt/s", body=b"actual", payload_hash=hashlib.sha256(b"claimed").hexdigest()
