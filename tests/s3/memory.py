@@ -174,7 +174,12 @@ def parse_response(data: bytes, head: bool = False) -> MemoryResponse | None:
 class MemoryS3:
     """An in-memory S3 server; :meth:`close` removes its data directory."""
 
-    def __init__(self, runner: Runner | None = None, max_upload_size: int = 5 << 30) -> None:
+    def __init__(
+        self,
+        runner: Runner | None = None,
+        max_upload_size: int = 5 << 30,
+        region: str = "us-east-1",
+    ) -> None:
         self.clock = Clock()
         self.data_dir = tempfile.mkdtemp(prefix="s4d-memory-")
         self.store = Store(
@@ -188,6 +193,7 @@ class MemoryS3:
             ops=OpsApp().resource(),
             public_paths=PUBLIC_PATHS,
             max_upload_size=max_upload_size,
+            region=region,
             now=lambda: NOW,
             clock=None,
             reactor=self.clock,

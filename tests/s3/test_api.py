@@ -76,10 +76,18 @@ class BucketTests(S3TestCase):
         e = await self.client_error(self.s3.head_bucket, Bucket="alpha")
         self.assertEqual(e.response["ResponseMetadata"]["HTTPStatusCode"], 404)
 
-    async def test_create_twice_is_already_owned(self) -> None:
+    async def test_create_twice_in_us_east_1_succeeds(self) -> None:
+        """AWS's legacy behaviour in us-east-1: re-creating a bucket you own is 200 OK.
+
+        (Before, this asserted BucketAlreadyOwnedByYou, which AWS answers in every
+        region except us-east-1; see OtherRegionBucketTests.)
+        """
         await self.call(self.s3.create_bucket, Bucket="alpha")
-        e = await self.client_error(self.s3.create_bucket, Bucket="alpha")
-        self.assertEqual(error_code(e), "BucketAlreadyOwnedByYou")
+        await self.call(self.s3.put_object, Bucket="alpha", Key="k", Body=b"kept")
+        again = await self.call(self.s3.create_bucket, Bucket="alpha")
+        self.assertEqual(again["ResponseMetadata"]["HTTPStatusCode"], 200)
+        got = await self.call(read_object, self.s3, Bucket="alpha", Key="k")
+        self.assertEqual(got["Data"], b"kept")
 
     async def test_bad_names_and_locations(self) -> None:
         for name in ("ab", "Upper", "a..b", "192.168.1.1", "-start", "x" * 64):
@@ -138,6 +146,16 @@ class BucketTests(S3TestCase):
         await self.call(self.s3.put_bucket_acl, Bucket="alpha", ACL="private")
         e = await self.client_error(self.s3.put_bucket_acl, Bucket="alpha", ACL="public-read")
         self.assertEqual(error_code(e), "NotImplemented")
+
+
+class OtherRegionBucketTests(S3TestCase):
+    server_options = {"region": "eu-west-1"}
+
+    async def test_create_twice_is_already_owned(self) -> None:
+        await self.call(self.s3.create_bucket, Bucket="alpha")
+        e = await self.client_error(self.s3.create_bucket, Bucket="alpha")
+        self.assertEqual(error_code(e), "BucketAlreadyOwnedByYou")
+        self.assertEqual(e.response["ResponseMetadata"]["HTTPStatusCode"], 409)
 
 
 class ObjectTests(S3TestCase):

