@@ -10,6 +10,8 @@ refused request changed nothing.
 
 from __future__ import annotations
 
+import re
+
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.s3.memory import MemoryS3
@@ -80,3 +82,44 @@ class CreateBucketAgainTests(SynchronousTestCase):
         again = s3.request("PUT", "/bkt")
         self.assertEqual((again.status, again.code()), (409, "BucketAlreadyOwnedByYou"))
         self.assert_unchanged(s3, "eu-west-1")
+
+
+class PartNumberPastThePartsTests(MemoryTestCase):
+    """GET or HEAD of a part the object lacks: 400 InvalidPartNumber, not a range error."""
+
+    def multipart_object(self, key: str, parts: list[bytes]) -> None:
+        created = self.s3.request("POST", f"/bkt/{key}?uploads")
+        found = re.search(rb"<UploadId>([^<]+)</UploadId>", created.body)
+        assert found is not None
+        upload_id = found.group(1).decode()
+        listed = []
+        for number, data in enumerate(parts, 1):
+            part = self.s3.request(
+                "PUT", f"/bkt/{key}?partNumber={number}&uploadId={upload_id}", data
+            )
+            self.assertEqual(part.status, 200, part.body)
+            listed.append(
+                f"<Part><PartNumber>{number}</PartNumber><ETag>{part.header('etag')}</ETag></Part>"
+            )
+        document = f"<CompleteMultipartUpload>{''.join(listed)}</CompleteMultipartUpload>"
+        done = self.s3.request("POST", f"/bkt/{key}?uploadId={upload_id}", document.encode())
+        self.assertEqual(done.status, 200, done.body)
+
+    def test_single_part_object(self) -> None:
+        self.s3.request("PUT", "/bkt/one", b"0123456789")
+        got = self.s3.request("GET", "/bkt/one?partNumber=1")
+        self.assertEqual((got.status, got.body), (200, b"0123456789"))
+        for number in (2, 10000):
+            got = self.s3.request("GET", f"/bkt/one?partNumber={number}")
+            self.assertEqual((got.status, got.code()), (400, "InvalidPartNumber"), number)
+            head = self.s3.request("HEAD", f"/bkt/one?partNumber={number}")
+            self.assertEqual(head.status, 400, number)
+
+    def test_multipart_object(self) -> None:
+        self.multipart_object("mp", [b"a" * (5 << 20), b"b" * 10])
+        got = self.s3.request("GET", "/bkt/mp?partNumber=2")
+        self.assertEqual((got.status, got.body), (206, b"b" * 10))
+        got = self.s3.request("GET", "/bkt/mp?partNumber=3")
+        self.assertEqual((got.status, got.code()), (400, "InvalidPartNumber"))
+        head = self.s3.request("HEAD", "/bkt/mp?partNumber=3")
+        self.assertEqual(head.status, 400)

@@ -167,10 +167,8 @@ def _part_range(call: S3Call, version: ObjectVersion) -> tuple[int, int] | None:
         )
     sizes = version.parts or [version.size]
     if number > len(sizes):
-        raise S3Error(
-            "InvalidPartNumber" if version.parts else "InvalidRange",
-            "The requested partnumber is not satisfiable",
-        )
+        # a part the object does not have (a single-part object has only part 1)
+        raise S3Error("InvalidPartNumber", "The requested partnumber is not satisfiable")
     start = sum(sizes[: number - 1])
     return start, start + sizes[number - 1] - 1
 
