@@ -488,12 +488,14 @@ def verify_presigned(
         )
     amz_date = params["X-Amz-Date"]
     expires_value = params["X-Amz-Expires"]
-    if not (expires_value.isascii() and expires_value.isdigit()):
+    digits = expires_value.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()):
         raise S3Error(error, "X-Amz-Expires should be a number")
+    if expires_value.startswith("-") or not digits.strip("0"):
+        # valid for no time at all: expired the moment it was signed
+        raise S3Error("AccessDenied", "Request has expired", **{"X-Amz-Expires": expires_value})
     # (a digit string too long for int() is far beyond the limit anyway)
-    expires = int(expires_value) if len(expires_value) < 20 else MAX_PRESIGN_EXPIRES + 1
-    if expires < 1:
-        raise S3Error(error, "X-Amz-Expires must be non-negative")
+    expires = int(digits) if len(digits) < 20 else MAX_PRESIGN_EXPIRES + 1
     if expires > MAX_PRESIGN_EXPIRES:
         raise S3Error(
             error,

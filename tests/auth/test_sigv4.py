@@ -271,13 +271,28 @@ class PublishedExamplesTests(SynchronousTestCase):
         self.assertEqual(error.code, "SignatureDoesNotMatch")
 
     def test_presigned_expires_bounds(self) -> None:
-        for value in ("0", "604801", "-1", "abc"):
+        """Past a week, or not a number: the query is malformed (400).
+
+        ``0`` and ``-1`` were in this list (AuthorizationQueryParametersError); a URL
+        valid for no time has expired when signed, so they are AccessDenied now
+        (:meth:`test_presigned_expires_zero_or_less`).
+        """
+        for value in ("604801", "abc", "-", "1.5"):
             target = self.PRESIGNED.replace("X-Amz-Expires=86400", "X-Amz-Expires=" + value)
             req = SignedRequest.from_wire("GET", target.encode(), {"host": [HOST]})
             error = self.assertRaises(
                 S3Error, sigv4.verify_presigned, req, Credentials(), EXAMPLE_TIME
             )
             self.assertEqual(error.code, "AuthorizationQueryParametersError", value)
+
+    def test_presigned_expires_zero_or_less(self) -> None:
+        for value in ("0", "000", "-1", "-0", "-86400", "-" + "9" * 5000):
+            target = self.PRESIGNED.replace("X-Amz-Expires=86400", "X-Amz-Expires=" + value)
+            req = SignedRequest.from_wire("GET", target.encode(), {"host": [HOST]})
+            error = self.assertRaises(
+                S3Error, sigv4.verify_presigned, req, Credentials(), EXAMPLE_TIME
+            )
+            self.assertEqual((error.status, error.code), (403, "AccessDenied"), value[:10])
 
     def test_presigned_missing_parameter(self) -> None:
         target = self.PRESIGNED.replace("&X-Amz-SignedHeaders=host", "")

@@ -821,11 +821,17 @@ ROWS: list[Row] = [
         400,
         "AuthorizationQueryParametersError",
     ),
-    R(
+    R(  # valid for no time: expired when signed (was 400 AuthorizationQueryParametersError)
         "presign_expires_zero",
         lambda w: _presigned_with(w, "X-Amz-Expires", "0"),
-        400,
-        "AuthorizationQueryParametersError",
+        403,
+        "AccessDenied",
+    ),
+    R(
+        "presign_expires_negative",
+        lambda w: _presigned_with(w, "X-Amz-Expires", "-1"),
+        403,
+        "AccessDenied",
     ),
     R(
         "presign_expires_superscript",
