@@ -201,15 +201,23 @@ MAX_COPY_PART = 5 << 30
 def copy_range(size: int, byte_range: tuple[int, int] | None) -> tuple[int, int]:
     """The inclusive range of a source of ``size`` bytes that a part copies.
 
-    ``InvalidArgument`` if the range does not lie within the source, as S3 says;
-    ``InvalidRequest`` if the part would be over 5 GiB.
+    ``InvalidArgument`` if the range ends before it starts; ``InvalidRange`` (416)
+    if it does not lie within the source; ``InvalidRequest`` if the part would be
+    over 5 GiB.
     """
     first, last = byte_range if byte_range is not None else (0, size - 1)
-    if byte_range is not None and (first > last or last >= size):
+    if byte_range is not None and first > last:
         raise S3Error(
             "InvalidArgument",
             f"Range specified is not valid for source object of size: {size}",
             ArgumentName="x-amz-copy-source-range",
+        )
+    if byte_range is not None and last >= size:
+        raise S3Error(
+            "InvalidRange",
+            f"The requested range is not satisfiable for source object of size: {size}",
+            ActualObjectSize=size,
+            RangeRequested=f"bytes={first}-{last}",
         )
     if last - first + 1 > MAX_COPY_PART:
         raise S3Error(

@@ -123,3 +123,29 @@ class PartNumberPastThePartsTests(MemoryTestCase):
         self.assertEqual((got.status, got.code()), (400, "InvalidPartNumber"))
         head = self.s3.request("HEAD", "/bkt/mp?partNumber=3")
         self.assertEqual(head.status, 400)
+
+
+class UploadPartCopyRangeTests(MemoryTestCase):
+    """x-amz-copy-source-range outside the source object: 416 InvalidRange, no part stored."""
+
+    def test_range_outside_the_source(self) -> None:
+        self.s3.request("PUT", "/bkt/src", b"0123456789")
+        created = self.s3.request("POST", "/bkt/dst?uploads")
+        found = re.search(rb"<UploadId>([^<]+)</UploadId>", created.body)
+        assert found is not None
+        target = f"/bkt/dst?partNumber=1&uploadId={found.group(1).decode()}"
+        for spec in ("bytes=0-10", "bytes=10-10", "bytes=5-" + "9" * 30):
+            got = self.s3.request(
+                "PUT",
+                target,
+                headers={"x-amz-copy-source": "/bkt/src", "x-amz-copy-source-range": spec},
+            )
+            self.assertEqual((got.status, got.code()), (416, "InvalidRange"), spec)
+        parts = self.s3.request("GET", target.replace("partNumber=1&", ""))
+        self.assertNotIn(b"<Part>", parts.body)
+        inside = self.s3.request(
+            "PUT",
+            target,
+            headers={"x-amz-copy-source": "/bkt/src", "x-amz-copy-source-range": "bytes=9-9"},
+        )
+        self.assertEqual(inside.status, 200, inside.body)

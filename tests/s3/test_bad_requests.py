@@ -713,9 +713,9 @@ ROWS: list[Row] = [
             [("partNumber", "1"), ("uploadId", w.upload_id)],
             {"x-amz-copy-source": "bkt/keep", "x-amz-copy-source-range": "bytes=0-" + "9" * 5000},
         ),
-        400,
-        "InvalidArgument",
-    ),  # fmt: skip
+        416,
+        "InvalidRange",
+    ),  # fmt: skip  (outside the source: was 400 InvalidArgument)
     # ranges and listing parameters
     R(
         "range_garbage",
