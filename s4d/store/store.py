@@ -10,6 +10,7 @@ Layout of a data directory::
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -140,7 +141,9 @@ class Store:
         file that is gone (or a descriptor that was closed): on such a failure
         the chunk is looked up again and, if it moved, read from its new place.
         A chunk that fails its checks where the index still puts it is recorded
-        as damaged (reads of its objects then fail early) and never returned.
+        as damaged (reads of its objects then fail early) and never returned; the
+        record is committed before this raises. Never call it from the committer's
+        own threads.
         """
         try:
             return self.chunks.get(loc)
@@ -153,7 +156,11 @@ class Store:
             ):
                 return self.chunks.get(found[0])
             if isinstance(first, CorruptRecord) and found is not None:
-                self.report_damaged(found[0], str(first))
+                # Recorded before the failure is reported, so that the client's next
+                # read of the object is refused up front, whatever the load.
+                marked = self.report_damaged(found[0], str(first))
+                with contextlib.suppress(Exception):
+                    marked.result()
             raise
 
     def report_damaged(self, loc: ChunkLocation, reason: str) -> Future[Any]:
