@@ -4,7 +4,8 @@ Keys come from :func:`s4d.store.listing.keys_and_prefixes` (the same walk,
 prefix, delimiter roll-up and marker rules as ListObjects); for each key one
 cursor over the ``versions`` sub-database yields its version records, which are
 stored newest first. A page reads at most ``max_keys + 1`` records, however
-many versions the bucket holds.
+many versions the bucket holds, plus, when it resumes inside a key whose
+versions were re-filed by a rename, the versions of that key before the marker.
 
 The markers are positions, as in S3: ``key_marker`` alone starts after every
 version of that key; with ``version_id_marker`` it starts after that version
@@ -22,7 +23,7 @@ import lmdb
 from s4d.store import codec
 from s4d.store.listing import KEY, keys_and_prefixes
 from s4d.store.model import Bucket, ObjectVersion, VersionEntry, VersionsPage
-from s4d.store.schema import u64
+from s4d.store.schema import u64, version_key
 from s4d.store.txn import MetaTxn
 
 
@@ -35,6 +36,41 @@ def _versions_of(cursor: lmdb.Cursor[bytes], object_id: int, key: str) -> Iterat
         if not k.startswith(pfx):
             return
         yield ObjectVersion.decode(codec.decode(v), key, chunks=False)
+
+
+def _embedded_seq(version_id: str) -> int | None:
+    """The sequence number a version id was made with (see ``new_version_id``), if any."""
+    if len(version_id) != 32:
+        return None
+    try:
+        return int(version_id[:12], 16)
+    except ValueError:
+        return None
+
+
+def _versions_after(
+    cursor: lmdb.Cursor[bytes], object_id: int, key: str, version_id: str
+) -> Iterator[ObjectVersion]:
+    """The versions of ``object_id`` older than ``version_id`` (none if it has no such version).
+
+    A version id holds the sequence number it was made with, which is where its
+    record sits unless a rename re-filed it: the cursor seeks there first and
+    only scans the key's versions from the newest when the record found there
+    is another one.
+    """
+    pfx = u64(object_id)
+    seq = _embedded_seq(version_id)
+    if seq is not None and cursor.set_key(version_key(object_id, seq)):
+        if codec.decode(cursor.value())["vid"] == version_id:
+            while cursor.next() and cursor.key().startswith(pfx):
+                yield ObjectVersion.decode(codec.decode(cursor.value()), key, chunks=False)
+            return
+    found = False
+    for version in _versions_of(cursor, object_id, key):
+        if found:
+            yield version
+        elif version.version_id == version_id:
+            found = True
 
 
 def _rolled_up(key: bytes, prefix: bytes, delimiter: bytes | None) -> bool:
@@ -61,12 +97,8 @@ def _items(
         object_id = t.ns.lookup(bucket, key_marker)
         if object_id is not None:
             text = key_marker.decode("utf-8")
-            found = False
-            for index, version in enumerate(_versions_of(cursor, object_id, text)):
-                if found:
-                    yield VersionEntry(text, version, index == 0)
-                elif version.version_id == version_id_marker:
-                    found = True
+            for version in _versions_after(cursor, object_id, text, version_id_marker):
+                yield VersionEntry(text, version, False)
     for kind, item, ident in keys_and_prefixes(t, bucket, prefix, delimiter, key_marker):
         text = item.decode("utf-8")
         if kind != KEY:

@@ -29,11 +29,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
+from s4d.features import rename as fr
 from s4d.store import fsck, version_listing
 from s4d.store.model import NULL_VERSION, VersionsPage
 from s4d.store.store import Store
 from s4d.store.views import namespace
-from tests.store.helpers import create_bucket, delete, open_store, put, set_versioning
+from tests.store.helpers import NOW, create_bucket, delete, open_store, put, set_versioning
 from tests.store.test_listing import ALPHABET, DELIMITERS, special, text
 
 #: ("version", key, version id, delete marker, latest) or ("prefix", common prefix)
@@ -374,3 +375,16 @@ class VersionListingExamples(SynchronousTestCase):
         with self.store.read() as t:
             page = version_listing.list_versions(t, t.buckets.require("b"), max_keys=0)
         self.assertEqual((page.entries, page.is_truncated), ([], False))
+
+    def test_markers_of_renamed_versions(self) -> None:
+        """A rename re-files versions under new sequence numbers; their ids still resume."""
+        set_versioning(self.store, "b", "Enabled")
+        moved = [put(self.store, "b", "src", data).version_id for data in (b"1", b"2", b"3")]
+        kept = put(self.store, "b", "dst", b"d").version_id
+        request = fr.Rename(bucket="b", destination="dst", source_bucket="b", source="src")
+        self.store.commit(lambda t: fr.rename(t, request, NOW))
+        full = [vid for key, vid, _, _ in self.listed(prefix=b"dst")]
+        self.assertEqual(full, [*reversed(moved), kept])
+        for i, vid in enumerate(full):
+            after = self.listed(prefix=b"dst", key_marker=b"dst", version_id_marker=vid)
+            self.assertEqual([v for _, v, _, _ in after], full[i + 1 :], vid)
