@@ -15,8 +15,9 @@ from s4d.features import buckets as fb
 from s4d.features import objects as fo
 from s4d.store.chunks import WrittenChunk
 from s4d.store.listing import list_objects
-from s4d.store.model import Bucket, ChunkLocation, ListResult, ObjectVersion
+from s4d.store.model import Bucket, ChunkLocation, ListResult, ObjectVersion, VersionsPage
 from s4d.store.txn import MetaTxn
+from s4d.store.version_listing import list_versions
 
 #: Largest single-chunk object whose bytes :meth:`ObjectsFacade.open` reads up front.
 PREFETCH_BYTES = 1 << 20
@@ -157,6 +158,34 @@ class ObjectsFacade:
                 prefix.encode("utf-8"),
                 delimiter.encode("utf-8") if delimiter else None,
                 after.encode("utf-8") if after is not None else None,
+                max_keys,
+            )
+
+        return self._core.read(page)
+
+    def list_versions_page(
+        self,
+        bucket: str,
+        prefix: str = "",
+        delimiter: str | None = None,
+        key_marker: str | None = None,
+        version_id_marker: str | None = None,
+        max_keys: int = 1000,
+    ) -> Deferred[VersionsPage]:
+        """One page of versions and delete markers (ListObjectVersions), in one read job.
+
+        ``version_id_marker`` counts only with ``key_marker``; see
+        :mod:`s4d.store.version_listing` for how the markers continue a listing.
+        """
+
+        def page(t: MetaTxn) -> VersionsPage:
+            return list_versions(
+                t,
+                fb.require_bucket(t, bucket),
+                prefix.encode("utf-8"),
+                delimiter.encode("utf-8") if delimiter else None,
+                key_marker.encode("utf-8") if key_marker is not None else None,
+                version_id_marker,
                 max_keys,
             )
 

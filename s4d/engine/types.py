@@ -27,6 +27,8 @@ from s4d.store.model import (
     MultipartUpload,
     ObjectVersion,
     PartRecord,
+    VersionEntry,
+    VersionsPage,
 )
 
 __all__ = [
@@ -49,6 +51,8 @@ __all__ = [
     "RenameOutcome",
     "RequestedPart",
     "UploadsPage",
+    "VersionEntry",
+    "VersionsPage",
     "WriteConditions",
     "WrittenChunk",
     "check_key",

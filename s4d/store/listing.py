@@ -17,8 +17,10 @@ from s4d.store.schema import ENTRY_DIR, ENTRY_OBJECT, U64, u64
 from s4d.store.txn import MetaTxn
 from s4d.store.views.namespace import split_key, split_name
 
-_KEY = 0
-_PREFIX = 1
+#: a key, yielded with its object id
+KEY = 0
+#: a common prefix
+PREFIX = 1
 _DESCEND = 2
 
 Event = tuple[int, bytes, int, bytes | None]
@@ -87,16 +89,48 @@ def _frame(
         kind = v[:1]
         if kind == ENTRY_OBJECT:
             if bound is None or name != bound:
-                yield _KEY, path + name, ident, None
+                yield KEY, path + name, ident, None
         elif comp is not None and name == comp:
             # The bound lies at or inside this directory or continuation.
             if not (rollup and kind == ENTRY_DIR):
                 assert bound is not None
                 yield _DESCEND, path + name, ident, bound[len(comp) :]
         elif rollup and kind == ENTRY_DIR:
-            yield _PREFIX, path + name, ident, None
+            yield PREFIX, path + name, ident, None
         else:
             yield _DESCEND, path + name, ident, None
+
+
+def keys_and_prefixes(
+    t: MetaTxn, bucket: Bucket, prefix: bytes, delimiter: bytes | None, after: bytes | None
+) -> Iterator[tuple[int, bytes, int]]:
+    """Yield ``(kind, key_or_prefix, object_id)`` after ``after``, rolled up at ``delimiter``.
+
+    Kind :data:`KEY` is a key with its object id, kind :data:`PREFIX` a common
+    prefix (its id means nothing), each once. A marker that falls at or
+    inside a common prefix skips that whole prefix.
+    """
+    delimiter = delimiter or None
+    slash = delimiter == b"/"
+    if not delimiter or slash:
+        yield from walk(t, bucket, prefix, after, rollup_dirs=slash)
+        return
+    skip_prefix: bytes | None = None
+    if after is not None and after.startswith(prefix):
+        cut = after.find(delimiter, len(prefix))
+        if cut >= 0:
+            skip_prefix = after[: cut + len(delimiter)]
+    last: bytes | None = None
+    for kind, item, ident in walk(t, bucket, prefix, after, rollup_dirs=False):
+        cut = item.find(delimiter, len(prefix))
+        if cut >= 0:
+            common = item[: cut + len(delimiter)]
+            if common == skip_prefix or common == last:
+                continue
+            last = common
+            yield PREFIX, common, 0
+        else:
+            yield kind, item, ident
 
 
 def list_objects(
@@ -117,26 +151,12 @@ def list_objects(
     prefixes: list[str] = []
     if max_keys <= 0:
         return ListResult(entries, prefixes, False, None)
-    delimiter = delimiter or None
-    slash = delimiter == b"/"
-    skip_prefix: bytes | None = None
-    if delimiter and not slash and after is not None and after.startswith(prefix):
-        cut = after.find(delimiter, len(prefix))
-        if cut >= 0:
-            skip_prefix = after[: cut + len(delimiter)]
     last: bytes | None = None
     truncated = False
     versions = t.versions.cursor()
-    for kind, item, ident in walk(t, bucket, prefix, after, rollup_dirs=slash):
-        if kind == _KEY and delimiter and not slash:
-            cut = item.find(delimiter, len(prefix))
-            if cut >= 0:
-                common = item[: cut + len(delimiter)]
-                if common == skip_prefix or common == last:
-                    continue
-                kind, item = _PREFIX, common
+    for kind, item, ident in keys_and_prefixes(t, bucket, prefix, delimiter, after):
         version = None
-        if kind == _KEY:
+        if kind == KEY:
             version = t.versions.current(ident, cursor=versions, chunks=False)
             if version is None or version.delete_marker:
                 continue

@@ -172,6 +172,29 @@ class ListResult:
 
 
 @dataclass
+class VersionEntry:
+    """One version (or delete marker) of a versions listing."""
+
+    key: str
+    version: ObjectVersion
+    #: the key's newest version (its current one, or a delete marker hiding it)
+    is_latest: bool
+
+
+@dataclass
+class VersionsPage:
+    """A page of ListObjectVersions: versions in key order, newest first per key."""
+
+    entries: list[VersionEntry]
+    common_prefixes: list[str]
+    is_truncated: bool
+    #: where the next page starts: the last key (or common prefix) of this page
+    next_key_marker: str | None
+    #: and the last version of that key listed (None after a common prefix)
+    next_version_id_marker: str | None
+
+
+@dataclass
 class MultipartUpload:
     """A multipart upload in progress: where it will land and what the object will carry.
 

@@ -212,6 +212,42 @@ class AwsCliTests(ServerTestCase):
         self.assertNotEqual(missing.returncode, 0)
         self.assertIn("404", missing.stderr)
 
+    def test_s3api_list_object_versions(self) -> None:
+        """s3api list-object-versions, paging one entry at a time (``--page-size 1``)."""
+        bucket = self.bucket_name()
+        self.aws("s3api", "create-bucket", "--bucket", bucket)
+        self.aws(
+            "s3api",
+            "put-bucket-versioning",
+            "--bucket",
+            bucket,
+            "--versioning-configuration",
+            "Status=Enabled",
+        )
+        local = os.path.join(self.tmp, "v.bin")
+        ids = []
+        for i in range(2):
+            with open(local, "wb") as f:
+                f.write(payload(100 + i, seed=i))
+            put = self.aws(
+                "s3api", "put-object", "--bucket", bucket, "--key", "ver/k ü", "--body", local
+            )
+            ids.append(json.loads(put.stdout)["VersionId"])
+        deleted = json.loads(
+            self.aws("s3api", "delete-object", "--bucket", bucket, "--key", "ver/k ü").stdout
+        )
+        listed = json.loads(
+            self.aws("s3api", "list-object-versions", "--bucket", bucket, "--page-size", "1").stdout
+        )
+        self.assertEqual(
+            [(v["Key"], v["VersionId"], v["IsLatest"], v["Size"]) for v in listed["Versions"]],
+            [("ver/k ü", ids[1], False, 101), ("ver/k ü", ids[0], False, 100)],
+        )
+        self.assertEqual(
+            [(m["VersionId"], m["IsLatest"]) for m in listed["DeleteMarkers"]],
+            [(deleted["VersionId"], True)],
+        )
+
 
 class AwsCliTLSTests(AwsCliTests):
     """The same over HTTPS (``--ca-bundle`` with the test certificate)."""

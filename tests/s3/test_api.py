@@ -701,3 +701,113 @@ class PostObjectTests(S3TestCase):
         status, _, body = await self.call(self._post, post["fields"], b"hello")
         self.assertEqual(status, 201)
         self.assertIn(b"<Key>k201</Key>", body)
+
+
+class ListObjectVersionsTests(S3TestCase):
+    """``list_object_versions`` and its paginator through boto3."""
+
+    async def versioned_bucket(self) -> None:
+        await self.call(self.s3.create_bucket, Bucket="ver")
+        await self.call(
+            self.s3.put_bucket_versioning,
+            Bucket="ver",
+            VersioningConfiguration={"Status": "Enabled"},
+        )
+
+    async def test_two_puts_and_a_delete(self) -> None:
+        await self.versioned_bucket()
+        first = await self.call(self.s3.put_object, Bucket="ver", Key="k", Body=b"one")
+        second = await self.call(self.s3.put_object, Bucket="ver", Key="k", Body=b"two!")
+        deleted = await self.call(self.s3.delete_object, Bucket="ver", Key="k")
+        self.assertTrue(deleted["DeleteMarker"])
+        listed = await self.call(self.s3.list_object_versions, Bucket="ver")
+        self.assertEqual(listed["Name"], "ver")
+        self.assertFalse(listed["IsTruncated"])
+        self.assertEqual(listed["MaxKeys"], 1000)
+        self.assertEqual(
+            [(v["Key"], v["VersionId"], v["IsLatest"], v["Size"]) for v in listed["Versions"]],
+            [("k", second["VersionId"], False, 4), ("k", first["VersionId"], False, 3)],
+        )
+        self.assertEqual(listed["Versions"][0]["ETag"], second["ETag"])
+        self.assertEqual(listed["Versions"][0]["StorageClass"], "STANDARD")
+        self.assertIn("ID", listed["Versions"][0]["Owner"])
+        (marker,) = listed["DeleteMarkers"]
+        self.assertEqual(
+            (marker["Key"], marker["VersionId"], marker["IsLatest"]),
+            ("k", deleted["VersionId"], True),
+        )
+        self.assertLessEqual(listed["Versions"][0]["LastModified"], marker["LastModified"])
+        # The delete marker hides the key from ListObjects, not from the versions listing.
+        plain = await self.call(self.s3.list_objects_v2, Bucket="ver")
+        self.assertEqual(plain["KeyCount"], 0)
+
+    async def test_paging_with_max_keys_one(self) -> None:
+        await self.versioned_bucket()
+        made = []
+        for key in ("a", "b", "b/c"):
+            for body in (b"1", b"22"):
+                put = await self.call(self.s3.put_object, Bucket="ver", Key=key, Body=body)
+                made.append((key, put["VersionId"]))
+        expected = [v for key in ("a", "b", "b/c") for v in reversed(made) if v[0] == key]
+        listed: list[tuple[str, str]] = []
+        kwargs: dict[str, Any] = {}
+        for _ in range(len(expected) + 1):
+            page = await self.call(self.s3.list_object_versions, Bucket="ver", MaxKeys=1, **kwargs)
+            listed += [(v["Key"], v["VersionId"]) for v in page.get("Versions", [])]
+            if not page["IsTruncated"]:
+                break
+            self.assertEqual((page["NextKeyMarker"], page["NextVersionIdMarker"]), listed[-1])
+            kwargs = {
+                "KeyMarker": page["NextKeyMarker"],
+                "VersionIdMarker": page["NextVersionIdMarker"],
+            }
+        self.assertEqual(listed, expected)
+
+    async def test_paginator_prefix_and_delimiter(self) -> None:
+        await self.versioned_bucket()
+        for i in range(7):
+            await self.call(self.s3.put_object, Bucket="ver", Key=f"d/k{i % 3}", Body=b"x")
+        await self.call(self.s3.put_object, Bucket="ver", Key="d/sub/x", Body=b"x")
+        await self.call(self.s3.delete_object, Bucket="ver", Key="d/k0")
+        await self.call(self.s3.put_object, Bucket="ver", Key="other", Body=b"x")
+
+        def walk() -> list[dict[str, Any]]:
+            paginator = self.s3.get_paginator("list_object_versions")
+            pages = paginator.paginate(
+                Bucket="ver", Prefix="d/", Delimiter="/", PaginationConfig={"PageSize": 2}
+            )
+            return list(pages)
+
+        pages = await self.call(walk)
+        self.assertGreater(len(pages), 4)
+        versions = [(v["Key"], v["IsLatest"]) for p in pages for v in p.get("Versions", [])]
+        markers = [(m["Key"], m["IsLatest"]) for p in pages for m in p.get("DeleteMarkers", [])]
+        prefixes = [c["Prefix"] for p in pages for c in p.get("CommonPrefixes", [])]
+        self.assertEqual(
+            versions,
+            [("d/k0", False)] * 3
+            + [("d/k1", True), ("d/k1", False)]
+            + [("d/k2", True), ("d/k2", False)],
+        )
+        self.assertEqual(markers, [("d/k0", True)])
+        self.assertEqual(prefixes, ["d/sub/"])
+
+    async def test_unversioned_bucket_and_encoding(self) -> None:
+        await self.call(self.s3.create_bucket, Bucket="plain")
+        await self.call(self.s3.put_object, Bucket="plain", Key="a b+c", Body=b"1")
+        await self.call(self.s3.put_object, Bucket="plain", Key="a b+c", Body=b"22")
+        listed = await self.call(self.s3.list_object_versions, Bucket="plain")
+        self.assertEqual(
+            [(v["Key"], v["VersionId"], v["IsLatest"], v["Size"]) for v in listed["Versions"]],
+            [("a b+c", "null", True, 2)],
+        )
+        self.assertNotIn("DeleteMarkers", listed)
+
+    async def test_errors(self) -> None:
+        e = await self.client_error(self.s3.list_object_versions, Bucket="missing")
+        self.assertEqual(error_code(e), "NoSuchBucket")
+        await self.call(self.s3.create_bucket, Bucket="plain")
+        e = await self.client_error(
+            self.s3.list_object_versions, Bucket="plain", VersionIdMarker="v"
+        )
+        self.assertEqual(error_code(e), "InvalidArgument")

@@ -1,4 +1,4 @@
-"""ListObjects V1 and V2."""
+"""ListObjects V1 and V2, and ListObjectVersions."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import base64
 import binascii
 from collections.abc import Iterator
 
-from s4d.engine import ListResult, ObjectsFacade
+from s4d.engine import ListResult, ObjectsFacade, VersionsPage
 from s4d.errors import S3Error
 from s4d.s3.call import Response, S3Call
 from s4d.s3.dates import iso8601
@@ -63,8 +63,41 @@ def _contents(call: S3Call, result: ListResult, enc: KeyEncoder, with_owner: boo
     return [("", Raw("".join(out)))]
 
 
+def _versions(call: S3Call, page: VersionsPage, enc: KeyEncoder) -> list[Node]:
+    """The Version, DeleteMarker and CommonPrefixes elements, rendered in one pass."""
+    out: list[str] = []
+    rendered_owner = owner_xml(call)
+    dates: dict[int, str] = {}
+    for entry in page.entries:
+        v = entry.version
+        ms = v.mtime_ns // 1_000_000
+        date = dates.get(ms)
+        if date is None:
+            date = dates[ms] = iso8601(v.mtime_ns)
+        head = (
+            f"<Key>{escape(enc(entry.key))}</Key><VersionId>{escape(v.version_id)}</VersionId>"
+            f"<IsLatest>{'true' if entry.is_latest else 'false'}</IsLatest>"
+            f"<LastModified>{date}</LastModified>"
+        )
+        if v.delete_marker:
+            out.append(f"<DeleteMarker>{head}{rendered_owner}</DeleteMarker>")
+            continue
+        checksum = (
+            f"<ChecksumAlgorithm>{next(iter(v.checksums))}</ChecksumAlgorithm>"
+            if v.checksums
+            else ""
+        )
+        out.append(
+            f"<Version>{head}<ETag>&quot;{escape(v.etag)}&quot;</ETag><Size>{v.size}</Size>"
+            f"<StorageClass>{v.storage_class}</StorageClass>{rendered_owner}{checksum}</Version>"
+        )
+    for prefix in page.common_prefixes:
+        out.append(f"<CommonPrefixes><Prefix>{escape(enc(prefix))}</Prefix></CommonPrefixes>")
+    return [("", Raw("".join(out)))]
+
+
 class ListingHandlers:
-    """ListObjects V1 and V2 over the engine's object facade."""
+    """ListObjects V1 and V2 and ListObjectVersions over the engine's object facade."""
 
     def __init__(self, objects: ObjectsFacade) -> None:
         self.objects = objects
@@ -74,6 +107,10 @@ class ListingHandlers:
         yield (
             RouteKey("GET", "bucket"),
             route("ListObjects", self.list_objects, action="s3:ListBucket"),
+        )
+        yield (
+            RouteKey("GET", "bucket", frozenset({"versions"})),
+            route("ListObjectVersions", self.list_object_versions, action="s3:ListBucketVersions"),
         )
 
     async def list_objects(self, call: S3Call) -> Response:
@@ -135,3 +172,40 @@ class ListingHandlers:
             children.append(("EncodingType", "url"))
         children += _contents(call, result, enc, fetch_owner)
         return xml_response("ListBucketResult", children)
+
+    async def list_object_versions(self, call: S3Call) -> Response:
+        """ListObjectVersions (``GET /bucket?versions``): key and version id markers."""
+        enc = url_encoder(call)
+        prefix = call.params.get("prefix", "")
+        delimiter = call.params.get("delimiter") or None
+        key_marker = call.params.get("key-marker") or None
+        version_id_marker = call.params.get("version-id-marker") or None
+        if version_id_marker is not None and key_marker is None:
+            raise S3Error(
+                "InvalidArgument",
+                "A version-id marker cannot be specified without a key marker.",
+                ArgumentName="version-id-marker",
+                ArgumentValue=version_id_marker,
+            )
+        max_keys = int_param(call, "max-keys", 1000, 0, 1000)
+        page = await self.objects.list_versions_page(
+            call.bucket, prefix, delimiter, key_marker, version_id_marker, max_keys
+        )
+        children: list[Node] = [
+            ("Name", call.bucket),
+            ("Prefix", enc(prefix)),
+            ("KeyMarker", enc(key_marker or "")),
+            ("VersionIdMarker", version_id_marker or ""),
+        ]
+        if page.is_truncated and page.next_key_marker is not None:
+            children.append(("NextKeyMarker", enc(page.next_key_marker)))
+            children.append(("NextVersionIdMarker", page.next_version_id_marker))
+        children += [
+            ("MaxKeys", max_keys),
+            ("Delimiter", enc(delimiter) if delimiter else None),
+            ("IsTruncated", page.is_truncated),
+        ]
+        if "encoding-type" in call.params:
+            children.append(("EncodingType", "url"))
+        children += _versions(call, page, enc)
+        return xml_response("ListVersionsResult", children)
