@@ -13,6 +13,7 @@ from s4d.engine.upload import Hasher, StagedBody, Upload, UploadedBody, WholeBod
 from s4d.errors import S3Error
 from s4d.features import buckets as fb
 from s4d.features import objects as fo
+from s4d.features import tagging as ft
 from s4d.store.chunks import WrittenChunk
 from s4d.store.listing import list_objects
 from s4d.store.model import Bucket, ChunkLocation, ListResult, ObjectVersion, VersionsPage
@@ -45,6 +46,7 @@ def _described(new: fo.NewObject, size: int, etag: str, checksums: dict[str, str
         storage_class=new.storage_class,
         checksums=checksums,
         parts=new.parts,
+        tags=new.tags,
     )
 
 
@@ -303,16 +305,27 @@ class ObjectsFacade:
         replace_with: fo.NewObject | None,
         conditions: fo.WriteConditions,
         source_conditions: CopySourceConditions | None = None,
+        tags: dict[str, str] | None = None,
     ) -> Deferred[tuple[ObjectVersion, ObjectVersion]]:
         """Copy without moving bytes: the new version shares the source's chunks.
 
         ``replace_with`` carries new metadata (``REPLACE``); None keeps the source's.
-        ``source_conditions`` may refuse the source version.
+        ``source_conditions`` may refuse the source version. ``tags`` replace the
+        source's tags (``x-amz-tagging-directive: REPLACE``); None copies them.
         """
         check_source = source_conditions
         now = self._core.now_ns()
         return self._core.commit(
             lambda t: fo.copy_object(
-                t, source, bucket, key, replace_with, conditions, now, check_source
+                t, source, bucket, key, replace_with, conditions, now, check_source, tags
             )
         )
+
+    def set_tags(
+        self, bucket: str, key: str, version_id: str | None, tags: dict[str, str]
+    ) -> Deferred[ObjectVersion]:
+        """Replace the tags of one version (the current one without ``version_id``).
+
+        One metadata transaction; an empty ``tags`` removes them (DeleteObjectTagging).
+        """
+        return self._core.commit(lambda t: ft.set_object_tags(t, bucket, key, version_id, tags))

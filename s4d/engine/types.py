@@ -18,6 +18,12 @@ from s4d.features.multipart import (
 )
 from s4d.features.objects import CopySource, DeleteOutcome, NewObject, WriteConditions, check_key
 from s4d.features.rename import Rename, RenameConditions, RenameOutcome
+from s4d.features.tagging import (
+    MAX_BUCKET_TAGS,
+    MAX_OBJECT_TAGS,
+    check_tags,
+    query_tags,
+)
 from s4d.store.chunks import WrittenChunk
 from s4d.store.model import (
     NULL_VERSION,
@@ -32,6 +38,8 @@ from s4d.store.model import (
 )
 
 __all__ = [
+    "MAX_BUCKET_TAGS",
+    "MAX_OBJECT_TAGS",
     "MIN_PART_SIZE",
     "NULL_VERSION",
     "Bucket",
@@ -57,4 +65,6 @@ __all__ = [
     "WrittenChunk",
     "check_key",
     "check_part_number",
+    "check_tags",
+    "query_tags",
 ]

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from s4d.errors import S3Error
+from s4d.features.tagging import query_tags
 from s4d.features.versions import (
     NewObject,
     WriteConditions,
@@ -349,6 +350,7 @@ def complete_upload(
     refs = [ref for part in chosen for ref in part.chunks]
     version = version_from(new, refs, t.counters.next_id(b"seq"), now_ns)
     version.extra = {k: upload.extra[k] for k in CARRIED_EXTRA if k in upload.extra}
+    version.tags = query_tags(upload.extra.get("tagging"))
     # The named parts' references now belong to the version; the rest are released.
     named = {p.number for p in chosen}
     for number, part in stored.items():

@@ -139,11 +139,13 @@ def copy_object(
     conditions: WriteConditions,
     now_ns: int,
     check_source: SourceCheck | None = None,
+    tags: dict[str, str] | None = None,
 ) -> tuple[ObjectVersion, ObjectVersion]:
     """Copy by reference: the new version shares the source's chunks.
 
     ``replace`` carries new metadata (``REPLACE`` directive); with None the
-    source's metadata is kept. Returns (source version, new version).
+    source's metadata is kept. ``tags`` replace the source's tags (None copies
+    them). Returns (source version, new version).
     """
     src_bucket = t.buckets.require(source.bucket)
     _, src = find_version(t, src_bucket, source.key, source.version_id)
@@ -172,6 +174,7 @@ def copy_object(
         if not replace.checksums:
             replace.checksums = dict(src.checksums)
     version = version_from(replace, src.chunks, t.counters.next_id(b"seq"), now_ns)
+    version.tags = dict(src.tags if tags is None else tags)
     return src, install_version(t, bucket, raw_key, object_id, version)
 
 

@@ -59,6 +59,7 @@ class NewObject:
     storage_class: str = "STANDARD"
     checksums: dict[str, str] = field(default_factory=dict)
     parts: list[int] | None = None
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 def check_conditions(current: ObjectVersion | None, cond: WriteConditions) -> None:
@@ -127,6 +128,7 @@ def version_from(new: NewObject, refs: list[ChunkRef], seq: int, now_ns: int) ->
         checksums=dict(new.checksums),
         chunks=list(refs),
         parts=new.parts,
+        tags=dict(new.tags),
     )
 
 

@@ -23,6 +23,7 @@ from s4d.s3.handlers.listing import ListingHandlers
 from s4d.s3.handlers.multipart import MultipartHandlers
 from s4d.s3.handlers.objects import ObjectHandlers
 from s4d.s3.handlers.rename import RenameHandlers
+from s4d.s3.handlers.tagging import TaggingHandlers
 from s4d.s3.request import ConnectionLimits, S3Site
 
 
@@ -35,6 +36,7 @@ def default_table(engine: Engine, region: str, clock: IReactorTime | None) -> Di
         ObjectHandlers(engine.objects),
         MultipartHandlers(engine.multipart, clock),
         RenameHandlers(engine.renames),
+        TaggingHandlers(engine.objects, engine.buckets),
     )
     for area in areas:
         for key, found in area.routes():

@@ -104,6 +104,8 @@ class ObjectVersion:
     parts: list[int] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     key: str = ""
+    #: the object's tags (PutObjectTagging, ``x-amz-tagging``), in the order given
+    tags: dict[str, str] = field(default_factory=dict)
 
     def encode(self) -> dict[str, Any]:
         """The stored form (without ``key``: the namespace tree holds names)."""
@@ -128,6 +130,8 @@ class ObjectVersion:
             value["parts"] = self.parts
         if self.extra:
             value["x"] = self.extra
+        if self.tags:
+            value["tg"] = [[k, v] for k, v in self.tags.items()]
         return value
 
     @classmethod
@@ -149,6 +153,7 @@ class ObjectVersion:
             parts=value.get("parts"),
             extra=value.get("x", {}),
             key=key,
+            tags={k: v for k, v in value.get("tg", ())},
         )
 
 

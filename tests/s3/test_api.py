@@ -117,7 +117,7 @@ class BucketTests(S3TestCase):
             ("PUT", "website"),
             ("DELETE", "cors"),
             ("POST", "restore"),
-            ("DELETE", "tagging"),
+            ("DELETE", "replication"),
         ):
             status, headers, body = await self.raw(method, "/alpha", query=[(sub, "")])
             self.assertEqual(status, 501, (method, sub))

@@ -29,7 +29,6 @@ ABSENT_CONFIGS = {
     "policy": ("GetBucketPolicy", "NoSuchBucketPolicy"),
     "cors": ("GetBucketCors", "NoSuchCORSConfiguration"),
     "lifecycle": ("GetBucketLifecycleConfiguration", "NoSuchLifecycleConfiguration"),
-    "tagging": ("GetBucketTagging", "NoSuchTagSet"),
     "website": ("GetBucketWebsite", "NoSuchWebsiteConfiguration"),
     "encryption": ("GetBucketEncryption", "ServerSideEncryptionConfigurationNotFoundError"),
     "object-lock": ("GetObjectLockConfiguration", "ObjectLockConfigurationNotFoundError"),

@@ -31,6 +31,7 @@ from s4d.engine import (
     PartRecord,
     RequestedPart,
     check_part_number,
+    query_tags,
 )
 from s4d.errors import S3Error
 from s4d.s3.call import Response, ResponseWriter, S3Call
@@ -100,6 +101,7 @@ def _captured_extra(call: S3Call, checksum_type: str | None) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     tagging = call.header("x-amz-tagging")
     if tagging is not None:
+        query_tags(tagging)  # refused now (InvalidTag), not at completion
         extra["tagging"] = tagging
     lock = {
         name: call.header(f"x-amz-object-lock-{name}")

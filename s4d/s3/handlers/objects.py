@@ -15,6 +15,7 @@ from s4d.engine import (
     ObjectsFacade,
     ObjectVersion,
     WriteConditions,
+    query_tags,
 )
 from s4d.errors import S3Error
 from s4d.s3.call import Response, ResponseWriter, S3Call
@@ -146,6 +147,8 @@ def object_headers(call: S3Call, version: ObjectVersion, versioned: bool) -> dic
             headers[ck.header_name(alg)] = value
     if version.parts:
         headers["x-amz-mp-parts-count"] = str(len(version.parts))
+    if version.tags:
+        headers["x-amz-tagging-count"] = str(len(version.tags))
     for param, header in RESPONSE_OVERRIDES.items():
         if param in call.params:
             if call.identity is None:
@@ -250,10 +253,6 @@ class ObjectHandlers:
         yield RouteKey("GET", obj, frozenset({"acl"})), route("GetObjectAcl", self.get_acl)
         yield RouteKey("PUT", obj, frozenset({"acl"})), route("PutObjectAcl", self.put_acl)
         yield (
-            RouteKey("GET", obj, frozenset({"tagging"})),
-            route("GetObjectTagging", self.get_tagging),
-        )
-        yield (
             RouteKey("POST", "bucket", frozenset({"delete"})),
             route("DeleteObjects", self.delete_objects, action="s3:DeleteObject"),
         )
@@ -267,6 +266,7 @@ class ObjectHandlers:
         if call.upload is None:
             raise S3Error("InternalError", "upload without a body sink")
         new = new_object_from_headers(call)
+        new.tags = query_tags(call.header("x-amz-tagging"))
         body = await call.upload.receive()
         version = await self.objects.put(call.bucket, call.key, new, body, write_conditions(call))
         headers = {"ETag": f'"{version.etag}"'}
@@ -339,6 +339,14 @@ class ObjectHandlers:
                 ArgumentName="x-amz-metadata-directive",
             )
         replace = new_object_from_headers(call) if directive == "REPLACE" else None
+        tagging = (call.header("x-amz-tagging-directive") or "COPY").upper()
+        if tagging not in ("COPY", "REPLACE"):
+            raise S3Error(
+                "InvalidArgument",
+                "Unknown tagging directive.",
+                ArgumentName="x-amz-tagging-directive",
+            )
+        tags = query_tags(call.header("x-amz-tagging")) if tagging == "REPLACE" else None
         same = source.bucket == call.bucket and source.key == call.key and source.version_id is None
         if same and directive == "COPY" and call.header("x-amz-storage-class") is None:
             raise S3Error(
@@ -354,6 +362,7 @@ class ObjectHandlers:
             replace,
             write_conditions(call),
             copy_source_conditions(call),
+            tags,
         )
         headers: dict[str, str] = {}
         if src.version_id != NULL_VERSION:
@@ -380,11 +389,6 @@ class ObjectHandlers:
         await self._head(call)
         check_acl_request(call)
         return Response()
-
-    async def get_tagging(self, call: S3Call) -> Response:
-        """GetObjectTagging: objects carry no tags yet, so the set is empty."""
-        await self._head(call)
-        return xml_response("Tagging", [("TagSet", [])])
 
     async def delete_objects(self, call: S3Call) -> Response:
         """DeleteObjects: up to 1000 keys, Quiet mode, per-key errors."""
