@@ -6,7 +6,6 @@ from collections.abc import Iterable
 from urllib.parse import parse_qsl
 
 from s4d.errors import S3Error
-from s4d.features import buckets as fb
 from s4d.features.versions import find_version
 from s4d.store.model import ObjectVersion
 from s4d.store.txn import MetaTxn
@@ -49,7 +48,7 @@ def set_object_tags(
     t: MetaTxn, bucket_name: str, key: str, version_id: str | None, tags: dict[str, str]
 ) -> ObjectVersion:
     """Replace the tags of the requested (or current) version; the version, as stored."""
-    bucket = fb.require_bucket(t, bucket_name)
+    bucket = t.buckets.require(bucket_name)
     object_id, version = find_version(t, bucket, key, version_id)
     version.tags = dict(tags)
     t.versions.put(object_id, version)
