@@ -142,15 +142,17 @@ def find_version(
     marker's ``x-amz-delete-marker`` and ``x-amz-version-id`` headers (the
     second also with ``Allow: DELETE`` and ``Last-Modified``). As the source of
     a copy (``copy_source``) a delete marker named by id is ``InvalidRequest``.
+    A key with no version at all is ``NoSuchKey`` with ``x-amz-delete-marker:
+    false``, as AWS answers.
     """
     raw_key = check_key(key)
     object_id = t.ns.lookup(bucket, raw_key)
     if object_id is None:
-        raise S3Error("NoSuchVersion" if version_id else "NoSuchKey", Key=key)
+        raise S3Error("NoSuchVersion", Key=key) if version_id else _no_such_key(key)
     if version_id is None:
         version = t.versions.current(object_id, key)
         if version is None:
-            raise S3Error("NoSuchKey", Key=key)
+            raise _no_such_key(key)
         if version.delete_marker:
             error = S3Error("NoSuchKey", Key=key)
             error.headers.update(marker_headers(version))
@@ -179,6 +181,13 @@ def find_version(
                 raise error
             return object_id, version
     raise S3Error("NoSuchVersion", Key=key, VersionId=version_id)
+
+
+def _no_such_key(key: str) -> S3Error:
+    """``NoSuchKey`` for a key with no version at all: ``x-amz-delete-marker: false``."""
+    error = S3Error("NoSuchKey", Key=key)
+    error.headers["x-amz-delete-marker"] = "false"
+    return error
 
 
 def marker_headers(marker: ObjectVersion) -> dict[str, str]:

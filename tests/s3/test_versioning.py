@@ -80,10 +80,12 @@ class DeleteMarkerReadTests(VersionedTestCase):
         self.assertEqual((got.status, got.body), (200, b"one"))
         self.assertIsNone(got.header("x-amz-delete-marker"))
 
-    def test_missing_key_has_no_marker_headers(self) -> None:
-        got = self.s3.request("GET", "/bkt/other")
-        self.assertEqual(got.status, 404)
-        self.assertIsNone(got.header("x-amz-delete-marker"))
+    def test_missing_key_says_it_is_no_marker(self) -> None:
+        for method in ("GET", "HEAD"):
+            got = self.s3.request(method, "/bkt/other")
+            self.assertEqual(got.status, 404)
+            self.assertEqual(got.header("x-amz-delete-marker"), "false", method)
+            self.assertIsNone(got.header("x-amz-version-id"), method)
 
     def test_deleting_the_marker_restores_the_previous_version(self) -> None:
         got = self.delete("k", self.marker)
@@ -104,6 +106,50 @@ class DeleteMarkerReadTests(VersionedTestCase):
             f"<DeleteMarkerVersionId>{self.marker}</DeleteMarkerVersionId>".encode(), got.body
         )
         self.assertEqual(self.s3.request("GET", "/bkt/k").body, b"one")
+
+
+class UnversionedDeleteTests(SynchronousTestCase):
+    def test_deleted_key_is_no_marker(self) -> None:
+        s3 = MemoryS3()
+        self.addCleanup(s3.close)
+        self.assertEqual(s3.request("PUT", "/bkt").status, 200)
+        self.assertEqual(s3.request("PUT", "/bkt/k", b"x").status, 200)
+        self.assertEqual(s3.request("DELETE", "/bkt/k").status, 204)
+        got = s3.request("HEAD", "/bkt/k")
+        self.assertEqual(got.status, 404)
+        self.assertEqual(got.header("x-amz-delete-marker"), "false")
+
+
+class ListingHidesDeletedPrefixesTests(VersionedTestCase):
+    """A common prefix whose keys all have a delete marker on top is not listed."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        for key in ("gone/a", "gone/sub/b", "kept/c", "x-gone-y", "top"):
+            self.put(key, b"data")
+        for key in ("gone/a", "gone/sub/b", "x-gone-y"):
+            self.delete(key)
+
+    def prefixes(self, query: str) -> list[str]:
+        got = self.s3.request("GET", "/bkt?" + query)
+        self.assertEqual(got.status, 200, got.body)
+        return [p.decode() for p in re.findall(rb"<Prefix>([^<]+)</Prefix>", got.body)]
+
+    def test_slash_delimiter_v1_and_v2(self) -> None:
+        for query in ("delimiter=/", "list-type=2&delimiter=/"):
+            self.assertEqual(self.prefixes(query), ["kept/"], query)
+
+    def test_other_delimiter(self) -> None:
+        self.assertEqual(self.prefixes("delimiter=-"), [])
+        self.put("x-live", b"data")
+        self.assertEqual(self.prefixes("delimiter=-"), ["x-"])
+
+    def test_one_live_key_deep_inside_keeps_the_prefix(self) -> None:
+        self.put("gone/sub/deeper/live", b"data")
+        self.assertEqual(self.prefixes("delimiter=/"), ["gone/", "kept/"])
+
+    def test_versions_listing_still_shows_the_prefix(self) -> None:
+        self.assertEqual(self.prefixes("versions&delimiter=/"), ["gone/", "kept/"])
 
 
 class VersionedCopyTests(VersionedTestCase):
