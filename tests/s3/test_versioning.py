@@ -204,6 +204,19 @@ class VersionedCopyTests(VersionedTestCase):
         self.assertEqual(done.status, 200, done.body)
         self.assertEqual(self.s3.request("GET", "/bkt/mp").body, b"first")
 
+    def test_upload_part_copy_of_a_delete_marker_is_refused(self) -> None:
+        marker = self.delete("src").header("x-amz-version-id")
+        created = self.s3.request("POST", "/bkt/mp?uploads")
+        found = re.search(rb"<UploadId>([^<]+)</UploadId>", created.body)
+        assert found is not None
+        part = self.s3.request(
+            "PUT",
+            f"/bkt/mp?partNumber=1&uploadId={found.group(1).decode()}",
+            headers={"x-amz-copy-source": f"/bkt/src?versionId={marker}"},
+        )
+        self.assertEqual(part.status, 400, part.body)
+        self.assertEqual(part.code(), "InvalidRequest")
+
 
 class DeleteObjectsVersionTests(VersionedTestCase):
     def test_delete_one_version_keeps_the_others(self) -> None:
