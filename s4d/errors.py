@@ -154,6 +154,9 @@ class S3Error(Exception):
     :param message: overrides the table's default message.
     :param extra: additional elements rendered into the XML error body
         (for example ``StringToSign`` for ``SignatureDoesNotMatch``).
+
+    :attr:`headers` are sent with the error response (for example
+    ``x-amz-delete-marker`` when a read finds a delete marker).
     """
 
     def __init__(self, code: str, message: str | None = None, **extra: Any) -> None:
@@ -162,6 +165,7 @@ class S3Error(Exception):
         self.status = status
         self.message = message or default
         self.extra = extra
+        self.headers: dict[str, str] = {}
         super().__init__(f"{code}: {self.message}")
 
     def __repr__(self) -> str:

@@ -115,7 +115,9 @@ class MultipartFacade:
                 fm.check_part_number(number)
                 _, upload = fm.require_upload(t, bucket, key, upload_id)
                 src_bucket = fb.require_bucket(t, source.bucket)
-                _, version = fo.find_version(t, src_bucket, source.key, source.version_id)
+                _, version = fo.find_version(
+                    t, src_bucket, source.key, source.version_id, copy_source=True
+                )
                 if check_source is not None:
                     check_source(version)
                 locations = store.locate(t, version.chunks)

@@ -148,7 +148,7 @@ def copy_object(
     them). Returns (source version, new version).
     """
     src_bucket = t.buckets.require(source.bucket)
-    _, src = find_version(t, src_bucket, source.key, source.version_id)
+    _, src = find_version(t, src_bucket, source.key, source.version_id, copy_source=True)
     if check_source is not None:
         check_source(src)
     bucket = t.buckets.require(bucket_name)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
 
 from s4d.errors import S3Error
 from s4d.store.chunks import WrittenChunk
@@ -133,28 +135,63 @@ def version_from(new: NewObject, refs: list[ChunkRef], seq: int, now_ns: int) ->
 
 
 def find_version(
-    t: MetaTxn, bucket: Bucket, key: str, version_id: str | None
+    t: MetaTxn, bucket: Bucket, key: str, version_id: str | None, copy_source: bool = False
 ) -> tuple[int, ObjectVersion]:
     """The object id and the requested (or current) version of ``key``.
 
-    The current version being a delete marker is ``NoSuchKey``; asking for a
-    delete marker by id is ``MethodNotAllowed`` as in AWS.
+    As in AWS: the current version being a delete marker is ``NoSuchKey``, and
+    asking for a delete marker by id is ``MethodNotAllowed``, both with the
+    marker's ``x-amz-delete-marker`` and ``x-amz-version-id`` headers (the
+    second also with ``Allow: DELETE`` and ``Last-Modified``). As the source of
+    a copy (``copy_source``) a delete marker named by id is ``InvalidRequest``.
+    A key with no version at all is ``NoSuchKey`` with ``x-amz-delete-marker:
+    false``, as AWS answers.
     """
     raw_key = check_key(key)
     object_id = t.ns.lookup(bucket, raw_key)
     if object_id is None:
-        raise S3Error("NoSuchVersion" if version_id else "NoSuchKey", Key=key)
+        raise S3Error("NoSuchVersion", Key=key) if version_id else _no_such_key(key)
     if version_id is None:
         version = t.versions.current(object_id, key)
-        if version is None or version.delete_marker:
-            raise S3Error("NoSuchKey", Key=key)
+        if version is None:
+            raise _no_such_key(key)
+        if version.delete_marker:
+            error = S3Error("NoSuchKey", Key=key)
+            error.headers.update(marker_headers(version))
+            raise error
         return object_id, version
     for version in t.versions.all(object_id, key):
         if version.version_id == version_id:
             if version.delete_marker:
-                raise S3Error(
+                if copy_source:
+                    raise S3Error(
+                        "InvalidRequest",
+                        "The source of a copy request may not specifically refer to a delete "
+                        "marker by version id.",
+                    )
+                error = S3Error(
                     "MethodNotAllowed",
-                    "The specified method is not allowed against a delete marker.",
+                    "The specified method is not allowed against this resource.",
+                    Method="GET",
+                    ResourceType="DeleteMarker",
                 )
+                error.headers.update(marker_headers(version))
+                error.headers["Allow"] = "DELETE"
+                error.headers["Last-Modified"] = format_datetime(
+                    datetime.fromtimestamp(version.mtime_ns // 1_000_000_000, UTC), usegmt=True
+                )
+                raise error
             return object_id, version
     raise S3Error("NoSuchVersion", Key=key, VersionId=version_id)
+
+
+def _no_such_key(key: str) -> S3Error:
+    """``NoSuchKey`` for a key with no version at all: ``x-amz-delete-marker: false``."""
+    error = S3Error("NoSuchKey", Key=key)
+    error.headers["x-amz-delete-marker"] = "false"
+    return error
+
+
+def marker_headers(marker: ObjectVersion) -> dict[str, str]:
+    """The headers that name a delete marker in an answer."""
+    return {"x-amz-delete-marker": "true", "x-amz-version-id": marker.version_id}

@@ -101,6 +101,8 @@ def apply_response(request: Request, response: Response) -> None:
 def render_error(request: S3Request, error: S3Error) -> bytes:
     """Set the status and headers of an error response; return its body."""
     request.setResponseCode(error.status)
+    for name, value in error.headers.items():
+        request.setHeader(name.encode("latin-1"), value.encode("latin-1", "replace"))
     if error.status == 304:
         etag = error.extra.get("ETag")
         if etag:

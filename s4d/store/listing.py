@@ -10,7 +10,7 @@ delimiters walk keys and roll them up as they pass.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from s4d.store.model import Bucket, ListEntry, ListResult
 from s4d.store.schema import ENTRY_DIR, ENTRY_OBJECT, U64, u64
@@ -25,15 +25,25 @@ _DESCEND = 2
 
 Event = tuple[int, bytes, int, bytes | None]
 
+#: Whether an object id's current version is a live object (not a delete marker).
+Live = Callable[[int], bool]
+
 
 def walk(
-    t: MetaTxn, bucket: Bucket, prefix: bytes, after: bytes | None, rollup_dirs: bool
+    t: MetaTxn,
+    bucket: Bucket,
+    prefix: bytes,
+    after: bytes | None,
+    rollup_dirs: bool,
+    live: Live | None = None,
 ) -> Iterator[tuple[int, bytes, int]]:
     """Yield ``(kind, key_or_prefix, object_id)`` for keys > ``after`` under ``prefix``.
 
     With ``rollup_dirs`` every directory just below the prefix is yielded once as
-    a common prefix (kind 1) instead of being entered. Continuation entries (the
-    pieces of over-long names) are always entered: they are part of one name.
+    a common prefix (kind 1) instead of being entered; with ``live`` only a
+    directory holding at least one live key (at any depth) is. Continuation
+    entries (the pieces of over-long names) are always entered: they are part
+    of one name.
     """
     dirs, name_prefix = split_key(prefix)
     chain = t.ns.resolve_dirs(bucket.root_dir, dirs)
@@ -55,8 +65,26 @@ def walk(
         if kind == _DESCEND:
             # In roll-up mode only continuations are entered, and they roll up too.
             stack.append(_frame(t, ident, name, sub_bound, b"", rollup_dirs))
+        elif kind == PREFIX and live is not None and not _holds_live(t, ident, live):
+            continue
         else:
             yield kind, name, ident
+
+
+def _holds_live(t: MetaTxn, dir_id: int, live: Live) -> bool:
+    """True if some key at any depth under directory ``dir_id`` is live."""
+    stack = [_frame(t, dir_id, b"", None, b"", False)]
+    while stack:
+        try:
+            kind, _, ident, _ = next(stack[-1])
+        except StopIteration:
+            stack.pop()
+            continue
+        if kind == _DESCEND:
+            stack.append(_frame(t, ident, b"", None, b"", False))
+        elif live(ident):
+            return True
+    return False
 
 
 def _first_name(path: bytes) -> bytes:
@@ -102,18 +130,25 @@ def _frame(
 
 
 def keys_and_prefixes(
-    t: MetaTxn, bucket: Bucket, prefix: bytes, delimiter: bytes | None, after: bytes | None
+    t: MetaTxn,
+    bucket: Bucket,
+    prefix: bytes,
+    delimiter: bytes | None,
+    after: bytes | None,
+    live: Live | None = None,
 ) -> Iterator[tuple[int, bytes, int]]:
     """Yield ``(kind, key_or_prefix, object_id)`` after ``after``, rolled up at ``delimiter``.
 
     Kind :data:`KEY` is a key with its object id, kind :data:`PREFIX` a common
     prefix (its id means nothing), each once. A marker that falls at or
-    inside a common prefix skips that whole prefix.
+    inside a common prefix skips that whole prefix. With ``live``, a common
+    prefix is yielded only if it holds a live key (keys themselves are yielded
+    either way; the caller decides about them).
     """
     delimiter = delimiter or None
     slash = delimiter == b"/"
     if not delimiter or slash:
-        yield from walk(t, bucket, prefix, after, rollup_dirs=slash)
+        yield from walk(t, bucket, prefix, after, rollup_dirs=slash, live=live)
         return
     skip_prefix: bytes | None = None
     if after is not None and after.startswith(prefix):
@@ -126,6 +161,8 @@ def keys_and_prefixes(
         if cut >= 0:
             common = item[: cut + len(delimiter)]
             if common == skip_prefix or common == last:
+                continue
+            if live is not None and not live(ident):
                 continue
             last = common
             yield PREFIX, common, 0
@@ -143,7 +180,8 @@ def list_objects(
 ) -> ListResult:
     """One page of ListObjects: keys and common prefixes after ``after``.
 
-    Delete markers are skipped. A marker that falls at or inside a common
+    Delete markers are skipped, and so is a common prefix whose keys are all
+    deleted (their current versions delete markers). A marker that falls at or inside a common
     prefix skips that whole prefix, which is how pagination continues after a
     page that ended on a common prefix.
     """
@@ -154,7 +192,16 @@ def list_objects(
     last: bytes | None = None
     truncated = False
     versions = t.versions.cursor()
-    for kind, item, ident in keys_and_prefixes(t, bucket, prefix, delimiter, after):
+    live: Live | None = None
+    if bucket.versioning is not None:
+        # Delete markers exist only in a bucket that has had versioning on.
+        probe = t.versions.cursor()
+
+        def live(object_id: int) -> bool:
+            current = t.versions.current(object_id, cursor=probe, chunks=False)
+            return current is not None and not current.delete_marker
+
+    for kind, item, ident in keys_and_prefixes(t, bucket, prefix, delimiter, after, live):
         version = None
         if kind == KEY:
             version = t.versions.current(ident, cursor=versions, chunks=False)

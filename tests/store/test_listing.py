@@ -10,7 +10,10 @@ queries (prefix, delimiter ``None``/``/``/``-``/``ab``, start-after marker,
 keys as UTF-8 bytes: first one page, then a full pagination that follows
 ``last`` as the next marker, which must concatenate to the unpaginated result
 with no duplicates. A second property deletes a random subset and checks that
-listing still matches and that no empty directory entry is left in ``ns``.
+listing still matches and that no empty directory entry is left in ``ns``. A
+third deletes a random subset in a versioned bucket, where the keys stay under
+delete markers: the listing must match the model of the keys left, common
+prefixes included.
 """
 
 from __future__ import annotations
@@ -97,9 +100,9 @@ class ListingChecks(SynchronousTestCase):
         self.store: Store = open_store(self)
         self.counter = itertools.count()
 
-    def fresh_bucket(self, keys: set[str]) -> str:
+    def fresh_bucket(self, keys: set[str], versioning: str | None = None) -> str:
         name = f"b{next(self.counter)}"
-        create_bucket(self.store, name)
+        create_bucket(self.store, name, versioning)
         for key in sorted(keys):
             put(self.store, name, key, key.encode())
         return name
@@ -225,7 +228,28 @@ def with_properties(cls: type[ListingChecks]) -> type[ListingChecks]:
             with self.store.read() as t:
                 self.assertTrue(t.ns.bucket_is_empty(t.buckets.require(bucket)))
 
+    @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        keys=keys_strategy,
+        data=st.data(),
+        queries=st.lists(query_strategy, min_size=1, max_size=4),
+    )
+    def test_delete_markers_hide_keys_and_prefixes(
+        self: ListingChecks, keys: set[str], data: st.DataObject, queries: list[Any]
+    ) -> None:
+        # In a versioned bucket a delete leaves the key (under a delete marker)
+        # in the namespace: the listing must still match the model of the live
+        # keys, common prefixes included.
+        bucket = self.fresh_bucket(keys, "Enabled")
+        doomed = data.draw(st.sets(st.sampled_from(sorted(keys))) if keys else st.just(set()))
+        for key in sorted(doomed):
+            delete(self.store, bucket, key)
+        self.check_all(bucket, keys - doomed, queries)
+
     cls.test_matches_model = test_matches_model  # type: ignore[attr-defined]
+    cls.test_delete_markers_hide_keys_and_prefixes = (  # type: ignore[attr-defined]
+        test_delete_markers_hide_keys_and_prefixes
+    )
     cls.test_matches_model_after_deletes = test_matches_model_after_deletes  # type: ignore[attr-defined]
     return cls
 
