@@ -279,3 +279,46 @@ class SuspendedVersioningTests(VersionedTestCase):
 
 def _md5(body: bytes) -> str:
     return base64.b64encode(hashlib.md5(body).digest()).decode()
+
+
+class SuspendedWriteAnswersTests(VersionedTestCase):
+    """Every write to a Suspended bucket answers ``x-amz-version-id: null`` (AWS documents it)."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.assertEqual(self.s3.request("PUT", "/bkt?versioning", SUSPENDED).status, 200)
+
+    def test_put_object(self) -> None:
+        got = self.s3.request("PUT", "/bkt/k", b"one")
+        self.assertEqual(got.status, 200)
+        self.assertEqual(got.header("x-amz-version-id"), "null")
+
+    def test_copy_object(self) -> None:
+        self.assertEqual(self.s3.request("PUT", "/bkt/k", b"one").status, 200)
+        got = self.s3.request("PUT", "/bkt/c", headers={"x-amz-copy-source": "/bkt/k"})
+        self.assertEqual(got.status, 200, got.body)
+        self.assertEqual(got.header("x-amz-version-id"), "null")
+
+    def test_complete_multipart_upload(self) -> None:
+        created = self.s3.request("POST", "/bkt/m?uploads")
+        self.assertEqual(created.status, 200, created.body)
+        match = re.search(rb"<UploadId>([^<]+)</UploadId>", created.body)
+        assert match is not None
+        uid = match.group(1).decode()
+        part = self.s3.request("PUT", f"/bkt/m?partNumber=1&uploadId={uid}", b"data")
+        self.assertEqual(part.status, 200, part.body)
+        etag = part.header("etag")
+        doc = (
+            f"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{etag}</ETag>"
+            "</Part></CompleteMultipartUpload>"
+        ).encode()
+        got = self.s3.request("POST", f"/bkt/m?uploadId={uid}", doc)
+        self.assertEqual(got.status, 200, got.body)
+        self.assertIn(b"<CompleteMultipartUploadResult", got.body)
+        self.assertEqual(got.header("x-amz-version-id"), "null")
+
+    def test_unversioned_bucket_answers_no_version_id(self) -> None:
+        self.assertEqual(self.s3.request("PUT", "/plain").status, 200)
+        got = self.s3.request("PUT", "/plain/k", b"one")
+        self.assertEqual(got.status, 200)
+        self.assertIsNone(got.header("x-amz-version-id"))
