@@ -16,7 +16,14 @@ from s4d.features.multipart import (
     UploadsPage,
     check_part_number,
 )
-from s4d.features.objects import CopySource, DeleteOutcome, NewObject, WriteConditions, check_key
+from s4d.features.objects import (
+    CopySource,
+    DeleteOutcome,
+    NewObject,
+    WriteConditions,
+    check_key,
+    check_version_id,
+)
 from s4d.features.rename import Rename, RenameConditions, RenameOutcome
 from s4d.features.tagging import (
     MAX_BUCKET_TAGS,
@@ -65,6 +72,7 @@ __all__ = [
     "WrittenChunk",
     "check_key",
     "check_part_number",
+    "check_version_id",
     "check_tags",
     "query_tags",
 ]

@@ -8,6 +8,7 @@ that every writer applies them the same way.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,8 +38,26 @@ def check_key(key: str) -> bytes:
 
 
 def new_version_id(seq: int) -> str:
-    """An opaque, unique version id."""
+    """An opaque, unique version id: 32 lower-case hex digits (see :func:`check_version_id`)."""
     return f"{seq:012x}{secrets.token_hex(10)}"
+
+
+_VERSION_ID = re.compile(r"[0-9a-f]{32}\Z")
+
+
+def check_version_id(version_id: str) -> None:
+    """``InvalidArgument`` unless ``version_id`` is ``null`` or one :func:`new_version_id` makes.
+
+    AWS answers a malformed version id so, before looking anything up; a
+    well-formed id no version has is ``NoSuchVersion``.
+    """
+    if version_id != NULL_VERSION and not _VERSION_ID.match(version_id):
+        raise S3Error(
+            "InvalidArgument",
+            "Invalid version id specified",
+            ArgumentName="versionId",
+            ArgumentValue=version_id,
+        )
 
 
 @dataclass(frozen=True)

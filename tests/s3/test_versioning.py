@@ -322,3 +322,25 @@ class SuspendedWriteAnswersTests(VersionedTestCase):
         got = self.s3.request("PUT", "/plain/k", b"one")
         self.assertEqual(got.status, 200)
         self.assertIsNone(got.header("x-amz-version-id"))
+
+
+class MalformedVersionIdTests(VersionedTestCase):
+    """A version id s4d could not have issued is ``InvalidArgument``, not ``NoSuchVersion``."""
+
+    def test_malformed_is_invalid_argument(self) -> None:
+        v1 = self.put("k", b"one")
+        for bad in ("nope", v1.upper(), v1[:-1], v1 + "0", "NULL"):
+            for method in ("GET", "HEAD", "DELETE"):
+                got = self.s3.request(method, f"/bkt/k?versionId={bad}")
+                self.assertEqual(got.status, 400, (method, bad))
+                if method != "HEAD":
+                    self.assertEqual(got.code(), "InvalidArgument")
+                    self.assertIn(b"<Message>Invalid version id specified</Message>", got.body)
+                    self.assertIn(b"<ArgumentName>versionId</ArgumentName>", got.body)
+        self.assertEqual(self.s3.request("GET", f"/bkt/k?versionId={v1}").body, b"one")
+
+    def test_well_formed_but_unknown_is_no_such_version(self) -> None:
+        self.put("k", b"one")
+        for version_id in ("0" * 32, "null"):
+            got = self.s3.request("GET", f"/bkt/k?versionId={version_id}")
+            self.assertEqual((got.status, got.code()), (404, "NoSuchVersion"), version_id)

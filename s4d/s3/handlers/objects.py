@@ -15,6 +15,7 @@ from s4d.engine import (
     ObjectsFacade,
     ObjectVersion,
     WriteConditions,
+    check_version_id,
     query_tags,
 )
 from s4d.errors import S3Error
@@ -98,6 +99,15 @@ def _version_headers(version: ObjectVersion, versioned: bool) -> dict[str, str]:
     if versioned or version.written_under is not None or version.version_id != NULL_VERSION:
         return {"x-amz-version-id": version.version_id}
     return {}
+
+
+def requested_version(call: S3Call) -> str | None:
+    """The ``versionId`` a request names, if any; ``InvalidArgument`` if it is malformed."""
+    version_id = call.params.get("versionId")
+    if not version_id:
+        return None
+    check_version_id(version_id)
+    return version_id
 
 
 def _etag_in(header: str, etag: str) -> bool:
@@ -277,7 +287,7 @@ class ObjectHandlers:
         return Response(headers=headers)
 
     async def _read(self, call: S3Call, with_body: bool) -> Response:
-        version_id = call.params.get("versionId") or None
+        version_id = requested_version(call)
         opened = await self.objects.open(call.bucket, call.key, version_id, with_body)
         version = opened.version
         check_read_conditions(call, version)
@@ -319,8 +329,8 @@ class ObjectHandlers:
 
     async def delete_object(self, call: S3Call) -> Response:
         """DeleteObject (204 whether or not the key existed)."""
+        version_id = requested_version(call)
         await self.objects.bucket(call.bucket)
-        version_id = call.params.get("versionId") or None
         outcome = await self.objects.delete(call.bucket, call.key, version_id)
         headers = {}
         if outcome.delete_marker:
