@@ -238,7 +238,8 @@ class MemoryS3:
                 )
             )
         lines = [f"{method} {target} HTTP/1.1"] + [f"{k}: {v}" for k, v in all_headers.items()]
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+        # surrogateescape: a value made with wire_text() goes out as its raw bytes
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape")
 
     def request(
         self,

@@ -66,10 +66,9 @@ def new_object_from_headers(call: S3Call) -> NewObject:
             headers[name] = value
     encoding = headers.get("content-encoding")
     if encoding is not None:
-        codings = [e.strip() for e in encoding.split(",")]
-        kept = [e for e in codings if e and e.lower() != "aws-chunked"]
-        if kept:
-            headers["content-encoding"] = ",".join(kept)
+        stored = _without_aws_chunked(encoding)
+        if stored:
+            headers["content-encoding"] = stored
         else:
             del headers["content-encoding"]
     if sum(len(k) + len(v) for k, v in metadata.items()) > MAX_METADATA_BYTES:
@@ -85,6 +84,15 @@ def new_object_from_headers(call: S3Call) -> NewObject:
         headers=headers,
         storage_class=storage_class,
     )
+
+
+def _without_aws_chunked(encoding: str) -> str:
+    """Content-Encoding as sent, less any ``aws-chunked`` token (the framing, not the object's)."""
+    pieces = encoding.split(",")
+    kept = [p for p in pieces if p.strip().lower() != "aws-chunked"]
+    if len(kept) == len(pieces):
+        return encoding
+    return ",".join(kept).strip(" \t,")
 
 
 def write_conditions(call: S3Call) -> WriteConditions:
