@@ -29,7 +29,7 @@ class StoredHeaderTests(SynchronousTestCase):
         self.assertEqual(self.s3.request("PUT", "/bkt").status, 200)
 
     def raw(self, method: str, target: str, headers: dict[str, str], body: bytes = b"") -> bytes:
-        """Send a request (header values made with ``wire_text`` go out as raw bytes); the answer."""
+        """One request (``wire_text`` header values go out as raw bytes); the raw answer."""
         headers = dict(headers)
         if method == "PUT":
             headers["content-length"] = str(len(body))
