@@ -593,6 +593,9 @@ class ChecksumTests(MultipartTestCase):
         self.assertTrue(want.endswith("-2"))
         head = await self.call(self.s3.head_object, Bucket="bkt", Key="c", ChecksumMode="ENABLED")
         self.assertEqual(head["ChecksumCRC32"], want)
+        self.assertEqual(head["ChecksumType"], "COMPOSITE")
+        plain = await self.call(self.s3.head_object, Bucket="bkt", Key="c")
+        self.assertNotIn("ChecksumType", plain)
         # boto3 skips validating a composite checksum; the bytes are right.
         got = await self.call(read_object, self.s3, Bucket="bkt", Key="c", ChecksumMode="ENABLED")
         self.assertEqual(got["Data"], b"".join(parts))
@@ -644,6 +647,9 @@ class ChecksumTests(MultipartTestCase):
         got = await self.call(read_object, self.s3, Bucket="bkt", Key="f", ChecksumMode="ENABLED")
         self.assertEqual(got["Data"], whole)
         self.assertEqual(got["ChecksumCRC64NVME"], full)
+        self.assertEqual(got["ChecksumType"], "FULL_OBJECT")
+        head = await self.call(self.s3.head_object, Bucket="bkt", Key="f", ChecksumMode="ENABLED")
+        self.assertEqual(head["ChecksumType"], "FULL_OBJECT")
 
     async def test_mismatched_part_checksum_algorithm(self) -> None:
         uid = (

@@ -164,6 +164,9 @@ def object_headers(call: S3Call, version: ObjectVersion, versioned: bool) -> dic
     if (call.header("x-amz-checksum-mode") or "").upper() == "ENABLED":
         for alg, value in version.checksums.items():
             headers[ck.header_name(alg)] = value
+        if version.checksums and version.parts is not None:
+            # how a multipart object's checksum was made (CreateMultipartUpload's choice)
+            headers["x-amz-checksum-type"] = version.extra.get("checksum_type", "COMPOSITE")
     if version.parts:
         headers["x-amz-mp-parts-count"] = str(len(version.parts))
     if version.tags:
