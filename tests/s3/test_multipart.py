@@ -829,3 +829,64 @@ class ExpiryTests(MultipartTestCase):
         self.assert_clean()
         report = fsck.check_store(self.server.store)
         self.assertEqual((report.stats.uploads, report.stats.parts), (1, 1))
+
+
+class GetObjectAttributesTests(MultipartTestCase):
+    """GetObjectAttributes through boto3: a single-part and a multipart object."""
+
+    ALL = ["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"]
+
+    async def test_single_part(self) -> None:
+        data = os.urandom(3000)
+        put = await self.call(
+            self.s3.put_object, Bucket="bkt", Key="s", Body=data, ChecksumAlgorithm="CRC32"
+        )
+        got = await self.call(
+            self.s3.get_object_attributes, Bucket="bkt", Key="s", ObjectAttributes=self.ALL
+        )
+        self.assertEqual(got["ETag"], put["ETag"].strip('"'))
+        self.assertEqual(got["ObjectSize"], 3000)
+        self.assertEqual(got["StorageClass"], "STANDARD")
+        self.assertEqual(got["Checksum"]["ChecksumCRC32"], ck.checksum_of("CRC32", data))
+        self.assertEqual(got["Checksum"]["ChecksumType"], "FULL_OBJECT")
+        self.assertNotIn("ObjectParts", got)
+        self.assertIn("LastModified", got)
+        only = await self.call(
+            self.s3.get_object_attributes, Bucket="bkt", Key="s", ObjectAttributes=["ObjectSize"]
+        )
+        self.assertEqual(only["ObjectSize"], 3000)
+        self.assertNotIn("ETag", only)
+        e = await self.client_error(
+            self.s3.get_object_attributes, Bucket="bkt", Key="nope", ObjectAttributes=self.ALL
+        )
+        self.assertEqual(error_code(e), "NoSuchKey")
+
+    async def test_multipart(self) -> None:
+        parts = [os.urandom(2000), os.urandom(1500), os.urandom(10)]
+        uid, done = await self.call(self.upload, "m", parts)
+        result = await self.call(self.complete, "m", uid, done)
+        got = await self.call(
+            self.s3.get_object_attributes, Bucket="bkt", Key="m", ObjectAttributes=self.ALL
+        )
+        self.assertEqual(got["ETag"], result["ETag"].strip('"'))
+        self.assertEqual(got["ObjectSize"], 3510)
+        self.assertNotIn("Checksum", got)
+        listed = got["ObjectParts"]
+        self.assertEqual(listed["TotalPartsCount"], 3)
+        self.assertFalse(listed["IsTruncated"])
+        self.assertEqual(
+            [(p["PartNumber"], p["Size"]) for p in listed["Parts"]],
+            [(1, 2000), (2, 1500), (3, 10)],
+        )
+        page = await self.call(
+            self.s3.get_object_attributes,
+            Bucket="bkt",
+            Key="m",
+            ObjectAttributes=["ObjectParts"],
+            MaxParts=1,
+            PartNumberMarker=1,
+        )
+        listed = page["ObjectParts"]
+        self.assertTrue(listed["IsTruncated"])
+        self.assertEqual(listed["NextPartNumberMarker"], 2)
+        self.assertEqual([(p["PartNumber"], p["Size"]) for p in listed["Parts"]], [(2, 1500)])

@@ -118,6 +118,44 @@ def requested_version(call: S3Call) -> str | None:
     return version_id
 
 
+OBJECT_ATTRIBUTES = frozenset({"ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"})
+
+
+def _wanted_attributes(call: S3Call) -> frozenset[str]:
+    """The attributes ``x-amz-object-attributes`` names (at least one, each known)."""
+    raw = ",".join(v for n, v in call.headers.items() if n == "x-amz-object-attributes")
+    names = frozenset(n.strip() for n in raw.split(",") if n.strip())
+    unknown = names - OBJECT_ATTRIBUTES
+    if not names or unknown:
+        raise S3Error(
+            "InvalidArgument",
+            "Invalid attribute name specified.",
+            ArgumentName="x-amz-object-attributes",
+            ArgumentValue=",".join(sorted(unknown)),
+        )
+    return names
+
+
+def _object_parts(call: S3Call, sizes: list[int]) -> list[Node]:
+    """ObjectParts of GetObjectAttributes: a page of (number, size) after the marker."""
+    max_parts = decimal(call.header("x-amz-max-parts") or "1000")
+    marker = decimal(call.header("x-amz-part-number-marker") or "0")
+    if max_parts is None or marker is None:
+        raise S3Error("InvalidArgument", "Invalid part number marker or max parts.")
+    max_parts = min(max_parts, 1000)
+    numbered = list(enumerate(sizes, 1))[marker:]
+    page, truncated = numbered[:max_parts], len(numbered) > max_parts
+    children: list[Node] = [
+        ("IsTruncated", truncated),
+        ("MaxParts", max_parts),
+        ("NextPartNumberMarker", page[-1][0] if page else marker),
+        ("PartNumberMarker", marker),
+    ]
+    children += [("Part", [("PartNumber", n), ("Size", size)]) for n, size in page]
+    children.append(("PartsCount", len(sizes)))
+    return children
+
+
 def _etag_in(header: str, etag: str) -> bool:
     values = {v.strip() for v in header.split(",")}
     return "*" in values or f'"{etag}"' in values or etag in values
@@ -272,6 +310,10 @@ class ObjectHandlers:
         yield RouteKey("GET", obj), route("GetObject", self.get_object)
         yield RouteKey("HEAD", obj), route("HeadObject", self.head_object, action="s3:GetObject")
         yield RouteKey("DELETE", obj), route("DeleteObject", self.delete_object)
+        yield (
+            RouteKey("GET", obj, frozenset({"attributes"})),
+            route("GetObjectAttributes", self.get_attributes),
+        )
         yield RouteKey("GET", obj, frozenset({"acl"})), route("GetObjectAcl", self.get_acl)
         yield RouteKey("PUT", obj, frozenset({"acl"})), route("PutObjectAcl", self.put_acl)
         yield (
@@ -337,6 +379,32 @@ class ObjectHandlers:
     async def head_object(self, call: S3Call) -> Response:
         """HeadObject."""
         return await self._read(call, False)
+
+    async def get_attributes(self, call: S3Call) -> Response:
+        """GetObjectAttributes: the parts of a HEAD named by ``x-amz-object-attributes``."""
+        wanted = _wanted_attributes(call)
+        version_id = requested_version(call)
+        opened = await self.objects.open(call.bucket, call.key, version_id, False)
+        version = opened.version
+        check_read_conditions(call, version)
+        versioned = opened.bucket is not None and opened.bucket.versioning is not None
+        headers = {"Last-Modified": http_date(version.mtime_ns)}
+        headers.update(_version_headers(version, versioned))
+        children: list[Node] = []
+        if "ETag" in wanted:
+            children.append(("ETag", version.etag))
+        if "Checksum" in wanted and version.checksums:
+            sums: list[Node] = [(f"Checksum{a}", v) for a, v in version.checksums.items()]
+            kind = "FULL_OBJECT" if version.parts is None else "COMPOSITE"
+            sums.append(("ChecksumType", version.extra.get("checksum_type", kind)))
+            children.append(("Checksum", sums))
+        if "ObjectParts" in wanted and version.parts is not None:
+            children.append(("ObjectParts", _object_parts(call, version.parts)))
+        if "StorageClass" in wanted:
+            children.append(("StorageClass", version.storage_class))
+        if "ObjectSize" in wanted:
+            children.append(("ObjectSize", version.size))
+        return xml_response("GetObjectAttributesResponse", children, headers=headers)
 
     async def delete_object(self, call: S3Call) -> Response:
         """DeleteObject (204 whether or not the key existed)."""
