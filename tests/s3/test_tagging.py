@@ -134,6 +134,8 @@ class ValidationTests(TestCase):
         got = self.s3.request("DELETE", "/nobkt?tagging")
         self.assertEqual((got.status, got.code()), (404, "NoSuchBucket"))
         got = self.s3.request("GET", "/bkt/k?tagging&versionId=" + quote("nope"))
+        self.assertEqual((got.status, got.code()), (400, "InvalidArgument"))
+        got = self.s3.request("GET", "/bkt/k?tagging&versionId=" + "0" * 32)
         self.assertEqual(got.status, 404)
 
 
@@ -257,6 +259,10 @@ class TaggingApiTests(S3TestCase):
         self.assertEqual(got["Data"], b"1")
         e = await self.client_error(
             self.s3.get_object_tagging, Bucket="bkt", Key="k", VersionId="nope"
+        )
+        self.assertEqual(error_code(e), "InvalidArgument")
+        e = await self.client_error(
+            self.s3.get_object_tagging, Bucket="bkt", Key="k", VersionId="0" * 32
         )
         self.assertEqual(error_code(e), "NoSuchVersion")
 

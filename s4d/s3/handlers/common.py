@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from urllib.parse import quote
 
+from s4d.engine import check_version_id
 from s4d.errors import S3Error
 from s4d.s3.call import Response, S3Call
 from s4d.s3.xml import Node, render
@@ -63,3 +64,12 @@ def url_encoder(call: S3Call) -> KeyEncoder:
             ArgumentName="encoding-type",
         )
     return lambda s: quote(s, safe="/")
+
+
+def requested_version(call: S3Call) -> str | None:
+    """The ``versionId`` a request names, if any; ``InvalidArgument`` if it is malformed."""
+    version_id = call.params.get("versionId")
+    if not version_id:
+        return None
+    check_version_id(version_id)
+    return version_id

@@ -15,7 +15,6 @@ from s4d.engine import (
     ObjectsFacade,
     ObjectVersion,
     WriteConditions,
-    check_version_id,
     query_tags,
 )
 from s4d.errors import S3Error
@@ -23,7 +22,7 @@ from s4d.s3.call import Response, ResponseWriter, S3Call
 from s4d.s3.dates import http_date, iso8601, parse_http_date
 from s4d.s3.dispatch import BodyMode, Route, RouteKey, route
 from s4d.s3.handlers.bucket import acl_document, check_acl_request, check_body_integrity
-from s4d.s3.handlers.common import xml_response
+from s4d.s3.handlers.common import requested_version, xml_response
 from s4d.s3.producer import send_object
 from s4d.s3.ranges import parse_range
 from s4d.s3.xml import Node, child_text, parse
@@ -107,15 +106,6 @@ def _version_headers(version: ObjectVersion, versioned: bool) -> dict[str, str]:
     if versioned or version.written_under is not None or version.version_id != NULL_VERSION:
         return {"x-amz-version-id": version.version_id}
     return {}
-
-
-def requested_version(call: S3Call) -> str | None:
-    """The ``versionId`` a request names, if any; ``InvalidArgument`` if it is malformed."""
-    version_id = call.params.get("versionId")
-    if not version_id:
-        return None
-    check_version_id(version_id)
-    return version_id
 
 
 OBJECT_ATTRIBUTES = frozenset({"ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"})
@@ -466,8 +456,7 @@ class ObjectHandlers:
 
     async def _head(self, call: S3Call) -> ObjectVersion:
         """The object the request names must exist (its version, if one is named)."""
-        version_id = call.params.get("versionId") or None
-        return await self.objects.head(call.bucket, call.key, version_id)
+        return await self.objects.head(call.bucket, call.key, requested_version(call))
 
     async def get_acl(self, call: S3Call) -> Response:
         """GetObjectAcl: the owner's canned ``private`` ACL."""

@@ -22,7 +22,7 @@ from s4d.errors import S3Error
 from s4d.s3.call import Response, S3Call
 from s4d.s3.dispatch import Route, RouteKey, route
 from s4d.s3.handlers.bucket import check_body_integrity
-from s4d.s3.handlers.common import xml_response
+from s4d.s3.handlers.common import requested_version, xml_response
 from s4d.s3.xml import Node, parse
 
 #: The kind of the bucket configuration document holding a bucket's tags.
@@ -90,7 +90,7 @@ class TaggingHandlers:
 
     async def get_object_tagging(self, call: S3Call) -> Response:
         """GetObjectTagging: the tags of the requested (or current) version."""
-        version_id = call.params.get("versionId") or None
+        version_id = requested_version(call)
         version = await self.objects.head(call.bucket, call.key, version_id)
         return tagging_document(version.tags, _version_header(version.version_id))
 
@@ -99,13 +99,13 @@ class TaggingHandlers:
         body = call.document()
         check_body_integrity(call, body)
         tags = parse_tagging(body, MAX_OBJECT_TAGS)
-        version_id = call.params.get("versionId") or None
+        version_id = requested_version(call)
         version = await self.objects.set_tags(call.bucket, call.key, version_id, tags)
         return Response(headers=_version_header(version.version_id))
 
     async def delete_object_tagging(self, call: S3Call) -> Response:
         """DeleteObjectTagging: 204, whether the version had tags or not."""
-        version_id = call.params.get("versionId") or None
+        version_id = requested_version(call)
         version = await self.objects.set_tags(call.bucket, call.key, version_id, {})
         return Response(status=204, headers=_version_header(version.version_id))
 
