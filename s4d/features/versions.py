@@ -131,7 +131,6 @@ def install_version(
                 t.versions.delete(object_id, old)
     t.versions.put(object_id, version)
     version.key = key.decode("utf-8")
-    version.written_under = bucket.versioning
     return version
 
 

@@ -106,9 +106,6 @@ class ObjectVersion:
     key: str = ""
     #: the object's tags (PutObjectTagging, ``x-amz-tagging``), in the order given
     tags: dict[str, str] = field(default_factory=dict)
-    #: the bucket's versioning state when this version was written: set on the
-    #: version a write returns, never stored (None when not known, or unversioned)
-    written_under: str | None = field(default=None, compare=False)
 
     def encode(self) -> dict[str, Any]:
         """The stored form (without ``key``: the namespace tree holds names)."""

@@ -209,7 +209,7 @@ def _completion_document(call: S3Call, completion: Completion) -> tuple[bytes, d
     if version.checksums:
         children.append(("ChecksumType", completion.upload.extra.get("checksum_type", "COMPOSITE")))
     headers = {"Content-Type": "application/xml"}
-    if version.version_id != NULL_VERSION or version.written_under is not None:
+    if version.version_id != NULL_VERSION:
         headers["x-amz-version-id"] = version.version_id
     return render("CompleteMultipartUploadResult", children), headers
 

@@ -102,8 +102,7 @@ def write_conditions(call: S3Call) -> WriteConditions:
 
 
 def _version_headers(version: ObjectVersion, versioned: bool) -> dict[str, str]:
-    """``x-amz-version-id`` in a versioned bucket (``null`` when versioning is Suspended)."""
-    if versioned or version.written_under is not None or version.version_id != NULL_VERSION:
+    if versioned or version.version_id != NULL_VERSION:
         return {"x-amz-version-id": version.version_id}
     return {}
 
