@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from functools import partial
 
@@ -37,17 +38,9 @@ class OpenObject:
 
 def _described(new: fo.NewObject, size: int, etag: str, checksums: dict[str, str]) -> fo.NewObject:
     """``new`` with the body's size, ETag and checksums (a copy: the caller's stays as it was)."""
-    return fo.NewObject(
-        size=size,
-        etag=etag,
-        content_type=new.content_type,
-        metadata=new.metadata,
-        headers=new.headers,
-        storage_class=new.storage_class,
-        checksums=checksums,
-        parts=new.parts,
-        tags=new.tags,
-    )
+    described = copy.copy(new)
+    described.size, described.etag, described.checksums = size, etag, checksums
+    return described
 
 
 def _delete_one(
