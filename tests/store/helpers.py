@@ -114,3 +114,15 @@ def files_under(path: str) -> list[str]:
         for name in files:
             found.append(os.path.relpath(os.path.join(root, name), path))
     return sorted(found)
+
+
+def rolled_up(key: bytes, prefix: bytes, delimiter: bytes | None) -> bytes | None:
+    """The common prefix ``key`` rolls up into in a listing of ``prefix``, or None.
+
+    Keys starting with ``prefix`` whose remainder contains the delimiter roll up
+    into ``prefix + remainder[: first delimiter + len(delimiter)]``.
+    """
+    if not delimiter:
+        return None
+    cut = key.find(delimiter, len(prefix))
+    return key[: cut + len(delimiter)] if cut >= 0 else None

@@ -29,7 +29,7 @@ from s4d.store import fsck, listing
 from s4d.store.schema import ENTRY_CONT, ENTRY_DIR, U64
 from s4d.store.store import Store
 from s4d.store.views import namespace
-from tests.store.helpers import create_bucket, delete, open_store, put
+from tests.store.helpers import create_bucket, delete, open_store, put, rolled_up
 
 ALPHABET = ["a", "b", "/", "-", "0", ".", "%", " ", "é"]
 DELIMITERS = [None, b"/", b"-", b"ab"]
@@ -58,15 +58,11 @@ def model(
     for key in sorted(keys):
         if not key.startswith(prefix):
             continue
-        if delimiter:
-            cut = key.find(delimiter, len(prefix))
-            if cut >= 0:
-                common = key[: cut + len(delimiter)]
-                if (after is None or common > after) and (
-                    not items or items[-1] != ("prefix", common)
-                ):
-                    items.append(("prefix", common))
-                continue
+        common = rolled_up(key, prefix, delimiter)
+        if common is not None:
+            if (after is None or common > after) and items[-1:] != [("prefix", common)]:
+                items.append(("prefix", common))
+            continue
         if after is None or key > after:
             items.append(("key", key))
     return items

@@ -34,7 +34,15 @@ from s4d.store import fsck, version_listing
 from s4d.store.model import NULL_VERSION, VersionsPage
 from s4d.store.store import Store
 from s4d.store.views import namespace
-from tests.store.helpers import NOW, create_bucket, delete, open_store, put, set_versioning
+from tests.store.helpers import (
+    NOW,
+    create_bucket,
+    delete,
+    open_store,
+    put,
+    rolled_up,
+    set_versioning,
+)
 from tests.store.test_listing import ALPHABET, DELIMITERS, special, text
 
 #: ("version", key, version id, delete marker, latest) or ("prefix", common prefix)
@@ -97,15 +105,13 @@ class VersionsModel:
         for key in sorted(self.keys):
             if not key.startswith(prefix):
                 continue
-            if delimiter:
-                cut = key.find(delimiter, len(prefix))
-                if cut >= 0:
-                    common = key[: cut + len(delimiter)]
-                    if (key_marker is None or common > key_marker) and (
-                        not items or items[-1] != ("prefix", common)
-                    ):
-                        items.append(("prefix", common))
-                    continue
+            common = rolled_up(key, prefix, delimiter)
+            if common is not None:
+                if (key_marker is None or common > key_marker) and items[-1:] != [
+                    ("prefix", common)
+                ]:
+                    items.append(("prefix", common))
+                continue
             versions = self.keys[key]
             listed = [("version", key, vid, dm, i == 0) for i, (vid, dm) in enumerate(versions)]
             if key_marker is not None and key < key_marker:
