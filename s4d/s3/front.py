@@ -103,7 +103,7 @@ class S3Front:
         form = found.body is BodyMode.FORM and not wire.params and is_form(wire.headers)
         if identity is None and not form:
             raise S3Error("AccessDenied", "Anonymous access is not allowed.")
-        refuse_encryption(wire.headers)
+        refuse_unhonoured(wire.headers)
         call = S3Call(
             method=wire.method,
             bucket=target.bucket,
@@ -165,22 +165,33 @@ class S3Front:
 
 #: Request headers that ask for server-side encryption (SSE-S3, SSE-KMS, SSE-C) of the
 #: object or name the key of an encrypted copy source (SSE-C).
-ENCRYPTION_HEADER_PREFIXES = (
-    "x-amz-server-side-encryption",
-    "x-amz-copy-source-server-side-encryption",
+#: Header name prefixes asking for protection s4d does not give yet, and what it is.
+#: Storing an object unprotected while the client believes it encrypted or locked
+#: would be worse than refusing the request.
+UNHONOURED_HEADER_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("x-amz-server-side-encryption", "Server-side encryption"),
+    ("x-amz-copy-source-server-side-encryption", "Server-side encryption"),
+    ("x-amz-object-lock-", "Object lock"),
+    ("x-amz-bucket-object-lock-enabled", "Object lock"),
 )
 
 
-def refuse_encryption(headers: CallHeaders) -> None:
-    """Refuse any request that asks for server-side encryption: s4d does not encrypt.
+def refuse_unhonoured(headers: CallHeaders) -> None:
+    """Refuse a request naming a protection s4d does not give (encryption, object lock).
 
-    Storing the object in clear while the client believes it encrypted would be
-    worse than refusing it, so every operation naming an encryption header is
-    answered ``NotImplemented`` before its body is read.
+    Every operation is answered ``NotImplemented`` before its body is read. A
+    bucket created with ``x-amz-bucket-object-lock-enabled: false`` asks for
+    nothing and passes.
     """
     for name in headers.names():
-        if name.lower().startswith(ENCRYPTION_HEADER_PREFIXES):
-            raise S3Error("NotImplemented", f"Server-side encryption is not implemented ({name}).")
+        lowered = name.lower()
+        for prefix, feature in UNHONOURED_HEADER_PREFIXES:
+            if not lowered.startswith(prefix):
+                continue
+            value = (headers.get(lowered) or "").strip().lower()
+            if lowered == "x-amz-bucket-object-lock-enabled" and value == "false":
+                continue
+            raise S3Error("NotImplemented", f"{feature} is not implemented ({name}).")
 
 
 def v2_resource(wire: WireRequest) -> str:

@@ -146,3 +146,43 @@ class EncryptionRefusedTests(SynchronousTestCase):
         self.assertEqual(self.s3.request("PUT", "/bkt/plain", b"plain").status, 200)
         got = self.s3.request("GET", "/bkt/plain", headers={"x-amz-meta-encryption": "no"})
         self.assertEqual((got.status, got.body), (200, b"plain"))
+
+
+#: The object lock headers a client can send (s4d does not lock objects yet).
+LOCK_HEADERS: dict[str, dict[str, str]] = {
+    "governance": {
+        "x-amz-object-lock-mode": "GOVERNANCE",
+        "x-amz-object-lock-retain-until-date": "2030-01-01T00:00:00Z",
+    },
+    "compliance": {
+        "x-amz-object-lock-mode": "COMPLIANCE",
+        "x-amz-object-lock-retain-until-date": "2030-01-01T00:00:00Z",
+    },
+    "legal-hold": {"x-amz-object-lock-legal-hold": "ON"},
+}
+
+
+class ObjectLockRefusedTests(SynchronousTestCase):
+    """Object lock is not implemented: a write asking for it is refused, never left unlocked."""
+
+    refused_before_body = EncryptionRefusedTests.refused_before_body
+
+    def setUp(self) -> None:
+        self.s3 = MemoryS3()
+        self.addCleanup(self.s3.close)
+        self.assertEqual(self.s3.request("PUT", "/bkt").status, 200)
+        self.assertEqual(self.s3.request("PUT", "/bkt/src", b"source").status, 200)
+
+    def test_put_copy_and_multipart(self) -> None:
+        for headers in LOCK_HEADERS.values():
+            self.refused_before_body("PUT", "/bkt/new", headers, length=5)
+            self.refused_before_body("PUT", "/bkt/c", {"x-amz-copy-source": "/bkt/src", **headers})
+            self.refused_before_body("POST", "/bkt/m?uploads", headers)
+        self.assertEqual(self.s3.request("HEAD", "/bkt/new").status, 404)
+        self.assertEqual(self.s3.request("HEAD", "/bkt/c").status, 404)
+
+    def test_bucket_with_object_lock(self) -> None:
+        self.refused_before_body("PUT", "/locked", {"x-amz-bucket-object-lock-enabled": "true"})
+        self.assertEqual(self.s3.request("HEAD", "/locked").status, 404)
+        plain = {"x-amz-bucket-object-lock-enabled": "false"}
+        self.assertEqual(self.s3.request("PUT", "/unlocked", headers=plain).status, 200)

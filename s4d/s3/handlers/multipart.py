@@ -97,19 +97,15 @@ def _checksum_settings(call: S3Call) -> tuple[str | None, str | None]:
 
 
 def _captured_extra(call: S3Call, checksum_type: str | None) -> dict[str, Any]:
-    """Headers kept for the completed object: tagging, object lock, ACL, checksum type."""
+    """Headers kept for the completed object: tagging, ACL, checksum type.
+
+    (Object lock headers never get here: the front end refuses them.)
+    """
     extra: dict[str, Any] = {}
     tagging = call.header("x-amz-tagging")
     if tagging is not None:
         query_tags(tagging)  # refused now (InvalidTag), not at completion
         extra["tagging"] = tagging
-    lock = {
-        name: call.header(f"x-amz-object-lock-{name}")
-        for name in ("mode", "retain-until-date", "legal-hold")
-        if call.header(f"x-amz-object-lock-{name}") is not None
-    }
-    if lock:
-        extra["lock"] = lock
     acl = call.header("x-amz-acl")
     if acl is not None:
         extra["acl"] = acl
