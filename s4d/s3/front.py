@@ -175,6 +175,8 @@ UNHONOURED_HEADER_PREFIXES: tuple[tuple[str, str], ...] = (
     ("x-amz-bucket-object-lock-enabled", "Object lock"),
 )
 
+_UNHONOURED_PREFIXES = tuple(prefix for prefix, _ in UNHONOURED_HEADER_PREFIXES)
+
 
 def refuse_unhonoured(headers: CallHeaders) -> None:
     """Refuse a request naming a protection s4d does not give (encryption, object lock).
@@ -185,6 +187,8 @@ def refuse_unhonoured(headers: CallHeaders) -> None:
     """
     for name in headers.names():
         lowered = name.lower()
+        if not lowered.startswith(_UNHONOURED_PREFIXES):
+            continue  # one C-level test per header: this runs on every request
         for prefix, feature in UNHONOURED_HEADER_PREFIXES:
             if not lowered.startswith(prefix):
                 continue
