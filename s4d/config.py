@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import string
 import sys
@@ -106,6 +107,27 @@ def parse_text(text: str) -> str:
     return text
 
 
+def parse_username(text: str) -> str:
+    """A user name: 3 to 32 letters, digits or ``_``."""
+    if not re.fullmatch(r"[A-Za-z0-9_]{3,32}", text):
+        raise ConfigError(f"not a user name (3 to 32 letters, digits or _): {text!r}")
+    return text
+
+
+def parse_password(text: str) -> str:
+    """A password of 8 to 1024 characters."""
+    if not 8 <= len(text) <= 1024:
+        raise ConfigError("a password needs 8 to 1024 characters")
+    return text
+
+
+def parse_signing_key(text: str) -> str:
+    """A token signing key of at least 32 bytes."""
+    if len(text.encode()) < 32:
+        raise ConfigError("a token signing key needs at least 32 bytes")
+    return text
+
+
 #: parser -> the name of its type in the reference
 _TYPE_NAMES: dict[Callable[[str], Any], str] = {
     parse_size: "size",
@@ -116,6 +138,9 @@ _TYPE_NAMES: dict[Callable[[str], Any], str] = {
     parse_compression: "off/auto/zstd",
     parse_compression_level: "integer",
     parse_text: "text",
+    parse_username: "user name",
+    parse_password: "text",
+    parse_signing_key: "text",
 }
 
 
@@ -238,9 +263,16 @@ SETTINGS: tuple[Setting, ...] = (
     _s("S4_SCRUB_INTERVAL_SECS", "scrub.interval_secs", parse_number, "600",
        "seconds between scrub slices"),
     _s("S4_SCRUB_RATE", "scrub.rate", parse_size, "16MB", "scrub read rate (bytes/s)"),
-    _reserved("S4_ROOT_USERNAME", "admin user name (the admin API)"),
-    _reserved("S4_ROOT_PASSWORD", "admin password (the admin API)"),
-    _reserved("S4_JWT_SECRET", "key signing admin API tokens"),
+    _s("S4_ROOT_USERNAME", "root_username", parse_username, "root",
+       "name of the root user (a SuperUser whose key is S4_ACCESS_KEY_ID)"),
+    _s("S4_ROOT_PASSWORD", "root_password", parse_password, None,
+       "the root user's password for the admin API, set at every start (8+ characters)",
+       option=None, default_doc="(unset: root cannot log in)"),
+    _s("S4_JWT_SECRET", "jwt_secret", parse_signing_key, None,
+       "key signing admin API tokens (32+ bytes)", option=None,
+       default_doc="generated, kept in DATA_DIR/jwt.secret"),
+    _s("S4_JWT_LIFETIME_HOURS", "jwt_lifetime_hours", parse_number, "24",
+       "hours an admin API token is valid"),
     _reserved("S4_LIFECYCLE_ENABLED", "apply bucket lifecycle rules in the background"),
     _reserved("S4_LIFECYCLE_INTERVAL_HOURS", "hours between lifecycle passes"),
     _reserved("S4_LIFECYCLE_DRY_RUN", "only log what a lifecycle pass would do"),
@@ -255,7 +287,7 @@ class Config:
     port: int = 9000
     data_dir: str = "s4-data"
     access_key: str = ""
-    secret_key: str = ""
+    secret_key: str = field(default="", repr=False)
     #: True when this start generated the credentials (False: configured, or kept from before)
     credentials_generated: bool = False
     #: where kept credentials live ("" when they were configured)
@@ -286,6 +318,11 @@ class Config:
     body_min_rate: int = 1024
     max_header_bytes: int = 64 << 10
     max_connections: int = 1024
+    #: users: the root user's name and (if set) password; the admin token key and lifetime
+    root_username: str = "root"
+    root_password: str | None = field(default=None, repr=False)
+    jwt_secret: str | None = field(default=None, repr=False)
+    jwt_lifetime_hours: float = 24.0
 
     def to_json(self) -> str:
         """This configuration as JSON (what a worker process receives)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -9,15 +11,21 @@ from twisted.application import service
 from twisted.internet.defer import ensureDeferred
 from twisted.logger import Logger
 
-from s4d.admin.app import PUBLIC_PATHS, OpsApp
-from s4d.config import Config
-from s4d.engine import Engine, MultipartFacade
+from s4d.admin.app import OPS_PREFIXES, PUBLIC_PATHS, OpsApp
+from s4d.admin.bearer import JwtGuard
+from s4d.admin.throttle import LoginThrottle
+from s4d.admin.users import PREFIXES as IDENTITY_PREFIXES
+from s4d.admin.users import IdentityApi
+from s4d.auth.credentials import UserCredentials
+from s4d.auth.tokens import TokenIssuer
+from s4d.config import Config, ConfigError
+from s4d.engine import Engine, IdentityError, MultipartFacade
 from s4d.listening import CannotListen, ListeningService
 from s4d.s3.assembly import build_s3_site
-from s4d.s3.front import StaticCredentials
 from s4d.s3.request import ConnectionLimits, S3Site
 from s4d.store.store import Store, StoreConfig
 from s4d.util.eventlog import TwistedEventLog
+from s4d.util.keyfiles import read_or_create
 from s4d.util.memory import tune_malloc
 from s4d.util.periodic import PeriodicService
 from s4d.util.threads import ExecutorRunner, FutureBridge
@@ -184,13 +192,54 @@ class _StopSignal(service.Service):
         self.engine.stop()
 
 
+#: The generated admin token signing key, in the data directory (when S4_JWT_SECRET is unset).
+JWT_SECRET_FILE = "jwt.secret"
+
+
+def token_issuer(config: Config, now: Callable[[], float]) -> TokenIssuer:
+    """Signs admin API tokens with S4_JWT_SECRET, or a key generated once and kept."""
+    if config.jwt_secret:
+        secret = config.jwt_secret.encode()
+    else:
+        path = os.path.join(config.data_dir, JWT_SECRET_FILE)
+        secret = read_or_create(path, lambda: secrets.token_urlsafe(48).encode())
+    return TokenIssuer(secret, config.jwt_lifetime_hours * 3600, now)
+
+
+def set_up_root(config: Config, engine: Engine) -> None:
+    """Create or update the root user from the configuration (main process, at start)."""
+    try:
+        root = engine.users.set_up_root(config.root_username, config.root_password)
+    except IdentityError as e:
+        raise ConfigError(e.message) from None
+    log.info(
+        "Root user {name}{login}",
+        name=root.username,
+        login=" (admin API login enabled)" if root.password_hash else "",
+    )
+
+
+def ops_app(config: Config, engine: Engine, reactor: Any) -> OpsApp:
+    """The ops app: health checks, and the identity API (login, users, keys)."""
+    issuer = token_issuer(config, reactor.seconds)
+    identity = IdentityApi(
+        engine.users,
+        JwtGuard(issuer, engine.directory),
+        issuer,
+        LoginThrottle(reactor.seconds),
+    )
+    return OpsApp(mounts=[(IDENTITY_PREFIXES, identity.resource())])
+
+
 def build_site(config: Config, engine: Engine, reactor: Any) -> S3Site:
-    """The S3 site over ``engine`` (one per process)."""
+    """The S3 site over ``engine`` (one per process); S3 keys come from the users store."""
+    engine.directory.configure_root_key(config.access_key, config.secret_key)
     return build_s3_site(
         engine,
-        StaticCredentials({config.access_key: config.secret_key}),
-        ops=OpsApp().resource(),
+        UserCredentials(engine.directory),
+        ops=ops_app(config, engine, reactor).resource(),
         public_paths=PUBLIC_PATHS,
+        ops_prefixes=OPS_PREFIXES,
         region=config.region,
         domain=config.domain,
         max_upload_size=config.max_upload_size,
@@ -227,6 +276,7 @@ def make_service(config: Config, reactor: Any = None) -> service.MultiService:
     store_service = StoreService(config, reactor)
     store_service.setServiceParent(root)  # type: ignore[no-untyped-call]
     engine = store_service.open()
+    set_up_root(config, engine)
     expiry = multipart_expiry(config, engine.multipart, reactor)
     if expiry is not None:
         expiry.setServiceParent(root)  # type: ignore[no-untyped-call]
@@ -272,10 +322,10 @@ def _announcer(config: Config) -> Callable[[], None]:
         )
         if config.credentials_generated:
             log.info(
-                "Credentials generated and kept in {path}: access key {ak} secret key {sk}",
+                "Credentials generated and kept in {path} (access key {ak}; the secret key "
+                "is in that file)",
                 path=config.credentials_file,
                 ak=config.access_key,
-                sk=config.secret_key,
             )
         elif config.credentials_file:
             log.info(

@@ -121,10 +121,33 @@ class BuildTests(SynchronousTestCase):
             self.assertIn(name, str(caught.exception))
 
     def test_reserved_are_not_read_but_reported(self) -> None:
-        env = dict(self.ENV, S4_JWT_SECRET="x", S4_LIFECYCLE_ENABLED="false")
+        env = dict(self.ENV, S4_LIFECYCLE_ENABLED="xyz", S4_LIFECYCLE_DRY_RUN="1")
         cfg = s4config.build(env=env)
-        self.assertNotIn("x", repr(dataclasses.asdict(cfg)).replace("'", " ").split())
-        self.assertEqual(s4config.reserved_in_use(env), ["S4_JWT_SECRET", "S4_LIFECYCLE_ENABLED"])
+        self.assertNotIn("xyz", repr(dataclasses.asdict(cfg)).replace("'", " ").split())
+        self.assertEqual(
+            s4config.reserved_in_use(env), ["S4_LIFECYCLE_ENABLED", "S4_LIFECYCLE_DRY_RUN"]
+        )
+
+    def test_users_settings(self) -> None:
+        key = "k" * 32
+        env = dict(self.ENV, S4_ROOT_USERNAME="admin_1", S4_ROOT_PASSWORD="longenough",
+                   S4_JWT_SECRET=key, S4_JWT_LIFETIME_HOURS="2")  # fmt: skip
+        cfg = s4config.build(env=env)
+        self.assertEqual(
+            (cfg.root_username, cfg.root_password, cfg.jwt_secret, cfg.jwt_lifetime_hours),
+            ("admin_1", "longenough", key, 2.0),
+        )
+        self.assertNotIn("longenough", repr(cfg))
+        self.assertNotIn(key, repr(cfg))
+        self.assertEqual(s4config.build(env=self.ENV).root_username, "root")
+        bad = [("S4_ROOT_USERNAME", "a b"), ("S4_ROOT_USERNAME", "ab"),
+               ("S4_ROOT_PASSWORD", "short"), ("S4_JWT_SECRET", "x" * 31)]  # fmt: skip
+        for name, value in bad:
+            with self.assertRaises(s4config.ConfigError) as caught:
+                s4config.build(env=dict(self.ENV, **{name: value}))
+            self.assertIn(name, str(caught.exception))
+            if name in s4config.SECRET_VARIABLES:
+                self.assertNotIn(value, str(caught.exception).replace(name, ""))
 
     def test_credentials_generated_once(self) -> None:
         with tempfile.TemporaryDirectory() as data:

@@ -13,12 +13,14 @@ What this package exports is the engine's public surface: the layers above
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import Any
 
 from s4d.engine.buckets import BucketsFacade
 from s4d.engine.core import EngineCore
+from s4d.engine.directory import Directory, KeyEntry, UserEntry
 from s4d.engine.maintenance import MaintenanceBusy, MaintenanceFacade
 from s4d.engine.multipart import MultipartFacade
 from s4d.engine.objects import CopySourceConditions, ObjectsFacade, OpenObject
@@ -35,8 +37,15 @@ from s4d.engine.upload import (
     UploadedBody,
     WholeBody,
 )
+from s4d.engine.users import KeyInfo, LoginUser, NewKey, UserInfo, UsersFacade
+from s4d.features.iam import ROLES, IdentityError
 from s4d.store.store import Store
+from s4d.util.passwords import DEFAULT_COST, ScryptCost
+from s4d.util.sealing import SecretBox
 from s4d.util.threads import Runner
+
+#: The server key that seals secret keys, in the data directory.
+SERVER_KEY_FILE = "server.key"
 
 
 class Engine:
@@ -45,6 +54,7 @@ class Engine:
     :param runner: runs blocking calls (a thread pool in the service).
     :param call_from_thread: ``reactor.callFromThread`` (or a direct call in tests).
     :param now_ns: the clock for modification times.
+    :param password_cost: scrypt's work factors for new password hashes (tests lower them).
     """
 
     def __init__(
@@ -53,6 +63,7 @@ class Engine:
         runner: Runner,
         call_from_thread: Callable[..., Any],
         now_ns: Callable[[], int] = time.time_ns,
+        password_cost: ScryptCost = DEFAULT_COST,
     ) -> None:
         self.core = EngineCore(store, runner, call_from_thread, now_ns)
         self.buckets = BucketsFacade(self.core)
@@ -60,6 +71,12 @@ class Engine:
         self.multipart = MultipartFacade(self.core)
         self.renames = RenameFacade(self.core)
         self.maintenance = MaintenanceFacade(self.core)
+        box = SecretBox(os.path.join(store.config.data_dir, SERVER_KEY_FILE))
+        #: synchronous, cached look-ups of keys, users and bucket owners (the request path)
+        self.directory = Directory(store, box)
+        self.users = UsersFacade(
+            self.core, box, password_cost, lambda: self.directory.configured_keys
+        )
 
     @property
     def store(self) -> Store:
@@ -77,18 +94,28 @@ __all__ = [
     "BodyDigests",
     "BucketsFacade",
     "DeclaredDigests",
+    "Directory",
     "Engine",
     "EngineCore",
     "Hasher",
+    "IdentityError",
+    "KeyEntry",
+    "KeyInfo",
+    "LoginUser",
     "MaintenanceBusy",
     "MaintenanceFacade",
     "MultipartFacade",
+    "NewKey",
+    "ROLES",
     "ObjectsFacade",
     "OpenObject",
     "RenameFacade",
     "StagedBody",
     "Upload",
     "UploadedBody",
+    "UserEntry",
+    "UserInfo",
+    "UsersFacade",
     "WholeBody",
     *_types,
 ]

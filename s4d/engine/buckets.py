@@ -15,10 +15,14 @@ class BucketsFacade:
     def __init__(self, core: EngineCore) -> None:
         self._core = core
 
-    def create(self, name: str, region: str) -> Deferred[Bucket]:
-        """Create a bucket (``BucketAlreadyOwnedByYou`` if it exists)."""
+    def create(self, name: str, region: str, owner: str = "") -> Deferred[Bucket]:
+        """Create a bucket owned by user ``owner`` ("": the root user).
+
+        ``BucketAlreadyOwnedByYou`` if it exists and is the owner's,
+        ``BucketAlreadyExists`` if it is another user's.
+        """
         now = self._core.now_ns()
-        return self._core.commit(lambda t: fb.create_bucket(t, name, region, now))
+        return self._core.commit(lambda t: fb.create_bucket(t, name, region, now, owner))
 
     def delete(self, name: str) -> Deferred[None]:
         """Delete an empty bucket."""

@@ -27,9 +27,22 @@ def list_buckets(t: MetaTxn) -> list[Bucket]:
     return t.buckets.all()
 
 
-def create_bucket(t: MetaTxn, name: str, region: str, now_ns: int) -> Bucket:
-    """Create a bucket; ``BucketAlreadyOwnedByYou`` if it exists."""
-    if t.buckets.get(name) is not None:
+def owner_of(t: MetaTxn, bucket: Bucket) -> str:
+    """The id of the user who owns ``bucket`` (the root user's when none is recorded)."""
+    return bucket.owner or t.iam.root_id() or ""
+
+
+def create_bucket(t: MetaTxn, name: str, region: str, now_ns: int, owner: str = "") -> Bucket:
+    """Create a bucket owned by ``owner`` (a user id; "": the root user).
+
+    ``BucketAlreadyOwnedByYou`` if it exists and is ``owner``'s,
+    ``BucketAlreadyExists`` if it is someone else's.
+    """
+    owner = owner or t.iam.root_id() or ""
+    existing = t.buckets.get(name)
+    if existing is not None:
+        if owner_of(t, existing) != owner:
+            raise S3Error("BucketAlreadyExists", BucketName=name)
         raise S3Error("BucketAlreadyOwnedByYou", BucketName=name)
     bucket = Bucket(
         name=name,
@@ -37,6 +50,7 @@ def create_bucket(t: MetaTxn, name: str, region: str, now_ns: int) -> Bucket:
         root_dir=t.counters.next_id(b"dir"),
         created_ns=now_ns,
         region=region,
+        owner=owner,
     )
     t.buckets.put(bucket)
     return bucket

@@ -52,6 +52,16 @@ def decode_path(raw: bytes) -> str:
     return path
 
 
+def names_bucket(host: str | None, domain: str | None) -> bool:
+    """``host`` is ``<bucket>.<domain>`` (a virtual-host style request)."""
+    if not (domain and host):
+        return False
+    hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    suffix = "." + domain.lower()
+    hostname = hostname.lower()
+    return hostname.endswith(suffix) and len(hostname) > len(suffix)
+
+
 def resolve(raw_path: bytes, host: str | None, domain: str | None) -> Target:
     """Find the bucket and key from the raw request path and ``Host`` header.
 

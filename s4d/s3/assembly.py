@@ -13,7 +13,7 @@ from typing import Any
 from twisted.internet.interfaces import IReactorTime
 from twisted.web.resource import IResource
 
-from s4d.auth.request import CredentialSource
+from s4d.auth.credentials import IdentitySource
 from s4d.engine import Engine
 from s4d.s3.app import S3Resource
 from s4d.s3.dispatch import DispatchTable
@@ -46,10 +46,11 @@ def default_table(engine: Engine, region: str, clock: IReactorTime | None) -> Di
 
 def build_s3_site(
     engine: Engine,
-    credentials: CredentialSource,
+    credentials: IdentitySource,
     *,
     ops: IResource,
     public_paths: frozenset[bytes] = frozenset(),
+    ops_prefixes: tuple[bytes, ...] = (),
     region: str = "us-east-1",
     domain: str | None = None,
     max_upload_size: int = 5 << 30,
@@ -60,16 +61,26 @@ def build_s3_site(
 ) -> S3Site:
     """The S3 site over ``engine``.
 
+    :param credentials: access keys, who holds them, who owns buckets (the users store).
     :param ops: the resource for requests that are not S3 (the Klein app for health
-        checks and, later, the admin API), which answers ``public_paths`` (anonymous
-        GET and HEAD).
+        checks and the admin API), which answers ``public_paths`` (anonymous GET and
+        HEAD) and every request without S3 credentials under ``ops_prefixes``.
     :param clock: timers in handlers (keep-alive of long completions); None turns them off.
     :param now: the wall clock signatures are checked against.
     :param site_options: passed to twisted.web's ``Site`` (``reactor``: the clock
         for connection timeouts).
     """
     table = default_table(engine, region, clock)
-    front = S3Front(table, engine.objects, credentials, domain, max_upload_size, now, public_paths)
+    front = S3Front(
+        table,
+        engine.objects,
+        credentials,
+        domain,
+        max_upload_size,
+        now,
+        public_paths,
+        ops_prefixes,
+    )
     site = S3Site(S3Resource(ops), front, limits=limits, **site_options)
     site.displayTracebacks = False
     return site

@@ -16,6 +16,7 @@ from typing import NamedTuple, Protocol
 
 from twisted.internet.interfaces import IPushProducer
 
+from s4d.auth.principal import Principal
 from s4d.auth.sigv4 import AuthResult
 from s4d.errors import S3Error
 from s4d.s3.body import BodySink
@@ -73,6 +74,10 @@ class S3Call(NamedTuple):
         body is taken).
     :ivar upload: the streaming body of PutObject and UploadPart.
     :ivar form: the streaming body of a browser form upload (POST Object).
+    :ivar principal: the user who signed (None: anonymous, or a form upload whose
+        policy names its signer).
+    :ivar bucket_owner: the user who owns the bucket named (None: no bucket, no
+        such bucket, or an owner unknown to this server).
     """
 
     method: str
@@ -90,6 +95,8 @@ class S3Call(NamedTuple):
     content: SmallBody | None = None
     upload: BodySink | None = None
     form: FormUploadSink | None = None
+    principal: Principal | None = None
+    bucket_owner: Principal | None = None
 
     def header(self, name: str) -> str | None:
         """The first value of request header ``name``, or None."""

@@ -1,25 +1,34 @@
 """The S3 front end: everything decided when a request's headers are in.
 
-:meth:`S3Front.prepare` authenticates the request (SigV4 header or query,
-SigV2 header or query, or an anonymous form upload whose policy is checked
-later), finds its :class:`~s4d.s3.dispatch.Route` in the dispatch table, and
-builds the :class:`~s4d.s3.call.S3Call` with the body the route asks for: a
-streaming :class:`~s4d.s3.body.BodySink`, a form upload sink, or a small
-in-memory document. Whatever is refused here is refused before the body is read.
+:meth:`S3Front.ops_request` first sets aside what is not S3 at all (health
+checks, the admin API under ``/api/``: requests without an S3 signature, for
+the ops app). :meth:`S3Front.prepare` authenticates the request (SigV4 header
+or query, SigV2 header or query, or an anonymous form upload whose policy is
+checked later), finds its :class:`~s4d.s3.dispatch.Route` in the dispatch
+table, authorizes the caller for the route's action on the bucket
+(:func:`s4d.auth.access.authorize`: role and ownership), and builds the
+:class:`~s4d.s3.call.S3Call` with the body the route asks for: a streaming
+:class:`~s4d.s3.body.BodySink`, a form upload sink, or a small in-memory
+document. Whatever is refused here is refused before the body is read.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import NamedTuple
+from urllib.parse import unquote
 
 from s4d.auth import sigv2, sigv4
-from s4d.auth.request import CredentialSource, SignedRequest
+from s4d.auth.access import authorize
+from s4d.auth.credentials import IdentitySource
+from s4d.auth.principal import SUPERUSER, Principal
+from s4d.auth.request import SignedRequest
 from s4d.auth.sigv4 import AuthResult
 from s4d.engine import ObjectsFacade, check_key
 from s4d.errors import S3Error
-from s4d.s3.addressing import Target
+from s4d.s3.addressing import Target, names_bucket
 from s4d.s3.body import BodySink
 from s4d.s3.call import MAX_SMALL_BODY, S3Call, SmallBody
 from s4d.s3.dispatch import BodyMode, DispatchTable, Route, subresources
@@ -29,14 +38,36 @@ from s4d.util.numbers import decimal
 
 
 class StaticCredentials:
-    """One access key and its secret (the server's root credentials)."""
+    """Fixed key pairs, each a SuperUser of its own (tests and benchmarks; no users store).
+
+    Buckets have no recorded owner here: every key may use every bucket.
+    """
 
     def __init__(self, pairs: dict[str, str]) -> None:
         self.pairs = dict(pairs)
+        self.principals = {ak: Principal.of(ak, "s4d", SUPERUSER) for ak in self.pairs}
 
     def secret_for(self, access_key_id: str) -> str | None:
         """The secret of ``access_key_id``."""
         return self.pairs.get(access_key_id)
+
+    def principal_for(self, access_key_id: str) -> Principal | None:
+        """The SuperUser holding ``access_key_id``."""
+        return self.principals.get(access_key_id)
+
+    def principal_of(self, user_id: str) -> Principal | None:
+        """The SuperUser whose id is ``user_id`` (its access key)."""
+        return self.principals.get(user_id)
+
+    def bucket_owner(self, bucket: str) -> str | None:
+        """No owners are recorded."""
+        return None
+
+
+#: Query parameters that sign a request (presigned SigV4 or SigV2).
+_QUERY_SIGNED = re.compile(rb"(?:^|&)(?:X-Amz-Algorithm|X-Amz-Signature|AWSAccessKeyId|Signature)=")
+#: Operations whose source (``x-amz-copy-source``) is read from a bucket too.
+COPY_OPERATIONS = frozenset({"CopyObject", "UploadPartCopy"})
 
 
 class WireRequest(NamedTuple):
@@ -68,33 +99,55 @@ class S3Front:
         self,
         table: DispatchTable,
         objects: ObjectsFacade,
-        credentials: CredentialSource,
+        credentials: IdentitySource,
         domain: str | None = None,
         max_upload_size: int = 5 << 30,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         public_paths: frozenset[bytes] = frozenset(),
+        ops_prefixes: tuple[bytes, ...] = (),
     ) -> None:
-        """``public_paths``: GETs and HEADs of these without credentials are not S3 requests."""
+        """``public_paths``: GETs and HEADs of these without credentials are not S3 requests;
+        nor is any request without credentials to a path under ``ops_prefixes``."""
         self.table = table
         self.public_paths = public_paths
+        self.ops_prefixes = ops_prefixes
         self.objects = objects
         self.credentials = credentials
         self.domain = domain
         self.max_upload_size = max_upload_size
         self.now = now
 
-    def prepare(self, wire: WireRequest) -> Prepared | None:
-        """Authenticate, route and build the call; None for a public (ops) path.
+    def ops_request(
+        self,
+        method: bytes,
+        raw_path: bytes,
+        raw_query: bytes,
+        authorization: bytes | None,
+        host: str | None,
+    ) -> bool:
+        """The request is for the ops app (health checks, the admin API), not S3.
+
+        That is a GET or HEAD of a public path, or any request to a path under an
+        ops prefix, path style, without an S3 signature (a bearer token is no S3
+        signature). Everything else is S3's, a bucket called ``api`` included.
+        """
+        if raw_path in self.public_paths:
+            if method not in (b"GET", b"HEAD"):
+                return False
+        elif not raw_path.startswith(self.ops_prefixes):
+            return False
+        if authorization is not None and authorization.startswith((b"AWS4-HMAC-SHA256", b"AWS ")):
+            return False
+        if raw_query and _QUERY_SIGNED.search(raw_query):
+            return False
+        return not names_bucket(host, self.domain)
+
+    def prepare(self, wire: WireRequest) -> Prepared:
+        """Authenticate, route, authorize and build the call.
 
         Raises :class:`~s4d.errors.S3Error` for a request refused from its headers.
         """
         identity = self.authenticate(wire)
-        if (
-            identity is None
-            and wire.method in ("GET", "HEAD")
-            and wire.raw_path in self.public_paths
-        ):
-            return None
         target = wire.target
         subs = subresources(wire.params)
         level = "object" if target.key else "bucket" if target.bucket else "service"
@@ -103,6 +156,9 @@ class S3Front:
         form = found.body is BodyMode.FORM and not wire.params and is_form(wire.headers)
         if identity is None and not form:
             raise S3Error("AccessDenied", "Anonymous access is not allowed.")
+        principal = owner = None
+        if identity is not None:
+            principal, owner = self._authorize(identity, found, target, wire.headers)
         refuse_unhonoured(wire.headers)
         call = S3Call(
             method=wire.method,
@@ -120,6 +176,8 @@ class S3Front:
             content=SmallBody(),
             upload=self._upload_sink(found, target, wire.headers, identity),
             form=self._form_sink(target, wire.headers) if form else None,
+            principal=principal,
+            bucket_owner=owner,
         )
         if call.upload is None and call.form is None:
             length = decimal(wire.headers.get("content-length"))
@@ -145,6 +203,39 @@ class S3Front:
             return sigv2.verify_presigned(signed, self.credentials, now, v2_resource(wire))
         return None
 
+    def _authorize(
+        self, identity: AuthResult, found: Route, target: Target, headers: CallHeaders
+    ) -> tuple[Principal, Principal | None]:
+        """The caller and the bucket's owner, once the caller may do what the route does.
+
+        ``AccessDenied`` otherwise; a copy also needs to read its source's bucket.
+        """
+        credentials = self.credentials
+        principal = credentials.principal_for(identity.access_key)
+        if principal is None:
+            raise S3Error("InvalidAccessKeyId", AWSAccessKeyId=identity.access_key)
+        owner_id = credentials.bucket_owner(target.bucket) if target.bucket else None
+        if found.action:
+            authorize(principal, found.action, owner_id)
+        if found.operation in COPY_OPERATIONS:
+            source = copy_source_bucket(headers.get("x-amz-copy-source") or "")
+            if source:
+                authorize(principal, "s3:GetObject", credentials.bucket_owner(source))
+        if owner_id is None:
+            return principal, None
+        if owner_id == principal.user_id:
+            return principal, principal
+        return principal, credentials.principal_of(owner_id)
+
+    def _check_form(self, bucket: str) -> Callable[[AuthResult], None]:
+        """The access check of a form upload, made once its policy's signature is known."""
+
+        def check(identity: AuthResult) -> None:
+            principal = self.credentials.principal_for(identity.access_key)
+            authorize(principal, "s3:PutObject", self.credentials.bucket_owner(bucket))
+
+        return check
+
     def _upload_sink(
         self, found: Route, target: Target, headers: CallHeaders, identity: AuthResult | None
     ) -> BodySink | None:
@@ -160,6 +251,7 @@ class S3Front:
             self.now,
             target.bucket,
             headers.get("content-type") or "",
+            self._check_form(target.bucket),
         )
 
 
@@ -196,6 +288,11 @@ def refuse_unhonoured(headers: CallHeaders) -> None:
             if lowered == "x-amz-bucket-object-lock-enabled" and value == "false":
                 continue
             raise S3Error("NotImplemented", f"{feature} is not implemented ({name}).")
+
+
+def copy_source_bucket(header: str) -> str:
+    """The bucket named by ``x-amz-copy-source`` ("" if none; the handler checks the rest)."""
+    return unquote(header.partition("?")[0]).lstrip("/").partition("/")[0]
 
 
 def v2_resource(wire: WireRequest) -> str:

@@ -18,6 +18,7 @@ from twisted.internet.defer import Deferred, fail
 
 from s4d.auth import postpolicy
 from s4d.auth.request import CredentialSource
+from s4d.auth.sigv4 import AuthResult
 from s4d.engine import ObjectsFacade, StagedBody, Upload, WrittenChunk
 from s4d.errors import S3Error
 from s4d.s3.body import FlowControl
@@ -85,8 +86,11 @@ class FormUploadSink:
         now: Callable[[], datetime],
         bucket: str,
         content_type: str,
+        check_access: Callable[[AuthResult], None] = lambda _: None,
     ) -> None:
+        """``check_access`` authorizes the policy's signer (``AccessDenied`` if not allowed)."""
         self.objects = objects
+        self.check_access = check_access
         self.credentials = credentials
         self.now = now
         self.bucket = bucket
@@ -193,6 +197,7 @@ class FormUploadSink:
         checked = dict(self.fields)
         checked["key"] = self.key
         self.policy = postpolicy.verify(checked, self.bucket, self.credentials, self.now())
+        self.check_access(self.policy.auth)
         self.upload = self.objects.upload([self.md5])
 
     def _write(self, data: bytes, transport: FlowControl | None) -> None:

@@ -46,6 +46,8 @@ from s4d.s3.postform import FormUploadSink
 MAX_QUERY_PARAMS = 1000
 #: Query parameters that never select an operation.
 NEUTRAL_PARAMS = frozenset({"x-id"})
+#: The largest body kept for a request to the ops app (admin API JSON documents).
+MAX_OPS_BODY = 64 << 10
 #: Most significant digits accepted in a Content-Length (twisted.web would call
 #: ``int()`` on any digit string, which raises past 4300 digits).
 MAX_LENGTH_DIGITS = 18
@@ -210,6 +212,14 @@ class S3Request(Request):
         self.raw_path = raw_path or b"/"
         try:
             front = self.front
+            if front.ops_request(
+                command,
+                self.raw_path,
+                raw_query,
+                self.requestHeaders.getRawHeaders(b"authorization", [None])[0],
+                self.header("host"),
+            ):
+                return  # neither prepared nor refused: the ops app answers it
             params = dict(parse_query(raw_query))
             raw_headers = dict(self.requestHeaders.getAllRawHeaders())
             headers = CallHeaders.from_raw(raw_headers.items())
@@ -245,12 +255,28 @@ class S3Request(Request):
             sink.feed(data, getattr(self.channel, "body_flow", None) or self.tcp)
             return
         call = self.call
-        if call is None or call.content is None:
-            return  # a public path or a refused request: its body is not wanted
+        if call is None:
+            if self.early_error is None:
+                self._keep_ops_body(data)  # for the ops app (admin API JSON)
+            return  # a refused request: its body is not wanted
+        if call.content is None:
+            return
         if not call.content.add(data):
             reject = getattr(self.channel, "reject", None)
             if reject is not None:
                 reject(S3Error("MaxMessageLengthExceeded"), self)
+
+    #: an ops request's body went past :data:`MAX_OPS_BODY` (and was dropped)
+    ops_body_too_large = False
+
+    def _keep_ops_body(self, data: bytes) -> None:
+        if self.ops_body_too_large or self.content is None:
+            return
+        if self.content.tell() + len(data) > MAX_OPS_BODY:
+            self.ops_body_too_large = True
+            self.content = io.BytesIO()
+            return
+        self.content.write(data)
 
     def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
         """Route and render (the body, if any, has been consumed already)."""

@@ -56,6 +56,8 @@ class Bucket:
     region: str = "us-east-1"
     versioning: str | None = None  # None (never enabled), "Enabled", "Suspended"
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the id of the user who owns the bucket ("": none recorded; the root user's)
+    owner: str = ""
 
     def encode(self) -> dict[str, Any]:
         """The stored form."""
@@ -65,6 +67,8 @@ class Bucket:
             "created": self.created_ns,
             "region": self.region,
         }
+        if self.owner:
+            value["owner"] = self.owner
         if self.versioning:
             value["versioning"] = self.versioning
         if self.extra:
@@ -82,6 +86,7 @@ class Bucket:
             region=value.get("region", "us-east-1"),
             versioning=value.get("versioning"),
             extra=value.get("extra", {}),
+            owner=value.get("owner", ""),
         )
 
 

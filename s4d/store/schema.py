@@ -13,7 +13,7 @@ counters   counter name                                    u64 (8, BE)
 bconf      bucket id (8) + config name                     raw config bytes
 multipart  b"L" + bucket id (8) + key form + upload id     codec: :class:`model.MultipartUpload`
            b"P" + upload id + part number (4, BE)          codec: :class:`model.PartRecord`
-iam        free form                                       codec (IAM issue)
+iam        b"U"/b"N"/b"K"/b"k" + ... (users, keys), b"G", b"R"   see :mod:`s4d.store.views.iam`
 config     setting name                                    free form;
            b"schema"                                       schema version (ASCII decimal)
 tokens     b"K" + client token                             codec: request fingerprint, time
@@ -60,17 +60,23 @@ directory without it (version 0, written before versions existed) or with an
 older one is brought up to date on open by the steps in :data:`UPGRADES`, one
 version at a time, in the same write transaction as the stamp, so an upgrade
 either happens whole or not at all. A directory with a newer version is refused
-(:class:`SchemaTooNew`): this code would misread it. Version 1 is the layout
-described above; version 0 had the same layout.
+(:class:`SchemaTooNew`): this code would misread it. Version 2 is the layout
+described above. Version 1 had the same layout without users: buckets had no
+owner; the upgrade to 2 names a root user id (``iam`` ``b"R"``) and makes it
+the owner of every bucket (the root user's record itself is written when the
+server starts, from its configuration). Version 0 had version 1's layout.
 """
 
 from __future__ import annotations
 
 import hashlib
 import struct
+import uuid
 from collections.abc import Callable
 
 import lmdb
+
+from s4d.store import codec
 
 DATABASES = (
     b"buckets",
@@ -87,7 +93,7 @@ DATABASES = (
     b"damaged",
 )
 #: The schema version this code writes (see :func:`upgrade`); stored in ``config``.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: The ``config`` key holding the schema version (ASCII decimal).
 SCHEMA_KEY = b"schema"
 
@@ -162,9 +168,39 @@ def _upgrade_0_to_1(txn: lmdb.Transaction[bytes], handles: dict[bytes, lmdb._Dat
     """Version 0 (no schema key) to 1: the layout is unchanged; stamping the version is all."""
 
 
+#: The ``iam`` key naming the root user's id (see :mod:`s4d.store.views.iam`).
+ROOT_USER_KEY = b"R"
+
+
+def new_user_id() -> str:
+    """A fresh user id (a random UUID, as S4 uses)."""
+    return str(uuid.uuid4())
+
+
+def _upgrade_1_to_2(txn: lmdb.Transaction[bytes], handles: dict[bytes, lmdb._Database]) -> None:
+    """Version 1 to 2: buckets get an owner; every existing bucket belongs to the root user."""
+    iam = handles[b"iam"]
+    raw = txn.get(ROOT_USER_KEY, db=iam)
+    if raw is None:
+        root = new_user_id()
+        txn.put(ROOT_USER_KEY, root.encode(), db=iam)
+    else:
+        root = bytes(raw).decode()
+    buckets = handles[b"buckets"]
+    updates = []
+    for name, value in txn.cursor(db=buckets):
+        record = codec.decode(value)
+        if not record.get("owner"):
+            record["owner"] = root
+            updates.append((bytes(name), codec.encode(record)))
+    for name, value in updates:
+        txn.put(name, value, db=buckets)
+
+
 #: ``UPGRADES[n]`` turns a schema version ``n`` directory into version ``n + 1``.
 UPGRADES: dict[int, Callable[[lmdb.Transaction[bytes], dict[bytes, lmdb._Database]], None]] = {
     0: _upgrade_0_to_1,
+    1: _upgrade_1_to_2,
 }
 
 

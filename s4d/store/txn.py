@@ -18,6 +18,7 @@ attribute        view                                         sub-database
 ``multipart``    :class:`~.views.multipart.MultipartView`     multipart
 ``tokens``       :class:`~.views.tokens.TokensView`           tokens
 ``config``       :class:`~.views.settings.SettingsView`       config
+``iam``          :class:`~.views.iam.IamView`                 iam
 ================ ============================================ ===============
 
 It never commits or aborts; whoever opened the transaction does.
@@ -39,6 +40,7 @@ from s4d.store.views.buckets import BucketConfigView, BucketsView
 from s4d.store.views.chunks import ChunksView
 from s4d.store.views.counters import CountersView
 from s4d.store.views.damaged import DamagedView
+from s4d.store.views.iam import IamView
 from s4d.store.views.multipart import MultipartView
 from s4d.store.views.namespace import NamespaceView
 from s4d.store.views.segments import SegmentsView
@@ -149,6 +151,11 @@ class MetaTxn:
     def config(self) -> SettingsView:
         """Store-wide settings (the schema version...)."""
         return SettingsView(self.txn, self.dbs.config)
+
+    @_built_once
+    def iam(self) -> IamView:
+        """Users and their access keys."""
+        return IamView(self.txn, self.dbs.iam)
 
     @property
     def dead(self) -> defaultdict[int, int]:

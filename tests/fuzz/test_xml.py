@@ -92,7 +92,7 @@ def documents(draw: st.DrawFn) -> bytes:
 class _Facade:
     """Every call succeeds at once (the handlers' parsing is what is under test)."""
 
-    def create(self, name: str, region: str) -> Any:
+    def create(self, name: str, region: str, owner: str = "") -> Any:
         return succeed(None)
 
     def get(self, name: str) -> Any:

@@ -1,7 +1,8 @@
 """The S3 server in memory: the real site, seam, handlers, engine and store, no sockets.
 
 :class:`MemoryS3` builds the server exactly as the service does
-(:func:`~s4d.s3.assembly.build_s3_site`) over a store in a temporary directory
+(:func:`~s4d.s3.assembly.build_s3_site`, the users store behind its keys, the
+ops app with the identity API beside it) over a store in a temporary directory
 whose group committer runs inline, with a runner passed in as a value:
 :class:`~s4d.util.threads.InlineRunner` (every blocking call runs at once, so a
 request is answered before :meth:`MemoryS3.request` returns) or
@@ -31,19 +32,30 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
-from s4d.admin.app import PUBLIC_PATHS, OpsApp
+from s4d.admin.app import OPS_PREFIXES, PUBLIC_PATHS, OpsApp
+from s4d.admin.bearer import JwtGuard
+from s4d.admin.throttle import LoginThrottle
+from s4d.admin.users import PREFIXES as IDENTITY_PREFIXES
+from s4d.admin.users import IdentityApi
 from s4d.auth import sigv4
+from s4d.auth.credentials import UserCredentials
+from s4d.auth.tokens import TokenIssuer
 from s4d.engine import Engine
 from s4d.s3.assembly import build_s3_site
-from s4d.s3.front import StaticCredentials
 from s4d.s3.request import S3Channel, S3Request, S3Site
 from s4d.store.store import Store, StoreConfig
+from s4d.util.passwords import ScryptCost
 from s4d.util.threads import InlineRunner, Runner
 
 T = TypeVar("T")
 
 ACCESS_KEY = "AKIDMEMORY"
 SECRET_KEY = "memory/secret+key"
+ROOT_NAME = "root"
+ROOT_PASSWORD = "memory-root-password"
+#: scrypt at its cheapest: these tests check what a hash does, not what it costs
+CHEAP_HASH = ScryptCost(4, 8, 1)
+JWT_KEY = b"memory-tests-token-signing-key-0123456789"
 HOST = "s3.test:9000"
 NOW = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -186,12 +198,24 @@ class MemoryS3:
             StoreConfig(self.data_dir, fsync=False, map_size=1 << 28), inline_commit=True
         )
         self.runner = runner or InlineRunner()
-        self.engine = Engine(self.store, self.runner, lambda f, *a, **k: f(*a, **k))
+        self.engine = Engine(
+            self.store, self.runner, lambda f, *a, **k: f(*a, **k), password_cost=CHEAP_HASH
+        )
+        self.engine.users.set_up_root(ROOT_NAME, ROOT_PASSWORD)
+        self.engine.directory.configure_root_key(ACCESS_KEY, SECRET_KEY)
+        self.tokens = TokenIssuer(JWT_KEY, 3600, self.clock.seconds)
+        identity = IdentityApi(
+            self.engine.users,
+            JwtGuard(self.tokens, self.engine.directory),
+            self.tokens,
+            LoginThrottle(self.clock.seconds),
+        )
         self.site = build_s3_site(
             self.engine,
-            StaticCredentials({ACCESS_KEY: SECRET_KEY}),
-            ops=OpsApp().resource(),
+            UserCredentials(self.engine.directory),
+            ops=OpsApp(mounts=[(IDENTITY_PREFIXES, identity.resource())]).resource(),
             public_paths=PUBLIC_PATHS,
+            ops_prefixes=OPS_PREFIXES,
             max_upload_size=max_upload_size,
             region=region,
             now=lambda: NOW,
@@ -215,8 +239,10 @@ class MemoryS3:
         headers: dict[str, str] | None = None,
         payload_hash: str = sigv4.UNSIGNED_PAYLOAD,
         sign: bool = True,
+        keys: tuple[str, str] = (ACCESS_KEY, SECRET_KEY),
     ) -> bytes:
-        """A request line and header block, signed with SigV4 unless ``sign`` is false."""
+        """A request line and header block, signed with SigV4 (by ``keys``) unless ``sign``
+        is false."""
         path, _, query = target.partition("?")
         all_headers = {"host": HOST}
         all_headers.update(headers or {})
@@ -231,8 +257,8 @@ class MemoryS3:
                     path,
                     pairs,
                     all_headers,
-                    ACCESS_KEY,
-                    SECRET_KEY,
+                    keys[0],
+                    keys[1],
                     now=NOW,
                     payload_hash=payload_hash,
                 )
@@ -248,14 +274,18 @@ class MemoryS3:
         body: bytes = b"",
         headers: dict[str, str] | None = None,
         sign: bool = True,
+        keys: tuple[str, str] = (ACCESS_KEY, SECRET_KEY),
     ) -> MemoryResponse:
-        """Send one request on a new connection; the whole response (runs queued jobs)."""
+        """Send one request on a new connection; the whole response (runs queued jobs).
+
+        ``keys``: the (access key, secret key) that sign it.
+        """
         conn = self.connect()
         headers = dict(headers or {})
-        if body or method in ("PUT", "POST"):
+        if body or method in ("PUT", "POST", "DELETE"):
             headers["content-length"] = str(len(body))
         payload = hashlib.sha256(body).hexdigest()
-        conn.send(self.head_block(method, target, headers, payload, sign) + body)
+        conn.send(self.head_block(method, target, headers, payload, sign, keys) + body)
         if isinstance(self.runner, QueuedRunner):
             self.runner.run_all()
         response = conn.response(head=method == "HEAD")

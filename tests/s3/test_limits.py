@@ -53,6 +53,7 @@ class _Facade:
 class _Engine:
     def __init__(self) -> None:
         self.buckets = self.objects = self.multipart = self.renames = _Facade()
+        self.users = self.directory = _Facade()
 
 
 class Connection:
@@ -306,7 +307,11 @@ class LimitTests(SynchronousTestCase):
 class SettingsTests(SynchronousTestCase):
     """The S4_* settings reach the channels of the site the service builds."""
 
-    ENV = {"S4_ACCESS_KEY_ID": "AK", "S4_SECRET_ACCESS_KEY": "SK"}
+    ENV = {
+        "S4_ACCESS_KEY_ID": "AK",
+        "S4_SECRET_ACCESS_KEY": "SK",
+        "S4_JWT_SECRET": "settings-tests-token-signing-key-0123456789",
+    }
 
     def test_defaults(self) -> None:
         from s4d import config

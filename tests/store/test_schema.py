@@ -83,14 +83,18 @@ class SchemaTests(SynchronousTestCase):
 
     def test_new_directory_is_stamped(self) -> None:
         store = self.open()
-        self.assertEqual((store.dbs.upgraded_from, store.dbs.schema_version), (1, 1))
+        self.assertEqual(
+            (store.dbs.upgraded_from, store.dbs.schema_version), (SCHEMA_VERSION, SCHEMA_VERSION)
+        )
         with store.read() as t:
             self.assertEqual(t.config.schema_version(), SCHEMA_VERSION)
         create_bucket(store, "b")
         put(store, "b", "k", b"data")
         store.close()
         report = fsck.check(self.path)
-        self.assertEqual((report.schema_version, report.problems, report.warnings), (1, [], []))
+        self.assertEqual(
+            (report.schema_version, report.problems, report.warnings), (SCHEMA_VERSION, [], [])
+        )
 
     def test_previous_format_is_upgraded(self) -> None:
         """A directory without a schema version is upgraded to version 1 on open."""
@@ -107,9 +111,30 @@ class SchemaTests(SynchronousTestCase):
         store.close()
         self.assertEqual(stored_schema(self.path), str(SCHEMA_VERSION).encode())
         after = fsck.check(self.path)
-        self.assertEqual((after.schema_version, after.problems, after.warnings), (1, [], []))
+        self.assertEqual(
+            (after.schema_version, after.problems, after.warnings), (SCHEMA_VERSION, [], [])
+        )
         # Opening it again finds nothing to upgrade.
         self.assertEqual(self.open().dbs.upgraded_from, SCHEMA_VERSION)
+
+    def test_version_1_buckets_go_to_the_root_user(self) -> None:
+        """Version 1 had no owners: the upgrade names a root id and gives it every bucket."""
+        write_environment(self.path, schema=b"1")
+        store = self.open()
+        self.assertEqual((store.dbs.upgraded_from, store.dbs.schema_version), (1, SCHEMA_VERSION))
+        with store.read() as t:
+            root = t.iam.root_id()
+            self.assertIsNotNone(root)
+            self.assertEqual(t.buckets.require("old").owner, root)
+            self.assertIsNone(t.iam.user(root or ""))  # the record comes from the configuration
+        create_bucket(store, "new")
+        with store.read() as t:
+            self.assertEqual(t.buckets.require("new").owner, root)
+        store.close()
+        self.assertEqual(fsck.check(self.path).problems, [])
+        again = self.open()
+        with again.read() as t:
+            self.assertEqual(t.iam.root_id(), root)  # assigned once
 
     def test_newer_version_is_refused(self) -> None:
         """A directory from a newer s4d is refused with a clear error and left untouched."""

@@ -6,6 +6,7 @@ import base64
 import hashlib
 from collections.abc import Iterator
 
+from s4d.auth.access import may_see
 from s4d.engine import BucketsFacade
 from s4d.errors import S3Error
 from s4d.s3.addressing import check_bucket_name
@@ -100,8 +101,8 @@ class BucketHandlers:
         return get_absent
 
     async def list_buckets(self, call: S3Call) -> Response:
-        """ListBuckets."""
-        buckets = await self.buckets.list_all()
+        """ListBuckets: the caller's buckets (every bucket for a SuperUser)."""
+        buckets = [b for b in await self.buckets.list_all() if may_see(call.principal, b.owner)]
         return xml_response(
             "ListAllMyBucketsResult",
             [
@@ -137,7 +138,8 @@ class BucketHandlers:
                     LocationConstraint=location,
                 )
         try:
-            await self.buckets.create(name, region)
+            owner = call.principal.user_id if call.principal is not None else ""
+            await self.buckets.create(name, region, owner)
         except S3Error as e:
             # AWS's legacy behaviour in us-east-1: re-creating a bucket you own succeeds
             # (and changes nothing here); every other region answers BucketAlreadyOwnedByYou.

@@ -25,9 +25,14 @@ def xml_response(
 
 
 def owner(call: S3Call) -> list[Node]:
-    """The Owner element's children: one owner per server (the root credentials)."""
-    key = call.identity.access_key if call.identity is not None else "anonymous"
-    return [("ID", hashlib.sha256(key.encode()).hexdigest()), ("DisplayName", "s4d")]
+    """The Owner element's children: the bucket's owner (else the caller).
+
+    ``ID`` is the user's canonical id, ``DisplayName`` its user name.
+    """
+    who = call.bucket_owner or call.principal
+    if who is None:
+        return [("ID", hashlib.sha256(b"anonymous").hexdigest()), ("DisplayName", "anonymous")]
+    return [("ID", who.canonical_id), ("DisplayName", who.username)]
 
 
 def owner_xml(call: S3Call) -> str:

@@ -1,0 +1,76 @@
+"""The S3 front end's view of users: secrets to verify signatures, principals, bucket owners.
+
+:class:`IdentitySource` is what the S3 layer asks, when a request's headers are
+in: the secret of an access key (to check the signature), then who holds it
+(a :class:`~s4d.auth.principal.Principal`), then who owns the bucket named.
+:class:`UserCredentials` answers from the users store through the engine's
+:class:`~s4d.engine.Directory` (cached per process, refreshed when users or
+keys change). A key whose user is inactive has no secret: its requests are
+refused as ``InvalidAccessKeyId`` like those of a revoked key.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from s4d.auth.principal import Principal
+from s4d.auth.request import CredentialSource
+from s4d.engine import Directory, UserEntry
+
+
+class IdentitySource(CredentialSource, Protocol):
+    """Secrets, principals and bucket owners for the S3 front end."""
+
+    def principal_for(self, access_key_id: str) -> Principal | None:
+        """Who holds ``access_key_id`` (call after :meth:`secret_for` found it)."""
+        ...
+
+    def principal_of(self, user_id: str) -> Principal | None:
+        """The user with this id (to show a bucket's owner), or None."""
+        ...
+
+    def bucket_owner(self, bucket: str) -> str | None:
+        """The id of the user who owns ``bucket``; None if there is no such bucket."""
+        ...
+
+
+class UserCredentials:
+    """An :class:`IdentitySource` over the users store (the service's)."""
+
+    def __init__(self, directory: Directory) -> None:
+        self.directory = directory
+        self._principals: dict[str, Principal] = {}
+        self._generation = -1
+
+    def secret_for(self, access_key_id: str) -> str | None:
+        """The secret of an active user's key (this refreshes the directory)."""
+        entry = self.directory.key(access_key_id)
+        if entry is None or not entry.user.active:
+            return None
+        return entry.secret
+
+    def principal_for(self, access_key_id: str) -> Principal | None:
+        """Who holds ``access_key_id``, as of the last :meth:`secret_for`."""
+        entry = self.directory.key(access_key_id, refresh=False)
+        if entry is None or not entry.user.active:
+            return None
+        return self._principal(entry.user)
+
+    def principal_of(self, user_id: str) -> Principal | None:
+        """The user with this id (without refreshing the directory)."""
+        user = self.directory.user(user_id, refresh=False)
+        return self._principal(user) if user is not None else None
+
+    def bucket_owner(self, bucket: str) -> str | None:
+        """The id of the user who owns ``bucket`` (None: no such bucket)."""
+        return self.directory.bucket_owner(bucket)
+
+    def _principal(self, user: UserEntry) -> Principal:
+        if self._generation != self.directory.generation:
+            self._principals.clear()
+            self._generation = self.directory.generation
+        found = self._principals.get(user.user_id)
+        if found is None:
+            found = Principal.of(user.user_id, user.username, user.role)
+            self._principals[user.user_id] = found
+        return found

@@ -1,0 +1,169 @@
+"""Who holds an access key, who a user is, who owns a bucket: the request path's look-ups.
+
+Authentication runs when a request's headers are in, synchronously on the
+reactor thread, so :class:`Directory` answers synchronously: each look-up is
+one short LMDB read transaction on the calling thread (a get or two in the
+memory map, about a microsecond; never a scan) and what it finds about keys and
+users is cached in this process. Every change to users or keys raises the
+``iam`` generation in the same transaction; each look-up first reads the
+generation and drops the caches when it moved, so a key revoked or a user
+deactivated through any server process is refused by every process from its
+next request on.
+
+Sealed secrets are opened here (AES-GCM, about a microsecond) and kept only in
+the cache of this process. The root user's configured key
+(``S4_ACCESS_KEY_ID``) is held in memory, never stored.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from s4d.store import codec
+from s4d.store.schema import ROOT_USER_KEY, U64
+from s4d.store.store import Store
+from s4d.store.views.iam import GENERATION, KEY, USER, KeyRecord, UserRecord
+from s4d.util.sealing import SealingError, SecretBox
+
+#: Entries kept per cache before it is emptied (a bound against key-spraying clients).
+MAX_CACHED = 200_000
+
+
+class UserEntry(NamedTuple):
+    """What the request path needs of a user."""
+
+    user_id: str
+    username: str
+    role: str
+    active: bool
+    password_version: int
+
+
+class KeyEntry(NamedTuple):
+    """An access key, its secret in the clear, and its user."""
+
+    access_key: str
+    secret: str
+    user: UserEntry
+    #: the key comes from the configuration (S4_ACCESS_KEY_ID), not the store
+    configured: bool = False
+
+
+def user_entry(user: UserRecord) -> UserEntry:
+    """The cacheable part of a user record."""
+    return UserEntry(user.user_id, user.username, user.role, user.active, user.password_version)
+
+
+class Directory:
+    """Cached, synchronous look-ups of keys, users and bucket owners in one process.
+
+    :param store: the open store.
+    :param box: opens sealed secret keys.
+    """
+
+    def __init__(self, store: Store, box: SecretBox) -> None:
+        self._env = store.env
+        self._iam = store.dbs.iam
+        self._buckets = store.dbs.buckets
+        self._box = box
+        self._configured: dict[str, str] = {}
+        self._keys: dict[str, KeyEntry | None] = {}
+        self._users: dict[str, UserEntry | None] = {}
+        self._root: str | None = None
+        #: the generation the caches hold (-1: none yet)
+        self.generation = -1
+
+    def configure_root_key(self, access_key: str, secret: str) -> None:
+        """Let ``access_key`` (from the configuration) sign as the root user."""
+        self._configured = {access_key: secret}
+        self._keys.clear()
+
+    @property
+    def configured_keys(self) -> frozenset[str]:
+        """Access key ids that come from the configuration (the root's)."""
+        return frozenset(self._configured)
+
+    def refresh(self) -> int:
+        """Read the generation; drop the caches if it moved. Returns it."""
+        with self._env.begin() as txn:
+            raw = txn.get(GENERATION, db=self._iam)
+        generation = int(U64.unpack(raw)[0]) if raw else 0
+        if generation != self.generation:
+            self._keys.clear()
+            self._users.clear()
+            self.generation = generation
+        return generation
+
+    def key(self, access_key: str, refresh: bool = True) -> KeyEntry | None:
+        """The key ``access_key`` with its secret and user; None if there is no such key.
+
+        A key whose user is inactive is returned (callers decide); a sealed
+        secret that does not open with the server key is no key. ``refresh``
+        False skips the generation check (a second look-up within one request).
+        """
+        if refresh:
+            self.refresh()
+        keys = self._keys
+        if access_key in keys:
+            return keys[access_key]
+        found = self._load_key(access_key)
+        if len(keys) >= MAX_CACHED:
+            keys.clear()
+        keys[access_key] = found
+        return found
+
+    def user(self, user_id: str, refresh: bool = True) -> UserEntry | None:
+        """The user with this id, or None (``refresh``: as for :meth:`key`)."""
+        if refresh:
+            self.refresh()
+        return self._user(user_id)
+
+    def root_id(self) -> str:
+        """The root user's id ("" before the server set it up)."""
+        if self._root is None:
+            with self._env.begin() as txn:
+                raw = txn.get(ROOT_USER_KEY, db=self._iam)
+            if raw is None:
+                return ""
+            self._root = bytes(raw).decode()
+        return self._root
+
+    def bucket_owner(self, bucket: str) -> str | None:
+        """The id of the user who owns ``bucket``; None if there is no such bucket."""
+        with self._env.begin() as txn:
+            raw = txn.get(bucket.encode(), db=self._buckets)
+        if raw is None:
+            return None
+        owner = codec.decode(raw).get("owner")
+        return str(owner) if owner else self.root_id()
+
+    def _user(self, user_id: str) -> UserEntry | None:
+        users = self._users
+        if user_id in users:
+            return users[user_id]
+        with self._env.begin() as txn:
+            raw = txn.get(USER + user_id.encode(), db=self._iam)
+        found = user_entry(UserRecord.decode(user_id, codec.decode(raw))) if raw else None
+        if len(users) >= MAX_CACHED:
+            users.clear()
+        users[user_id] = found
+        return found
+
+    def _load_key(self, access_key: str) -> KeyEntry | None:
+        configured = self._configured.get(access_key)
+        if configured is not None:
+            root = self._user(self.root_id())
+            return KeyEntry(access_key, configured, root, True) if root is not None else None
+        with self._env.begin() as txn:
+            raw = txn.get(KEY + access_key.encode(), db=self._iam)
+        if raw is None:
+            return None
+        record = KeyRecord.decode(access_key, codec.decode(raw))
+        user = self._user(record.user_id)
+        if user is None:
+            return None
+        try:
+            secret = self._box.open(record.sealed_secret, access_key)
+        except SealingError:
+            return None
+        return KeyEntry(access_key, secret, user)
