@@ -1,9 +1,11 @@
 """Run the S3 conformance suite (ceph/s3-tests) against a real ``twistd s4``; keep its gains.
 
 ``python tests/conformance/check.py`` starts a server on a free loopback port
-with a temporary data directory, runs ``../shared/s3-tests/run-s3tests`` (the
-suite and its runner, beside the repository) in single-user mode with the
-``aws`` profile, and compares the tests that passed with
+with a temporary data directory, makes a second user (a Writer, "alt") with a
+key through the admin API, runs ``../shared/s3-tests/run-s3tests`` (the suite
+and its runner, beside the repository) with the root's key as the main user
+and alt's as the alternate one, with the ``aws`` profile, and compares the
+tests that passed with
 ``tests/conformance/s3-tests-passing.txt``. It fails when a test listed there
 did not pass; tests that pass but are not listed are printed, to be added
 (``--update`` rewrites the list from this run). Exit status: 0 when every
@@ -13,6 +15,7 @@ listed test passed.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -23,6 +26,7 @@ import time
 import urllib.request
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -30,6 +34,7 @@ PASSING = HERE / "s3-tests-passing.txt"
 RUNNER = REPO.parent / "shared" / "s3-tests" / "run-s3tests"
 ACCESS_KEY = "AKCONFORMANCE"
 SECRET_KEY = "conformance/secret+key"
+ROOT_PASSWORD = "conformance-root-password"
 
 
 def free_port() -> int:
@@ -48,6 +53,7 @@ def start_server(data_dir: str, port: int, log: str) -> subprocess.Popen[bytes]:
         S4_BIND=f"127.0.0.1:{port}",
         S4_ACCESS_KEY_ID=ACCESS_KEY,
         S4_SECRET_ACCESS_KEY=SECRET_KEY,
+        S4_ROOT_PASSWORD=ROOT_PASSWORD,
         PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""),
     )
     twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
@@ -63,6 +69,34 @@ def start_server(data_dir: str, port: int, log: str) -> subprocess.Popen[bytes]:
             time.sleep(0.2)
     server.kill()
     raise SystemExit(f"s4d did not start; its log:\n{Path(log).read_text(errors='replace')}")
+
+
+def admin_call(port: int, method: str, path: str, body: object, token: str = "") -> Any:
+    """One admin API call (JSON in and out)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(), method=method
+    )
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def make_alt_user(port: int) -> tuple[str, str]:
+    """The second user (a Writer, "alt") with a key, through the admin API."""
+    token = admin_call(
+        port, "POST", "/api/admin/login", {"username": "root", "password": ROOT_PASSWORD}
+    )["token"]
+    user = admin_call(
+        port,
+        "POST",
+        "/api/admin/users",
+        {"username": "alt", "password": "alt-user-password", "role": "Writer"},
+        token,
+    )
+    keys = admin_call(port, "POST", f"/api/admin/users/{user['id']}/credentials", {}, token)
+    return keys["access_key"], keys["secret_key"]
 
 
 def passed_tests(out_dir: Path) -> set[str]:
@@ -90,7 +124,7 @@ def read_list() -> set[str]:
 def write_list(tests: set[str]) -> None:
     """Rewrite the list of tests that must keep passing."""
     header = (
-        "# ceph/s3-tests that s4d passes (aws profile, single user): .ci/run fails if one stops\n"
+        "# ceph/s3-tests that s4d passes (aws profile, two users): .ci/run fails if one stops\n"
         "# passing. Regenerate with: python tests/conformance/check.py --update\n"
     )
     PASSING.write_text(header + "".join(f"{t}\n" for t in sorted(tests)))
@@ -112,10 +146,16 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     server = start_server(work, port, os.path.join(work, "server.log"))
     try:
+        alt_key, alt_secret = make_alt_user(port)
         env = dict(
-            os.environ, ENDPOINT_PORT=str(port), ACCESS_KEY=ACCESS_KEY, SECRET_KEY=SECRET_KEY
+            os.environ,
+            ENDPOINT_PORT=str(port),
+            ACCESS_KEY=ACCESS_KEY,
+            SECRET_KEY=SECRET_KEY,
+            ALT_ACCESS_KEY=alt_key,
+            ALT_SECRET_KEY=alt_secret,
         )
-        command = [str(RUNNER), "--jobs", str(args.jobs), "--single-user", "--out", str(out_dir)]
+        command = [str(RUNNER), "--jobs", str(args.jobs), "--out", str(out_dir)]
         if args.select:
             command += ["-k", args.select]
         subprocess.run(
