@@ -62,8 +62,9 @@ class UserCredentials:
         return self._principal(user) if user is not None else None
 
     def bucket_owner(self, bucket: str) -> str | None:
-        """The id of the user who owns ``bucket`` (None: no such bucket)."""
-        return self.directory.bucket_owner(bucket)
+        """The id of the user who owns ``bucket`` (None: no such bucket), as of the last
+        :meth:`secret_for` (every signed request calls that first)."""
+        return self.directory.bucket_owner(bucket, refresh=False)
 
     def _principal(self, user: UserEntry) -> Principal:
         if self._generation != self.directory.generation:

@@ -8,7 +8,8 @@ users is cached in this process. Every change to users or keys raises the
 ``iam`` generation in the same transaction; each look-up first reads the
 generation and drops the caches when it moved, so a key revoked or a user
 deactivated through any server process is refused by every process from its
-next request on.
+next request on. Bucket owners are cached the same way, under a second
+generation that creating or deleting a bucket raises.
 
 Sealed secrets are opened here (AES-GCM, about a microsecond) and kept only in
 the cache of this process. The root user's configured key
@@ -22,7 +23,14 @@ from typing import NamedTuple
 from s4d.store import codec
 from s4d.store.schema import ROOT_USER_KEY, U64
 from s4d.store.store import Store
-from s4d.store.views.iam import GENERATION, KEY, USER, KeyRecord, UserRecord
+from s4d.store.views.iam import (
+    BUCKET_GENERATION,
+    GENERATION,
+    KEY,
+    USER,
+    KeyRecord,
+    UserRecord,
+)
 from s4d.util.sealing import SealingError, SecretBox
 
 #: Entries kept per cache before it is emptied (a bound against key-spraying clients).
@@ -69,9 +77,11 @@ class Directory:
         self._configured: dict[str, str] = {}
         self._keys: dict[str, KeyEntry | None] = {}
         self._users: dict[str, UserEntry | None] = {}
+        self._owners: dict[str, str | None] = {}
         self._root: str | None = None
         #: the generation the caches hold (-1: none yet)
         self.generation = -1
+        self._bucket_generation = -1
 
     def configure_root_key(self, access_key: str, secret: str) -> None:
         """Let ``access_key`` (from the configuration) sign as the root user."""
@@ -84,14 +94,19 @@ class Directory:
         return frozenset(self._configured)
 
     def refresh(self) -> int:
-        """Read the generation; drop the caches if it moved. Returns it."""
+        """Read both generations; drop the caches that went stale. Returns the first."""
         with self._env.begin() as txn:
             raw = txn.get(GENERATION, db=self._iam)
+            raw_buckets = txn.get(BUCKET_GENERATION, db=self._iam)
         generation = int(U64.unpack(raw)[0]) if raw else 0
         if generation != self.generation:
             self._keys.clear()
             self._users.clear()
             self.generation = generation
+        buckets = int(U64.unpack(raw_buckets)[0]) if raw_buckets else 0
+        if buckets != self._bucket_generation:
+            self._owners.clear()
+            self._bucket_generation = buckets
         return generation
 
     def key(self, access_key: str, refresh: bool = True) -> KeyEntry | None:
@@ -128,14 +143,26 @@ class Directory:
             self._root = bytes(raw).decode()
         return self._root
 
-    def bucket_owner(self, bucket: str) -> str | None:
-        """The id of the user who owns ``bucket``; None if there is no such bucket."""
+    def bucket_owner(self, bucket: str, refresh: bool = True) -> str | None:
+        """The id of the user who owns ``bucket``; None if there is no such bucket.
+
+        ``refresh``: as for :meth:`key`.
+        """
+        if refresh:
+            self.refresh()
+        owners = self._owners
+        if bucket in owners:
+            return owners[bucket]
         with self._env.begin() as txn:
             raw = txn.get(bucket.encode(), db=self._buckets)
-        if raw is None:
-            return None
-        owner = codec.decode(raw).get("owner")
-        return str(owner) if owner else self.root_id()
+        found = None
+        if raw is not None:
+            owner = codec.decode(raw).get("owner")
+            found = str(owner) if owner else self.root_id()
+        if len(owners) >= MAX_CACHED:
+            owners.clear()
+        owners[bucket] = found
+        return found
 
     def _user(self, user_id: str) -> UserEntry | None:
         users = self._users

@@ -53,6 +53,7 @@ def create_bucket(t: MetaTxn, name: str, region: str, now_ns: int, owner: str = 
         owner=owner,
     )
     t.buckets.put(bucket)
+    t.iam.bump_buckets()  # processes that cached "no such bucket" look again
     return bucket
 
 
@@ -64,6 +65,7 @@ def delete_bucket(t: MetaTxn, name: str) -> None:
     abort_bucket_uploads(t, bucket)  # uploads in progress go with their bucket
     t.bucket_config.delete_all(bucket)
     t.buckets.delete(bucket)
+    t.iam.bump_buckets()  # processes that cached its owner forget it
 
 
 def set_versioning(t: MetaTxn, name: str, status: str) -> Bucket:

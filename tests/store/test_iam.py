@@ -243,3 +243,19 @@ class DirectoryTests(SynchronousTestCase):
         self.assertEqual(self.one.bucket_owner("b"), self.alice.user_id)
         self.assertEqual(self.one.bucket_owner("r"), self.root.user_id)
         self.assertIsNone(self.one.bucket_owner("missing"))
+
+    def test_cached_bucket_owners_follow_deletion_and_creation(self) -> None:
+        alice, root = self.alice.user_id, self.root.user_id
+        self.store.commit(lambda t: fb.create_bucket(t, "b", "us-east-1", NOW, alice))
+        self.assertEqual(self.two.bucket_owner("b"), alice)
+        self.assertIsNone(self.two.bucket_owner("c"))
+        self.store.commit(lambda t: fb.delete_bucket(t, "b"))
+        self.assertIsNone(self.two.bucket_owner("b"))
+        self.store.commit(lambda t: fb.create_bucket(t, "b", "us-east-1", NOW, root))
+        self.store.commit(lambda t: fb.create_bucket(t, "c", "us-east-1", NOW, alice))
+        self.assertEqual(self.two.bucket_owner("b"), root)
+        self.assertEqual(self.two.bucket_owner("c"), alice)
+        # within one request (no refresh) the cache answers
+        self.store.commit(lambda t: fb.delete_bucket(t, "c"))
+        self.assertEqual(self.two.bucket_owner("c", refresh=False), alice)
+        self.assertIsNone(self.two.bucket_owner("c"))

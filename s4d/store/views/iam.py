@@ -6,6 +6,8 @@ key                            value
 ``b"R"``                       the root user's id (ASCII)
 ``b"G"``                       the generation: u64, raised by every change to users
                                or keys (processes drop their caches when it moves)
+``b"B"``                       the bucket generation: u64, raised whenever a bucket
+                               is created or deleted (cached bucket owners go stale)
 ``b"U"`` + user id             codec: :class:`UserRecord`
 ``b"N"`` + user name           the user's id (ASCII): the name index
 ``b"K"`` + access key id       codec: :class:`KeyRecord` (its secret sealed)
@@ -29,6 +31,7 @@ from s4d.store.views.base import View
 
 ROOT = b"R"
 GENERATION = b"G"
+BUCKET_GENERATION = b"B"
 USER = b"U"
 NAME = b"N"
 KEY = b"K"
@@ -123,6 +126,12 @@ class IamView(View):
         value = self.generation() + 1
         self.txn.put(GENERATION, u64(value), db=self.db)
         return value
+
+    def bump_buckets(self) -> None:
+        """Raise the bucket generation (a bucket was created or deleted)."""
+        raw = self.txn.get(BUCKET_GENERATION, db=self.db)
+        value = (U64.unpack(raw)[0] if raw else 0) + 1
+        self.txn.put(BUCKET_GENERATION, u64(value), db=self.db)
 
     def root_id(self) -> str | None:
         """The root user's id, once one was assigned."""
