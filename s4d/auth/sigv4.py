@@ -96,7 +96,12 @@ def _hmac(key: bytes, msg: str) -> bytes:
     return hmac.new(key, wire_bytes(msg), hashlib.sha256).digest()
 
 
-@lru_cache(maxsize=1024)
+#: Derived signing keys kept: one per (secret, day, region) in use. Sized for tens of
+#: thousands of active keys (an entry is about 300 bytes); a miss costs four HMACs.
+SIGNING_KEY_CACHE = 32768
+
+
+@lru_cache(maxsize=SIGNING_KEY_CACHE)
 def signing_key(secret: str, date: str, region: str, service: str = SERVICE) -> bytes:
     """The SigV4 signing key for ``secret`` on ``date`` (``YYYYMMDD``) in ``region``.
 

@@ -43,6 +43,7 @@ from twisted.internet.testing import StringTransport
 
 from s4d.admin.app import OpsApp
 from s4d.auth import sigv4
+from s4d.auth.access import authorize
 from s4d.auth.credentials import IdentitySource, UserCredentials
 from s4d.bench.s3 import _wait_port, _worker
 from s4d.engine import SERVER_KEY_FILE, Engine
@@ -101,10 +102,16 @@ def populate(data_dir: str, users: int, keys_per_user: int) -> list[tuple[str, s
     return keys
 
 
-def _site(store: Store, static: tuple[str, str] | None = None) -> S3Site:
-    """The S3 site over ``store``; with ``static``, that one key without the users store."""
+def _engine(store: Store) -> Engine:
+    """An engine over ``store`` running everything inline; the root's key configured."""
     engine = Engine(store, InlineRunner(), lambda f, *a, **k: f(*a, **k))
     engine.directory.configure_root_key(ROOT_AK, ROOT_SK)
+    return engine
+
+
+def _site(store: Store, static: tuple[str, str] | None = None) -> S3Site:
+    """The S3 site over ``store``; with ``static``, that one key without the users store."""
+    engine = _engine(store)
     credentials: IdentitySource = UserCredentials(engine.directory)
     if static is not None:
         credentials = StaticCredentials(dict([static]))
@@ -222,6 +229,43 @@ def in_memory(
             store.close()
 
 
+def auth_path(dirs: dict[str, tuple[str, list[tuple[str, str, str]]]], count: int) -> None:
+    """The authorization path alone, per request: what the front end asks of the users store.
+
+    The secret (with the generation check), the SigV4 signing key (cached), the
+    principal, the bucket's owner and the decision, for one signer and for every
+    signer in turn.
+    """
+    print("the authorization path alone, µs per request (best of 3):")
+    for name, (data_dir, keys) in dirs.items():
+        store = Store(StoreConfig(data_dir, fsync=False, map_size=4 << 30), inline_commit=True)
+        try:
+            credentials = UserCredentials(_engine(store).directory)
+            figures = []
+            for signers in (keys[:1], keys):
+                best = float("inf")
+                for _ in range(3):
+                    for ak, sk, bucket in signers:  # warm every cache first
+                        _authorize_once(credentials, ak, sk, bucket)
+                    started = time.thread_time()
+                    for i in range(count):
+                        ak, sk, bucket = signers[i % len(signers)]
+                        _authorize_once(credentials, ak, sk, bucket)
+                    best = min(best, (time.thread_time() - started) / count)
+                figures.append(best)
+            print(f"  {name:<26} one signer {figures[0] * 1e6:5.2f}   "
+                  f"every signer {figures[1] * 1e6:5.2f}", flush=True)  # fmt: skip
+        finally:
+            store.close()
+
+
+def _authorize_once(credentials: UserCredentials, ak: str, sk: str, bucket: str) -> None:
+    secret = credentials.secret_for(ak)
+    assert secret == sk
+    sigv4.signing_key(secret, NOW.strftime("%Y%m%d"), "us-east-1")
+    authorize(credentials.principal_for(ak), "s3:GetObject", credentials.bucket_owner(bucket))
+
+
 def over_sockets(
     dirs: dict[str, tuple[str, list[tuple[str, str, str]]]], args: argparse.Namespace
 ) -> None:
@@ -293,6 +337,7 @@ def main(argv: list[str]) -> int:
             dirs[label] = (data_dir, populate(data_dir, users, per))
             print(f"filled: {label} ({time.perf_counter() - started:.1f} s)", flush=True)
         in_memory(dirs, args)
+        auth_path(dirs, args.requests * 5)
         if args.spawn:
             over_sockets(dirs, args)
     finally:
