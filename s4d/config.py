@@ -238,6 +238,14 @@ SETTINGS: tuple[Setting, ...] = (
     _s("S4_SCRUB_INTERVAL_SECS", "scrub.interval_secs", parse_number, "600",
        "seconds between scrub slices"),
     _s("S4_SCRUB_RATE", "scrub.rate", parse_size, "16MB", "scrub read rate (bytes/s)"),
+    _s("S4_SELECT_ENABLED", "select_enabled", parse_bool, "true",
+       "answer S3 Select (SelectObjectContent) and multi-object ``?sql`` queries"),
+    _s("S4_SELECT_MAX_MEMORY", "select_max_memory", parse_size, "256MB",
+       "memory pool of one query (sorts, aggregates and joins spill or fail beyond it)"),
+    _s("S4_SELECT_TIMEOUT", "select_timeout", parse_number, "60",
+       "seconds a query may run (0: no limit)"),
+    _s("S4_SELECT_CONCURRENCY", "select_concurrency", parse_integer, "2",
+       "queries that run at once per process, each on its own thread; a few more wait"),
     _reserved("S4_ROOT_USERNAME", "admin user name (the admin API)"),
     _reserved("S4_ROOT_PASSWORD", "admin password (the admin API)"),
     _reserved("S4_JWT_SECRET", "key signing admin API tokens"),
@@ -286,6 +294,11 @@ class Config:
     body_min_rate: int = 1024
     max_header_bytes: int = 64 << 10
     max_connections: int = 1024
+    #: queries (S4_SELECT_*): on or off, memory pool per query, seconds, threads
+    select_enabled: bool = True
+    select_max_memory: int = 256 << 20
+    select_timeout: float = 60.0
+    select_concurrency: int = 2
 
     def to_json(self) -> str:
         """This configuration as JSON (what a worker process receives)."""

@@ -147,6 +147,63 @@ ERROR_STATUS: dict[str, tuple[int, str]] = {
 }
 
 
+#: SelectObjectContent's codes (AWS's list of SELECT Object Content errors), and the two
+#: of s4d's queries (QueryTimeout, QueryMemoryExceeded: S4_SELECT_TIMEOUT, _MAX_MEMORY).
+SELECT_ERRORS: dict[str, tuple[int, str]] = {
+    "AmbiguousFieldName": (400, "The field name matches more than one field in the record."),
+    "CastFailed": (400, "Attempt to convert from one data type to another using CAST failed."),
+    "CSVParsingError": (400, "Encountered an error parsing the CSV file."),
+    "DivisionByZero": (400, "Division by zero."),
+    "EmptyRequestBody": (400, "The request body cannot be empty."),
+    "EvaluatorBindingDoesNotExist": (400, "A column name or a path does not exist."),
+    "EvaluatorInvalidArguments": (400, "Incorrect number of arguments in the function call."),
+    "EvaluatorInvalidTimestampFormatPattern": (400, "The timestamp format pattern is invalid."),
+    "ExpressionTooLong": (400, "The SQL expression is too long: the maximum is 256 KB."),
+    "IncorrectSqlFunctionArgumentType": (400, "Incorrect type of arguments in function call."),
+    "IntegerOverflow": (400, "Integer overflow or underflow in the SQL expression."),
+    "InvalidCast": (400, "Attempt to convert from one data type to another using CAST."),
+    "InvalidColumnIndex": (400, "The column index is invalid."),
+    "InvalidCompressionFormat": (400, "The file is not in a supported compression format."),
+    "InvalidDataType": (400, "The SQL expression contains an invalid data type."),
+    "InvalidExpressionType": (400, "The ExpressionType is invalid: only SQL is supported."),
+    "InvalidFileHeaderInfo": (400, "The FileHeaderInfo is invalid: USE, IGNORE or NONE."),
+    "InvalidJsonType": (400, "The JsonType is invalid: DOCUMENT or LINES."),
+    "InvalidQuoteFields": (400, "The QuoteFields is invalid: ALWAYS or ASNEEDED."),
+    "InvalidRequestParameter": (400, "The value of a parameter in the request is invalid."),
+    "InvalidScanRange": (400, "The ScanRange is invalid."),
+    "InvalidTableAlias": (400, "The SQL expression contains an invalid table alias."),
+    "InvalidTextEncoding": (400, "Invalid encoding type: only UTF-8 is supported."),
+    "JSONParsingError": (400, "Encountered an error parsing the JSON file."),
+    "LexerInvalidChar": (400, "The SQL expression contains an invalid character."),
+    "LexerInvalidLiteral": (400, "The SQL expression contains an invalid literal."),
+    "MissingRequiredParameter": (400, "The request is missing a required parameter."),
+    "MultipleDataSourcesUnsupported": (400, "Multiple data sources are not supported."),
+    "ObjectSerializationConflict": (400, "InputSerialization names more than one format."),
+    "OverMaxRecordSize": (400, "The length of a record exceeds the maximum."),
+    "ParquetParsingError": (400, "Encountered an error parsing the Parquet file."),
+    "ParseCastArity": (400, "The SQL expression CAST has incorrect arity."),
+    "ParseEmptySelect": (400, "The SQL expression contains an empty SELECT."),
+    "ParseExpectedDatePart": (400, "Did not find the expected date part."),
+    "ParseExpectedExpression": (400, "Did not find the expected SQL expression."),
+    "ParseExpectedLeftParenAfterCast": (400, "Did not find the expected left parenthesis."),
+    "ParseExpectedRightParenBuiltinFunctionCall": (
+        400,
+        "Did not find the expected right parenthesis character in the SQL expression.",
+    ),
+    "ParseInvalidPathComponent": (400, "The SQL expression contains an invalid path component."),
+    "ParseSelectMissingFrom": (400, "The SQL expression contains a missing FROM after SELECT."),
+    "ParseUnexpectedToken": (400, "The SQL expression contains an unexpected token."),
+    "ParseUnsupportedSelect": (400, "The SQL expression contains an unsupported use of SELECT."),
+    "QueryMemoryExceeded": (400, "The query needs more memory than this server allows."),
+    "QueryTimeout": (400, "The query ran longer than this server allows."),
+    "UnsupportedFunction": (400, "Encountered an unsupported SQL function."),
+    "UnsupportedScanRangeInput": (400, "Scan range queries are not supported on this input."),
+    "UnsupportedSqlOperation": (400, "Encountered an unsupported SQL operation."),
+    "UnsupportedSyntax": (400, "Encountered invalid syntax."),
+}
+ERROR_STATUS.update(SELECT_ERRORS)
+
+
 class S3Error(Exception):
     """An error that maps to one S3 error response.
 

@@ -16,6 +16,7 @@ from s4d.listening import CannotListen, ListeningService
 from s4d.s3.assembly import build_s3_site
 from s4d.s3.front import StaticCredentials
 from s4d.s3.request import ConnectionLimits, S3Site
+from s4d.sql.queries import Limits, QueryService
 from s4d.store.store import Store, StoreConfig
 from s4d.util.eventlog import TwistedEventLog
 from s4d.util.memory import tune_malloc
@@ -38,7 +39,7 @@ def endpoint_description(config: Config) -> str:
 
 
 class StoreService(service.Service):
-    """Opens the store, thread pool and engine on start; closes them on stop."""
+    """Opens the store, thread pools, engine and query service on start; closes them on stop."""
 
     def __init__(self, config: Config, reactor: Any) -> None:
         self.config = config
@@ -46,6 +47,9 @@ class StoreService(service.Service):
         self.runner: ExecutorRunner | None = None
         self.store: Store | None = None
         self.engine: Engine | None = None
+        #: S3 Select and ?sql, on their own threads (None when S4_SELECT_ENABLED is off)
+        self.queries: QueryService | None = None
+        self.query_runner: ExecutorRunner | None = None
 
     def open(self) -> Engine:
         """Open the data directory (idempotent); the engine over it."""
@@ -70,6 +74,22 @@ class StoreService(service.Service):
                 FutureBridge(self.reactor.callFromThread), max(2, c.threads)
             )
             self.engine = Engine(self.store, self.runner, self.reactor.callFromThread)
+            if c.select_enabled:
+                self.query_runner = ExecutorRunner(
+                    FutureBridge(self.reactor.callFromThread),
+                    max(1, c.select_concurrency),
+                    name="s4d-sql",
+                )
+                self.queries = QueryService(
+                    self.engine.objects,
+                    self.query_runner,
+                    self.reactor.callFromThread,
+                    Limits(
+                        max_memory=c.select_max_memory,
+                        timeout=c.select_timeout,
+                        concurrency=max(1, c.select_concurrency),
+                    ),
+                )
         return self.engine
 
     def startService(self) -> None:
@@ -78,8 +98,12 @@ class StoreService(service.Service):
         self.open()
 
     def stopService(self) -> None:
-        """Stop the worker threads and close the store."""
+        """Cancel running queries, stop the worker threads and close the store."""
         super().stopService()  # type: ignore[no-untyped-call]
+        if self.queries is not None and self.query_runner is not None:
+            self.queries.stop()  # cancelled queries never wait for the reactor again
+            self.query_runner.stop()
+            self.queries = self.query_runner = None
         if self.runner is not None:
             self.runner.stop()
             self.runner = None
@@ -184,8 +208,10 @@ class _StopSignal(service.Service):
         self.engine.stop()
 
 
-def build_site(config: Config, engine: Engine, reactor: Any) -> S3Site:
-    """The S3 site over ``engine`` (one per process)."""
+def build_site(
+    config: Config, engine: Engine, reactor: Any, queries: QueryService | None = None
+) -> S3Site:
+    """The S3 site over ``engine`` (one per process); ``queries`` answers S3 Select."""
     return build_s3_site(
         engine,
         StaticCredentials({config.access_key: config.secret_key}),
@@ -196,6 +222,7 @@ def build_site(config: Config, engine: Engine, reactor: Any) -> S3Site:
         max_upload_size=config.max_upload_size,
         clock=reactor,
         limits=connection_limits(config),
+        queries=queries,
         reactor=reactor,
     )
 
@@ -235,7 +262,7 @@ def make_service(config: Config, reactor: Any = None) -> service.MultiService:
     for job in jobs:
         if job is not None:
             job.setServiceParent(root)  # type: ignore[no-untyped-call]
-    site = build_site(config, engine, reactor)
+    site = build_site(config, engine, reactor, store_service.queries)
     announce = _announcer(config)
     if config.workers > 1:
         WorkerPool(config, site, reactor, on_listening=announce).setServiceParent(root)  # type: ignore[no-untyped-call]

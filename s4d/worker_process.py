@@ -50,7 +50,7 @@ def worker_main(argv: Sequence[str]) -> int:
     tune_malloc()
     store_service = StoreService(config, reactor)
     engine = store_service.open()
-    site = build_site(config, engine, reactor)
+    site = build_site(config, engine, reactor, store_service.queries)
     reactor.adoptStreamPort(INHERITED_FD, family_of(config.host), tls_factory(config, site))
     os.close(INHERITED_FD)
     StandardIO(_ParentWatch(reactor))  # type: ignore[no-untyped-call]

@@ -23,12 +23,22 @@ from s4d.s3.handlers.listing import ListingHandlers
 from s4d.s3.handlers.multipart import MultipartHandlers
 from s4d.s3.handlers.objects import ObjectHandlers
 from s4d.s3.handlers.rename import RenameHandlers
+from s4d.s3.handlers.select import SelectHandlers
 from s4d.s3.handlers.tagging import TaggingHandlers
 from s4d.s3.request import ConnectionLimits, S3Site
+from s4d.sql.queries import QueryService
 
 
-def default_table(engine: Engine, region: str, clock: IReactorTime | None) -> DispatchTable:
-    """The dispatch table with every S3 operation s4d implements."""
+def default_table(
+    engine: Engine,
+    region: str,
+    clock: IReactorTime | None,
+    queries: QueryService | None = None,
+) -> DispatchTable:
+    """The dispatch table with every S3 operation s4d implements.
+
+    :param queries: runs S3 Select and ``?sql`` (None: those answer NotImplemented).
+    """
     table = DispatchTable()
     areas = (
         BucketHandlers(engine.buckets, region),
@@ -37,6 +47,7 @@ def default_table(engine: Engine, region: str, clock: IReactorTime | None) -> Di
         MultipartHandlers(engine.multipart, clock),
         RenameHandlers(engine.renames),
         TaggingHandlers(engine.objects, engine.buckets),
+        SelectHandlers(queries),
     )
     for area in areas:
         for key, found in area.routes():
@@ -56,6 +67,7 @@ def build_s3_site(
     clock: IReactorTime | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     limits: ConnectionLimits | None = None,
+    queries: QueryService | None = None,
     **site_options: Any,
 ) -> S3Site:
     """The S3 site over ``engine``.
@@ -65,10 +77,11 @@ def build_s3_site(
         GET and HEAD).
     :param clock: timers in handlers (keep-alive of long completions); None turns them off.
     :param now: the wall clock signatures are checked against.
+    :param queries: the query service of S3 Select and ``?sql`` (None: not offered).
     :param site_options: passed to twisted.web's ``Site`` (``reactor``: the clock
         for connection timeouts).
     """
-    table = default_table(engine, region, clock)
+    table = default_table(engine, region, clock, queries)
     front = S3Front(table, engine.objects, credentials, domain, max_upload_size, now, public_paths)
     site = S3Site(S3Resource(ops), front, limits=limits, **site_options)
     site.displayTracebacks = False
