@@ -175,6 +175,7 @@ SELECT_ERRORS: dict[str, tuple[int, str]] = {
     "InvalidTextEncoding": (400, "Invalid encoding type: only UTF-8 is supported."),
     "JSONParsingError": (400, "Encountered an error parsing the JSON file."),
     "LexerInvalidChar": (400, "The SQL expression contains an invalid character."),
+    "LikeInvalidInputs": (400, "Invalid argument given to the LIKE clause in the SQL expression."),
     "LexerInvalidLiteral": (400, "The SQL expression contains an invalid literal."),
     "MissingRequiredParameter": (400, "The request is missing a required parameter."),
     "MultipleDataSourcesUnsupported": (400, "Multiple data sources are not supported."),

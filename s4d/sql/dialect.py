@@ -391,6 +391,7 @@ class _Translator:
 
     def run(self) -> Translated:
         self._rewrite_sources()
+        self._rewrite_like_escapes()
         self._rewrite_missing()
         self._rewrite_casts()
         self._rewrite_functions_and_names()
@@ -411,6 +412,38 @@ class _Translator:
             alias = f" AS {quote_name(source.alias)}" if source.alias is not None else ""
             first.text = f" {source.table}{alias} "
         self.sig = _significant(self.tokens)
+
+    def _rewrite_like_escapes(self) -> None:
+        """``LIKE 'a!%' ESCAPE '!'`` -> ``LIKE 'a\\%' ESCAPE '\\'`` (DataFusion's only escape)."""
+        sig, tokens = self.sig, self.tokens
+        for k in range(len(sig) - 3):
+            like, pattern, escape, char = (tokens[sig[k + j]] for j in range(4))
+            if not (
+                like.is_word("LIKE", "ILIKE")
+                and pattern.kind == STRING
+                and escape.is_word("ESCAPE")
+                and char.kind == STRING
+            ):
+                continue
+            mark = char.text[1:-1].replace("''", "'")
+            if len(mark) != 1:
+                raise S3Error("LikeInvalidInputs", "ESCAPE takes one character.")
+            if mark == "\\":
+                continue
+            text = pattern.text[1:-1].replace("''", "'")
+            out: list[str] = []
+            at = 0
+            while at < len(text):
+                c = text[at]
+                if c == mark and at + 1 < len(text):
+                    nxt = text[at + 1]
+                    out.append("\\" + nxt if nxt in "%_" else nxt.replace("\\", "\\\\"))
+                    at += 2
+                    continue
+                out.append("\\\\" if c == "\\" else c)
+                at += 1
+            pattern.text = quote_string("".join(out))
+            char.text = "'\\'"
 
     def _rewrite_missing(self) -> None:
         sig, tokens = self.sig, self.tokens
@@ -490,7 +523,8 @@ class _Translator:
                 continue
             if t.kind == IDENT and prev is not None and prev.kind == STRING and k > 1:
                 if tokens[sig[k - 2]].is_word("INTERVAL"):
-                    k += 1  # INTERVAL '1' DAY: a unit, not a column
+                    t.kind = WORD  # INTERVAL '1' DAY: a unit, not a column nor an alias
+                    k += 1
                     continue
             if t.kind in (IDENT, QIDENT) and not (
                 prev is not None and (prev.is_op(".") or prev.is_word("AS"))

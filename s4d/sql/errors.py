@@ -37,7 +37,7 @@ PATTERNS: tuple[tuple[str, str], ...] = (
     (r"InvalidTimestampFormat", "EvaluatorInvalidTimestampFormatPattern"),
     (r"Divide by zero|division by zero", "DivisionByZero"),
     (r"[Oo]verflow", "IntegerOverflow"),
-    (r"Cast error|CastFailed|Cannot cast|Unsupported CAST", "CastFailed"),
+    (r"Cast error|CastFailed|Cannot cast|Unsupported CAST|Parser error", "CastFailed"),
     (r"Cannot coerce|Cannot infer common|type mismatch|Invalid comparison", "InvalidDataType"),
     (r"CSV parse error|CSV conversion error|Expected \d+ columns", "CSVParsingError"),
     (r"JSON parse error|JSON|straddling", "JSONParsingError"),
@@ -55,9 +55,16 @@ _NOISE = re.compile(
 )
 
 
+#: A Python exception raised in a UDF, as DataFusion writes it.
+_PYERR = re.compile(r"PyErr \{ type: <class '[\w.]+'>, value: \w+\((['\"])(.*?)\1\)", re.DOTALL)
+
+
 def message_of(error: BaseException) -> str:
     """An error's text without DataFusion's layers of prefixes, on one line."""
     text = str(error).strip()
+    raised = _PYERR.search(text)
+    if raised:
+        text = raised.group(2)
     text = re.sub(r"\s+", " ", text)
     while True:
         shorter = _NOISE.sub("", text)

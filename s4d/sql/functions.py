@@ -90,6 +90,14 @@ def _to_timestamp(texts: pa.Array) -> pa.Array:
     return _timestamps(out)
 
 
+def _micros(moments: pa.Array) -> list[Any]:
+    """Timestamps as Python values (nanoseconds dropped: datetime holds microseconds)."""
+    if pa.types.is_timestamp(moments.type) and moments.type.unit == "ns":
+        moments = moments.cast(pa.timestamp("us", moments.type.tz), safe=False)
+    values: list[Any] = moments.to_pylist()
+    return values
+
+
 def _as_datetime(value: Any) -> datetime | None:
     if value is None:
         return None
@@ -136,7 +144,7 @@ def date_diff(part: str, first: datetime, second: datetime) -> int:
 def _date_add(parts: pa.Array, quantities: pa.Array, moments: pa.Array) -> pa.Array:
     out: list[datetime | None] = []
     for part, quantity, moment in zip(
-        parts.to_pylist(), quantities.to_pylist(), moments.to_pylist(), strict=True
+        parts.to_pylist(), quantities.to_pylist(), _micros(moments), strict=True
     ):
         when = _as_datetime(moment)
         out.append(None if when is None or quantity is None else date_add(part, quantity, when))
@@ -146,7 +154,7 @@ def _date_add(parts: pa.Array, quantities: pa.Array, moments: pa.Array) -> pa.Ar
 def _date_diff(parts: pa.Array, firsts: pa.Array, seconds: pa.Array) -> pa.Array:
     out: list[int | None] = []
     for part, first, second in zip(
-        parts.to_pylist(), firsts.to_pylist(), seconds.to_pylist(), strict=True
+        parts.to_pylist(), _micros(firsts), _micros(seconds), strict=True
     ):
         a, b = _as_datetime(first), _as_datetime(second)
         out.append(None if a is None or b is None else date_diff(part, a, b))
@@ -217,7 +225,7 @@ def format_timestamp(moment: datetime, pattern: str) -> str:
 
 def _to_string(moments: pa.Array, patterns: pa.Array) -> pa.Array:
     out: list[str | None] = []
-    for moment, pattern in zip(moments.to_pylist(), patterns.to_pylist(), strict=True):
+    for moment, pattern in zip(_micros(moments), patterns.to_pylist(), strict=True):
         when = _as_datetime(moment)
         out.append(None if when is None or pattern is None else format_timestamp(when, pattern))
     return pa.array(out, type=pa.string())

@@ -662,7 +662,7 @@ class TableBuilder:
             opened: OpenObject | None = None
             if schema is None or shape.scan_range is not None:
                 opened = self._open(ref)
-                metadata = self._parquet_metadata(opened)
+                metadata = self._parquet_metadata(ref, opened)
                 if schema is None:
                     schema = metadata.schema.to_arrow_schema()
             self.filesystem.add(path, self._parquet_opener(ref, opened), ref.size)
@@ -681,8 +681,8 @@ class TableBuilder:
     def _size(opened: OpenObject) -> int:
         return sum(location.size for location in opened.locations)
 
-    def _parquet_metadata(self, opened: OpenObject) -> Any:
-        handle = pa.PythonFile(RandomAccessFile(self._reader(opened)), mode="r")
+    def _parquet_metadata(self, ref: ObjectRef, opened: OpenObject) -> Any:
+        handle = pa.PythonFile(RandomAccessFile(self._planning_reader(ref, opened)), mode="r")
         try:
             return pa_pq.ParquetFile(handle).metadata
         except (pa.ArrowInvalid, OSError) as e:
@@ -692,7 +692,12 @@ class TableBuilder:
     def _parquet_opener(
         self, ref: ObjectRef, opened: OpenObject | None
     ) -> Callable[[], io.RawIOBase]:
+        """Opens the object as a file; one opened while planning keeps its reader (and cache)."""
+
         def opener() -> io.RawIOBase:
+            planned = self._planned.get(ref.key)
+            if planned is not None:
+                return RandomAccessFile(planned[1])
             found = opened if opened is not None else self._open(ref)
             return RandomAccessFile(self._reader(found))
 

@@ -70,6 +70,9 @@ def _json_text(value: Any) -> str:
 
 
 def _by_value(column: pa.Array, write: Callable[[Any], str | None]) -> pa.Array:
+    if pa.types.is_timestamp(column.type) and column.type.unit == "ns":
+        # Python's datetime holds microseconds
+        column = column.cast(pa.timestamp("us", column.type.tz), safe=False)
     return pa.array([write(v) for v in column.to_pylist()], type=pa.string())
 
 

@@ -23,7 +23,35 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from tests.clients.harness import ServerTestCase, boto3_client
+from tests.clients.harness import (
+    ServerTestCase,
+    boto3_client,
+    client_binary,
+    isolated_env,
+    run_client,
+)
+
+DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "sql", "data")
+
+#: pyarrow writing a Parquet object through s4d's S3 API (pyarrow.fs.S3FileSystem), in a
+#: child interpreter (the AWS SDK for C++ reads ~/.aws on start-up: a temporary home).
+WRITE_PARQUET = r"""
+import sys
+import pyarrow as pa, pyarrow.fs as pafs, pyarrow.parquet as pq
+endpoint, scheme, key, secret, bucket, ca = sys.argv[1:7]
+fs = pafs.S3FileSystem(
+    endpoint_override=endpoint, scheme=scheme, access_key=key, secret_key=secret,
+    region="us-east-1", **({"tls_ca_file_path": ca} if ca else {})
+)
+n = 50000
+table = pa.table({
+    "id": pa.array(range(n), pa.int64()),
+    "kind": pa.array([f"k{i % 5}" for i in range(n)]),
+    "amount": pa.array([i * 0.25 for i in range(n)], pa.float64()),
+})
+pq.write_table(table, f"{bucket}/tables/amounts.parquet", filesystem=fs, row_group_size=5000)
+print("written")
+"""
 
 PEOPLE = (
     b'name,age,city\nalice,30,Paris\nbob,25,Berlin\n"carol, jr",41,"New\nYork"\ndave,35,Paris\n'
@@ -189,6 +217,137 @@ class Boto3SelectCsvTests(SelectTestCase):
                 self.assertNotIn("End", event)
         self.assertIn("CastFailed", str(caught.exception))
         self.assertGreater(seen, 0)
+
+
+class Boto3SelectJsonParquetTests(SelectTestCase):
+    """SelectObjectContent over JSON and Parquet with boto3."""
+
+    RECORDS = [
+        {"id": 1, "user": {"name": "ann", "langs": ["fr", "en"]}, "score": 7.5},
+        {"id": 2, "user": {"name": "bo", "langs": ["sv"]}, "score": 9.0},
+        {"id": 3, "user": {"name": "cy", "langs": []}, "score": 4.25},
+    ]
+
+    def test_json_lines(self) -> None:
+        """JSON LINES: nested paths, list elements from 0, IS MISSING."""
+        self.put("u.jsonl", b"".join(json.dumps(r).encode() + b"\n" for r in self.RECORDS))
+        records, _ = self.select(
+            "u.jsonl",
+            "SELECT s.user.name AS name, s.user.langs[0] AS first FROM S3Object s "
+            "WHERE s.user.langs[1] IS MISSING ORDER BY s.score DESC",
+            {"JSON": {"Type": "LINES"}},
+        )
+        self.assertEqual(
+            self.json_lines(records), [{"name": "bo", "first": "sv"}, {"name": "cy", "first": None}]
+        )
+
+    def test_json_document(self) -> None:
+        """JSON DOCUMENT: a top-level array walked with S3Object[*]; CSV output."""
+        self.put("u.json", json.dumps(self.RECORDS, indent=2).encode())
+        records, _ = self.select(
+            "u.json",
+            "SELECT s.id, s.score FROM S3Object[*] s WHERE s.score > 5",
+            {"JSON": {"Type": "DOCUMENT"}},
+            {"CSV": {}},
+        )
+        self.assertEqual(records, b"1,7.5\n2,9\n")
+
+    def test_parquet_written_by_pyarrow_through_s3(self) -> None:
+        """pyarrow writes the object through the S3 API; a filter and an aggregate read it."""
+        assert self.server is not None
+        env = isolated_env(os.path.join(self.tmp, "child-home"))
+        import sys
+
+        run_client(
+            self,
+            [
+                sys.executable,
+                "-c",
+                WRITE_PARQUET,
+                self.server.host,
+                self.server.scheme,
+                self.server.access_key,
+                self.server.secret_key,
+                self.bucket,
+                self.server.cert_path or "",
+            ],
+            env,
+        )
+        records, events = self.select(
+            "tables/amounts.parquet",
+            "SELECT s.kind, count(*) AS n, sum(s.amount) AS total FROM S3Object s "
+            "WHERE s.id >= 40000 GROUP BY s.kind ORDER BY s.kind",
+            {"Parquet": {}},
+        )
+        expected = [
+            {
+                "kind": f"k{k}",
+                "n": 2000,
+                "total": sum(i * 0.25 for i in range(40000, 50000) if i % 5 == k),
+            }
+            for k in range(5)
+        ]
+        self.assertEqual(self.json_lines(records), expected)
+        self.assertEqual(next(iter(events[-1])), "End")
+
+    def test_parquet_written_by_duckdb(self) -> None:
+        """DuckDB's Parquet (tests/sql/data): decimals, dates, timestamps, structs."""
+        with open(os.path.join(DATA, "duckdb_orders.parquet"), "rb") as f:
+            self.put("orders.parquet", f.read())
+        records, _ = self.select(
+            "orders.parquet",
+            "SELECT s.shop.city AS city, count(*) AS n, max(s.placed) AS last FROM S3Object s "
+            "WHERE s.day < CAST('2026-01-03' AS DATE) GROUP BY s.shop.city ORDER BY city",
+            {"Parquet": {}},
+        )
+        rows = self.json_lines(records)
+        self.assertEqual([r["city"] for r in rows], ["Berlin", "Paris"])
+        self.assertEqual(sum(r["n"] for r in rows), sum(1 for i in range(10000) if i % 365 < 2))
+
+
+class AwsCliSelectTests(SelectTestCase):
+    """``aws s3api select-object-content`` writes the records to a file."""
+
+    def test_select_object_content(self) -> None:
+        """CSV in, CSV out, through the AWS CLI's own event stream parser."""
+        assert self.server is not None
+        aws = client_binary("aws")
+        env = isolated_env(os.path.join(self.tmp, "cli-home"))
+        with open(env["AWS_SHARED_CREDENTIALS_FILE"], "w") as f:
+            f.write(
+                f"[default]\naws_access_key_id = {self.server.access_key}\n"
+                f"aws_secret_access_key = {self.server.secret_key}\n"
+            )
+        with open(env["AWS_CONFIG_FILE"], "w") as f:
+            f.write(f"[default]\nregion = {self.server.region}\n")
+        self.put("people.csv", PEOPLE)
+        out = os.path.join(self.tmp, "out.csv")
+        run_client(
+            self,
+            [
+                aws,
+                "--endpoint-url",
+                self.server.endpoint,
+                "s3api",
+                "select-object-content",
+                "--bucket",
+                self.bucket,
+                "--key",
+                "people.csv",
+                "--expression",
+                "SELECT s.name, s.age FROM S3Object s WHERE s.city = 'Paris'",
+                "--expression-type",
+                "SQL",
+                "--input-serialization",
+                '{"CSV": {"FileHeaderInfo": "USE", "AllowQuotedRecordDelimiter": true}}',
+                "--output-serialization",
+                '{"CSV": {}}',
+                out,
+            ],
+            env,
+        )
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), b"alice,30\ndave,35\n")
 
 
 def sql_query(server: Any, bucket: str, body: dict[str, Any]) -> tuple[int, str, bytes]:

@@ -14,10 +14,12 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from s4d.admin.app import PUBLIC_PATHS, OpsApp
+from s4d.engine import Engine
 from s4d.s3.assembly import build_s3_site
 from s4d.s3.front import StaticCredentials
 from s4d.sql import eventstream
 from s4d.sql.queries import Limits, QueryService
+from s4d.store.store import Store, StoreConfig
 from s4d.util.threads import InlineRunner
 from tests.s3.memory import ACCESS_KEY, NOW, SECRET_KEY, MemoryResponse, MemoryS3
 
@@ -25,8 +27,17 @@ from tests.s3.memory import ACCESS_KEY, NOW, SECRET_KEY, MemoryResponse, MemoryS
 class QueryMemoryS3(MemoryS3):
     """An in-memory S3 server whose queries run inline."""
 
-    def __init__(self, limits: Limits | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, limits: Limits | None = None, chunk_size: int | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
+        if chunk_size is not None:  # small chunks: reads of part of an object are visible
+            self.store.close()
+            config = StoreConfig(
+                self.data_dir, fsync=False, map_size=1 << 28, chunk_size=chunk_size
+            )
+            self.store = Store(config, inline_commit=True)
+            self.engine = Engine(self.store, self.runner, lambda f, *a, **k: f(*a, **k))
         self.queries = QueryService(
             self.engine.objects,
             InlineRunner(),
