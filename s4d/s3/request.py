@@ -188,11 +188,18 @@ class S3Request(Request):
 
     @property
     def gone(self) -> bool:
-        """The response is finished or the client went away."""
-        return bool(self.finished or self._disconnected)
+        """The response is finished, was aborted, or the client went away."""
+        return bool(self.finished or self._disconnected or self._aborted)
+
+    _aborted = False
 
     def abort(self) -> None:
-        """Drop the connection (a streamed body cannot be completed correctly)."""
+        """Drop the connection (a streamed body cannot be completed correctly).
+
+        The request is then gone: nothing more is written, not even the end of a
+        chunked body, which would make the cut-short body look complete.
+        """
+        self._aborted = True
         if self.transport is not None:
             self.tcp.abortConnection()
 

@@ -538,7 +538,10 @@ class TableBuilder:
         return planned[1] if planned is not None else self._reader(opened)
 
     def _first_opened(self, objects: ObjectList) -> Iterator[tuple[ObjectRef, OpenObject]]:
+        """The first objects of a list, opened (to read its columns from); none: refused."""
+        seen = False
         for tries, ref in enumerate(objects):
+            seen = True
             if tries >= SCHEMA_TRIES:
                 return
             try:
@@ -547,6 +550,8 @@ class TableBuilder:
                 if e.code in ("NoSuchKey", "NoSuchVersion") and objects.key is None:
                     continue
                 raise
+        if not seen:
+            raise _no_match(objects)
 
     # the tables
 
@@ -673,7 +678,7 @@ class TableBuilder:
                 file_format.make_fragment(path, filesystem=self._arrow_fs, row_groups=row_groups)
             )
         if schema is None:
-            return Table(name, [], None, pa.schema([]))
+            raise _no_match(objects)
         dataset = pa_ds.FileSystemDataset(fragments, schema, file_format, self._arrow_fs)
         return Table(name, columns_of(schema), dataset, schema)
 
@@ -702,6 +707,11 @@ class TableBuilder:
             return RandomAccessFile(self._reader(found))
 
         return opener
+
+
+def _no_match(objects: ObjectList) -> S3Error:
+    pattern = objects.glob.pattern if objects.glob is not None else objects.key or "*"
+    return S3Error("InvalidRequest", f"No objects matched the query pattern {pattern!r}.")
 
 
 def _row_groups_in(metadata: Any, scan_range: ScanRange, size: int) -> list[int]:

@@ -382,3 +382,73 @@ class MultiObjectSqlTests(SelectTestCase):
         )
         self.assertEqual((status, kind), (200, "application/json"), body)
         self.assertEqual(json.loads(body), [{"msg": "disk"}, {"msg": "net"}])
+
+    def test_join_of_two_prefixes_csv_output(self) -> None:
+        """A JOIN between two globs; CSV output with a header."""
+        self.put("users/a.csv", b"id,name\n1,ann\n2,bo\n")
+        self.put("users/b.csv", b"id,name\n3,cy\n")
+        self.put("orders/1.csv", b"user,total\n1,10\n3,5\n")
+        self.put("orders/2.csv", b"user,total\n1,7\n")
+        status, kind, body = sql_query(
+            self.server,
+            self.bucket,
+            {
+                "sql": "SELECT u.name, sum(CAST(o.total AS INT)) AS spent FROM 'users/*.csv' u "
+                "JOIN 'orders/*.csv' o ON u.id = o.user GROUP BY u.name ORDER BY spent DESC",
+                "output": "csv",
+            },
+        )
+        self.assertEqual((status, kind), (200, "text/csv"), body)
+        self.assertEqual(body, b"name,spent\nann,17\ncy,5\n")
+
+    def test_thousand_objects(self) -> None:
+        """A query over 1,000 CSV objects (listed a page at a time) counts every row."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def put(n: int) -> None:
+            self.put(f"events/{n:04d}.csv", b"id,kind\n%d,a\n%d,b\n" % (n, n))
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(put, range(1000)))
+        self.put("elsewhere/x.csv", b"id,kind\n0,a\n")
+        status, _, body = sql_query(
+            self.server,
+            self.bucket,
+            {
+                "sql": "SELECT kind, count(*) AS n, count(DISTINCT id) AS ids, "
+                "min(CAST(id AS INT)) AS lo, max(CAST(id AS INT)) AS hi "
+                "FROM 'events/*.csv' GROUP BY kind ORDER BY kind"
+            },
+        )
+        self.assertEqual(status, 200, body)
+        self.assertEqual(
+            json.loads(body),
+            [
+                {"kind": "a", "n": 1000, "ids": 1000, "lo": 0, "hi": 999},
+                {"kind": "b", "n": 1000, "ids": 1000, "lo": 0, "hi": 999},
+            ],
+        )
+
+    def test_error_after_the_start_cuts_the_body(self) -> None:
+        """A failure once rows are flowing: the client sees an incomplete body."""
+        import http.client
+
+        self.put("late/1.csv", b"n\n" + b"".join(b"%d\n" % i for i in range(300000)) + b"x\n")
+        with self.assertRaises((http.client.IncompleteRead, ConnectionError, OSError)):
+            sql_query(
+                self.server,
+                self.bucket,
+                {"sql": "SELECT CAST(n AS INT) AS n FROM 'late/*.csv'", "output": "csv"},
+            )
+
+    def test_errors_are_s3_documents(self) -> None:
+        """No match, bad SQL, a statement that is not a query: S3 XML errors."""
+        self.put("a.csv", b"x\n1\n")
+        for body, code in (
+            ({"sql": "SELECT * FROM 'nothing/*'"}, b"<Code>InvalidRequest</Code>"),
+            ({"sql": "SELECT * FROM 'a.csv' WHERE"}, b"<Code>ParseExpectedExpression</Code>"),
+            ({"sql": "DROP TABLE t0"}, b"<Code>UnsupportedSqlOperation</Code>"),
+        ):
+            status, kind, answer = sql_query(self.server, self.bucket, body)
+            self.assertEqual((status, kind), (400, "application/xml"), answer)
+            self.assertIn(code, answer)

@@ -9,9 +9,14 @@ returns. DataFusion and pyarrow still use their own threads inside it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
+from urllib.parse import quote
 from xml.sax.saxutils import escape
+
+from twisted.internet.error import ConnectionDone
+from twisted.python.failure import Failure
 
 from s4d.admin.app import PUBLIC_PATHS, OpsApp
 from s4d.engine import Engine
@@ -21,7 +26,14 @@ from s4d.sql import eventstream
 from s4d.sql.queries import Limits, QueryService
 from s4d.store.store import Store, StoreConfig
 from s4d.util.threads import InlineRunner
-from tests.s3.memory import ACCESS_KEY, NOW, SECRET_KEY, MemoryResponse, MemoryS3
+from tests.s3.memory import (
+    ACCESS_KEY,
+    NOW,
+    SECRET_KEY,
+    MemoryConnection,
+    MemoryResponse,
+    MemoryS3,
+)
 
 
 class QueryMemoryS3(MemoryS3):
@@ -44,6 +56,7 @@ class QueryMemoryS3(MemoryS3):
             lambda f, *a, **k: f(*a, **k),
             limits or Limits(buffered=None),
         )
+        self._buckets: set[str] = set()
         self.site = build_s3_site(
             self.engine,
             StaticCredentials({ACCESS_KEY: SECRET_KEY}),
@@ -57,18 +70,35 @@ class QueryMemoryS3(MemoryS3):
 
     def put(self, bucket: str, key: str, body: bytes) -> None:
         """Store an object (creating its bucket if needed)."""
-        self.request("PUT", f"/{bucket}")
-        response = self.request("PUT", f"/{bucket}/{key}", body)
+        if bucket not in self._buckets:
+            self.exchange("PUT", f"/{bucket}", b"")
+            self._buckets.add(bucket)
+        response = self.exchange("PUT", f"/{bucket}/{quote(key)}", body)
         assert response.status == 200, response.body
 
-    def chunked(self, method: str, target: str, body: bytes) -> MemoryResponse:
-        """A request whose response is chunked (no Content-Length): read to the end."""
+    def exchange(self, method: str, target: str, body: bytes) -> MemoryResponse:
+        """One request on its own connection, closed afterwards; the whole response.
+
+        The response may be chunked (a query's); it is read as far as it goes
+        (``x-test-complete`` says whether its last chunk came).
+        """
+        response, conn = self.exchange_on_connection(method, target, body)
+        conn.protocol.connectionLost(Failure(ConnectionDone()))
+        return response
+
+    def exchange_on_connection(
+        self, method: str, target: str, body: bytes
+    ) -> tuple[MemoryResponse, MemoryConnection]:
+        """:meth:`exchange`, leaving the connection open (to look at it)."""
         conn = self.connect()
         headers = {"content-length": str(len(body))}
-        import hashlib
+        digest = hashlib.sha256(body).hexdigest()
+        conn.send(self.head_block(method, target, headers, digest) + body)
+        return parse_chunked(conn.written), conn
 
-        conn.send(self.head_block(method, target, headers, hashlib.sha256(body).hexdigest()) + body)
-        return parse_chunked(conn.written)
+    def chunked(self, method: str, target: str, body: bytes) -> MemoryResponse:
+        """A request whose response may be chunked."""
+        return self.exchange(method, target, body)
 
 
 def parse_chunked(data: bytes) -> MemoryResponse:
