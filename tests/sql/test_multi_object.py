@@ -182,9 +182,17 @@ class MultiObjectErrorTests(MultiObjectCase):
         self.assertIn(b"No objects matched the query pattern", response.body)
 
     def test_bad_bodies(self) -> None:
-        for body in (b"", b"not json", b"[]", b'{"sql": 1}', b'{"sql": "SELECT 1", "format": "xml"}',
-                     b'{"sql": "SELECT 1", "output": "xml"}', b'{"sql": "x", "extra": 1}',
-                     b'{"sql": "SELECT 1", "delimiter": ",,"}'):  # fmt: skip
+        bodies = [
+            b"",
+            b"not json",
+            b"[]",
+            b'{"sql": 1}',
+            b'{"sql": "SELECT 1", "format": "xml"}',
+            b'{"sql": "SELECT 1", "output": "xml"}',
+            b'{"sql": "x", "extra": 1}',
+            b'{"sql": "SELECT 1", "delimiter": ",,"}',
+        ]
+        for body in bodies:
             response = self.s3.chunked("POST", "/bkt?sql", body)
             self.assertRefused(response, "InvalidRequest")
 
