@@ -186,17 +186,29 @@ class ParsedQuery:
     spans: list[tuple[int, list[int]]]
     select_mode: bool
 
-    def translate(self, columns: Sequence[Sequence[Column]]) -> Translated:
-        """DataFusion SQL for the statement; ``columns[i]`` are source ``i``'s columns."""
-        return _Translator(self, [list(c) for c in columns]).run()
+    def translate(
+        self, columns: Sequence[Sequence[Column]], unknown: frozenset[int] = frozenset()
+    ) -> Translated:
+        """DataFusion SQL for the statement; ``columns[i]`` are source ``i``'s columns.
+
+        Sources in ``unknown`` have no known columns (an empty object): any name
+        is taken for one of theirs, and reported in :attr:`Translated.discovered`.
+        """
+        return _Translator(self, [list(c) for c in columns], unknown).run()
 
 
 @dataclass(frozen=True)
 class Translated:
-    """The DataFusion statement and the output names given to the select list."""
+    """The DataFusion statement and the output names given to the select list.
+
+    :ivar discovered: for tables whose columns were not known (an empty
+        object), the names the statement used, by table: they become the
+        columns of an empty table.
+    """
 
     sql: str
     names: tuple[str | None, ...] = ()
+    discovered: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _path_after(tokens: list[Token], sig: list[int], k: int) -> tuple[list[PathStep], int]:
@@ -372,10 +384,14 @@ _POSITIONAL = re.compile(r"_([1-9][0-9]*)\Z")
 class _Translator:
     """One translation: rewrites ``query.tokens`` in place and joins them."""
 
-    def __init__(self, query: ParsedQuery, columns: list[list[Column]]) -> None:
+    def __init__(
+        self, query: ParsedQuery, columns: list[list[Column]], unknown: frozenset[int]
+    ) -> None:
         self.query = query
         self.tokens = [Token(t.kind, t.text, t.pos) for t in query.tokens]
         self.columns = columns
+        self.unknown = unknown
+        self.discovered: dict[str, list[str]] = {}
         #: alias (as written; unquoted ones by upper case) -> source index
         self.aliases: dict[str, int] = {}
         for i, source in enumerate(query.sources):
@@ -398,7 +414,8 @@ class _Translator:
         names: tuple[str | None, ...] = ()
         if self.query.select_mode:
             names = self._name_outputs()
-        return Translated("".join(t.text for t in self.tokens).strip(), names)
+        sql = "".join(t.text for t in self.tokens).strip()
+        return Translated(sql, names, self.discovered)
 
     def _rewrite_sources(self) -> None:
         for index, span in self.query.spans:
@@ -615,6 +632,14 @@ class _Translator:
     def _resolve_column(self, token: Token, source: int | None) -> Column | None:
         candidates = [source] if source is not None else list(range(len(self.columns)))
         name = token.name
+        if len(candidates) == 1 and candidates[0] in self.unknown:
+            if token.kind == IDENT and token.upper in KEYWORDS:
+                return None
+            table = self.query.sources[candidates[0]].table
+            known = self.discovered.setdefault(table, [])
+            if name not in known:
+                known.append(name)
+            return Column(name)
         found: list[Column] = []
         for s in candidates:
             columns = self.columns[s]

@@ -38,7 +38,11 @@ PATTERNS: tuple[tuple[str, str], ...] = (
     (r"Divide by zero|division by zero", "DivisionByZero"),
     (r"[Oo]verflow", "IntegerOverflow"),
     (r"Cast error|CastFailed|Cannot cast|Unsupported CAST|Parser error", "CastFailed"),
-    (r"Cannot coerce|Cannot infer common|type mismatch|Invalid comparison", "InvalidDataType"),
+    (
+        r"Cannot coerce|Cannot infer common|type mismatch|Invalid comparison|"
+        r"Cannot get result type|Invalid \w+ arithmetic|Invalid argument error",
+        "InvalidDataType",
+    ),
     (r"CSV parse error|CSV conversion error|Expected \d+ columns", "CSVParsingError"),
     (r"JSON parse error|JSON|straddling", "JSONParsingError"),
     (r"[Pp]arquet|magic bytes|Couldn't deserialize thrift", "ParquetParsingError"),

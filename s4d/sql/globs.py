@@ -119,6 +119,11 @@ def compile_glob(pattern: str) -> Glob:
     return Glob(pattern, literal_prefix(pattern), compiled)
 
 
+def exact(key: str) -> Glob:
+    """A glob matching ``key`` alone (a quoted name without wildcards)."""
+    return Glob(key, key, re.compile(re.escape(key), re.DOTALL))
+
+
 def is_glob(text: str) -> bool:
     """``text`` holds a wildcard (``*``, ``?``, ``[`` or ``{``)."""
     return any(char in text for char in "*?[{")

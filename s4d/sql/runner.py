@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.dataset as pa_ds
 from datafusion import DataFrame
 from twisted.logger import Logger
 
@@ -42,7 +43,7 @@ from s4d.sql.channel import OutputChannel
 from s4d.sql.control import EngineBridge, QueryCancelled, QueryControl
 from s4d.sql.dialect import parse
 from s4d.sql.errors import classify
-from s4d.sql.globs import compile_glob, is_glob
+from s4d.sql.globs import compile_glob, exact, is_glob
 from s4d.sql.inputs import ObjectList, Shape, Table, TableBuilder
 from s4d.sql.output import CsvWriter, Writer, writer_for
 from s4d.sql.request import CsvOutput, MultiObjectRequest, SelectRequest
@@ -207,7 +208,7 @@ class PlainSink(_Sink):
 
 @dataclass
 class _Planned:
-    frame: DataFrame | None
+    frame: DataFrame
     columns: list[str]
 
 
@@ -228,26 +229,26 @@ def _plan(job: QueryJob, builder: TableBuilder) -> _Planned:
                 objects = ObjectList(job.objects, job.bridge, job.bucket, job.access, key=job.key)
                 shape = Shape(request.input, request.compression, request.scan_range, source.path)
             else:
-                glob = source.glob
-                if glob is not None and not is_glob(glob):
-                    objects = ObjectList(job.objects, job.bridge, job.bucket, job.access, key=glob)
-                else:
-                    objects = ObjectList(
-                        job.objects,
-                        job.bridge,
-                        job.bucket,
-                        job.access,
-                        glob=compile_glob(glob) if glob is not None else None,
-                    )
+                pattern = source.glob
+                glob = None
+                if pattern is not None:
+                    glob = compile_glob(pattern) if is_glob(pattern) else exact(pattern)
+                objects = ObjectList(job.objects, job.bridge, job.bucket, job.access, glob=glob)
                 shape = Shape(request.input, "AUTO")
             table = tables[source.table] = builder.build(source.table, objects, shape)
         columns.append(table.columns)
-    if any(table.dataset is None for table in tables.values()):
-        return _Planned(None, [])
-    translated = parsed.translate(columns)
+    unknown = frozenset(
+        i for i, source in enumerate(parsed.sources) if tables[source.table].dataset is None
+    )
+    translated = parsed.translate(columns, unknown)
     context = new_context(job.settings.max_memory, job.settings.partitions)
     for table in tables.values():
-        context.register_dataset(table.name, table.dataset)
+        dataset = table.dataset
+        if dataset is None:  # no records at all: an empty table of the names the query used
+            names = translated.discovered.get(table.name, [])
+            empty = pa.schema([(name, pa.string()) for name in names]).empty_table()
+            dataset = pa_ds.dataset(empty)
+        context.register_dataset(table.name, dataset)
     frame = context.sql_with_options(translated.sql, statement_options())
     check_plan(frame)
     schema: pa.Schema = frame.schema()
@@ -328,8 +329,7 @@ def _run(job: QueryJob, builder: TableBuilder) -> None:
     error: BaseException | None = None
     try:
         sink.begin(planned.columns)
-        if planned.frame is not None:
-            asyncio.run(_execute(job, planned.frame, sink, writer))
+        asyncio.run(_execute(job, planned.frame, sink, writer))
         control.check()
         sink.finish()
     except BaseException as e:  # noqa: BLE001 - reported in the stream

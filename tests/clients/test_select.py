@@ -350,6 +350,117 @@ class AwsCliSelectTests(SelectTestCase):
             self.assertEqual(f.read(), b"alice,30\ndave,35\n")
 
 
+def signed_select(
+    server: Any, bucket: str, key: str, document: bytes
+) -> tuple[str, dict[str, str]]:
+    """The URL and headers of a SigV4-signed SelectObjectContent request (to send by hand)."""
+    url = f"{server.endpoint}/{bucket}/{key}?select&select-type=2"
+    request = AWSRequest(method="POST", url=url, data=document)
+    S3SigV4Auth(Credentials(server.access_key, server.secret_key), "s3", server.region).add_auth(
+        request
+    )
+    return url, dict(request.headers)
+
+
+def select_xml(expression: str) -> bytes:
+    """A SelectObjectContentRequest over CSV without a header, JSON out."""
+    from xml.sax.saxutils import escape
+
+    return (
+        '<SelectObjectContentRequest xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+        f"<Expression>{escape(expression)}</Expression><ExpressionType>SQL</ExpressionType>"
+        "<InputSerialization><CSV/></InputSerialization>"
+        "<OutputSerialization><JSON/></OutputSerialization></SelectObjectContentRequest>"
+    ).encode()
+
+
+#: A query that computes for minutes: a count over a three-way cross join.
+ENDLESS = "SELECT count(*) FROM S3Object a, S3Object b, S3Object c WHERE a._1 < b._1"
+
+
+class SelectLimitTests(SelectTestCase):
+    """S4_SELECT_TIMEOUT and S4_SELECT_MAX_MEMORY stop a query; the server carries on."""
+
+    server_env = {
+        "S4_SELECT_TIMEOUT": "2",
+        "S4_SELECT_MAX_MEMORY": "4MB",
+        "S4_SELECT_CONCURRENCY": "1",
+    }
+
+    def error_event(self, key: str, expression: str) -> dict[str, Any]:
+        response = self.s3.select_object_content(
+            Bucket=self.bucket,
+            Key=key,
+            Expression=expression,
+            ExpressionType="SQL",
+            InputSerialization={"CSV": {}},
+            OutputSerialization={"JSON": {}},
+        )
+        with self.assertRaises(Exception) as caught:
+            for _ in response["Payload"]:
+                pass
+        return {"text": str(caught.exception)}
+
+    def test_timeout_is_an_error_event(self) -> None:
+        """A query past its time ends with QueryTimeout; S3 requests kept being served."""
+        import threading
+        import time
+
+        self.put("rows.csv", b"".join(b"%d\n" % i for i in range(3000)))
+        self.put("small.txt", b"hello")
+        outcome: dict[str, Any] = {}
+        worker = threading.Thread(
+            target=lambda: outcome.update(self.error_event("rows.csv", ENDLESS))
+        )
+        started = time.monotonic()
+        worker.start()
+        slowest = 0.0
+        while worker.is_alive() and time.monotonic() - started < 60:
+            t0 = time.monotonic()
+            body = self.s3.get_object(Bucket=self.bucket, Key="small.txt")["Body"].read()
+            slowest = max(slowest, time.monotonic() - t0)
+            self.assertEqual(body, b"hello")
+        worker.join(60)
+        self.assertIn("QueryTimeout", outcome["text"])
+        self.assertLess(time.monotonic() - started, 30)
+        self.assertLess(slowest, 1.0, "a GET waited on the query")
+
+    def test_memory_limit_is_an_error_event(self) -> None:
+        """A join whose build side outgrows the memory pool ends with QueryMemoryExceeded."""
+        self.put("big.csv", b"".join(b"%d,%s\n" % (i, b"x" * 40) for i in range(300000)))
+        outcome = self.error_event(
+            "big.csv", "SELECT count(*) FROM S3Object a JOIN S3Object b ON a._1 = b._1"
+        )
+        self.assertIn("QueryMemoryExceeded", outcome["text"])
+        records, _ = self.select("big.csv", "SELECT count(*) AS n FROM S3Object", {"CSV": {}})
+        self.assertEqual(self.json_lines(records), [{"n": 300000}])
+
+
+class SelectCancelTests(SelectTestCase):
+    """A client that goes away cancels its query (one query thread: the next one must run)."""
+
+    server_env = {"S4_SELECT_TIMEOUT": "300", "S4_SELECT_CONCURRENCY": "1"}
+
+    def test_disconnect_cancels_the_query(self) -> None:
+        import http.client
+        import time
+        from urllib.parse import urlsplit
+
+        assert self.server is not None
+        self.put("rows.csv", b"".join(b"%d\n" % i for i in range(3000)))
+        url, headers = signed_select(self.server, self.bucket, "rows.csv", select_xml(ENDLESS))
+        parts = urlsplit(url)
+        connection = http.client.HTTPConnection(parts.netloc, timeout=30)
+        connection.request("POST", f"{parts.path}?{parts.query}", select_xml(ENDLESS), headers)
+        response = connection.getresponse()
+        self.assertEqual(response.status, 200)
+        connection.close()  # gone while the query computes
+        started = time.monotonic()
+        records, _ = self.select("rows.csv", "SELECT count(*) AS n FROM S3Object", {"CSV": {}})
+        self.assertEqual(self.json_lines(records), [{"n": 3000}])
+        self.assertLess(time.monotonic() - started, 60, "the next query waited for the first")
+
+
 def sql_query(server: Any, bucket: str, body: dict[str, Any]) -> tuple[int, str, bytes]:
     """``POST /bucket?sql`` signed with SigV4: status, content type and body."""
     url = f"{server.endpoint}/{bucket}?sql"

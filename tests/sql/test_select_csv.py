@@ -227,10 +227,11 @@ class FormatTests(SelectCase):
         )
 
     def test_empty_object(self) -> None:
-        """An empty object answers no records, then Stats and End."""
+        """An empty object has no records: a count is 0, a selection nothing."""
         self.put("empty.csv", b"")
-        answer = self.select("empty.csv", "SELECT * FROM S3Object")
+        answer = self.select("empty.csv", "SELECT s._1, s.name FROM S3Object s", NONE)
         self.assertEqual(answer.kinds, ["Stats", "End"])
+        self.assertRecords(self.select("empty.csv", "SELECT count(*) FROM S3Object"), [{"_1": 0}])
 
 
 class EventTests(SelectCase):
