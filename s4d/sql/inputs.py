@@ -59,10 +59,16 @@ OPEN_AHEAD = 8
 LIST_PAGE = 1000
 #: Bytes of a JSON object read to learn its columns.
 JSON_SAMPLE = 4 << 20
+#: Bytes of JSON pyarrow parses at once: the columns are those of the first block, and
+#: no record may be longer.
+JSON_BLOCK = 1 << 20
 #: Largest CSV header line.
 MAX_HEADER = 1 << 20
 #: Objects tried, at most, to find one that is not empty (for the columns).
 SCHEMA_TRIES = 100
+#: How Parquet is read: column chunks as decoding reaches them, not every chunk of the
+#: row groups ahead at once (pyarrow's pre-buffering holds about 16 row groups in memory).
+PARQUET_SCAN = pa_ds.ParquetFragmentScanOptions(pre_buffer=False, buffer_size=1 << 20)
 
 
 @dataclass(frozen=True)
@@ -632,7 +638,7 @@ class TableBuilder:
             try:
                 reader = pa_json.open_json(
                     pa.PythonFile(stream, mode="r"),
-                    read_options=pa_json.ReadOptions(block_size=BLOCK),
+                    read_options=pa_json.ReadOptions(block_size=JSON_BLOCK),
                     parse_options=pa_json.ParseOptions(newlines_in_values=self._multiline(shape)),
                 )
             except pa.ArrowInvalid as e:
@@ -655,11 +661,11 @@ class TableBuilder:
                 newlines_in_values=self._multiline(shape),
                 unexpected_field_behavior="ignore",
             ),
-            read_options=pa_json.ReadOptions(block_size=BLOCK),
+            read_options=pa_json.ReadOptions(block_size=JSON_BLOCK),
         )
 
     def _parquet(self, name: str, objects: ObjectList, shape: Shape) -> Table:
-        file_format = pa_ds.ParquetFileFormat()
+        file_format = pa_ds.ParquetFileFormat(default_fragment_scan_options=PARQUET_SCAN)
         fragments = []
         schema: pa.Schema | None = None
         for n, ref in enumerate(objects):

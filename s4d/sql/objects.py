@@ -90,6 +90,10 @@ class ObjectReader:
             index += 1
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
+    def processed(self, size: int) -> None:
+        """``size`` bytes reached a parser (BytesProcessed)."""
+        self._bridge.control.count_processed(size)
+
     def close(self) -> None:
         """Forget kept chunks and reads in flight."""
         with self._lock:
@@ -163,11 +167,9 @@ class RandomAccessFile(io.RawIOBase):
         return self._reader.size
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        with self._lock:
-            data = self._reader.read(self._at, len(buffer), forward=False)
-            buffer[: len(data)] = data
-            self._at += len(data)
-            return len(data)
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
     def read(self, size: int = -1) -> bytes:
         with self._lock:
@@ -175,4 +177,5 @@ class RandomAccessFile(io.RawIOBase):
                 size = self._reader.size - self._at
             data = self._reader.read(self._at, size, forward=False)
             self._at += len(data)
-            return data
+        self._reader.processed(len(data))
+        return data

@@ -48,8 +48,14 @@ from s4d.sql.inputs import ObjectList, Shape, Table, TableBuilder
 from s4d.sql.output import CsvWriter, Writer, writer_for
 from s4d.sql.request import CsvOutput, MultiObjectRequest, SelectRequest
 from s4d.sql.session import check_plan, new_context, statement_options
+from s4d.util.memory import release_free_memory
 
 log = Logger()
+
+# pyarrow's own allocators (mimalloc, jemalloc) keep what a query freed for the next one;
+# the process's malloc (arenas capped by s4d.util.memory) gives it back: the server's
+# resident size returns near its idle size between queries (docs/performance.rst).
+pa.set_memory_pool(pa.system_memory_pool())
 
 #: When the last query ended (time.monotonic()), for :func:`_quiesce`.
 _last_query_end = 0.0
@@ -304,6 +310,7 @@ def run_query(job: QueryJob) -> None:
         job.control.finish()
         global _last_query_end
         _last_query_end = time.monotonic()
+        release_free_memory()
 
 
 def _run(job: QueryJob, builder: TableBuilder) -> None:

@@ -37,8 +37,9 @@ from s4d.sql.control import QueryCancelled, QueryControl
 from s4d.sql.dialect import PathStep
 from s4d.sql.objects import ObjectReader
 
-#: Bytes a stage asks of the one before it at a time.
-BLOCK = 1 << 20
+#: Bytes a stage asks of the one before it at a time, and of a CSV or JSON block that
+#: pyarrow parses at once (larger blocks cost memory, not speed: docs/performance.rst).
+BLOCK = 256 << 10
 #: Largest JSON value :class:`JsonRecords` holds while decoding it.
 MAX_JSON_VALUE = 64 << 20
 #: Record delimiters pyarrow's CSV reader knows itself.

@@ -34,3 +34,18 @@ def tune_malloc(mmap_threshold: int | None = None, arena_max: int = 2) -> bool:
     if mmap_threshold is not None:
         ok = bool(mallopt(M_MMAP_THRESHOLD, mmap_threshold))
     return bool(mallopt(M_ARENA_MAX, arena_max)) and ok
+
+
+def release_free_memory() -> bool:
+    """Give the heap's free memory back to the system (``malloc_trim``); False if not glibc.
+
+    After a query its buffers are free but kept by malloc; this returns the
+    server's resident size near its idle size between queries.
+    """
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    try:
+        return bool(ctypes.CDLL(name).malloc_trim(0))
+    except (OSError, AttributeError):
+        return False
