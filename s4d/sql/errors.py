@@ -40,7 +40,8 @@ PATTERNS: tuple[tuple[str, str], ...] = (
     (r"Cast error|CastFailed|Cannot cast|Unsupported CAST|Parser error", "CastFailed"),
     (
         r"Cannot coerce|Cannot infer common|type mismatch|Invalid comparison|"
-        r"Cannot get result type|Invalid \w+ arithmetic|Invalid argument error",
+        r"Cannot get result type|Invalid \w+ arithmetic|Invalid argument error|type_coercion|"
+        r"Cannot access field",
         "InvalidDataType",
     ),
     (r"CSV parse error|CSV conversion error|Expected \d+ columns", "CSVParsingError"),

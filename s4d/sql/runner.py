@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.dataset as pa_ds
 from datafusion import DataFrame
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from s4d.engine import ObjectsFacade
 from s4d.errors import S3Error
@@ -351,8 +352,10 @@ def _run(job: QueryJob, builder: TableBuilder) -> None:
 
 
 def _log_unexpected(failure: BaseException, original: BaseException) -> None:
+    """Log an error that is nobody's input but a fault (with its traceback, when called
+    in the ``except`` block that caught it)."""
     if isinstance(failure, S3Error) and failure.code == "InternalError":
-        log.error("Query failed unexpectedly: {error!r}", error=original)
+        log.failure("Query failed unexpectedly: {error!r}", Failure(), error=original)  # type: ignore[no-untyped-call]
 
 
 def start_query(

@@ -258,6 +258,8 @@ def _follow(value: Any, steps: tuple[PathStep, ...]) -> Iterator[Any]:
         if isinstance(value, list):
             for item in value:
                 yield from _follow(item, rest)
+        else:  # as AWS: S3Object[*] over a document that is one object is that object
+            yield from _follow(value, rest)
         return
     if step.name is not None:
         if isinstance(value, dict) and step.name in value:

@@ -191,6 +191,24 @@ class Boto3SelectCsvTests(SelectTestCase):
         self.assertTrue(error["Code"].startswith("Parse"), error)
         self.assertEqual(caught.exception.response["ResponseMetadata"]["HTTPStatusCode"], 400)
 
+    def test_statements_that_reach_files_are_refused(self) -> None:
+        """DDL, COPY and file table functions: S3 errors, and no file appears."""
+        self.put("people.csv", PEOPLE)
+        target = os.path.join(self.tmp, "written.csv")
+        for statement in (
+            "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'",
+            f"COPY (SELECT 1) TO '{target}'",
+            "SELECT * FROM read_csv('/etc/passwd')",
+            "SELECT * FROM S3Object s WHERE s.name IN (SELECT * FROM '/etc/passwd')",
+        ):
+            with self.assertRaises(ClientError, msg=statement) as caught:
+                self.select("people.csv", statement, csv_input())
+            self.assertEqual(
+                caught.exception.response["ResponseMetadata"]["HTTPStatusCode"], 400, statement
+            )
+            self.assertNotIn("root:", str(caught.exception))
+        self.assertFalse(os.path.exists(target))
+
     def test_missing_object(self) -> None:
         """NoSuchKey, as for a GET."""
         with self.assertRaises(ClientError) as caught:

@@ -110,6 +110,10 @@ class JsonTests(SelectCase):
             ),
             [{"name": "n1"}],
         )
+        self.assertRecords(  # [*] over one object is that object (AWS's Rules[*] example)
+            self.select("n.json", "SELECT count(*) AS n FROM S3Object[*].people[*] p", DOCUMENT),
+            [{"n": 5}],
+        )
 
     def test_gzip_json_and_scan_range(self) -> None:
         """GZIP JSON lines; a ScanRange over uncompressed lines."""
