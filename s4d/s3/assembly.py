@@ -20,6 +20,7 @@ from s4d.s3.dispatch import DispatchTable
 from s4d.s3.front import S3Front
 from s4d.s3.handlers.bucket import BucketHandlers
 from s4d.s3.handlers.listing import ListingHandlers
+from s4d.s3.handlers.lock import LockHandlers
 from s4d.s3.handlers.multipart import MultipartHandlers
 from s4d.s3.handlers.objects import ObjectHandlers
 from s4d.s3.handlers.rename import RenameHandlers
@@ -37,6 +38,7 @@ def default_table(engine: Engine, region: str, clock: IReactorTime | None) -> Di
         MultipartHandlers(engine.multipart, clock),
         RenameHandlers(engine.renames),
         TaggingHandlers(engine.objects, engine.buckets),
+        LockHandlers(engine.locks),
     )
     for area in areas:
         for key, found in area.routes():

@@ -13,6 +13,7 @@ from s4d.s3.call import Handler, Response, S3Call
 from s4d.s3.dates import iso8601
 from s4d.s3.dispatch import Route, RouteKey, route
 from s4d.s3.handlers.common import owner, xml_response
+from s4d.s3.objectlock import bucket_lock_requested
 from s4d.s3.xml import child_text, parse
 from s4d.util import checksums as ck
 
@@ -31,7 +32,6 @@ ABSENT_CONFIGS = {
     "lifecycle": ("GetBucketLifecycleConfiguration", "NoSuchLifecycleConfiguration"),
     "website": ("GetBucketWebsite", "NoSuchWebsiteConfiguration"),
     "encryption": ("GetBucketEncryption", "ServerSideEncryptionConfigurationNotFoundError"),
-    "object-lock": ("GetObjectLockConfiguration", "ObjectLockConfigurationNotFoundError"),
     "replication": ("GetBucketReplication", "ReplicationConfigurationNotFoundError"),
     "ownershipControls": ("GetBucketOwnershipControls", "OwnershipControlsNotFoundError"),
     "publicAccessBlock": ("GetPublicAccessBlock", "NoSuchPublicAccessBlockConfiguration"),
@@ -117,9 +117,14 @@ class BucketHandlers:
         )
 
     async def create_bucket(self, call: S3Call) -> Response:
-        """CreateBucket, with AWS's name and location rules."""
+        """CreateBucket, with AWS's name and location rules.
+
+        ``x-amz-bucket-object-lock-enabled: true`` enables object lock (and
+        versioning) on the new bucket.
+        """
         name = call.bucket
         check_bucket_name(name)
+        object_lock = bucket_lock_requested(call.headers)
         acl = call.header("x-amz-acl")
         if acl is not None and acl not in CANNED_ACLS:
             raise S3Error("InvalidArgument", "Unknown canned ACL.", ArgumentName="x-amz-acl")
@@ -137,7 +142,7 @@ class BucketHandlers:
                     LocationConstraint=location,
                 )
         try:
-            await self.buckets.create(name, region)
+            await self.buckets.create(name, region, object_lock)
         except S3Error as e:
             # AWS's legacy behaviour in us-east-1: re-creating a bucket you own succeeds
             # (and changes nothing here); every other region answers BucketAlreadyOwnedByYou.
