@@ -196,6 +196,38 @@ class ObjectLockTests(ServerTestCase):
         rename(Bucket=bucket, Key="moved/", RenameSource=f"{bucket}/dir/")
         self.assertEqual(self.versions(bucket), [("moved/k", v)])
 
+    def test_managed_transfers_carry_the_lock(self) -> None:
+        """upload_fileobj and copy in parts: the lock goes with CreateMultipartUpload only."""
+        from boto3.s3.transfer import TransferConfig
+
+        bucket = self.locked_bucket()
+        until = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+        lock = {
+            "ObjectLockMode": "COMPLIANCE",
+            "ObjectLockRetainUntilDate": until,
+            "ObjectLockLegalHoldStatus": "ON",
+        }
+        parts = TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=5 << 20)
+        big = payload(11 << 20, seed=2)
+        self.s3.upload_fileobj(io.BytesIO(big), bucket, "big", ExtraArgs=lock, Config=parts)
+        self.s3.copy(
+            {"Bucket": bucket, "Key": "big"}, bucket, "big-copy", ExtraArgs=lock, Config=parts
+        )
+        for key in ("big", "big-copy"):
+            head = self.s3.head_object(Bucket=bucket, Key=key)
+            self.assertTrue(head["ETag"].endswith('-3"'), (key, head["ETag"]))  # in parts
+            self.assertEqual(
+                (
+                    head["ObjectLockMode"],
+                    head["ObjectLockRetainUntilDate"],
+                    head["ObjectLockLegalHoldStatus"],
+                ),
+                ("COMPLIANCE", until, "ON"),
+                key,
+            )
+            got = self.s3.get_object(Bucket=bucket, Key=key)
+            self.assertEqual(sha256(got["Body"].read()), sha256(big), key)
+
     def test_legal_hold_on_and_off(self) -> None:
         bucket = self.locked_bucket()
         v = self.s3.put_object(Bucket=bucket, Key="k", Body=b"held")["VersionId"]
