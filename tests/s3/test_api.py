@@ -589,6 +589,15 @@ class ListingTests(S3TestCase):
         page = await self.call(self.s3.list_objects_v2, Bucket="bkt", Prefix="a+")
         self.assertEqual([o["Key"] for o in page["Contents"]], ["a+b c"])
 
+    async def test_prefixes_boto3_reads_back_as_given(self) -> None:
+        """boto3 lists with ``encoding-type=url`` and decodes V1's Prefix never, V2's always."""
+        for prefix in ("\n", "a+b c", "é/"):
+            v1 = await self.call(self.s3.list_objects, Bucket="bkt", Prefix=prefix)
+            v2 = await self.call(self.s3.list_objects_v2, Bucket="bkt", Prefix=prefix)
+            self.assertEqual((v1["Prefix"], v2["Prefix"]), (prefix, prefix))
+        v1 = await self.call(self.s3.list_objects, Bucket="bkt", Prefix="a+")
+        self.assertEqual([o["Key"] for o in v1["Contents"]], ["a+b c"])
+
     async def test_start_after_and_bad_args(self) -> None:
         page = await self.call(self.s3.list_objects_v2, Bucket="bkt", StartAfter="a0")
         self.assertEqual([o["Key"] for o in page["Contents"]], ["b/1", "b/2", "c"])
