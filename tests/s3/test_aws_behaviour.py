@@ -63,6 +63,28 @@ class ListObjectsV1EncodingTests(MemoryTestCase):
         self.assertIn(b"<Prefix>%0A</Prefix>", v2.body)
 
 
+class UnreadableKeyTests(MemoryTestCase):
+    """A path that is not UTF-8 once percent-decoded: 400 ``InvalidURI`` with S3's text.
+
+    s3-tests test_object_read_unreadable was written for Python 2, where the key
+    ``'\\xae\\x8a-'`` is those three bytes; under Python 3 boto3 sends it as UTF-8
+    (``%C2%AE%C2%8A-``), a valid key, which is simply not there.
+    """
+
+    def test_bytes_that_are_not_utf8(self) -> None:
+        for path in ("/bkt/%AE%8A-", "/bkt/a%FFb", "/bkt/%C2"):
+            got = self.s3.request("GET", path)
+            self.assertEqual((got.status, got.code()), (400, "InvalidURI"), path)
+            self.assertIn(b"<Message>Couldn't parse the specified URI.</Message>", got.body)
+            self.assertEqual(self.s3.request("PUT", path, b"x").status, 400, path)
+
+    def test_the_same_characters_in_utf8_are_a_key(self) -> None:
+        got = self.s3.request("GET", "/bkt/%C2%AE%C2%8A-")
+        self.assertEqual((got.status, got.code()), (404, "NoSuchKey"))
+        self.assertEqual(self.s3.request("PUT", "/bkt/%C2%AE%C2%8A-", b"x").status, 200)
+        self.assertEqual(self.s3.request("GET", "/bkt/%C2%AE%C2%8A-").body, b"x")
+
+
 class CreateBucketAgainTests(SynchronousTestCase):
     """CreateBucket of a bucket you own: 200 in us-east-1, 409 anywhere else."""
 
