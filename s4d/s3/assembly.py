@@ -19,6 +19,7 @@ from s4d.s3.app import S3Resource
 from s4d.s3.dispatch import DispatchTable
 from s4d.s3.front import S3Front
 from s4d.s3.handlers.bucket import BucketHandlers
+from s4d.s3.handlers.cors import CorsHandlers
 from s4d.s3.handlers.listing import ListingHandlers
 from s4d.s3.handlers.multipart import MultipartHandlers
 from s4d.s3.handlers.objects import ObjectHandlers
@@ -37,6 +38,7 @@ def default_table(engine: Engine, region: str, clock: IReactorTime | None) -> Di
         MultipartHandlers(engine.multipart, clock),
         RenameHandlers(engine.renames),
         TaggingHandlers(engine.objects, engine.buckets),
+        CorsHandlers(engine.buckets),
     )
     for area in areas:
         for key, found in area.routes():

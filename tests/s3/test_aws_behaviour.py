@@ -27,7 +27,8 @@ class MemoryTestCase(SynchronousTestCase):
 
 
 class ListObjectsV1EncodingTests(MemoryTestCase):
-    """V1's Prefix, Marker and Delimiter are URL-encoded only when ``encoding-type=url``."""
+    """V1's Marker and Delimiter are URL-encoded only when ``encoding-type=url``;
+    its Prefix never is (botocore does not decode it)."""
 
     def setUp(self) -> None:
         super().setUp()
@@ -47,10 +48,41 @@ class ListObjectsV1EncodingTests(MemoryTestCase):
             "GET", "/bkt?prefix=a%20b%2B&marker=a%20b%2B%2F1&delimiter=%20&encoding-type=url"
         )
         self.assertEqual(got.status, 200, got.body)
-        self.assertIn(b"<Prefix>a%20b%2B</Prefix>", got.body)
+        self.assertIn(b"<Prefix>a b+</Prefix>", got.body)
         self.assertIn(b"<Marker>a%20b%2B/1</Marker>", got.body)
         self.assertIn(b"<Delimiter>%20</Delimiter>", got.body)
         self.assertIn(b"<EncodingType>url</EncodingType>", got.body)
+
+    def test_an_unreadable_prefix_comes_back_as_given(self) -> None:
+        """s3-tests test_bucket_list_prefix_unreadable: boto3 asks ``encoding-type=url``."""
+        got = self.s3.request("GET", "/bkt?prefix=%0A&encoding-type=url")
+        self.assertEqual(got.status, 200, got.body)
+        self.assertIn(b"<Prefix>\n</Prefix>", got.body)
+        self.assertNotIn(b"<Contents>", got.body)
+        v2 = self.s3.request("GET", "/bkt?list-type=2&prefix=%0A&encoding-type=url")
+        self.assertIn(b"<Prefix>%0A</Prefix>", v2.body)
+
+
+class UnreadableKeyTests(MemoryTestCase):
+    """A path that is not UTF-8 once percent-decoded: 400 ``InvalidURI`` with S3's text.
+
+    s3-tests test_object_read_unreadable was written for Python 2, where the key
+    ``'\\xae\\x8a-'`` is those three bytes; under Python 3 boto3 sends it as UTF-8
+    (``%C2%AE%C2%8A-``), a valid key, which is simply not there.
+    """
+
+    def test_bytes_that_are_not_utf8(self) -> None:
+        for path in ("/bkt/%AE%8A-", "/bkt/a%FFb", "/bkt/%C2"):
+            got = self.s3.request("GET", path)
+            self.assertEqual((got.status, got.code()), (400, "InvalidURI"), path)
+            self.assertIn(b"<Message>Couldn't parse the specified URI.</Message>", got.body)
+            self.assertEqual(self.s3.request("PUT", path, b"x").status, 400, path)
+
+    def test_the_same_characters_in_utf8_are_a_key(self) -> None:
+        got = self.s3.request("GET", "/bkt/%C2%AE%C2%8A-")
+        self.assertEqual((got.status, got.code()), (404, "NoSuchKey"))
+        self.assertEqual(self.s3.request("PUT", "/bkt/%C2%AE%C2%8A-", b"x").status, 200)
+        self.assertEqual(self.s3.request("GET", "/bkt/%C2%AE%C2%8A-").body, b"x")
 
 
 class CreateBucketAgainTests(SynchronousTestCase):
