@@ -4,7 +4,9 @@ The form's ``policy`` field is a base64 JSON document signed with SigV4
 (``x-amz-signature`` over the base64 text with the signing key of
 ``x-amz-credential``) or SigV2 (``signature`` = HMAC-SHA1). Every condition must
 hold and every form field must be covered by a condition, except ``file``,
-``policy``, the signature fields and ``x-ignore-*`` fields.
+``policy``, the signature fields, ``x-ignore-*`` fields and the checksum of the
+file (``x-amz-checksum-crc32`` ...: a check of the upload's integrity, which can
+only refuse it; the conformance suite sends one that no condition names).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ EXPIRATION = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z", r
 #: Fields no condition needs to mention.
 EXEMPT_FIELDS = frozenset(
     {"file", "policy", "x-amz-signature", "signature", "awsaccesskeyid", "submit"}
+    | {f"x-amz-checksum-{alg}" for alg in ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")}
 )
 
 

@@ -8,6 +8,7 @@ matters (100-continue, early rejection, aws-chunked framing, virtual hosts).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import urllib.error
@@ -22,6 +23,7 @@ from twisted.trial.unittest import TestCase
 from s4d.auth import sigv2
 from s4d.auth.chunked import encode_aws_chunked
 from s4d.auth.sigv4 import signing_key
+from s4d.util import checksums as ck
 from tests.s3 import rawhttp
 from tests.s3.server import InProcessServer, boto3_client
 
@@ -731,6 +733,49 @@ class PostObjectTests(S3TestCase):
         self.assertIn(b"<Code>InvalidPolicyDocument</Code>", body)
         e = await self.client_error(self.s3.head_object, Bucket="bkt", Key="badexp")
         self.assertEqual(e.response["ResponseMetadata"]["HTTPStatusCode"], 404)
+
+    async def test_checksum_fields_are_checked_and_kept(self) -> None:
+        """A form's ``x-amz-checksum-*`` (no condition needed) and ``Content-MD5`` (covered)."""
+        data = os.urandom(5000)
+        post = self.s3.generate_presigned_post("bkt", "sum")
+        good = dict(post["fields"], **{"x-amz-checksum-sha256": ck.checksum_of("SHA256", data)})
+        status, _, body = await self.call(self._post, good, data)
+        self.assertEqual(status, 204, body)
+        head = await self.call(self.s3.head_object, Bucket="bkt", Key="sum", ChecksumMode="ENABLED")
+        self.assertEqual(head["ChecksumSHA256"], good["x-amz-checksum-sha256"])
+        self.assertEqual(head["ChecksumType"], "FULL_OBJECT")
+        for name, value in (
+            ("x-amz-checksum-sha256", ck.checksum_of("SHA256", b"other")),
+            ("x-amz-checksum-sha256", "sailorjerry"),
+            ("x-amz-checksum-crc32", ck.checksum_of("CRC32", b"other")),
+        ):
+            status, _, body = await self.call(
+                self._post, dict(post["fields"], **{name: value}), b"x"
+            )
+            self.assertEqual(status, 400, (name, value))
+            self.assertIn(b"<Code>BadDigest</Code>", body)
+        got = await self.call(read_object, self.s3, Bucket="bkt", Key="sum")
+        self.assertEqual(got["Data"], data)
+        # Content-MD5 and the algorithm to compute are ordinary fields: a condition names them
+        md5 = base64.b64encode(hashlib.md5(b"md5").digest()).decode()
+        post = self.s3.generate_presigned_post(
+            "bkt",
+            "md5",
+            Fields={"Content-MD5": md5, "x-amz-checksum-algorithm": "CRC32C"},
+            Conditions=[{"Content-MD5": md5}, {"x-amz-checksum-algorithm": "CRC32C"}],
+        )
+        status, _, body = await self.call(self._post, post["fields"], b"not md5")
+        self.assertEqual(status, 400)
+        self.assertIn(b"<Code>BadDigest</Code>", body)
+        status, _, body = await self.call(self._post, post["fields"], b"md5")
+        self.assertEqual(status, 204, body)
+        head = await self.call(self.s3.head_object, Bucket="bkt", Key="md5", ChecksumMode="ENABLED")
+        self.assertEqual(head["ChecksumCRC32C"], ck.checksum_of("CRC32C", b"md5"))
+        uncovered = self.s3.generate_presigned_post("bkt", "md5")
+        status, _, _ = await self.call(
+            self._post, dict(uncovered["fields"], **{"Content-MD5": md5}), b"md5"
+        )
+        self.assertEqual(status, 403)
 
     async def test_success_status_201(self) -> None:
         post = self.s3.generate_presigned_post(
