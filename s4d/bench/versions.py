@@ -292,13 +292,14 @@ def _timed(client: S3Http, query: list[tuple[str, str]], bucket: str, run: Pass)
     return r.body
 
 
-def list_versions(client: S3Http, bucket: str = BUCKET) -> Pass:
+def list_versions(client: S3Http, bucket: str = BUCKET, page_size: int = PAGE) -> Pass:
     """Page through every version of ``bucket`` with ListObjectVersions."""
     run = Pass("ListObjectVersions")
     markers: list[tuple[str, str]] = []
     started = time.perf_counter()
     while True:
-        page = _timed(client, [("versions", ""), ("max-keys", str(PAGE)), *markers], bucket, run)
+        query = [("versions", ""), ("max-keys", str(page_size)), *markers]
+        page = _timed(client, query, bucket, run)
         run.entries += page.count(b"<Version>") + page.count(b"<DeleteMarker>")
         run.latest += page.count(b"<IsLatest>true</IsLatest>")
         if b"<IsTruncated>true</IsTruncated>" not in page:
@@ -314,13 +315,13 @@ def list_versions(client: S3Http, bucket: str = BUCKET) -> Pass:
     return run
 
 
-def list_v2(client: S3Http, pages: int, bucket: str = BUCKET, name: str = "ListObjectsV2") -> Pass:
+def list_v2(client: S3Http, pages: int, bucket: str = BUCKET, page_size: int = PAGE) -> Pass:
     """List ``bucket`` with ListObjectsV2 from the start, again and again, for ``pages`` pages."""
-    run = Pass(name)
+    run = Pass("ListObjectsV2")
     started = time.perf_counter()
     token = ""
     while run.pages < pages:
-        query = [("list-type", "2"), ("max-keys", str(PAGE))]
+        query = [("list-type", "2"), ("max-keys", str(page_size))]
         if token:
             query.append(("continuation-token", token))
         page = _timed(client, query, bucket, run)
@@ -369,6 +370,13 @@ def main(argv: list[str]) -> int:
     p.add_argument("--concurrency", type=int, default=256, help="engine fill: puts in flight")
     p.add_argument("--procs", type=int, default=4, help="HTTP fill: client processes")
     p.add_argument("--threads", type=int, default=8, help="HTTP fill: connections per process")
+    p.add_argument(
+        "--max-keys",
+        type=int,
+        default=PAGE,
+        help="entries a page (one that does not divide the versions a key has makes pages "
+        "end inside keys)",
+    )
     p.add_argument("--data-dir", help="keep the data here (a second run reuses a full bucket)")
     p.add_argument("--no-baseline", action="store_true", help="skip the bare twisted.web pages")
     args = p.parse_args(argv)
@@ -378,7 +386,7 @@ def main(argv: list[str]) -> int:
     try:
         print(
             f"versions benchmark: {args.versions} versions of {args.keys} keys "
-            f"({args.size} bytes each), max-keys {PAGE}, one keep-alive connection",
+            f"({args.size} bytes each), max-keys {args.max_keys}, one keep-alive connection",
             flush=True,
         )
         held = _versions_held(data_dir)
@@ -410,12 +418,12 @@ def main(argv: list[str]) -> int:
         print(f"s4d on 127.0.0.1:{port} ({', '.join(f'{k}={v}' for k, v in SERVER_ENV.items())})")
         client = S3Http("127.0.0.1", port, ACCESS_KEY, SECRET_KEY, timeout=300)
         with MemorySampler(proc.pid) as memory:
-            versions = list_versions(client)
+            versions = list_versions(client, page_size=args.max_keys)
         print(versions.line(), flush=True)
         print(memory.report(), flush=True)
         _check(versions, args.versions, args.keys)
         with MemorySampler(proc.pid) as memory_v2:
-            v2 = list_v2(client, versions.pages)
+            v2 = list_v2(client, versions.pages, page_size=args.max_keys)
         print(v2.line(), flush=True)
         print(memory_v2.report(), flush=True)
         client.close()
@@ -425,7 +433,11 @@ def main(argv: list[str]) -> int:
         print(
             f"ListObjectVersions pages at {ratio:.2f}x the rate of ListObjectsV2 pages "
             f"(target: at least 0.5x)"
-            + (f"; but V2 pages hold only {args.keys} keys here" if args.keys < PAGE else ""),
+            + (
+                f"; but V2 pages hold only {args.keys} keys here"
+                if args.keys < args.max_keys
+                else ""
+            ),
             flush=True,
         )
         if not args.no_baseline:
