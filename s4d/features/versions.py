@@ -88,6 +88,8 @@ class NewObject:
     #: the body's integrity was declared (Content-MD5 or a flexible checksum), which
     #: S3 demands of a PutObject whose version gets retention
     integrity_declared: bool = True
+    #: a multipart object's part checksums, one per part (in its checksum's algorithm)
+    part_checksums: list[str] | None = None
 
 
 def check_conditions(current: ObjectVersion | None, cond: WriteConditions) -> None:
@@ -175,6 +177,7 @@ def version_from(new: NewObject, refs: list[ChunkRef], seq: int, now_ns: int) ->
         parts=new.parts,
         tags=dict(new.tags),
         lock=new.lock,
+        part_checksums=new.part_checksums,
     )
 
 

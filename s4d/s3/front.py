@@ -89,7 +89,9 @@ class S3Front:
 
         Raises :class:`~s4d.errors.S3Error` for a request refused from its headers.
         """
-        identity = self.authenticate(wire)
+        # a CORS preflight is answered unsigned, whatever signature its URL carries
+        preflight = wire.method == "OPTIONS"
+        identity = None if preflight else self.authenticate(wire)
         if (
             identity is None
             and wire.method in ("GET", "HEAD")
@@ -100,9 +102,9 @@ class S3Front:
         subs = subresources(wire.params)
         level = "object" if target.key else "bucket" if target.bucket else "service"
         copy = wire.headers.get("x-amz-copy-source") is not None
-        found = self.table.find(wire.method, level, subs, copy)
+        found = self.table.find(wire.method, level, frozenset() if preflight else subs, copy)
         form = found.body is BodyMode.FORM and not wire.params and is_form(wire.headers)
-        if identity is None and not form:
+        if identity is None and not form and not found.public:
             raise S3Error("AccessDenied", "Anonymous access is not allowed.")
         refuse_unhonoured(wire.headers, found.operation)
         call = S3Call(

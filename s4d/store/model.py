@@ -186,6 +186,8 @@ class ObjectVersion:
     tags: dict[str, str] = field(default_factory=dict)
     #: retention and legal hold (object lock)
     lock: ObjectLock = NO_LOCK
+    #: a multipart object's part checksums (of its one checksum algorithm), one per part
+    part_checksums: list[str] | None = None
 
     def encode(self) -> dict[str, Any]:
         """The stored form (without ``key``: the namespace tree holds names)."""
@@ -208,6 +210,8 @@ class ObjectVersion:
         value["cb"] = encode_chunks(self.chunks)
         if self.parts is not None:
             value["parts"] = self.parts
+        if self.part_checksums is not None:
+            value["pck"] = self.part_checksums
         if self.extra:
             value["x"] = self.extra
         if self.tags:
@@ -237,6 +241,7 @@ class ObjectVersion:
             key=key,
             tags={k: v for k, v in value.get("tg", ())},
             lock=ObjectLock.decode(lk) if (lk := value.get("lk")) else NO_LOCK,
+            part_checksums=value.get("pck"),
         )
 
 
@@ -379,4 +384,53 @@ class PartRecord:
             mtime_ns=value["mt"],
             checksums=value.get("ck", {}),
             chunks=decode_chunks(value),
+        )
+
+
+@dataclass
+class CompletedUpload:
+    """What a completed multipart upload made, kept a while to answer a repeated Complete.
+
+    ``parts_digest`` identifies the part list the completion named (see
+    :func:`s4d.features.multipart.parts_digest`): a repeat must name the same.
+    """
+
+    upload_id: str
+    bucket_id: int
+    key: str
+    version_id: str
+    etag: str
+    size: int
+    parts_digest: str
+    completed_ns: int
+    checksums: dict[str, str] = field(default_factory=dict)
+
+    def encode(self) -> dict[str, Any]:
+        """The stored form (the upload id is in the key)."""
+        value: dict[str, Any] = {
+            "b": self.bucket_id,
+            "k": self.key,
+            "vid": self.version_id,
+            "etag": self.etag,
+            "sz": self.size,
+            "pd": self.parts_digest,
+            "done": self.completed_ns,
+        }
+        if self.checksums:
+            value["ck"] = self.checksums
+        return value
+
+    @classmethod
+    def decode(cls, upload_id: str, value: dict[str, Any]) -> CompletedUpload:
+        """Build from the stored form."""
+        return cls(
+            upload_id=upload_id,
+            bucket_id=value["b"],
+            key=value["k"],
+            version_id=value["vid"],
+            etag=value["etag"],
+            size=value["sz"],
+            parts_digest=value["pd"],
+            completed_ns=value["done"],
+            checksums=value.get("ck", {}),
         )

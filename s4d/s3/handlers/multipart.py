@@ -194,20 +194,20 @@ def _location(call: S3Call) -> str:
 
 
 def _completion_document(call: S3Call, completion: Completion) -> tuple[bytes, dict[str, str]]:
-    version = completion.version
+    """The result document and headers (the same for a repeat of a completion)."""
+    result = completion.result
     children: list[Node] = [
         ("Location", _location(call)),
         ("Bucket", call.bucket),
         ("Key", call.key),
-        ("ETag", f'"{version.etag}"'),
+        ("ETag", f'"{result.etag}"'),
     ]
-    for alg, value in version.checksums.items():
+    for alg, value in result.checksums.items():
         children.append((f"Checksum{alg}", value))
-    if version.checksums:
-        children.append(("ChecksumType", completion.upload.extra.get("checksum_type", "COMPOSITE")))
+        children.append(("ChecksumType", ck.checksum_type(value)))
     headers = {"Content-Type": "application/xml"}
-    if version.version_id != NULL_VERSION:
-        headers["x-amz-version-id"] = version.version_id
+    if result.version_id != NULL_VERSION:
+        headers["x-amz-version-id"] = result.version_id
     return render("CompleteMultipartUploadResult", children), headers
 
 
