@@ -4,8 +4,8 @@ A scrape reads the storage figures in one short read transaction on a worker
 thread (counters only: its cost does not grow with buckets or objects; see
 ``docs/operations.rst`` for the measured figures), adds up the running figures
 of every process (:meth:`~s4d.admin.figures.FiguresBoard.server`) and renders
-both with prometheus-client's metric families. Every metric is described in
-:data:`DESCRIPTIONS` order in ``docs/operations.rst``.
+both with prometheus-client's metric families. ``docs/operations.rst``
+describes every metric.
 
 Who may scrape (``S4_METRICS_*``): anyone, unless a bearer token
 (``Authorization: Bearer <S4_METRICS_TOKEN>``, Prometheus' ``authorization``

@@ -700,25 +700,33 @@ class S3Site(Site):
     def log(self, request: Any) -> None:
         """Report a finished request to the observer (twisted.web calls this from finish())."""
         if self.observer is not None and isinstance(request, S3Request) and not request.observed:
-            self.observer.served(request.served(self.seconds(), request.code, request.sentLength))
+            self._tell(request.served(self.seconds(), request.code, request.sentLength))
 
     def report(self, request: S3Request, status: int, bytes_out: int) -> None:
         """Report a request answered otherwise than by finishing it (refused, abandoned)."""
         request.observed = True
         if self.observer is not None:
-            self.observer.served(request.served(self.seconds(), status, bytes_out))
+            self._tell(request.served(self.seconds(), status, bytes_out))
 
     def report_refused(self, request_id: str, status: int, peer: Any) -> None:
         """Report a request refused before twisted.web made a request object for it."""
         if self.observer is None:
             return
         now = self.seconds()
-        self.observer.served(
+        self._tell(
             ServedRequest(
                 request_id, "", REJECTED, b"", "", "", None, getattr(peer, "host", "") or "",
                 status, 0, 0, now, 0.0,
             )
         )  # fmt: skip
+
+    def _tell(self, record: ServedRequest) -> None:
+        """Hand ``record`` to the observer; its failure never fails the request."""
+        try:
+            assert self.observer is not None
+            self.observer.served(record)
+        except Exception:  # noqa: BLE001 - counting must not break serving
+            S3Request.log.failure("reporting a served request")
 
     def close_connections(self) -> None:
         """Drop every open connection at once."""

@@ -12,7 +12,7 @@ import json
 import os
 
 from twisted.internet.task import Clock
-from twisted.logger import LogEvent, Logger, formatEvent
+from twisted.logger import LogEvent, LogLevel, formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from s4d.admin.access_log import AccessLog, JsonLinesFile, open_access_log
@@ -33,7 +33,7 @@ class BatchTests(SynchronousTestCase):
         self.events: list[LogEvent] = []
         self.batches = 0
         self.log = AccessLog(
-            self.clock, Logger(namespace="s4d.access", observer=self.events.append),
+            self.clock, self.events.append,
             self.count_batch, delay=0.25, max_pending=3,
         )  # fmt: skip
 
@@ -65,6 +65,9 @@ class BatchTests(SynchronousTestCase):
             ("bytes_in", 7), ("bytes_out", 0), ("duration_ms", 12.3), ("peer", "10.1.2.3"),
         ):  # fmt: skip
             self.assertEqual(event[name], value, name)
+        self.assertEqual(
+            (event["log_namespace"], event["log_level"]), ("s4d.access", LogLevel.info)
+        )
         text = formatEvent(event)
         self.assertEqual(
             text,
@@ -98,7 +101,7 @@ class FileTests(SynchronousTestCase):
     def test_reopens_a_rotated_file(self) -> None:
         path = os.path.join(self.mktemp(), "access.log")
         sink = JsonLinesFile(path)
-        log = AccessLog(Clock(), Logger(observer=sink), sink.flush)
+        log = AccessLog(Clock(), sink, sink.flush)
         log(served(1))
         log.flush()
         os.rename(path, path + ".1")
@@ -109,6 +112,20 @@ class FileTests(SynchronousTestCase):
             self.assertEqual([json.loads(x)["request_id"] for x in f], ["R1"])
         with open(path) as f:
             self.assertEqual([json.loads(x)["request_id"] for x in f], ["R2"])
+
+    def test_to_the_server_log(self) -> None:
+        events: list[LogEvent] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        clock = Clock()
+        opened = open_access_log("log", clock)
+        assert opened is not None
+        log, close = opened
+        log(served(4))
+        clock.advance(1)
+        close()
+        ours = [e for e in events if e.get("log_namespace") == "s4d.access"]
+        self.assertEqual([e["request_id"] for e in ours], ["R4"])
 
     def test_off(self) -> None:
         for setting in ("off", "OFF", ""):
