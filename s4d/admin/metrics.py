@@ -35,6 +35,7 @@ from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 
 from s4d.admin.figures import FiguresBoard, ProcessFigures, ServerInfo
+from s4d.admin.jsonapi import json_error
 from s4d.engine import AdminFacade, StoreOverview
 from s4d.util.histogram import HistogramSnapshot
 
@@ -93,6 +94,7 @@ class MetricsSurface:
     """
 
     app = Klein()
+    app.handle_errors(Exception)(json_error)
     prefixes: tuple[bytes, ...] = (b"/metrics",)
 
     def __init__(
@@ -108,7 +110,7 @@ class MetricsSurface:
         served: IResource = self.app.resource()
         return served
 
-    @app.route("/metrics", methods=["GET"])
+    @app.route("/metrics", methods=["GET", "HEAD"])
     async def metrics(self, request: IRequest) -> bytes:
         """The exposition: text format 0.0.4, or what the ``Accept`` header asks for
         (OpenMetrics, text 1.0.0) as prometheus-client negotiates it."""

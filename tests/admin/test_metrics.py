@@ -213,6 +213,15 @@ class OpenMetricsTests(MetricsTestCase):
         self.assertTrue(response.body.endswith(b"# EOF\n"))
 
 
+class MethodTests(MetricsTestCase):
+    def test_head_and_other_methods(self) -> None:
+        head = self.s3.request("HEAD", "/metrics", sign=False)
+        self.assertEqual((head.status, head.body), (200, b""))
+        post = self.s3.request("POST", "/metrics", sign=False)
+        self.assertEqual(post.status, 405)
+        self.assertEqual(post.header("content-type"), "application/json")
+
+
 class DisabledTests(MetricsTestCase):
     env = {"S4_METRICS_ENABLED": "false"}
 
