@@ -86,7 +86,9 @@ class AdminFacade:
         """Delete every version of every key, then the bucket; how many keys went.
 
         Writers may keep adding keys meanwhile: the bucket is emptied again, up to
-        :data:`PURGE_ROUNDS` times, before ``BucketNotEmpty`` is given up with.
+        :data:`PURGE_ROUNDS` times, before ``BucketNotEmpty`` is given up with. A
+        version under object lock stops it (``InvalidBucketState``): the pages
+        deleted before it stay deleted.
         """
         core = self._core
 
@@ -94,7 +96,19 @@ class AdminFacade:
             removed = 0
             for _round in range(PURGE_ROUNDS):
                 while True:
-                    n = await core.commit(partial(bc.purge_page, name=name, now_ns=core.now_ns()))
+                    try:
+                        n = await core.commit(
+                            partial(bc.purge_page, name=name, now_ns=core.now_ns())
+                        )
+                    except S3Error as e:
+                        if e.code != "AccessDenied":
+                            raise
+                        raise S3Error(
+                            "InvalidBucketState",
+                            "The bucket holds object versions under object lock (retention "
+                            "or legal hold): they cannot be deleted, nor the bucket.",
+                            BucketName=name,
+                        ) from None
                     removed += n
                     if not n:
                         break

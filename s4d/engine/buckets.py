@@ -15,10 +15,10 @@ class BucketsFacade:
     def __init__(self, core: EngineCore) -> None:
         self._core = core
 
-    def create(self, name: str, region: str) -> Deferred[Bucket]:
-        """Create a bucket (``BucketAlreadyOwnedByYou`` if it exists)."""
+    def create(self, name: str, region: str, object_lock: bool = False) -> Deferred[Bucket]:
+        """Create a bucket (``BucketAlreadyOwnedByYou`` if it exists), with object lock or not."""
         now = self._core.now_ns()
-        return self._core.commit(lambda t: fb.create_bucket(t, name, region, now))
+        return self._core.commit(lambda t: fb.create_bucket(t, name, region, now, object_lock))
 
     def delete(self, name: str) -> Deferred[None]:
         """Delete an empty bucket."""
@@ -31,6 +31,14 @@ class BucketsFacade:
     def list_all(self) -> Deferred[list[Bucket]]:
         """Every bucket, by name."""
         return self._core.read(fb.list_buckets)
+
+    def list_page(
+        self, prefix: str, after: str | None, region: str | None, max_buckets: int
+    ) -> Deferred[tuple[list[Bucket], bool]]:
+        """A page of buckets by name (prefix, after a name, a region); whether more follow."""
+        return self._core.read(
+            lambda t: fb.list_buckets_page(t, prefix, after, region, max_buckets)
+        )
 
     def get_config(self, name: str, kind: bytes) -> Deferred[bytes | None]:
         """A stored bucket configuration document (``NoSuchBucket`` if absent)."""

@@ -7,6 +7,8 @@ engine's public surface, and never import the store or the rules directly.
 
 from __future__ import annotations
 
+from s4d.features.lock import MODES as LOCK_MODES
+from s4d.features.lock import may_remove
 from s4d.features.multipart import (
     MIN_PART_SIZE,
     Completion,
@@ -33,11 +35,14 @@ from s4d.features.tagging import (
 )
 from s4d.store.chunks import WrittenChunk
 from s4d.store.model import (
+    NO_LOCK,
     NULL_VERSION,
     Bucket,
     ChunkLocation,
+    DefaultRetention,
     ListResult,
     MultipartUpload,
+    ObjectLock,
     ObjectVersion,
     PartRecord,
     VersionEntry,
@@ -45,19 +50,23 @@ from s4d.store.model import (
 )
 
 __all__ = [
+    "LOCK_MODES",
     "MAX_BUCKET_TAGS",
     "MAX_OBJECT_TAGS",
     "MIN_PART_SIZE",
+    "NO_LOCK",
     "NULL_VERSION",
     "Bucket",
     "ChunkLocation",
     "Completion",
     "CopySource",
+    "DefaultRetention",
     "DeleteOutcome",
     "ListResult",
     "MultipartUpload",
     "NewObject",
     "ObjectChecksums",
+    "ObjectLock",
     "ObjectVersion",
     "PartRecord",
     "PartsPage",
@@ -74,5 +83,6 @@ __all__ = [
     "check_part_number",
     "check_version_id",
     "check_tags",
+    "may_remove",
     "query_tags",
 ]

@@ -19,7 +19,9 @@ from s4d.s3.app import S3Resource
 from s4d.s3.dispatch import DispatchTable
 from s4d.s3.front import S3Front
 from s4d.s3.handlers.bucket import BucketHandlers
+from s4d.s3.handlers.cors import CorsHandlers
 from s4d.s3.handlers.listing import ListingHandlers
+from s4d.s3.handlers.lock import LockHandlers
 from s4d.s3.handlers.multipart import MultipartHandlers
 from s4d.s3.handlers.objects import ObjectHandlers
 from s4d.s3.handlers.rename import RenameHandlers
@@ -38,6 +40,8 @@ def default_table(engine: Engine, region: str, clock: IReactorTime | None) -> Di
         MultipartHandlers(engine.multipart, clock),
         RenameHandlers(engine.renames),
         TaggingHandlers(engine.objects, engine.buckets),
+        LockHandlers(engine.locks),
+        CorsHandlers(engine.buckets),
     )
     for area in areas:
         for key, found in area.routes():

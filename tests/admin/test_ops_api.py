@@ -19,6 +19,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from tests.admin.support import INACTIVE, READER, ROOT, WRITER, OpsServer
 from tests.s3.memory import key_path
+from tests.s3.test_object_lock import hold_xml, md5_header
 
 #: every route, with a request that would succeed for root on a server holding bucket "bk1"
 ROUTES = [
@@ -244,6 +245,19 @@ class BucketTests(OpsApiTestCase):
         stats = self.server.json("GET", "/api/stats")[1]
         self.assertEqual((stats["objects_count"], stats["storage_used_bytes"]), (0, 0))
         self.assertEqual(stats["dedup_total_references"], 0)
+
+    def test_force_stops_at_a_locked_version(self) -> None:
+        created = self.s3.request(
+            "PUT", "/locked", headers={"x-amz-bucket-object-lock-enabled": "true"}
+        )
+        self.assertEqual(created.status, 200)
+        self.put("locked", "held", b"keep me", **md5_header(b"keep me"))
+        hold = self.s3.request("PUT", "/locked/held?legal-hold", hold_xml("ON"))
+        self.assertEqual(hold.status, 200, hold.body)
+        status, body = self.server.json("DELETE", "/api/admin/buckets/locked?force=true")
+        self.assertEqual(status, 409)
+        self.assertIn("object lock", body["error"])
+        self.assertEqual(self.s3.request("GET", "/locked/held").body, b"keep me")
 
     def test_bad_force_value(self) -> None:
         self.bucket("bk1")

@@ -45,6 +45,7 @@ from s4d.s3.handlers.objects import (
     parse_copy_source,
     write_conditions,
 )
+from s4d.s3.objectlock import requested_lock
 from s4d.s3.xml import Node, child_text, parse, render
 from s4d.util import checksums as ck
 from s4d.util.numbers import decimal
@@ -97,11 +98,11 @@ def _checksum_settings(call: S3Call) -> tuple[str | None, str | None]:
 
 
 def _captured_extra(call: S3Call, checksum_type: str | None) -> dict[str, Any]:
-    """Headers kept for the completed object: tagging, ACL, checksum type.
-
-    (Object lock headers never get here: the front end refuses them.)
-    """
+    """Headers kept for the completed object: tagging, ACL, checksum type, object lock."""
     extra: dict[str, Any] = {}
+    lock = requested_lock(call.headers)
+    if not lock.is_empty():
+        extra["lock"] = lock.encode()
     tagging = call.header("x-amz-tagging")
     if tagging is not None:
         query_tags(tagging)  # refused now (InvalidTag), not at completion
@@ -193,20 +194,20 @@ def _location(call: S3Call) -> str:
 
 
 def _completion_document(call: S3Call, completion: Completion) -> tuple[bytes, dict[str, str]]:
-    version = completion.version
+    """The result document and headers (the same for a repeat of a completion)."""
+    result = completion.result
     children: list[Node] = [
         ("Location", _location(call)),
         ("Bucket", call.bucket),
         ("Key", call.key),
-        ("ETag", f'"{version.etag}"'),
+        ("ETag", f'"{result.etag}"'),
     ]
-    for alg, value in version.checksums.items():
+    for alg, value in result.checksums.items():
         children.append((f"Checksum{alg}", value))
-    if version.checksums:
-        children.append(("ChecksumType", completion.upload.extra.get("checksum_type", "COMPOSITE")))
+        children.append(("ChecksumType", ck.checksum_type(value)))
     headers = {"Content-Type": "application/xml"}
-    if version.version_id != NULL_VERSION:
-        headers["x-amz-version-id"] = version.version_id
+    if result.version_id != NULL_VERSION:
+        headers["x-amz-version-id"] = result.version_id
     return render("CompleteMultipartUploadResult", children), headers
 
 
