@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
 from twisted.application import service
 from twisted.internet.defer import ensureDeferred
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
+from twisted.web.iweb import IRequest
 
-from s4d.admin.app import PUBLIC_PATHS, OpsApp
+from s4d import __version__
+from s4d.admin.access_log import AccessLog, open_access_log
+from s4d.admin.app import PUBLIC_PATHS, OpsApp, Surface, is_ops_path
+from s4d.admin.figures import (
+    PUBLISH_INTERVAL,
+    FiguresBoard,
+    RequestFigures,
+    ServerInfo,
+    reset_directory,
+)
+from s4d.admin.guard import AdminCaller, AdminDenied, AdminGuard
+from s4d.admin.metrics import MetricsAccess, MetricsSurface
+from s4d.admin.ops_api import OpsApi
 from s4d.config import Config
 from s4d.engine import Engine, MultipartFacade
 from s4d.listening import CannotListen, ListeningService
@@ -192,13 +207,22 @@ class _StopSignal(service.Service):
         self.engine.stop()
 
 
-def build_site(config: Config, engine: Engine, reactor: Any) -> S3Site:
-    """The S3 site over ``engine`` (one per process)."""
-    return build_s3_site(
+def build_site(
+    config: Config, engine: Engine, reactor: Any, telemetry: OpsTelemetry | None = None
+) -> S3Site:
+    """The S3 site over ``engine``, with the ops app beside it (one per process).
+
+    :param telemetry: this process's figures and access log (made here if not given).
+    """
+    if telemetry is None:
+        telemetry = OpsTelemetry(config, engine, reactor)
+    site = build_s3_site(
         engine,
         StaticCredentials({config.access_key: config.secret_key}),
-        ops=OpsApp().resource(),
+        ops=ops_app(config, engine, reactor, telemetry).resource(),
         public_paths=PUBLIC_PATHS,
+        ops_paths=is_ops_path,
+        observer=telemetry.requests,
         region=config.region,
         domain=config.domain,
         max_upload_size=config.max_upload_size,
@@ -206,6 +230,8 @@ def build_site(config: Config, engine: Engine, reactor: Any) -> S3Site:
         limits=connection_limits(config),
         reactor=reactor,
     )
+    telemetry.board.connections = lambda: len(site.channels)
+    return site
 
 
 def connection_limits(config: Config) -> ConnectionLimits:
@@ -242,7 +268,9 @@ def make_service(config: Config, reactor: Any = None) -> service.MultiService:
     for job in jobs:
         if job is not None:
             job.setServiceParent(root)  # type: ignore[no-untyped-call]
-    site = build_site(config, engine, reactor)
+    telemetry = OpsTelemetry(config, engine, reactor, main=True)
+    site = build_site(config, engine, reactor, telemetry)
+    _TelemetryService(telemetry).setServiceParent(root)  # type: ignore[no-untyped-call]
     announce = _announcer(config)
     if config.workers > 1:
         WorkerPool(config, site, reactor, on_listening=announce).setServiceParent(root)  # type: ignore[no-untyped-call]
@@ -294,3 +322,126 @@ def _announcer(config: Config) -> Callable[[], None]:
             log.info("Using the configured credentials (access key {ak})", ak=config.access_key)
 
     return announce
+
+
+# -- the ops surfaces: admin API, metrics, access log ------------------------------------
+
+
+def figures_directory(config: Config) -> str | None:
+    """Where the processes publish their figures for each other (None: one process)."""
+    if config.workers <= 1:
+        return None
+    return os.path.join(config.data_dir, "run", "figures")
+
+
+class OpsTelemetry:
+    """One process's running figures, their publication for the other processes, its access log.
+
+    :param main: this is the main process: it empties the figures directory first.
+    """
+
+    def __init__(self, config: Config, engine: Engine, clock: Any, main: bool = False) -> None:
+        opened = open_access_log(config.access_log, clock)
+        self.access_log: AccessLog | None = opened[0] if opened else None
+        self._close_access_log = opened[1] if opened else None
+        self.requests = RequestFigures([self.access_log] if self.access_log else [])
+        directory = figures_directory(config)
+        if directory is not None and main:
+            reset_directory(directory)
+        self.board = FiguresBoard(
+            self.requests,
+            lambda: engine.maintenance.figures(),
+            lambda: 0,
+            clock.seconds(),
+            directory,
+        )
+        self.publisher: LoopingCall | None = None
+        if directory is not None:
+            self.publisher = LoopingCall(self._publish)
+            self.publisher.clock = clock
+
+    def _publish(self) -> None:
+        try:
+            self.board.publish()
+        except Exception:  # noqa: BLE001 - the next round tries again
+            log.failure("Could not publish this process's figures")
+
+    def start(self) -> None:
+        """Start publishing (with several processes)."""
+        if self.publisher is not None and not self.publisher.running:
+            self.publisher.start(PUBLISH_INTERVAL, now=True)
+
+    def stop(self) -> None:
+        """Publish a last time; write out the access log."""
+        if self.publisher is not None and self.publisher.running:
+            self.publisher.stop()
+            self._publish()
+        if self._close_access_log is not None:
+            self._close_access_log()
+            self._close_access_log = None
+
+
+class _TelemetryService(service.Service):
+    def __init__(self, telemetry: OpsTelemetry) -> None:
+        self.telemetry = telemetry
+
+    def startService(self) -> None:
+        super().startService()  # type: ignore[no-untyped-call]
+        self.telemetry.start()
+
+    def stopService(self) -> None:
+        super().stopService()  # type: ignore[no-untyped-call]
+        self.telemetry.stop()
+
+
+class _NoAdminUsers:
+    """The admin guard until users and tokens exist: every call is refused (401)."""
+
+    def caller(self, request: IRequest) -> AdminCaller:
+        raise AdminDenied(401, "this server has no admin users yet: no token is valid")
+
+    def superuser(self, request: IRequest) -> AdminCaller:
+        return self.caller(request)
+
+
+def admin_guard(config: Config, engine: Engine) -> AdminGuard:
+    """Who may call the admin API (the JWT guard of the users, once they exist)."""
+    return _NoAdminUsers()
+
+
+def metrics_access(config: Config) -> MetricsAccess:
+    """Who may scrape ``/metrics`` (S4_METRICS_*)."""
+    return MetricsAccess(
+        config.metrics_enabled,
+        config.metrics_token,
+        MetricsAccess.parse_networks(config.metrics_allow),
+    )
+
+
+def ops_app(
+    config: Config,
+    engine: Engine,
+    reactor: Any,
+    telemetry: OpsTelemetry,
+    guard: AdminGuard | None = None,
+) -> OpsApp:
+    """The ops app: health probes, the admin API's data routes, ``/metrics``.
+
+    :param guard: who may call the admin API (default: :func:`admin_guard`).
+    """
+    info = ServerInfo(__version__, config.data_dir, config.workers, config.region)
+    if guard is None:
+        guard = admin_guard(config, engine)
+    surfaces: list[Surface] = [
+        OpsApi(
+            engine,
+            guard,
+            telemetry.board,
+            info,
+            config.compaction,
+            config.scrub,
+            lambda: float(reactor.seconds()),
+        ),
+        MetricsSurface(telemetry.board, engine.admin, metrics_access(config), info),
+    ]
+    return OpsApp(surfaces, ready=lambda: not engine.core.stopping.is_set())

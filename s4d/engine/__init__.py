@@ -17,10 +17,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from s4d.engine.admin import AdminFacade, StoreOverview
 from s4d.engine.buckets import BucketsFacade
 from s4d.engine.core import EngineCore
 from s4d.engine.lock import LockFacade
-from s4d.engine.maintenance import MaintenanceBusy, MaintenanceFacade
+from s4d.engine.maintenance import (
+    EngineFigures,
+    MaintenanceBusy,
+    MaintenanceFacade,
+    MaintenanceTotals,
+)
 from s4d.engine.multipart import MultipartFacade
 from s4d.engine.objects import CopySourceConditions, ObjectsFacade, OpenObject
 from s4d.engine.rename import RenameFacade
@@ -36,6 +42,10 @@ from s4d.engine.upload import (
     UploadedBody,
     WholeBody,
 )
+from s4d.features.bucket_contents import BucketUsage
+from s4d.features.bucket_names import check_bucket_name
+from s4d.store.compaction import CompactionReport
+from s4d.store.scrub import ScrubReport
 from s4d.store.store import Store
 from s4d.util.threads import Runner
 
@@ -62,6 +72,7 @@ class Engine:
         self.renames = RenameFacade(self.core)
         self.locks = LockFacade(self.core)
         self.maintenance = MaintenanceFacade(self.core)
+        self.admin = AdminFacade(self.core)
 
     @property
     def store(self) -> Store:
@@ -74,6 +85,14 @@ class Engine:
 
 
 __all__ = [
+    "AdminFacade",
+    "BucketUsage",
+    "CompactionReport",
+    "ScrubReport",
+    "EngineFigures",
+    "MaintenanceTotals",
+    "StoreOverview",
+    "check_bucket_name",
     "CopySourceConditions",
     "MAX_INFLIGHT",
     "BodyDigests",

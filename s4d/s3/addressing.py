@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
+from s4d.engine import check_bucket_name
 from s4d.errors import S3Error
 
-_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
-_IP_RE = re.compile(r"\d+\.\d+\.\d+\.\d+")
-#: Name prefixes and suffixes AWS reserves (access points, directory and table buckets...).
-_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
-_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+__all__ = ["Target", "check_bucket_name", "decode_path", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -22,20 +18,6 @@ class Target:
     bucket: str
     key: str
     virtual_host: bool = False
-
-
-def check_bucket_name(name: str) -> None:
-    """AWS's bucket naming rules; ``InvalidBucketName`` otherwise."""
-    if (
-        not _BUCKET_RE.fullmatch(name)
-        or ".." in name
-        or _IP_RE.fullmatch(name)
-        or name.startswith(_RESERVED_PREFIXES)
-        or name.endswith(_RESERVED_SUFFIXES)
-        or ".-" in name
-        or "-." in name
-    ):
-        raise S3Error("InvalidBucketName", BucketName=name)
 
 
 def decode_path(raw: bytes) -> str:

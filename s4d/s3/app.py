@@ -8,8 +8,9 @@ request's call record and writes the response value it returns. Routing S3
 traffic through a Klein catch-all route instead measurably costs reactor time
 per request for no routing benefit (figures in ``docs/architecture.rst``).
 Every other surface is the Klein app :class:`s4d.admin.app.OpsApp`, handed in
-by the composition root as ``ops`` and reached for requests that carry no S3
-credentials and name a public path.
+by the composition root as ``ops`` and reached for the paths it owns
+(``/metrics``, ``/api/...``, whatever the request carries) and for anonymous
+GETs of the health probes.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ class S3Resource(Resource):
     def render(self, request: S3Request) -> Any:
         """Answer one request (asynchronously)."""
         if request.prepared is None and request.early_error is None:
+            if request.ops_body_too_large:
+                request.setResponseCode(413)
+                request.setHeader(b"Content-Type", b"application/json")
+                return b'{"error": "The request body is too large."}'
             return self.ops.render(request)
         d = ensureDeferred(self.handle(request))
         d.addErrback(self._failed, request)

@@ -27,6 +27,7 @@ from s4d.s3.handlers.objects import ObjectHandlers
 from s4d.s3.handlers.rename import RenameHandlers
 from s4d.s3.handlers.tagging import TaggingHandlers
 from s4d.s3.request import ConnectionLimits, S3Site
+from s4d.util.served import RequestObserver
 
 
 def default_table(engine: Engine, region: str, clock: IReactorTime | None) -> DispatchTable:
@@ -54,6 +55,8 @@ def build_s3_site(
     *,
     ops: IResource,
     public_paths: frozenset[bytes] = frozenset(),
+    ops_paths: Callable[[bytes], bool] | None = None,
+    observer: RequestObserver | None = None,
     region: str = "us-east-1",
     domain: str | None = None,
     max_upload_size: int = 5 << 30,
@@ -65,15 +68,20 @@ def build_s3_site(
     """The S3 site over ``engine``.
 
     :param ops: the resource for requests that are not S3 (the Klein app for health
-        checks and, later, the admin API), which answers ``public_paths`` (anonymous
-        GET and HEAD).
+        checks, metrics and the admin API), which answers ``public_paths`` (anonymous
+        GET and HEAD) and every path ``ops_paths`` claims (see
+        :class:`~s4d.s3.front.S3Front`).
+    :param observer: told about every answered request (metrics, access log).
     :param clock: timers in handlers (keep-alive of long completions); None turns them off.
     :param now: the wall clock signatures are checked against.
     :param site_options: passed to twisted.web's ``Site`` (``reactor``: the clock
         for connection timeouts).
     """
     table = default_table(engine, region, clock)
-    front = S3Front(table, engine.objects, credentials, domain, max_upload_size, now, public_paths)
+    front = S3Front(
+        table, engine.objects, credentials, domain, max_upload_size, now, public_paths, ops_paths
+    )
     site = S3Site(S3Resource(ops), front, limits=limits, **site_options)
     site.displayTracebacks = False
+    site.observer = observer
     return site

@@ -74,15 +74,35 @@ class S3Front:
         max_upload_size: int = 5 << 30,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         public_paths: frozenset[bytes] = frozenset(),
+        ops_paths: Callable[[bytes], bool] | None = None,
     ) -> None:
-        """``public_paths``: GETs and HEADs of these without credentials are not S3 requests."""
+        """Which requests are not S3's but the ops app's.
+
+        :param public_paths: anonymous GETs and HEADs of these (the health probes).
+        :param ops_paths: says of a raw path whether the ops app owns it whatever
+            the request carries (``/metrics``, ``/api/...``: their bearer tokens
+            are no S3 credentials); virtual-host requests name keys, never these.
+        """
         self.table = table
         self.public_paths = public_paths
+        self.ops_paths = ops_paths
         self.objects = objects
         self.credentials = credentials
         self.domain = domain
         self.max_upload_size = max_upload_size
         self.now = now
+
+    def is_ops_path(self, raw_path: bytes) -> bool:
+        """The ops app owns this path (for a path-style request)."""
+        return self.ops_paths is not None and self.ops_paths(raw_path)
+
+    def virtual_host(self, host: str | None) -> bool:
+        """``host`` names a bucket (``<bucket>.<domain>``): the path is a key."""
+        if not self.domain or not host:
+            return False
+        hostname = (host.rsplit(":", 1)[0] if not host.endswith("]") else host).lower()
+        suffix = "." + self.domain.lower()
+        return hostname.endswith(suffix) and len(hostname) > len(suffix)
 
     def prepare(self, wire: WireRequest) -> Prepared | None:
         """Authenticate, route and build the call; None for a public (ops) path.

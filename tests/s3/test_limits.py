@@ -53,6 +53,7 @@ class _Facade:
 class _Engine:
     def __init__(self) -> None:
         self.buckets = self.objects = self.multipart = self.renames = self.locks = _Facade()
+        self.admin = self.maintenance = _Facade()
 
 
 class Connection:
