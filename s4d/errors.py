@@ -12,6 +12,8 @@ from typing import Any
 #: AWS error code -> (HTTP status, default message).
 ERROR_STATUS: dict[str, tuple[int, str]] = {
     "AccessDenied": (403, "Access Denied"),
+    # a CORS preflight no rule allows
+    "AccessForbidden": (403, "CORSResponse: This CORS request is not allowed."),
     "AuthorizationHeaderMalformed": (400, "The authorization header is malformed."),
     "AuthorizationQueryParametersError": (400, "Error parsing the X-Amz-Credential parameter."),
     "BadDigest": (400, "The Content-MD5 or checksum you specified did not match what we received."),

@@ -18,7 +18,9 @@ from collections.abc import Callable
 from typing import Any
 
 from s4d.engine.buckets import BucketsFacade
+from s4d.engine.configs import ConfigCache
 from s4d.engine.core import EngineCore
+from s4d.engine.lifecycle import LifecycleFacade, LifecycleReport
 from s4d.engine.maintenance import MaintenanceBusy, MaintenanceFacade
 from s4d.engine.multipart import MultipartFacade
 from s4d.engine.objects import CopySourceConditions, ObjectsFacade, OpenObject
@@ -35,6 +37,8 @@ from s4d.engine.upload import (
     UploadedBody,
     WholeBody,
 )
+from s4d.features.lifecycle import DAY_NS, DayClock
+from s4d.features.lifecycle_sweep import Limits as LifecycleLimits
 from s4d.store.store import Store
 from s4d.util.threads import Runner
 
@@ -44,7 +48,8 @@ class Engine:
 
     :param runner: runs blocking calls (a thread pool in the service).
     :param call_from_thread: ``reactor.callFromThread`` (or a direct call in tests).
-    :param now_ns: the clock for modification times.
+    :param now_ns: the clock for modification times (and lifecycle verdicts).
+    :param lifecycle_day_ns: how long a lifecycle day is (shorter only for tests).
     """
 
     def __init__(
@@ -53,9 +58,13 @@ class Engine:
         runner: Runner,
         call_from_thread: Callable[..., Any],
         now_ns: Callable[[], int] = time.time_ns,
+        lifecycle_day_ns: int = DAY_NS,
     ) -> None:
         self.core = EngineCore(store, runner, call_from_thread, now_ns)
-        self.buckets = BucketsFacade(self.core)
+        #: bucket configuration documents (CORS, lifecycle) cached in this process
+        self.configs = ConfigCache(self.core)
+        self.buckets = BucketsFacade(self.core, self.configs)
+        self.lifecycle = LifecycleFacade(self.core, self.configs, DayClock(lifecycle_day_ns))
         self.objects = ObjectsFacade(self.core)
         self.multipart = MultipartFacade(self.core)
         self.renames = RenameFacade(self.core)
@@ -76,10 +85,15 @@ __all__ = [
     "MAX_INFLIGHT",
     "BodyDigests",
     "BucketsFacade",
+    "ConfigCache",
     "DeclaredDigests",
     "Engine",
     "EngineCore",
     "Hasher",
+    "DAY_NS",
+    "LifecycleFacade",
+    "LifecycleLimits",
+    "LifecycleReport",
     "MaintenanceBusy",
     "MaintenanceFacade",
     "MultipartFacade",

@@ -61,19 +61,27 @@ class Route:
         decides on this before any body byte is read.
     :ivar handler: the handler that answers it.
     :ivar body: how its body is taken.
+    :ivar anonymous: it answers requests that carry no credentials (CORS preflights).
     """
 
     operation: str
     action: str
     handler: Handler
     body: BodyMode = BodyMode.SMALL
+    anonymous: bool = False
 
 
 def route(
-    operation: str, handler: Handler, body: BodyMode = BodyMode.SMALL, action: str | None = None
+    operation: str,
+    handler: Handler,
+    body: BodyMode = BodyMode.SMALL,
+    action: str | None = None,
+    anonymous: bool = False,
 ) -> Route:
     """A :class:`Route` whose action is ``s3:<operation>`` unless said otherwise."""
-    return Route(operation, action or f"s3:{operation}", handler, body)
+    return Route(
+        operation, f"s3:{operation}" if action is None else action, handler, body, anonymous
+    )
 
 
 @dataclass(frozen=True)

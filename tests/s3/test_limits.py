@@ -53,6 +53,7 @@ class _Facade:
 class _Engine:
     def __init__(self) -> None:
         self.buckets = self.objects = self.multipart = self.renames = _Facade()
+        self.lifecycle = _Facade()
 
 
 class Connection:
