@@ -71,6 +71,8 @@ class LifecycleFacade:
         self._core = core
         self._configs = configs
         self.clock = clock
+        #: object lock's answer to "may this version be removed now" (one call per removal)
+        self.removable: fs.RemovalCheck = fs.may_remove
         #: when the last dry pass ended (dry passes leave nothing in the store)
         self._dry_finished_ns: int | None = None
 
@@ -154,7 +156,7 @@ class LifecycleFacade:
                     report.complete = True
                     break
                 apply = partial(fs.apply_batch, batch=batch, now_ns=now, clock=clock,
-                                dry_run=dry_run)  # fmt: skip
+                                dry_run=dry_run, removable=self.removable)  # fmt: skip
                 applied = await (core.read(apply) if dry_run else core.commit(apply))
                 report.batches += 1
                 state = applied.state
