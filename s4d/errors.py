@@ -12,7 +12,6 @@ from typing import Any
 #: AWS error code -> (HTTP status, default message).
 ERROR_STATUS: dict[str, tuple[int, str]] = {
     "AccessDenied": (403, "Access Denied"),
-    # a CORS preflight no rule allows
     "AccessForbidden": (403, "CORSResponse: This CORS request is not allowed."),
     "AuthorizationHeaderMalformed": (400, "The authorization header is malformed."),
     "AuthorizationQueryParametersError": (400, "Error parsing the X-Amz-Credential parameter."),
@@ -66,7 +65,6 @@ ERROR_STATUS: dict[str, tuple[int, str]] = {
     ),
     "InvalidPart": (400, "One or more of the specified parts could not be found."),
     "InvalidPartOrder": (400, "The list of parts was not in ascending order."),
-    "InvalidPartNumber": (400, "The requested partnumber is not satisfiable"),
     "InvalidRange": (416, "The requested range is not satisfiable"),
     "InvalidRequest": (400, "Invalid Request"),
     "InvalidStorageClass": (400, "The storage class you specified is not valid."),

@@ -96,27 +96,35 @@ class StoreService(service.Service):
             self.engine = None
 
 
-def multipart_expiry(
-    config: Config, multipart: MultipartFacade, clock: Any
-) -> PeriodicService | None:
-    """The periodic job that aborts multipart uploads older than the configured TTL.
+#: Hours a completed upload answers a repeated Complete when uploads never expire (TTL 0).
+COMPLETED_KEPT_HOURS = 24.0
 
-    It looks every quarter of the TTL (at most hourly, at least every half
-    second); None when the TTL is 0 (uploads never expire).
+
+def multipart_expiry(config: Config, multipart: MultipartFacade, clock: Any) -> PeriodicService:
+    """The periodic job that aborts old multipart uploads and forgets old completed ones.
+
+    Uploads initiated more than the configured TTL ago are aborted; uploads
+    completed more than the TTL ago stop answering a repeated Complete (with a
+    TTL of 0 uploads never expire, and completed ones are forgotten after
+    :data:`COMPLETED_KEPT_HOURS`). It looks every quarter of that time (at
+    most hourly, at least every half second).
     """
     ttl = config.multipart_ttl_hours * 3600
-    if ttl <= 0:
-        return None
-    max_age_ns = int(ttl * 1e9)
+    kept = ttl if ttl > 0 else COMPLETED_KEPT_HOURS * 3600
+    max_age_ns = int(kept * 1e9)
 
     async def expire() -> None:
-        count = await multipart.expire(max_age_ns)
-        if count:
-            log.info("Expired {n} abandoned multipart uploads", n=count)
+        if ttl > 0:
+            count = await multipart.expire(max_age_ns)
+            if count:
+                log.info("Expired {n} abandoned multipart uploads", n=count)
+        forgotten = await multipart.forget_completed(max_age_ns)
+        if forgotten:
+            log.debug("Forgot {n} completed multipart uploads", n=forgotten)
 
     return PeriodicService(
         clock,
-        min(3600.0, max(0.5, ttl / 4)),
+        min(3600.0, max(0.5, kept / 4)),
         lambda: ensureDeferred(expire()),
         "multipart-expiry",
         run_at_start=True,
@@ -277,8 +285,7 @@ def make_service(config: Config, reactor: Any = None) -> service.MultiService:
     store_service.setServiceParent(root)  # type: ignore[no-untyped-call]
     engine = store_service.open()
     expiry = multipart_expiry(config, engine.multipart, reactor)
-    if expiry is not None:
-        expiry.setServiceParent(root)  # type: ignore[no-untyped-call]
+    expiry.setServiceParent(root)  # type: ignore[no-untyped-call]
     # Background jobs run in this (the main) process only; S4_WORKERS processes serve.
     jobs = (
         compaction_service(config, engine, reactor),

@@ -44,6 +44,14 @@ class BucketsFacade:
         """Every bucket, by name."""
         return self._core.read(fb.list_buckets)
 
+    def list_page(
+        self, prefix: str, after: str | None, region: str | None, max_buckets: int
+    ) -> Deferred[tuple[list[Bucket], bool]]:
+        """A page of buckets by name (prefix, after a name, a region); whether more follow."""
+        return self._core.read(
+            lambda t: fb.list_buckets_page(t, prefix, after, region, max_buckets)
+        )
+
     def get_config(self, name: str, kind: bytes) -> Deferred[bytes | None]:
         """A stored bucket configuration document (``NoSuchBucket`` if absent)."""
         return self._core.read(lambda t: fb.get_bucket_config(t, name, kind))

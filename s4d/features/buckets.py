@@ -27,6 +27,14 @@ def list_buckets(t: MetaTxn) -> list[Bucket]:
     return t.buckets.all()
 
 
+def list_buckets_page(
+    t: MetaTxn, prefix: str, after: str | None, region: str | None, max_buckets: int
+) -> tuple[list[Bucket], bool]:
+    """One page of ListBuckets: the buckets and whether more follow."""
+    found = t.buckets.page(prefix, after, region, max_buckets + 1)
+    return found[:max_buckets], len(found) > max_buckets
+
+
 def create_bucket(t: MetaTxn, name: str, region: str, now_ns: int) -> Bucket:
     """Create a bucket; ``BucketAlreadyOwnedByYou`` if it exists."""
     if t.buckets.get(name) is not None:

@@ -170,11 +170,13 @@ def copy_object(
             storage_class=src.storage_class,
             checksums=src.checksums,
             parts=src.parts,
+            part_checksums=src.part_checksums,
         )
     else:
         replace.size, replace.etag, replace.parts = src.size, src.etag, src.parts
         if not replace.checksums:
             replace.checksums = dict(src.checksums)
+            replace.part_checksums = src.part_checksums
     version = version_from(replace, src.chunks, t.counters.next_id(b"seq"), now_ns)
     version.tags = dict(src.tags if tags is None else tags)
     return src, install_version(t, bucket, raw_key, object_id, version)

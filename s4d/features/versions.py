@@ -81,6 +81,8 @@ class NewObject:
     checksums: dict[str, str] = field(default_factory=dict)
     parts: list[int] | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    #: a multipart object's part checksums, one per part (in its checksum's algorithm)
+    part_checksums: list[str] | None = None
 
 
 def check_conditions(current: ObjectVersion | None, cond: WriteConditions) -> None:
@@ -150,6 +152,7 @@ def version_from(new: NewObject, refs: list[ChunkRef], seq: int, now_ns: int) ->
         chunks=list(refs),
         parts=new.parts,
         tags=dict(new.tags),
+        part_checksums=new.part_checksums,
     )
 
 

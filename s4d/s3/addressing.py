@@ -46,7 +46,7 @@ def decode_path(raw: bytes) -> str:
     try:
         path = unquote_to_bytes(raw).decode("utf-8")
     except UnicodeDecodeError:
-        raise S3Error("InvalidURI", "The path is not valid UTF-8.") from None
+        raise S3Error("InvalidURI") from None  # S3's text: "Couldn't parse the specified URI."
     if "\0" in path:
         raise S3Error("InvalidURI", "The path holds a NUL character.")
     return path

@@ -61,14 +61,15 @@ class Route:
         decides on this before any body byte is read.
     :ivar handler: the handler that answers it.
     :ivar body: how its body is taken.
-    :ivar anonymous: it answers requests that carry no credentials (CORS preflights).
+    :ivar public: answered without credentials, and without checking any
+        (a CORS preflight, which browsers send unsigned).
     """
 
     operation: str
     action: str
     handler: Handler
     body: BodyMode = BodyMode.SMALL
-    anonymous: bool = False
+    public: bool = False
 
 
 def route(
@@ -76,12 +77,10 @@ def route(
     handler: Handler,
     body: BodyMode = BodyMode.SMALL,
     action: str | None = None,
-    anonymous: bool = False,
+    public: bool = False,
 ) -> Route:
     """A :class:`Route` whose action is ``s3:<operation>`` unless said otherwise."""
-    return Route(
-        operation, f"s3:{operation}" if action is None else action, handler, body, anonymous
-    )
+    return Route(operation, action or f"s3:{operation}", handler, body, public)
 
 
 @dataclass(frozen=True)

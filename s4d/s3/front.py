@@ -88,8 +88,7 @@ class S3Front:
 
         Raises :class:`~s4d.errors.S3Error` for a request refused from its headers.
         """
-        # A CORS preflight carries no credentials, and for a presigned URL a query signed
-        # for another method: it is never authenticated, whatever its query holds.
+        # a CORS preflight is answered unsigned, whatever signature its URL carries
         preflight = wire.method == "OPTIONS"
         identity = None if preflight else self.authenticate(wire)
         if (
@@ -99,12 +98,12 @@ class S3Front:
         ):
             return None
         target = wire.target
-        subs = frozenset() if preflight else subresources(wire.params)
+        subs = subresources(wire.params)
         level = "object" if target.key else "bucket" if target.bucket else "service"
         copy = wire.headers.get("x-amz-copy-source") is not None
-        found = self.table.find(wire.method, level, subs, copy)
+        found = self.table.find(wire.method, level, frozenset() if preflight else subs, copy)
         form = found.body is BodyMode.FORM and not wire.params and is_form(wire.headers)
-        if identity is None and not form and not found.anonymous:
+        if identity is None and not form and not found.public:
             raise S3Error("AccessDenied", "Anonymous access is not allowed.")
         refuse_unhonoured(wire.headers)
         call = S3Call(

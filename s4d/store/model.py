@@ -106,6 +106,8 @@ class ObjectVersion:
     key: str = ""
     #: the object's tags (PutObjectTagging, ``x-amz-tagging``), in the order given
     tags: dict[str, str] = field(default_factory=dict)
+    #: a multipart object's part checksums (of its one checksum algorithm), one per part
+    part_checksums: list[str] | None = None
 
     def encode(self) -> dict[str, Any]:
         """The stored form (without ``key``: the namespace tree holds names)."""
@@ -128,6 +130,8 @@ class ObjectVersion:
         value["cb"] = encode_chunks(self.chunks)
         if self.parts is not None:
             value["parts"] = self.parts
+        if self.part_checksums is not None:
+            value["pck"] = self.part_checksums
         if self.extra:
             value["x"] = self.extra
         if self.tags:
@@ -154,6 +158,7 @@ class ObjectVersion:
             extra=value.get("x", {}),
             key=key,
             tags={k: v for k, v in value.get("tg", ())},
+            part_checksums=value.get("pck"),
         )
 
 
@@ -296,4 +301,53 @@ class PartRecord:
             mtime_ns=value["mt"],
             checksums=value.get("ck", {}),
             chunks=decode_chunks(value),
+        )
+
+
+@dataclass
+class CompletedUpload:
+    """What a completed multipart upload made, kept a while to answer a repeated Complete.
+
+    ``parts_digest`` identifies the part list the completion named (see
+    :func:`s4d.features.multipart.parts_digest`): a repeat must name the same.
+    """
+
+    upload_id: str
+    bucket_id: int
+    key: str
+    version_id: str
+    etag: str
+    size: int
+    parts_digest: str
+    completed_ns: int
+    checksums: dict[str, str] = field(default_factory=dict)
+
+    def encode(self) -> dict[str, Any]:
+        """The stored form (the upload id is in the key)."""
+        value: dict[str, Any] = {
+            "b": self.bucket_id,
+            "k": self.key,
+            "vid": self.version_id,
+            "etag": self.etag,
+            "sz": self.size,
+            "pd": self.parts_digest,
+            "done": self.completed_ns,
+        }
+        if self.checksums:
+            value["ck"] = self.checksums
+        return value
+
+    @classmethod
+    def decode(cls, upload_id: str, value: dict[str, Any]) -> CompletedUpload:
+        """Build from the stored form."""
+        return cls(
+            upload_id=upload_id,
+            bucket_id=value["b"],
+            key=value["k"],
+            version_id=value["vid"],
+            etag=value["etag"],
+            size=value["sz"],
+            parts_digest=value["pd"],
+            completed_ns=value["done"],
+            checksums=value.get("ck", {}),
         )

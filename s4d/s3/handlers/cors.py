@@ -3,9 +3,10 @@
 A preflight (``OPTIONS`` on a bucket or object) is answered from the bucket's
 rules without authentication, as browsers send it without credentials (and,
 for a presigned URL, with a query signed for another method): 200 with the
-``Access-Control-*`` headers of the first matching rule, ``403
-AccessForbidden`` when none matches, ``400 BadRequest`` without ``Origin`` or
-``Access-Control-Request-Method``.
+``Access-Control-*`` headers of the first matching rule; ``400 BadRequest``
+without ``Origin``; ``403 AccessForbidden`` for a bucket without rules (or
+without existence); ``400 BadRequest`` without a valid
+``Access-Control-Request-Method``; ``403 AccessForbidden`` when no rule matches.
 
 An actual request that carries ``Origin`` gets ``Access-Control-Allow-Origin``
 and its companions when a rule allows its origin and method, whether it
@@ -119,7 +120,7 @@ class CorsHandlers:
         for level in ("bucket", "object"):
             yield (
                 RouteKey("OPTIONS", level),
-                route("PreflightCorsRequest", self.preflight, action="", anonymous=True),
+                route("PreflightRequest", self.preflight, action="", public=True),
             )
 
     async def put_cors(self, call: S3Call) -> Response:
@@ -149,11 +150,17 @@ class CorsHandlers:
         if not origin:
             raise S3Error("BadRequest", "Insufficient information. Origin request header needed.")
         method = call.header("access-control-request-method")
-        if method not in PREFLIGHT_METHODS:
-            raise S3Error("BadRequest", f"Invalid Access-Control-Request-Method: {method}")
         stored = await self.buckets.cached_config(call.bucket, CORS)
         if stored is None:
-            raise S3Error("AccessForbidden", "CORSResponse: CORS is not enabled for this bucket.")
+            await self._bucket_exists(call.bucket)
+            raise S3Error(
+                "AccessForbidden",
+                "CORSResponse: CORS is not enabled for this bucket.",
+                Method=method or "OPTIONS",
+                ResourceType="BUCKET",
+            )
+        if method not in PREFLIGHT_METHODS:
+            raise S3Error("BadRequest", f"Invalid Access-Control-Request-Method: {method}")
         headers = preflight_headers(
             decode_cors(stored), origin, method, call.header("access-control-request-headers")
         )
@@ -163,8 +170,19 @@ class CorsHandlers:
                 "CORSResponse: This CORS request is not allowed. This is usually because the "
                 "evalution of Origin, request method / Access-Control-Request-Method or "
                 "Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.",
+                Method=method,
+                ResourceType="OBJECT" if call.key else "BUCKET",
             )
         return Response(headers=headers)
+
+    async def _bucket_exists(self, bucket: str) -> None:
+        """``AccessForbidden`` "Bucket not found" for a bucket that does not exist."""
+        try:
+            await self.buckets.get(bucket)
+        except S3Error as e:
+            if e.code != "NoSuchBucket":
+                raise
+            raise S3Error("AccessForbidden", "CORSResponse: Bucket not found") from None
 
     def actual(self, bucket: str, origin: str, method: str) -> Deferred[dict[str, str] | None]:
         """The CORS headers for a ``method`` request from ``origin`` to ``bucket`` (or None)."""

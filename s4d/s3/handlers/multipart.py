@@ -195,20 +195,20 @@ def _location(call: S3Call) -> str:
 
 
 def _completion_document(call: S3Call, completion: Completion) -> tuple[bytes, dict[str, str]]:
-    version = completion.version
+    """The result document and headers (the same for a repeat of a completion)."""
+    result = completion.result
     children: list[Node] = [
         ("Location", _location(call)),
         ("Bucket", call.bucket),
         ("Key", call.key),
-        ("ETag", f'"{version.etag}"'),
+        ("ETag", f'"{result.etag}"'),
     ]
-    for alg, value in version.checksums.items():
+    for alg, value in result.checksums.items():
         children.append((f"Checksum{alg}", value))
-    if version.checksums:
-        children.append(("ChecksumType", completion.upload.extra.get("checksum_type", "COMPOSITE")))
+        children.append(("ChecksumType", ck.checksum_type(value)))
     headers = {"Content-Type": "application/xml"}
-    if version.version_id != NULL_VERSION:
-        headers["x-amz-version-id"] = version.version_id
+    if result.version_id != NULL_VERSION:
+        headers["x-amz-version-id"] = result.version_id
     return render("CompleteMultipartUploadResult", children), headers
 
 
@@ -424,7 +424,10 @@ class MultipartHandlers:
         if clock is None or await settles_within(d, clock, KEEPALIVE_AFTER):
             completion = await d
             body, headers = _completion_document(call, completion)
-            headers.update(await expiration_header(self.lifecycle, call.bucket, completion.version))
+            if completion.version is not None:  # a repeated Complete made nothing new
+                headers.update(
+                    await expiration_header(self.lifecycle, call.bucket, completion.version)
+                )
             return Response(headers=headers, body=body)
 
         async def keep_alive(writer: ResponseWriter) -> None:

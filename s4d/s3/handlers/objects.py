@@ -126,8 +126,9 @@ def _wanted_attributes(call: S3Call) -> frozenset[str]:
     return names
 
 
-def _object_parts(call: S3Call, sizes: list[int]) -> list[Node]:
-    """ObjectParts of GetObjectAttributes: a page of (number, size) after the marker."""
+def _object_parts(call: S3Call, version: ObjectVersion) -> list[Node]:
+    """ObjectParts of GetObjectAttributes: a page of parts (number, size, checksum)."""
+    sizes = version.parts or []
     max_parts = decimal(call.header("x-amz-max-parts") or "1000")
     marker = decimal(call.header("x-amz-part-number-marker") or "0")
     if max_parts is None or marker is None:
@@ -141,7 +142,13 @@ def _object_parts(call: S3Call, sizes: list[int]) -> list[Node]:
         ("NextPartNumberMarker", page[-1][0] if page else marker),
         ("PartNumberMarker", marker),
     ]
-    children += [("Part", [("PartNumber", n), ("Size", size)]) for n, size in page]
+    for number, size in page:
+        part: list[Node] = [("PartNumber", number), ("Size", size)]
+        if version.part_checksums is not None:
+            part += [
+                (f"Checksum{alg}", version.part_checksums[number - 1]) for alg in version.checksums
+            ]
+        children.append(("Part", part))
     children.append(("PartsCount", len(sizes)))
     return children
 
@@ -189,12 +196,10 @@ def object_headers(call: S3Call, version: ObjectVersion, versioned: bool) -> dic
     if version.storage_class != "STANDARD":
         headers["x-amz-storage-class"] = version.storage_class
     headers.update(_version_headers(version, versioned))
-    if (call.header("x-amz-checksum-mode") or "").upper() == "ENABLED":
+    if checksum_mode(call):
         for alg, value in version.checksums.items():
             headers[ck.header_name(alg)] = value
-        if version.checksums and version.parts is not None:
-            # how a multipart object's checksum was made (CreateMultipartUpload's choice)
-            headers["x-amz-checksum-type"] = version.extra.get("checksum_type", "COMPOSITE")
+            headers["x-amz-checksum-type"] = ck.checksum_type(value)
     if version.parts:
         headers["x-amz-mp-parts-count"] = str(len(version.parts))
     if version.tags:
@@ -205,6 +210,25 @@ def object_headers(call: S3Call, version: ObjectVersion, versioned: bool) -> dic
                 raise S3Error("InvalidRequest", "Response header overrides need a signed request.")
             headers[header] = call.params[param]
     return headers
+
+
+def checksum_mode(call: S3Call) -> bool:
+    """``x-amz-checksum-mode: ENABLED``: the client asks for stored checksums."""
+    return (call.header("x-amz-checksum-mode") or "").upper() == "ENABLED"
+
+
+def part_checksum_headers(version: ObjectVersion, number: int) -> dict[str, str]:
+    """The checksum headers of part ``number`` of a multipart object (none if unknown).
+
+    The type stays the object's (``COMPOSITE`` or ``FULL_OBJECT``), as AWS answers.
+    """
+    if version.part_checksums is None or len(version.checksums) != 1:
+        return {}
+    ((alg, value),) = version.checksums.items()
+    return {
+        ck.header_name(alg): version.part_checksums[number - 1],
+        "x-amz-checksum-type": ck.checksum_type(value),
+    }
 
 
 def _part_range(call: S3Call, version: ObjectVersion) -> tuple[int, int] | None:
@@ -220,8 +244,9 @@ def _part_range(call: S3Call, version: ObjectVersion) -> tuple[int, int] | None:
         )
     sizes = version.parts or [version.size]
     if number > len(sizes):
-        # a part the object does not have (a single-part object has only part 1)
-        raise S3Error("InvalidPartNumber", "The requested partnumber is not satisfiable")
+        # a part the object does not have (a single-part object has only part 1);
+        # InvalidPart as AWS and the conformance suite answer
+        raise S3Error("InvalidPart", "The requested partnumber is not satisfiable")
     start = sum(sizes[: number - 1])
     return start, start + sizes[number - 1] - 1
 
@@ -367,6 +392,8 @@ class ObjectHandlers:
                 headers["Content-Range"] = f"bytes {first}-{last}/{version.size}"
             for name in [h for h in headers if h.startswith("x-amz-checksum-")]:
                 del headers[name]
+            if part is not None and version.parts and checksum_mode(call):
+                headers.update(part_checksum_headers(version, int(call.params["partNumber"])))
         length = max(0, last - first + 1)
         headers["Content-Length"] = str(length)
         if not with_body or length == 0:
@@ -405,11 +432,10 @@ class ObjectHandlers:
             children.append(("ETag", version.etag))
         if "Checksum" in wanted and version.checksums:
             sums: list[Node] = [(f"Checksum{a}", v) for a, v in version.checksums.items()]
-            kind = "FULL_OBJECT" if version.parts is None else "COMPOSITE"
-            sums.append(("ChecksumType", version.extra.get("checksum_type", kind)))
-            children.append(("Checksum", sums))
+            kind = ck.checksum_type(next(iter(version.checksums.values())))
+            children.append(("Checksum", [*sums, ("ChecksumType", kind)]))
         if "ObjectParts" in wanted and version.parts is not None:
-            children.append(("ObjectParts", _object_parts(call, version.parts)))
+            children.append(("ObjectParts", _object_parts(call, version)))
         if "StorageClass" in wanted:
             children.append(("StorageClass", version.storage_class))
         if "ObjectSize" in wanted:
