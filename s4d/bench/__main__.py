@@ -1,4 +1,5 @@
-"""Entry point: ``python -m s4d.bench {engine,s3,rename,dedup,multipart,soak,routing} ...``."""
+"""Entry point: ``python -m s4d.bench NAME ...`` (engine, s3, rename, dedup, multipart, soak,
+routing, lifecycle)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,18 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     """Dispatch to a benchmark."""
     args = sys.argv[1:] if argv is None else argv
-    names = ("engine", "s3", "rename", "dedup", "multipart", "soak", "routing")
+    names = ("engine", "s3", "rename", "dedup", "multipart", "soak", "routing", "lifecycle")
     if not args or args[0] not in names:
         print(
-            "usage: python -m s4d.bench {engine,s3,rename,dedup,multipart,soak,routing} [options]"
+            "usage: python -m s4d.bench"
+            " {engine,s3,rename,dedup,multipart,soak,routing,lifecycle} [options]"
             "  (--help for each)"
         )
         return 2
+    if args[0] == "lifecycle":
+        from s4d.bench import lifecycle
+
+        return lifecycle.main(args[1:])
     if args[0] == "routing":
         from s4d.bench import routing
 

@@ -473,7 +473,7 @@ def _remove(
     found = _as_it_stands(t, object_id, planned, cap)
     if found is None:
         return "changed"
-    version, position = found
+    version, position, older = found
     judged = fl.verdict(rules, planned.key, version.tags, version.size, version.mtime_ns,
                         version.delete_marker, position, now_ns, clock)  # fmt: skip
     if judged is None or judged[0] is not planned.action:
@@ -481,12 +481,20 @@ def _remove(
     if planned.action is Action.EXPIRE:
         # What goes: on an unversioned bucket every version; on a suspended one the null
         # version the new delete marker replaces; on an enabled one nothing.
-        going = [] if bucket.versioning == "Enabled" else t.versions.all(object_id, planned.key)
-        if bucket.versioning == "Suspended":
+        going = [version] if not older else t.versions.all(object_id, planned.key)
+        if bucket.versioning == "Enabled":
+            going = []
+        elif bucket.versioning == "Suspended":
             going = [v for v in going if v.version_id == NULL_VERSION]
         if not all(removable(t, bucket, v, now_ns) for v in going):
             return "locked"
-        if not dry_run:
+        if dry_run:
+            return _DONE[Action.EXPIRE]
+        if bucket.versioning is None:
+            for gone in going:
+                t.versions.delete(object_id, gone)
+            t.ns.unlink(bucket, raw_key)
+        else:
             delete_object(t, bucket.name, planned.key, None, now_ns)
         return _DONE[Action.EXPIRE]
     if not removable(t, bucket, version, now_ns):
@@ -500,8 +508,11 @@ def _remove(
 
 def _as_it_stands(
     t: MetaTxn, object_id: int, planned: Planned, cap: int
-) -> tuple[ObjectVersion, Position] | None:
-    """The planned version as stored now and its position (None if it is gone)."""
+) -> tuple[ObjectVersion, Position, bool] | None:
+    """The planned version as stored now, its position, and whether older versions exist.
+
+    None if it is gone.
+    """
     prefix = u64(object_id)
     cursor = t.versions.cursor()
     if not cursor.set_key(version_key(object_id, planned.seq)):
@@ -517,7 +528,7 @@ def _as_it_stands(
         if newer == 0:
             since = int(codec.decode(cursor.value())["mt"])
         newer += 1
-    return version, Position(newer, since, newer == 0 and not older)
+    return version, Position(newer, since, newer == 0 and not older), bool(older)
 
 
 def totals_line(totals: dict[str, Any]) -> dict[str, int]:
