@@ -75,6 +75,10 @@ class LifecycleFacade:
         self.removable: fs.RemovalCheck = fs.may_remove
         #: when the last dry pass ended (dry passes leave nothing in the store)
         self._dry_finished_ns: int | None = None
+        #: the last run of a pass in this process (for stats and metrics), and the sums of
+        #: every run's figures since the process started
+        self.last_report: LifecycleReport | None = None
+        self.totals: dict[str, int] = dict.fromkeys(fs.COUNTS, 0)
 
     # -- what clients are told ------------------------------------------------------
 
@@ -164,6 +168,11 @@ class LifecycleFacade:
                     await pause()
             report.totals = fs.totals_line(state.totals)
             report.seconds = monotonic() - began
+            if not dry_run:
+                before = fs.totals_line(saved.totals) if saved is not None else {}
+                for name, value in report.totals.items():
+                    self.totals[name] += value - before.get(name, 0)
+            self.last_report = report
             return report
 
         return ensureDeferred(run())

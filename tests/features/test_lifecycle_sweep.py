@@ -291,6 +291,11 @@ class PassTests(SweepTestCase):
             self.assertIsNone(fs.load_state(t))
         totals = self.sweep()
         self.assertEqual((totals["expired"], totals["buckets"], totals["examined"]), (15, 3, 15))
+        # what stats and metrics read: the last run, and sums over this process's runs
+        last = self.engine.lifecycle.last_report
+        assert last is not None
+        self.assertEqual((last.totals["expired"], last.dry_run), (15, False))
+        self.assertEqual(self.engine.lifecycle.totals["expired"], 15)
         self.assertEqual(
             [len(self.versions(n)) for n in ("a1", "a2", "a3", "no-rules")], [0, 0, 0, 1]
         )
@@ -321,6 +326,7 @@ class PassTests(SweepTestCase):
         assert report is not None
         self.assertTrue(report.resumed and report.complete)
         self.assertEqual(report.totals["expired"], 20)  # counted over the whole pass
+        self.assertEqual(engine.lifecycle.totals["expired"], 14)  # done by this process
         with store.read() as t:
             self.assertIsNone(fs.load_state(t))
             self.assertEqual(fs.last_finished(t), self.now)
