@@ -189,7 +189,7 @@ def lifecycle_service(config: Config, engine: Engine, clock: Any) -> PeriodicSer
     interval = max(0.1, float(settings.get("interval_hours", 24)) * 3600)
     dry_run = bool(settings.get("dry_run", False))
     limits = LifecycleLimits(examine=max(1, int(settings.get("batch", 1000))))
-    pause_secs = float(settings.get("pause_secs", 0) or 0)
+    pause_secs = float(settings.get("pause_secs", 0.01) or 0)
 
     def pause() -> Deferred[None]:
         return deferLater(clock, pause_secs, lambda: None)

@@ -142,7 +142,7 @@ class LifecycleServiceTests(SynchronousTestCase):
 
     def service(self, **settings: Any) -> PeriodicService:
         config = dataclasses.replace(
-            Config(), lifecycle={"enabled": True, "interval_hours": 1, **settings}
+            Config(), lifecycle={"enabled": True, "interval_hours": 1, "pause_secs": 0, **settings}
         )
         job = lifecycle_service(config, self.engine, self.clock)
         assert job is not None

@@ -142,7 +142,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the baseline")
     parser.add_argument("--batch", type=int, default=1000, help="S4_LIFECYCLE_BATCH")
-    parser.add_argument("--pause", type=float, default=0.0, help="S4_LIFECYCLE_PAUSE_SECS")
+    parser.add_argument("--pause", type=float, default=0.01, help="S4_LIFECYCLE_PAUSE_SECS")
     parser.add_argument("--dir", help="work directory (default: a temporary one, removed)")
     args = parser.parse_args(argv)
     work = args.dir or tempfile.mkdtemp(prefix="s4d-bench-lifecycle-")
