@@ -173,6 +173,8 @@ class Batch:
     #: the batch started a bucket (counted once per bucket)
     new_bucket: bool = False
     rules: int = 0
+    #: the state the plan started from (planned again from there if the rules changed)
+    origin: SweepState | None = None
 
 
 @dataclass
@@ -236,6 +238,7 @@ def plan_batch(
     t: MetaTxn, state: SweepState, now_ns: int, clock: DayClock, limits: Limits = Limits()
 ) -> Batch:
     """Plan the next batch of the pass from ``state`` (in a read transaction)."""
+    origin = state
     new_bucket = False
     bucket = t.buckets.get(state.bucket) if state.bucket and state.phase != NEXT else None
     raw = rules_of(t, bucket) if bucket is not None else None
@@ -250,6 +253,7 @@ def plan_batch(
     if state.phase == VERSIONS and not fl.version_prefixes(rules):
         state = replace(state, phase=UPLOADS, key=None, seq=None, newer=0, since_ns=None)
     batch = Batch(state, state, raw, new_bucket=new_bucket, rules=len(fl.enabled(rules)))
+    batch.origin = origin
     if state.phase == VERSIONS:
         _plan_versions(t, bucket, rules, batch, now_ns, clock, limits)
     else:
@@ -409,7 +413,7 @@ def apply_batch(
         or bucket.bucket_id != state.bucket_id
         or rules_of(t, bucket) != batch.rules_raw
     ):
-        return Applied(state, dict.fromkeys(COUNTS, 0), replan=True)
+        return Applied(batch.origin or state, dict.fromkeys(COUNTS, 0), replan=True)
     if batch.new_bucket:
         counts["buckets"] = 1
         counts["rules"] = batch.rules

@@ -372,6 +372,7 @@ class PassTests(SweepTestCase):
             core.commit(lambda t: fs.apply_batch(t, batch, self.now, clock))
         )
         self.assertTrue(applied.replan)
+        self.assertEqual(applied.state, state)  # planned again from where the plan began
         self.assertEqual(self.sweep()["expired"], 0)
         self.assertEqual(self.versions(), {"k": ["V"]})
 
