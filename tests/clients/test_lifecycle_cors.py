@@ -278,3 +278,41 @@ class CorsWireTests(ServerTestCase):
         self.assertNotIn("access-control-allow-origin", headers)
         got = s3.get_bucket_cors(Bucket=bucket)["CORSRules"]
         self.assertEqual(got[0]["AllowedOrigins"], ["http://app.test"])
+
+
+class CorsAcrossWorkersTests(ServerTestCase):
+    """Two worker processes: a change made through one is obeyed by both within a second."""
+
+    server_env = {"S4_WORKERS": "2"}
+
+    def test_rules_reach_every_worker(self) -> None:
+        assert self.server is not None
+        s3 = boto3_client(self.server, os.path.join(self.tmp, "home"))
+        bucket = self.bucket_name()
+        s3.create_bucket(Bucket=bucket)
+        url = f"{self.server.endpoint}/{bucket}/obj"
+        asking = {"Origin": "http://app.test", "Access-Control-Request-Method": "GET"}
+
+        def statuses(n: int = 12) -> set[int]:
+            found = set()
+            for _ in range(n):  # a new connection each: the kernel spreads them over workers
+                request = urllib.request.Request(url, method="OPTIONS", headers=asking)
+                try:
+                    with urllib.request.urlopen(request, timeout=10) as r:
+                        found.add(r.status)
+                except urllib.error.HTTPError as e:
+                    found.add(e.code)
+            return found
+
+        self.assertEqual(statuses(), {403})  # every worker has cached "no rules" now
+        rules = {"CORSRules": [{"AllowedMethods": ["GET"], "AllowedOrigins": ["http://app.test"]}]}
+        s3.put_bucket_cors(Bucket=bucket, CORSConfiguration=rules)
+        changed = time.monotonic()
+        while statuses() != {200}:
+            self.assertLess(time.monotonic() - changed, 3.0, "a worker kept stale rules")
+            time.sleep(0.1)
+        s3.delete_bucket_cors(Bucket=bucket)
+        changed = time.monotonic()
+        while statuses() != {403}:
+            self.assertLess(time.monotonic() - changed, 3.0, "a worker kept deleted rules")
+            time.sleep(0.1)
