@@ -89,11 +89,23 @@ class LifecycleFacade:
             raw = await raw
         return fl.decode_rules(raw) if raw is not None else ()
 
-    async def expiration(self, bucket: str, version: ObjectVersion) -> tuple[int, str] | None:
-        """When the current ``version`` will expire and under which rule (``x-amz-expiration``)."""
-        rules = await self.rules(bucket)
-        if not rules or version.delete_marker:
+    def expiration(
+        self, bucket: str, version: ObjectVersion
+    ) -> tuple[int, str] | None | Deferred[tuple[int, str] | None]:
+        """When the current ``version`` will expire and under which rule (``x-amz-expiration``).
+
+        The answer itself when the rules are cached (every request but about one a
+        second per bucket), else a Deferred of it: the hot path makes no coroutine.
+        """
+        raw = self._configs.get(bucket, LIFECYCLE)
+        if isinstance(raw, Deferred):
+            return raw.addCallback(self._expiration, version)
+        return self._expiration(raw, version)
+
+    def _expiration(self, raw: bytes | None, version: ObjectVersion) -> tuple[int, str] | None:
+        if raw is None or version.delete_marker:
             return None
+        rules = fl.decode_rules(raw)
         return fl.expiration_of(
             rules, version.key, version.tags, version.size, version.mtime_ns, self.clock
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from urllib.parse import quote, unquote
 
+from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from s4d.engine import (
@@ -310,7 +311,9 @@ async def expiration_header(
     """``x-amz-expiration`` for the current ``version``, when a lifecycle rule expires it."""
     if lifecycle is None:
         return {}
-    found = await lifecycle.expiration(bucket, version)
+    found = lifecycle.expiration(bucket, version)
+    if isinstance(found, Deferred):
+        found = await found
     if found is None:
         return {}
     when, rule_id = found
