@@ -332,6 +332,9 @@ class ExpirationHeaderTests(TestCase):
         abort = parsedate_to_datetime(created.headers["x-amz-abort-date"]).timestamp()
         self.assertEqual(abort % DAY, 0)
         upload_id = re.search(rb"<UploadId>([^<]+)</UploadId>", created.body).group(1).decode()  # type: ignore[union-attr]
+        listed = self.s3.request("GET", f"/bkt/logs/big?uploadId={upload_id}")
+        self.assertEqual(listed.header("x-amz-abort-date"), created.header("x-amz-abort-date"))
+        self.assertEqual(listed.header("x-amz-abort-rule-id"), "uploads")
         part = self.s3.request("PUT", f"/bkt/logs/big?partNumber=1&uploadId={upload_id}", b"part")
         complete = (
             f"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{part.headers['etag']}"

@@ -476,7 +476,8 @@ class MultipartHandlers:
             for alg, value in part.checksums.items():
                 item.append((f"Checksum{alg}", value))
             children.append(("Part", item))
-        return xml_response("ListPartsResult", children)
+        abort = await self._abort_headers(call.bucket, upload)
+        return xml_response("ListPartsResult", children, headers=abort)
 
     async def list_multipart_uploads(self, call: S3Call) -> Response:
         """ListMultipartUploads: prefix, delimiter, key-marker, upload-id-marker, max-uploads."""
