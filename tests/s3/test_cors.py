@@ -233,6 +233,19 @@ class CorsEnforcementTests(TestCase):
         self.assertEqual(self.preflight("/bkt/obj", **headers).status, 200)
 
 
+    def test_a_deleted_bucket_takes_its_rules_along(self) -> None:
+        headers = {"origin": "https://app.example", "access_control_request_method": "GET"}
+        self.assertEqual(self.preflight("/bkt/obj", **headers).status, 200)
+        self.assertEqual(self.s3.request("DELETE", "/bkt/obj").status, 204)
+        self.assertEqual(self.s3.request("DELETE", "/bkt").status, 204)
+        got = self.preflight("/bkt/obj", **headers)
+        self.assertIn(b"Bucket not found", got.body)
+        self.assertEqual(self.s3.request("PUT", "/bkt").status, 200)
+        got = self.preflight("/bkt/obj", **headers)
+        self.assertIn(b"CORS is not enabled for this bucket", got.body)
+        self.assertEqual(self.s3.request("GET", "/bkt?cors").code(), "NoSuchCORSConfiguration")
+
+
 class ConfigCacheTests(TestCase):
     """What other processes change is seen within the cache's second."""
 
