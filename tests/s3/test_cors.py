@@ -232,7 +232,6 @@ class CorsEnforcementTests(TestCase):
         headers["access_control_request_method"] = "PUT"
         self.assertEqual(self.preflight("/bkt/obj", **headers).status, 200)
 
-
     def test_a_deleted_bucket_takes_its_rules_along(self) -> None:
         headers = {"origin": "https://app.example", "access_control_request_method": "GET"}
         self.assertEqual(self.preflight("/bkt/obj", **headers).status, 200)
