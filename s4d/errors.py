@@ -98,6 +98,11 @@ ERROR_STATUS: dict[str, tuple[int, str]] = {
     "NoSuchWebsiteConfiguration": (404, "The bucket does not have a website configuration."),
     "NoSuchPublicAccessBlockConfiguration": (404, "No public access block configuration."),
     "ObjectLockConfigurationNotFoundError": (404, "Object Lock configuration does not exist."),
+    "NoSuchObjectLockConfiguration": (
+        404,
+        "The specified object does not have a ObjectLock configuration",
+    ),
+    "InvalidRetentionPeriod": (400, "Default retention period must be a positive integer value."),
     "OwnershipControlsNotFoundError": (404, "The bucket ownership controls were not found."),
     "ReplicationConfigurationNotFoundError": (404, "The replication configuration was not found."),
     "ServerSideEncryptionConfigurationNotFoundError": (

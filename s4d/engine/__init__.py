@@ -1,7 +1,7 @@
 """The asynchronous facade over the store: the only package that hands work to threads.
 
 :class:`Engine` is one store's set of facades, each for one area: buckets,
-objects, multipart uploads, renames and maintenance. Handlers depend on one
+objects, multipart uploads, renames, object lock and maintenance. Handlers depend on one
 facade at a time and get Deferreds back. Blocking work (LMDB reads, segment
 reads and appends, hashing) runs through an injected
 :class:`~s4d.util.threads.Runner`; metadata changes go to the store's group
@@ -21,6 +21,7 @@ from s4d.engine.buckets import BucketsFacade
 from s4d.engine.configs import ConfigCache
 from s4d.engine.core import EngineCore
 from s4d.engine.lifecycle import LifecycleFacade, LifecycleReport
+from s4d.engine.lock import LockFacade
 from s4d.engine.maintenance import MaintenanceBusy, MaintenanceFacade
 from s4d.engine.multipart import MultipartFacade
 from s4d.engine.objects import CopySourceConditions, ObjectsFacade, OpenObject
@@ -68,6 +69,7 @@ class Engine:
         self.objects = ObjectsFacade(self.core)
         self.multipart = MultipartFacade(self.core)
         self.renames = RenameFacade(self.core)
+        self.locks = LockFacade(self.core)
         self.maintenance = MaintenanceFacade(self.core)
 
     @property
@@ -94,6 +96,7 @@ __all__ = [
     "LifecycleFacade",
     "LifecycleLimits",
     "LifecycleReport",
+    "LockFacade",
     "MaintenanceBusy",
     "MaintenanceFacade",
     "MultipartFacade",

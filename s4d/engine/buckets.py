@@ -25,10 +25,10 @@ class BucketsFacade:
         self._core = core
         self._configs = configs or ConfigCache(core)
 
-    def create(self, name: str, region: str) -> Deferred[Bucket]:
-        """Create a bucket (``BucketAlreadyOwnedByYou`` if it exists)."""
+    def create(self, name: str, region: str, object_lock: bool = False) -> Deferred[Bucket]:
+        """Create a bucket (``BucketAlreadyOwnedByYou`` if it exists), with object lock or not."""
         now = self._core.now_ns()
-        return self._core.commit(lambda t: fb.create_bucket(t, name, region, now))
+        return self._core.commit(lambda t: fb.create_bucket(t, name, region, now, object_lock))
 
     def delete(self, name: str) -> Deferred[None]:
         """Delete an empty bucket."""

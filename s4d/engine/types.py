@@ -26,6 +26,8 @@ from s4d.features.lifecycle import (
     encode_rules,
     normal_date,
 )
+from s4d.features.lock import MODES as LOCK_MODES
+from s4d.features.lock import may_remove
 from s4d.features.multipart import (
     MIN_PART_SIZE,
     Completion,
@@ -52,11 +54,14 @@ from s4d.features.tagging import (
 )
 from s4d.store.chunks import WrittenChunk
 from s4d.store.model import (
+    NO_LOCK,
     NULL_VERSION,
     Bucket,
     ChunkLocation,
+    DefaultRetention,
     ListResult,
     MultipartUpload,
+    ObjectLock,
     ObjectVersion,
     PartRecord,
     VersionEntry,
@@ -79,19 +84,23 @@ __all__ = [
     "encode_rules",
     "normal_date",
     "preflight_headers",
+    "LOCK_MODES",
     "MAX_BUCKET_TAGS",
     "MAX_OBJECT_TAGS",
     "MIN_PART_SIZE",
+    "NO_LOCK",
     "NULL_VERSION",
     "Bucket",
     "ChunkLocation",
     "Completion",
     "CopySource",
+    "DefaultRetention",
     "DeleteOutcome",
     "ListResult",
     "MultipartUpload",
     "NewObject",
     "ObjectChecksums",
+    "ObjectLock",
     "ObjectVersion",
     "PartRecord",
     "PartsPage",
@@ -108,5 +117,6 @@ __all__ = [
     "check_part_number",
     "check_version_id",
     "check_tags",
+    "may_remove",
     "query_tags",
 ]

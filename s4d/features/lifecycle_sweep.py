@@ -40,9 +40,11 @@ from typing import Any
 import lmdb
 
 from s4d.features import lifecycle as fl
+from s4d.features import lock
 from s4d.features.lifecycle import LIFECYCLE, Action, DayClock, LifecycleRule, Position
 from s4d.features.multipart import release_upload
 from s4d.features.objects import delete_object
+from s4d.features.versions import remove_version
 from s4d.store import codec
 from s4d.store.listing import keys_and_prefixes
 from s4d.store.model import NULL_VERSION, Bucket, ObjectVersion
@@ -66,10 +68,14 @@ COUNTS = (
 def may_remove(t: MetaTxn, bucket: Bucket, version: ObjectVersion, now_ns: int) -> bool:
     """May ``version`` be removed now? The one question the sweep asks of object lock.
 
-    Retention and legal holds live with object lock; until it exists no
-    version is locked. Every removal the sweep makes asks this first.
+    Object lock's own predicate (:func:`s4d.features.lock.may_remove`: legal
+    hold, retention that still runs; the sweep never bypasses governance) at
+    the store's clock, the one every lock decision reads. Every removal the
+    sweep makes asks this first, and then goes through
+    :func:`~s4d.features.versions.remove_version`, which refuses a locked
+    version again.
     """
-    return True
+    return lock.may_remove(version, lock.now_ms(t))
 
 
 #: The object lock question, as the sweep takes it (tests pass their own).
@@ -496,7 +502,7 @@ def _remove(
             return _DONE[Action.EXPIRE]
         if bucket.versioning is None:
             for gone in going:
-                t.versions.delete(object_id, gone)
+                remove_version(t, object_id, gone)
             t.ns.unlink(bucket, raw_key)
         else:
             delete_object(t, bucket.name, planned.key, None, now_ns)
@@ -504,7 +510,7 @@ def _remove(
     if not removable(t, bucket, version, now_ns):
         return "locked"
     if not dry_run:
-        t.versions.delete(object_id, version)
+        remove_version(t, object_id, version)
         if t.versions.current(object_id) is None:
             t.ns.unlink(bucket, raw_key)
     return _DONE[planned.action]

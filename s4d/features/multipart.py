@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from s4d.errors import S3Error
+from s4d.features.lock import check_requested, now_ms
 from s4d.features.tagging import query_tags
 from s4d.features.versions import (
     NewObject,
@@ -47,6 +48,7 @@ from s4d.store.model import (
     ChunkRef,
     CompletedUpload,
     MultipartUpload,
+    ObjectLock,
     ObjectVersion,
     PartRecord,
 )
@@ -59,7 +61,10 @@ MAX_PART_NUMBER = 10000
 #: The most uploads one expiry transaction releases (or completed records it forgets).
 EXPIRY_BATCH = 100
 #: Fields of an upload's ``extra`` carried over to the completed version.
-CARRIED_EXTRA = ("tagging", "lock", "acl", "checksum_type")
+CARRIED_EXTRA = ("tagging", "acl", "checksum_type")
+#: The ``extra`` field holding the object lock asked for (:meth:`ObjectLock.encode`);
+#: the completed version gets it (or the bucket's default retention).
+LOCK_EXTRA = "lock"
 
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}\Z")
 
@@ -107,6 +112,7 @@ def create_upload(
     """Start an upload of ``key`` carrying ``template``'s attributes; returns the record."""
     bucket = t.buckets.require(bucket_name)
     check_key(key)
+    check_requested(bucket, ObjectLock.decode(template.extra.get(LOCK_EXTRA)), now_ms(t))
     upload = MultipartUpload(
         upload_id=new_upload_id(t),
         bucket_id=bucket.bucket_id,
@@ -389,6 +395,7 @@ def complete_upload(
         storage_class=upload.storage_class,
         checksums=sums,
         parts=[p.size for p in chosen],
+        lock=ObjectLock.decode(upload.extra.get(LOCK_EXTRA)),
         part_checksums=_part_checksums(sums, chosen),
     )
     refs = [ref for part in chosen for ref in part.chunks]

@@ -22,6 +22,7 @@ from s4d.s3.handlers.bucket import BucketHandlers
 from s4d.s3.handlers.cors import CorsHandlers
 from s4d.s3.handlers.lifecycle import LifecycleHandlers
 from s4d.s3.handlers.listing import ListingHandlers
+from s4d.s3.handlers.lock import LockHandlers
 from s4d.s3.handlers.multipart import MultipartHandlers
 from s4d.s3.handlers.objects import ObjectHandlers
 from s4d.s3.handlers.rename import RenameHandlers
@@ -41,6 +42,7 @@ def default_table(
         MultipartHandlers(engine.multipart, clock, engine.lifecycle),
         RenameHandlers(engine.renames),
         TaggingHandlers(engine.objects, engine.buckets),
+        LockHandlers(engine.locks),
         LifecycleHandlers(engine.buckets),
         cors or CorsHandlers(engine.buckets),
     )

@@ -24,6 +24,7 @@ from s4d.s3.body import BodySink
 from s4d.s3.call import MAX_SMALL_BODY, S3Call, SmallBody
 from s4d.s3.dispatch import BodyMode, DispatchTable, Route, subresources
 from s4d.s3.headers import CallHeaders
+from s4d.s3.objectlock import LOCK_HEADER_PREFIXES, screen_lock_headers
 from s4d.s3.postform import FormUploadSink
 from s4d.util.numbers import decimal
 
@@ -105,7 +106,7 @@ class S3Front:
         form = found.body is BodyMode.FORM and not wire.params and is_form(wire.headers)
         if identity is None and not form and not found.public:
             raise S3Error("AccessDenied", "Anonymous access is not allowed.")
-        refuse_unhonoured(wire.headers)
+        refuse_unhonoured(wire.headers, found.operation)
         call = S3Call(
             method=wire.method,
             bucket=target.bucket,
@@ -165,39 +166,38 @@ class S3Front:
         )
 
 
-#: Request headers that ask for server-side encryption (SSE-S3, SSE-KMS, SSE-C) of the
-#: object or name the key of an encrypted copy source (SSE-C).
-#: Header name prefixes asking for protection s4d does not give yet, and what it is.
-#: Storing an object unprotected while the client believes it encrypted or locked
-#: would be worse than refusing the request.
+#: Header name prefixes asking for protection s4d does not give yet, and what it is:
+#: server-side encryption of the object (SSE-S3, SSE-KMS, SSE-C), or the key of an
+#: encrypted copy source (SSE-C). Storing an object unprotected while the client
+#: believes it encrypted would be worse than refusing the request.
 UNHONOURED_HEADER_PREFIXES: tuple[tuple[str, str], ...] = (
     ("x-amz-server-side-encryption", "Server-side encryption"),
     ("x-amz-copy-source-server-side-encryption", "Server-side encryption"),
-    ("x-amz-object-lock-", "Object lock"),
-    ("x-amz-bucket-object-lock-enabled", "Object lock"),
 )
 
 _UNHONOURED_PREFIXES = tuple(prefix for prefix, _ in UNHONOURED_HEADER_PREFIXES)
+#: Every header name prefix :func:`refuse_unhonoured` looks further at.
+_SCREENED_PREFIXES = _UNHONOURED_PREFIXES + LOCK_HEADER_PREFIXES
 
 
-def refuse_unhonoured(headers: CallHeaders) -> None:
-    """Refuse a request naming a protection s4d does not give (encryption, object lock).
+def refuse_unhonoured(headers: CallHeaders, operation: str = "") -> None:
+    """Refuse a request naming a protection s4d does not give, or a lock it cannot take.
 
-    Every operation is answered ``NotImplemented`` before its body is read. A
-    bucket created with ``x-amz-bucket-object-lock-enabled: false`` asks for
-    nothing and passes.
+    Encryption headers are answered ``NotImplemented`` on every operation;
+    object lock headers are checked for ``operation``
+    (:func:`s4d.s3.objectlock.screen_lock_headers`). Both before the body is read.
     """
+    locking = False
     for name in headers.names():
         lowered = name.lower()
-        if not lowered.startswith(_UNHONOURED_PREFIXES):
+        if not lowered.startswith(_SCREENED_PREFIXES):
             continue  # one C-level test per header: this runs on every request
         for prefix, feature in UNHONOURED_HEADER_PREFIXES:
-            if not lowered.startswith(prefix):
-                continue
-            value = (headers.get(lowered) or "").strip().lower()
-            if lowered == "x-amz-bucket-object-lock-enabled" and value == "false":
-                continue
-            raise S3Error("NotImplemented", f"{feature} is not implemented ({name}).")
+            if lowered.startswith(prefix):
+                raise S3Error("NotImplemented", f"{feature} is not implemented ({name}).")
+        locking = True
+    if locking:
+        screen_lock_headers(operation, headers)
 
 
 def v2_resource(wire: WireRequest) -> str:

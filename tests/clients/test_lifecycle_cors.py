@@ -238,6 +238,30 @@ class ShortDayLifecycleTests(ServerTestCase):
         )
         self.assertNotIn("DeleteMarkers", s3.list_object_versions(Bucket=bucket))
 
+    def test_object_lock_outlasts_the_rules(self) -> None:
+        """A version under a legal hold stays however due; the rest of its key's history goes."""
+        s3 = self.s3
+        bucket = self.bucket_name()
+        s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+        held = s3.put_object(Bucket=bucket, Key="k", Body=b"held", ObjectLockLegalHoldStatus="ON")
+        s3.put_object(Bucket=bucket, Key="k", Body=b"free")
+        self.rules(bucket, {"ID": "all", "Status": "Enabled", "Filter": {"Prefix": ""},
+                            "Expiration": {"Days": 1},
+                            "NoncurrentVersionExpiration": {"NoncurrentDays": 1}})  # fmt: skip
+        self.wait_for(
+            "only the marker and the held version",
+            lambda: self.versions(bucket) == {"k": ["M", "V"]},
+        )
+        listed = s3.list_object_versions(Bucket=bucket)["Versions"]
+        self.assertEqual([v["VersionId"] for v in listed], [held["VersionId"]])
+        assert self.server is not None
+        self.assertRegex(self.server.log(self.log_mark), r"[1-9]\d* skipped \(locked\)")
+        s3.put_object_legal_hold(
+            Bucket=bucket, Key="k", VersionId=held["VersionId"], LegalHold={"Status": "OFF"}
+        )
+        # then the held version goes too (and the marker, alone and old enough, after it)
+        self.wait_for("the history gone", lambda: "V" not in self.versions(bucket).get("k", []))
+
 
 class CorsWireTests(ServerTestCase):
     """A preflight on a presigned URL, and the headers of the presigned request itself."""

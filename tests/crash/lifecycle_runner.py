@@ -8,8 +8,8 @@ once:
 
 * runs lifecycle passes back to back with tiny batches, printing ``PASS
   resumed=<0|1> expired=<n> ...`` after each pass and ``BATCH`` after each
-  committed batch. Versions tagged ``lock=yes`` are refused by the removal
-  check (standing in for object lock);
+  committed batch (object lock, the real one, refuses versions under a legal
+  hold);
 * a writer thread that puts fresh objects under the rules' prefixes (not due
   for years) and overwrites keys that are due, logging ``TRY``/``ACK`` lines
   as :mod:`tests.crash.writer` does.
@@ -22,25 +22,18 @@ import random
 import sys
 import threading
 import time
-from typing import Any
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, ensureDeferred, succeed
 
 from s4d.engine import Engine, LifecycleLimits
 from s4d.features import objects as fo
-from s4d.store.model import ObjectVersion
 from s4d.store.store import Store, StoreConfig
 from s4d.util.threads import ExecutorRunner, FutureBridge
 from tests.crash.writer import emit
 
 #: The buckets the parent made, the one with versioning second.
 BUCKETS = ("plain", "ver")
-
-
-def not_locked(t: Any, bucket: Any, version: ObjectVersion, now_ns: int) -> bool:
-    """The stand-in for object lock: a version tagged ``lock=yes`` may not be removed."""
-    return version.tags.get("lock") != "yes"
 
 
 def writer(store: Store, rng: random.Random, round_no: int) -> None:
@@ -70,7 +63,6 @@ def main(argv: list[str]) -> None:
     store = Store(StoreConfig(data_dir, map_size=8 << 30, fsync=True, chunk_size=1 << 20))
     runner = ExecutorRunner(FutureBridge(reactor.callFromThread), 4)  # type: ignore[attr-defined]
     engine = Engine(store, runner, reactor.callFromThread)  # type: ignore[attr-defined]
-    engine.lifecycle.removable = not_locked
     limits = LifecycleLimits(examine=16, actions=8)
 
     def batch_done() -> Deferred[None]:

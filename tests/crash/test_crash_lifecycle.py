@@ -1,11 +1,11 @@
 """SIGKILL a process in the middle of lifecycle passes; nothing that should exist may be gone.
 
 Strategy: the parent prepares a durable store with two buckets (one
-unversioned, one versioned) holding thousands of keys that are due (written 30
-days ago under one-day rules), keys no rule names, versions tagged ``lock=yes``
-that the removal check refuses (standing in for object lock), keys with eight
-versions of which a rule keeps the newest two noncurrent ones, and lone delete
-markers. :mod:`tests.crash.lifecycle_runner` then runs passes with tiny
+unversioned, one with object lock and so versioning) holding thousands of keys
+that are due (written 30 days ago under one-day rules), keys no rule names,
+versions under a legal hold (object lock's own), keys with eight versions of
+which a rule keeps the newest two noncurrent ones, and lone delete markers.
+:mod:`tests.crash.lifecycle_runner` then runs passes with tiny
 batches through the real engine and reactor while a writer thread puts fresh
 objects and overwrites due keys, and the parent kills it with SIGKILL at a
 random moment. After each kill the parent reopens the store and checks:
@@ -41,10 +41,9 @@ from s4d.features import lifecycle_sweep as fs
 from s4d.features import objects as fo
 from s4d.features.lifecycle import LIFECYCLE, LifecycleFilter, LifecycleRule
 from s4d.store import fsck
-from s4d.store.model import ObjectVersion
+from s4d.store.model import NO_LOCK, ObjectLock, ObjectVersion
 from s4d.store.store import Store, StoreConfig
 from s4d.util.threads import InlineRunner
-from tests.crash.lifecycle_runner import not_locked
 from tests.crash.test_crash_store import Child, KeyLog
 
 MODULE = "tests.crash.lifecycle_runner"
@@ -63,18 +62,18 @@ def prepare(data_dir: str) -> None:
     store = Store(StoreConfig(data_dir, map_size=8 << 30, fsync=True), inline_commit=True)
     past = time.time_ns() - 30 * DAY
 
-    def put(bucket: str, key: str, data: bytes, **tags: str) -> None:
+    def put(bucket: str, key: str, data: bytes, held: bool = False) -> None:
         chunks = [store.put_chunk(data)]
-        new = fo.NewObject(len(data), hashlib.md5(data).hexdigest(), tags=dict(tags))
+        lock = ObjectLock(legal_hold=True) if held else NO_LOCK
+        new = fo.NewObject(len(data), hashlib.md5(data).hexdigest(), lock=lock)
         store.commit(
             lambda t: fo.put_object(t, bucket, key, new, chunks, fo.WriteConditions(), past),
             frozenset(c.location.segment for c in chunks if c.location is not None),
         )
 
     try:
-        for bucket in ("plain", "ver"):
-            store.commit(lambda t, b=bucket: fb.create_bucket(t, b, "us-east-1", past))
-        store.commit(lambda t: fb.set_versioning(t, "ver", "Enabled"))
+        store.commit(lambda t: fb.create_bucket(t, "plain", "us-east-1", past))
+        store.commit(lambda t: fb.create_bucket(t, "ver", "us-east-1", past, object_lock=True))
         expire = _rule("old", "old/", expiration_days=1, has_expiration=True)
         rules = {
             "plain": [expire],
@@ -92,12 +91,11 @@ def prepare(data_dir: str) -> None:
                 put(bucket, f"old/{i:04}", f"due {bucket} {i}".encode())
             for i in range(50):
                 put(bucket, f"keep/{i}", f"kept {bucket} {i}".encode())
-            for i in range(10):
-                put(bucket, f"old/lock-{i}", f"locked {i}".encode(), lock="yes")
+        for i in range(10):
+            put("ver", f"old/lock-{i}", f"locked {i}".encode(), held=True)
         for k in range(HIST_KEYS):
             for v in range(8):
-                tags = {"lock": "yes"} if k == 0 and v == 0 else {}
-                put("ver", f"hist/{k:02}", f"hist {k} v{v}".encode(), **tags)
+                put("ver", f"hist/{k:02}", f"hist {k} v{v}".encode(), held=k == 0 and v == 0)
         for i in range(MARKERS):
             store.commit(lambda t, i=i: fo.delete_object(t, "ver", f"gone/{i:03}", None, past))
     finally:
@@ -188,8 +186,8 @@ class LifecycleCrashTests(SynchronousTestCase):
                 for bucket in ("plain", "ver"):
                     for i in range(50):
                         self.assertIsNotNone(self.current(store, t, bucket, f"keep/{i}"), where)
-                    for i in range(10):
-                        self.assertIsNotNone(self.versions(t, bucket, f"old/lock-{i}"), where)
+                for i in range(10):
+                    self.assert_held(t, f"old/lock-{i}", where)
                 for k in range(HIST_KEYS):
                     found = self.versions(t, "ver", f"hist/{k:02}")
                     assert found is not None
@@ -199,13 +197,20 @@ class LifecycleCrashTests(SynchronousTestCase):
                     ]
                     self.assertEqual(data, expected, f"hist/{k:02} {where}")
                     if k == 0:
-                        self.assertEqual(found[-1].tags, {"lock": "yes"}, where)
+                        self.assert_held(t, "hist/00", where)
                 state = fs.load_state(t)
         finally:
             store.close()
         report = fsck.check(data_dir)
         self.assertEqual(report.problems, [], f"{where}\n{report.render()}")
         return state
+
+    def assert_held(self, t: object, key: str, where: str) -> None:
+        """The version of ``key`` under a legal hold is still there."""
+        found = self.versions(t, "ver", key) or []
+        self.assertEqual(
+            [v.lock.legal_hold for v in found if v.lock.legal_hold], [True], key + where
+        )
 
     def current(self, store: Store, t: object, bucket: str, key: str) -> str | None:
         """sha256 of the current content of ``key`` (None: absent or a delete marker)."""
@@ -229,7 +234,6 @@ class LifecycleCrashTests(SynchronousTestCase):
         store = Store(StoreConfig(data_dir, map_size=8 << 30, fsync=True), inline_commit=True)
         try:
             engine = Engine(store, InlineRunner(), lambda f, *a: f(*a))
-            engine.lifecycle.removable = not_locked
             while True:
                 report = self.successResultOf(
                     engine.lifecycle.run_pass(limits=LifecycleLimits(examine=500))
@@ -258,7 +262,10 @@ class LifecycleCrashTests(SynchronousTestCase):
                 for i in range(MARKERS):
                     self.assertIsNone(self.versions(t, "ver", f"gone/{i:03}"))
                 for i in range(10):
-                    self.assertIsNotNone(self.versions(t, "plain", f"old/lock-{i}"))
+                    self.assert_held(t, f"old/lock-{i}", "at the end")
+                    self.assertTrue(
+                        (self.versions(t, "ver", f"old/lock-{i}") or [])[0].delete_marker
+                    )
         finally:
             store.close()
         self.assertEqual(fsck.check(data_dir).problems, [])

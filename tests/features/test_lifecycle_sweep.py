@@ -26,7 +26,8 @@ from s4d.features import multipart as fm
 from s4d.features import objects as fo
 from s4d.features.lifecycle import DAY_NS, LIFECYCLE, DayClock, LifecycleFilter, LifecycleRule
 from s4d.features.tagging import set_object_tags
-from s4d.store.model import MultipartUpload
+from s4d.store.clock import Clock
+from s4d.store.model import NO_LOCK, MultipartUpload, ObjectLock
 from s4d.store.store import Store
 from s4d.util.threads import InlineRunner
 from tests.store.helpers import open_store, write_chunks
@@ -55,15 +56,16 @@ class SweepTestCase(SynchronousTestCase):
 
     def setUp(self) -> None:
         self.path = self.mktemp()
-        self.store = open_store(self, self.path)
         self.now = T0
+        # the store's clock (object lock reads it) and the engine's are the same here
+        self.store = open_store(self, self.path, clock=Clock(wall=lambda: self.now / 1e9))
         self.engine = self.new_engine(self.store)
 
     def new_engine(self, store: Store, day_ns: int = DAY_NS) -> Engine:
         return Engine(store, InlineRunner(), lambda f, *a: f(*a), lambda: self.now, day_ns)
 
-    def bucket(self, name: str = "b", versioning: str | None = None) -> None:
-        self.store.commit(lambda t: fb.create_bucket(t, name, "us-east-1", self.now))
+    def bucket(self, name: str = "b", versioning: str | None = None, lock: bool = False) -> None:
+        self.store.commit(lambda t: fb.create_bucket(t, name, "us-east-1", self.now, lock))
         if versioning:
             self.store.commit(lambda t: fb.set_versioning(t, name, versioning))
 
@@ -71,9 +73,16 @@ class SweepTestCase(SynchronousTestCase):
         raw = fl.encode_rules(list(rules))
         self.store.commit(lambda t: fb.put_bucket_config(t, bucket, LIFECYCLE, raw))
 
-    def put(self, key: str, data: bytes = b"x", bucket: str = "b", **tags: str) -> str:
+    def put(
+        self,
+        key: str,
+        data: bytes = b"x",
+        bucket: str = "b",
+        lock: ObjectLock = NO_LOCK,
+        **tags: str,
+    ) -> str:
         chunks = write_chunks(self.store, data)
-        new = fo.NewObject(len(data), hashlib.md5(data).hexdigest(), tags=dict(tags))
+        new = fo.NewObject(len(data), hashlib.md5(data).hexdigest(), tags=dict(tags), lock=lock)
         version = self.store.commit(
             lambda t: fo.put_object(t, bucket, key, new, chunks, fo.WriteConditions(), self.now)
         )
@@ -320,7 +329,7 @@ class PassTests(SweepTestCase):
             state = applied.state
         self.assertEqual(len(self.versions()), 20 - 6)
         self.store.close()
-        store = open_store(self, self.path)
+        store = open_store(self, self.path, clock=Clock(wall=lambda: self.now / 1e9))
         engine = self.new_engine(store)
         report = self.successResultOf(engine.lifecycle.run_if_due(days(1), limits=self.limits))
         assert report is not None
@@ -398,6 +407,34 @@ class PassTests(SweepTestCase):
         )
         self.assertEqual((applied.counts["noncurrent_removed"], applied.counts["locked"]), (1, 1))
         self.assertEqual(self.versions(), {"k": ["V", "V"]})
+
+    def test_object_lock_keeps_what_it_protects(self) -> None:
+        """Legal holds and running retention (object lock's own predicate) stop the sweep."""
+        self.bucket(lock=True)
+        self.rules(noncurrent(1), expire("", 3))
+        held = self.put("k", b"held", lock=ObjectLock(legal_hold=True))
+        until = (self.now + days(10)) // 1_000_000
+        kept = self.put("k", b"retained", lock=ObjectLock("COMPLIANCE", until))
+        self.put("k", b"free")
+        self.put("k", b"current")
+        self.now += days(4)
+        totals = self.sweep()
+        # the current version expires into a marker (allowed under any lock); of the three
+        # noncurrent ones the free version goes, the held and the retained ones stay
+        self.assertEqual(
+            (totals["expired"], totals["noncurrent_removed"], totals["locked"]), (1, 1, 2)
+        )
+        with self.store.read() as t:
+            record = t.buckets.require("b")
+            object_id = t.ns.lookup(record, b"k")
+            assert object_id is not None
+            left = [v.version_id for v in t.versions.all(object_id)]
+        self.assertIn(held, left)
+        self.assertIn(kept, left)
+        self.now += days(10)  # the retention has run out; the legal hold has not
+        totals = self.sweep()
+        self.assertEqual((totals["noncurrent_removed"], totals["locked"]), (2, 1))
+        self.assertEqual(self.versions(), {"k": ["M", "V"]})
 
     def test_a_deleted_bucket_is_skipped(self) -> None:
         for name in ("a", "b", "c"):

@@ -37,6 +37,8 @@ from s4d.engine import Engine
 from s4d.s3.assembly import build_s3_site
 from s4d.s3.front import StaticCredentials
 from s4d.s3.request import S3Channel, S3Request, S3Site
+from s4d.store.clock import SYSTEM_CLOCK
+from s4d.store.clock import Clock as StoreClock
 from s4d.store.store import Store, StoreConfig
 from s4d.util.threads import InlineRunner, Runner
 
@@ -179,11 +181,15 @@ class MemoryS3:
         runner: Runner | None = None,
         max_upload_size: int = 5 << 30,
         region: str = "us-east-1",
+        store_clock: StoreClock = SYSTEM_CLOCK,
     ) -> None:
+        """``store_clock``: the clocks the store reads (object lock's "now"); tests move it."""
         self.clock = Clock()
         self.data_dir = tempfile.mkdtemp(prefix="s4d-memory-")
         self.store = Store(
-            StoreConfig(self.data_dir, fsync=False, map_size=1 << 28), inline_commit=True
+            StoreConfig(self.data_dir, fsync=False, map_size=1 << 28),
+            inline_commit=True,
+            clock=store_clock,
         )
         self.runner = runner or InlineRunner()
         self.engine = Engine(self.store, self.runner, lambda f, *a, **k: f(*a, **k))

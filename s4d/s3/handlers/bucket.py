@@ -13,6 +13,7 @@ from s4d.s3.call import Handler, Response, S3Call
 from s4d.s3.dates import iso8601
 from s4d.s3.dispatch import Route, RouteKey, route
 from s4d.s3.handlers.common import decode_token, encode_token, owner, xml_response
+from s4d.s3.objectlock import bucket_lock_requested
 from s4d.s3.xml import Node, child_text, parse
 from s4d.util import checksums as ck
 
@@ -35,7 +36,6 @@ ABSENT_CONFIGS = {
     "policy": ("GetBucketPolicy", "NoSuchBucketPolicy"),
     "website": ("GetBucketWebsite", "NoSuchWebsiteConfiguration"),
     "encryption": ("GetBucketEncryption", "ServerSideEncryptionConfigurationNotFoundError"),
-    "object-lock": ("GetObjectLockConfiguration", "ObjectLockConfigurationNotFoundError"),
     "replication": ("GetBucketReplication", "ReplicationConfigurationNotFoundError"),
     "ownershipControls": ("GetBucketOwnershipControls", "OwnershipControlsNotFoundError"),
     "publicAccessBlock": ("GetPublicAccessBlock", "NoSuchPublicAccessBlockConfiguration"),
@@ -142,9 +142,14 @@ class BucketHandlers:
         return xml_response("ListAllMyBucketsResult", children)
 
     async def create_bucket(self, call: S3Call) -> Response:
-        """CreateBucket, with AWS's name and location rules."""
+        """CreateBucket, with AWS's name and location rules.
+
+        ``x-amz-bucket-object-lock-enabled: true`` enables object lock (and
+        versioning) on the new bucket.
+        """
         name = call.bucket
         check_bucket_name(name)
+        object_lock = bucket_lock_requested(call.headers)
         acl = call.header("x-amz-acl")
         if acl is not None and acl not in CANNED_ACLS:
             raise S3Error("InvalidArgument", "Unknown canned ACL.", ArgumentName="x-amz-acl")
@@ -162,7 +167,7 @@ class BucketHandlers:
                     LocationConstraint=location,
                 )
         try:
-            await self.buckets.create(name, region)
+            await self.buckets.create(name, region, object_lock)
         except S3Error as e:
             # AWS's legacy behaviour in us-east-1: re-creating a bucket you own succeeds
             # (and changes nothing here); every other region answers BucketAlreadyOwnedByYou.

@@ -47,6 +47,7 @@ from s4d.s3.handlers.objects import (
     parse_copy_source,
     write_conditions,
 )
+from s4d.s3.objectlock import requested_lock
 from s4d.s3.xml import Node, child_text, parse, render
 from s4d.util import checksums as ck
 from s4d.util.numbers import decimal
@@ -99,11 +100,11 @@ def _checksum_settings(call: S3Call) -> tuple[str | None, str | None]:
 
 
 def _captured_extra(call: S3Call, checksum_type: str | None) -> dict[str, Any]:
-    """Headers kept for the completed object: tagging, ACL, checksum type.
-
-    (Object lock headers never get here: the front end refuses them.)
-    """
+    """Headers kept for the completed object: tagging, ACL, checksum type, object lock."""
     extra: dict[str, Any] = {}
+    lock = requested_lock(call.headers)
+    if not lock.is_empty():
+        extra["lock"] = lock.encode()
     tagging = call.header("x-amz-tagging")
     if tagging is not None:
         query_tags(tagging)  # refused now (InvalidTag), not at completion

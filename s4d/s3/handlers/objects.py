@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from urllib.parse import quote, unquote
 
 from twisted.internet.defer import Deferred
-from twisted.python.failure import Failure
 
 from s4d.engine import (
     NULL_VERSION,
@@ -25,6 +24,7 @@ from s4d.s3.dates import http_date, iso8601, parse_http_date
 from s4d.s3.dispatch import BodyMode, Route, RouteKey, route
 from s4d.s3.handlers.bucket import acl_document, check_acl_request, check_body_integrity
 from s4d.s3.handlers.common import requested_version, xml_response
+from s4d.s3.objectlock import bypass_governance, declares_integrity, lock_headers, requested_lock
 from s4d.s3.producer import send_object
 from s4d.s3.ranges import parse_range
 from s4d.s3.xml import Node, child_text, parse
@@ -205,6 +205,10 @@ def object_headers(call: S3Call, version: ObjectVersion, versioned: bool) -> dic
         headers["x-amz-mp-parts-count"] = str(len(version.parts))
     if version.tags:
         headers["x-amz-tagging-count"] = str(len(version.tags))
+    # TODO(authorization issue): AWS returns these only to callers allowed
+    # s3:GetObjectRetention / s3:GetObjectLegalHold; today's single user (root) is.
+    if not version.lock.is_empty():
+        headers.update(lock_headers(version.lock))
     for param, header in RESPONSE_OVERRIDES.items():
         if param in call.params:
             if call.identity is None:
@@ -366,6 +370,8 @@ class ObjectHandlers:
             raise S3Error("InternalError", "upload without a body sink")
         new = new_object_from_headers(call)
         new.tags = query_tags(call.header("x-amz-tagging"))
+        new.lock = requested_lock(call.headers)
+        new.integrity_declared = declares_integrity(call.headers)
         body = await call.upload.receive()
         version = await self.objects.put(call.bucket, call.key, new, body, write_conditions(call))
         headers = {"ETag": f'"{version.etag}"'}
@@ -446,10 +452,11 @@ class ObjectHandlers:
         return xml_response("GetObjectAttributesResponse", children, headers=headers)
 
     async def delete_object(self, call: S3Call) -> Response:
-        """DeleteObject (204 whether or not the key existed)."""
+        """DeleteObject (204 whether or not the key existed; 403 for a locked version)."""
         version_id = requested_version(call)
+        bypass = bypass_governance(call.headers)
         await self.objects.bucket(call.bucket)
-        outcome = await self.objects.delete(call.bucket, call.key, version_id)
+        outcome = await self.objects.delete(call.bucket, call.key, version_id, bypass)
         headers = {}
         if outcome.delete_marker:
             headers["x-amz-delete-marker"] = "true"
@@ -492,6 +499,7 @@ class ObjectHandlers:
             write_conditions(call),
             copy_source_conditions(call),
             tags,
+            requested_lock(call.headers),
         )
         headers: dict[str, str] = {}
         if src.version_id != NULL_VERSION:
@@ -520,30 +528,24 @@ class ObjectHandlers:
         return Response()
 
     async def delete_objects(self, call: S3Call) -> Response:
-        """DeleteObjects: up to 1000 keys, Quiet mode, per-key errors."""
+        """DeleteObjects: up to 1000 keys, Quiet mode, per-key errors (a locked version...)."""
+        bypass = bypass_governance(call.headers)
         body = call.document()
         check_body_integrity(call, body)
         quiet, items = _delete_request(body)
         await self.objects.bucket(call.bucket)
-        outcomes = await self.objects.delete_many(call.bucket, items)
+        outcomes = await self.objects.delete_many(call.bucket, items, bypass)
         children: list[Node] = []
         for (key, version_id), outcome in zip(items, outcomes, strict=True):
-            if isinstance(outcome, Failure):
-                error = outcome.value
-                code = error.code if isinstance(error, S3Error) else "InternalError"
-                message = (
-                    error.message
-                    if isinstance(error, S3Error)
-                    else "We encountered an internal error."
-                )
+            if isinstance(outcome, S3Error):
                 children.append(
                     (
                         "Error",
                         [
                             ("Key", key),
                             ("VersionId", version_id),
-                            ("Code", code),
-                            ("Message", message),
+                            ("Code", outcome.code),
+                            ("Message", outcome.message),
                         ],
                     )
                 )
