@@ -270,6 +270,19 @@ SETTINGS: tuple[Setting, ...] = (
        "released chunks and quiet segments are left alone this long"),
     _s("S4_COMPACTION_RATE", "compaction.rate", parse_size, "128MB",
        "copy rate cap of a pass (bytes/s)"),
+    _s("S4_LIFECYCLE_ENABLED", "lifecycle.enabled", parse_bool, "true",
+       "apply bucket lifecycle rules in the background"),
+    _s("S4_LIFECYCLE_INTERVAL_HOURS", "lifecycle.interval_hours", parse_number, "24",
+       "hours between the starts of lifecycle passes (a pass cut short resumes at once)"),
+    _s("S4_LIFECYCLE_DRY_RUN", "lifecycle.dry_run", parse_bool, "false",
+       "only log what a lifecycle pass would do"),
+    _s("S4_LIFECYCLE_BATCH", "lifecycle.batch", parse_integer, "1000",
+       "object versions a lifecycle pass examines per transaction"),
+    _s("S4_LIFECYCLE_PAUSE_SECS", "lifecycle.pause_secs", parse_number, "0.01",
+       "seconds a lifecycle pass waits between two batches (room for client requests)"),
+    _s("S4_LIFECYCLE_DAY_SECS", "lifecycle.day_secs", parse_number, None,
+       "testing only: a lifecycle day lasts this many seconds (not rounded to midnight)",
+       default_doc="(86400)"),
     _s("S4_SCRUB_ENABLED", "scrub.enabled", parse_bool, "true",
        "re-read stored chunks in the background and report damage"),
     _s("S4_SCRUB_INTERVAL_SECS", "scrub.interval_secs", parse_number, "600",
@@ -278,9 +291,6 @@ SETTINGS: tuple[Setting, ...] = (
     _reserved("S4_ROOT_USERNAME", "admin user name (the admin API)"),
     _reserved("S4_ROOT_PASSWORD", "admin password (the admin API)"),
     _reserved("S4_JWT_SECRET", "key signing admin API tokens"),
-    _reserved("S4_LIFECYCLE_ENABLED", "apply bucket lifecycle rules in the background"),
-    _reserved("S4_LIFECYCLE_INTERVAL_HOURS", "hours between lifecycle passes"),
-    _reserved("S4_LIFECYCLE_DRY_RUN", "only log what a lifecycle pass would do"),
 )  # fmt: skip
 
 
@@ -313,6 +323,8 @@ class Config:
     compaction: dict[str, Any] = field(default_factory=dict)
     #: the background scrubber: enabled, interval_secs, rate (bytes/s)
     scrub: dict[str, Any] = field(default_factory=dict)
+    #: the lifecycle worker: enabled, interval_hours, dry_run, batch, pause_secs, day_secs
+    lifecycle: dict[str, Any] = field(default_factory=dict)
     #: abandoned multipart uploads expire after this long (S4_MULTIPART_UPLOAD_TTL_HOURS,
     #: or S4_COMPACTION_MULTIPART_TTL_SECS in seconds); 0 keeps them forever
     multipart_ttl_hours: float = 24.0
@@ -373,7 +385,7 @@ def build(options: Mapping[str, Any] | None = None, env: Mapping[str, str] | Non
     opts = dict(options or {})
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
-    groups: dict[str, Any] = {"compaction": {}, "scrub": {}}
+    groups: dict[str, Any] = {"compaction": {}, "scrub": {}, "lifecycle": {}}
     by_env: dict[str, Any] = {}
     for setting in SETTINGS:
         if not setting.implemented:

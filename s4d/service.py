@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.application import service
-from twisted.internet.defer import ensureDeferred
-from twisted.internet.task import LoopingCall
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.task import LoopingCall, deferLater
 from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 
@@ -26,7 +26,7 @@ from s4d.admin.guard import AdminCaller, AdminDenied, AdminGuard
 from s4d.admin.metrics import MetricsAccess, MetricsSurface
 from s4d.admin.ops_api import OpsApi
 from s4d.config import Config
-from s4d.engine import Engine, MultipartFacade
+from s4d.engine import DAY_NS, Engine, LifecycleLimits, MultipartFacade
 from s4d.listening import CannotListen, ListeningService
 from s4d.s3.assembly import build_s3_site
 from s4d.s3.front import StaticCredentials
@@ -84,7 +84,13 @@ class StoreService(service.Service):
             self.runner = ExecutorRunner(
                 FutureBridge(self.reactor.callFromThread), max(2, c.threads)
             )
-            self.engine = Engine(self.store, self.runner, self.reactor.callFromThread)
+            day = c.lifecycle.get("day_secs")
+            self.engine = Engine(
+                self.store,
+                self.runner,
+                self.reactor.callFromThread,
+                lifecycle_day_ns=int(day * 1e9) if day else DAY_NS,
+            )
         return self.engine
 
     def startService(self) -> None:
@@ -183,6 +189,48 @@ def scrub_service(config: Config, engine: Engine, clock: Any) -> PeriodicService
     return PeriodicService(clock, interval, lambda: ensureDeferred(scrub()), "scrub")
 
 
+def lifecycle_service(config: Config, engine: Engine, clock: Any) -> PeriodicService | None:
+    """The lifecycle worker (S4_LIFECYCLE_*); None when disabled.
+
+    It looks every ``min(interval, 10 min)`` whether a pass is due: one is when
+    the last began ``interval_hours`` ago (the time is kept in the store, so a
+    restart does not reset it) or when one was cut short (a shutdown, a crash),
+    which then resumes from its saved position. Each pass logs one line.
+    """
+    settings = config.lifecycle
+    if not settings.get("enabled", True):
+        return None
+    interval = max(0.1, float(settings.get("interval_hours", 24)) * 3600)
+    dry_run = bool(settings.get("dry_run", False))
+    limits = LifecycleLimits(examine=max(1, int(settings.get("batch", 1000))))
+    pause_secs = float(settings.get("pause_secs", 0.01) or 0)
+
+    def pause() -> Deferred[None]:
+        return deferLater(clock, pause_secs, lambda: None)
+
+    async def sweep() -> None:
+        report = await engine.lifecycle.run_if_due(
+            int(interval * 1e9), dry_run, limits, pause if pause_secs > 0 else None
+        )
+        if report is None:
+            return
+        log.info(
+            "Lifecycle pass {outcome}{dry}: {buckets} buckets, {rules} rules, {examined} versions "
+            "and uploads examined, {expired} current versions expired, {noncurrent_removed} "
+            "noncurrent versions removed, {markers_removed} delete markers removed, "
+            "{uploads_aborted} uploads aborted, {locked} skipped (locked), {changed} changed "
+            "meanwhile, {duration} s",
+            outcome="ended" if report.complete else "stopped",
+            dry=" (dry run)" if dry_run else "",
+            lifecycle=report.fields(),
+            **report.fields(),
+        )
+
+    return PeriodicService(
+        clock, min(interval, 600.0), lambda: ensureDeferred(sweep()), "lifecycle", run_at_start=True
+    )
+
+
 def _log_damage(damaged: list[Any]) -> None:
     for item in damaged:
         log.error(
@@ -264,7 +312,11 @@ def make_service(config: Config, reactor: Any = None) -> service.MultiService:
     expiry = multipart_expiry(config, engine.multipart, reactor)
     expiry.setServiceParent(root)  # type: ignore[no-untyped-call]
     # Background jobs run in this (the main) process only; S4_WORKERS processes serve.
-    jobs = (compaction_service(config, engine, reactor), scrub_service(config, engine, reactor))
+    jobs = (
+        compaction_service(config, engine, reactor),
+        scrub_service(config, engine, reactor),
+        lifecycle_service(config, engine, reactor),
+    )
     for job in jobs:
         if job is not None:
             job.setServiceParent(root)  # type: ignore[no-untyped-call]

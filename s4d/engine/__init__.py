@@ -19,7 +19,9 @@ from typing import Any
 
 from s4d.engine.admin import AdminFacade, StoreOverview
 from s4d.engine.buckets import BucketsFacade
+from s4d.engine.configs import ConfigCache
 from s4d.engine.core import EngineCore
+from s4d.engine.lifecycle import LifecycleFacade, LifecycleReport
 from s4d.engine.lock import LockFacade
 from s4d.engine.maintenance import (
     EngineFigures,
@@ -44,6 +46,8 @@ from s4d.engine.upload import (
 )
 from s4d.features.bucket_contents import BucketUsage
 from s4d.features.bucket_names import check_bucket_name
+from s4d.features.lifecycle import DAY_NS, DayClock
+from s4d.features.lifecycle_sweep import Limits as LifecycleLimits
 from s4d.store.compaction import CompactionReport
 from s4d.store.scrub import ScrubReport
 from s4d.store.store import Store
@@ -55,7 +59,8 @@ class Engine:
 
     :param runner: runs blocking calls (a thread pool in the service).
     :param call_from_thread: ``reactor.callFromThread`` (or a direct call in tests).
-    :param now_ns: the clock for modification times.
+    :param now_ns: the clock for modification times (and lifecycle verdicts).
+    :param lifecycle_day_ns: how long a lifecycle day is (shorter only for tests).
     """
 
     def __init__(
@@ -64,9 +69,13 @@ class Engine:
         runner: Runner,
         call_from_thread: Callable[..., Any],
         now_ns: Callable[[], int] = time.time_ns,
+        lifecycle_day_ns: int = DAY_NS,
     ) -> None:
         self.core = EngineCore(store, runner, call_from_thread, now_ns)
-        self.buckets = BucketsFacade(self.core)
+        #: bucket configuration documents (CORS, lifecycle) cached in this process
+        self.configs = ConfigCache(self.core)
+        self.buckets = BucketsFacade(self.core, self.configs)
+        self.lifecycle = LifecycleFacade(self.core, self.configs, DayClock(lifecycle_day_ns))
         self.objects = ObjectsFacade(self.core)
         self.multipart = MultipartFacade(self.core)
         self.renames = RenameFacade(self.core)
@@ -97,10 +106,15 @@ __all__ = [
     "MAX_INFLIGHT",
     "BodyDigests",
     "BucketsFacade",
+    "ConfigCache",
     "DeclaredDigests",
     "Engine",
     "EngineCore",
     "Hasher",
+    "DAY_NS",
+    "LifecycleFacade",
+    "LifecycleLimits",
+    "LifecycleReport",
     "LockFacade",
     "MaintenanceBusy",
     "MaintenanceFacade",

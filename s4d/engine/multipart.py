@@ -18,8 +18,10 @@ from s4d.errors import S3Error
 from s4d.features import buckets as fb
 from s4d.features import multipart as fm
 from s4d.features import objects as fo
+from s4d.features.lifecycle_sweep import governed_buckets
 from s4d.store.chunks import WrittenChunk
 from s4d.store.model import ChunkRef, MultipartUpload, ObjectVersion, PartRecord
+from s4d.store.txn import MetaTxn
 from s4d.util import checksums as ck
 
 
@@ -255,13 +257,19 @@ class MultipartFacade:
         )
 
     def expire(self, max_age_ns: int) -> Deferred[int]:
-        """Abort every upload initiated more than ``max_age_ns`` ago; fires with the count."""
+        """Abort every upload initiated more than ``max_age_ns`` ago; fires with the count.
+
+        Buckets whose lifecycle rules abort incomplete uploads are left to them.
+        """
         cutoff = self._core.now_ns() - max_age_ns
+
+        def expire_some(t: MetaTxn) -> list[MultipartUpload]:
+            return fm.expire_uploads(t, cutoff, spare=governed_buckets(t))
 
         async def expire() -> int:
             total = 0
             while True:
-                batch = await self._core.commit(lambda t: fm.expire_uploads(t, cutoff))
+                batch = await self._core.commit(expire_some)
                 total += len(batch)
                 if len(batch) < fm.EXPIRY_BATCH:
                     return total

@@ -186,11 +186,17 @@ def abort_bucket_uploads(t: MetaTxn, bucket: Bucket) -> int:
     return len(uploads)
 
 
-def expire_uploads(t: MetaTxn, cutoff_ns: int, limit: int = EXPIRY_BATCH) -> list[MultipartUpload]:
-    """Abort up to ``limit`` uploads initiated before ``cutoff_ns``; returns them."""
+def expire_uploads(
+    t: MetaTxn, cutoff_ns: int, limit: int = EXPIRY_BATCH, spare: frozenset[int] = frozenset()
+) -> list[MultipartUpload]:
+    """Abort up to ``limit`` uploads initiated before ``cutoff_ns``; returns them.
+
+    Uploads of the buckets in ``spare`` (ids) are left alone (their lifecycle
+    rules decide when they are aborted).
+    """
     expired = []
     for upload in t.multipart.all_uploads():
-        if upload.initiated_ns < cutoff_ns:
+        if upload.initiated_ns < cutoff_ns and upload.bucket_id not in spare:
             expired.append(upload)
             if len(expired) >= limit:
                 break

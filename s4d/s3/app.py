@@ -26,6 +26,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 from s4d.errors import S3Error
 from s4d.s3.call import Response
 from s4d.s3.errors import error_body
+from s4d.s3.handlers.cors import CorsHandlers
 from s4d.s3.request import S3Request
 
 log = Logger()
@@ -36,9 +37,11 @@ class S3Resource(Resource):
 
     isLeaf = True
 
-    def __init__(self, ops: IResource) -> None:
+    def __init__(self, ops: IResource, cors: CorsHandlers | None = None) -> None:
+        """``cors`` adds the bucket's CORS headers to answers of requests with ``Origin``."""
         super().__init__()
         self.ops = ops
+        self.cors = cors
 
     def render(self, request: S3Request) -> Any:
         """Answer one request (asynchronously)."""
@@ -56,6 +59,10 @@ class S3Resource(Resource):
 
     async def handle(self, request: S3Request) -> bytes:
         """Run the route's handler; set status and headers; return the body still to write."""
+        if self.cors is not None and request.bucket_name and request.method != b"OPTIONS":
+            origin = request.requestHeaders.getRawHeaders(b"origin")
+            if origin:
+                await self._cors(request, origin[0].decode("latin-1"))
         prepared = request.prepared
         if request.early_error is not None or prepared is None:
             raise request.early_error or S3Error("InternalError")
@@ -65,6 +72,14 @@ class S3Resource(Resource):
             await response.stream(request)
             return b""
         return response.body
+
+    async def _cors(self, request: S3Request, origin: str) -> None:
+        """Set the CORS headers the bucket's rules give (they stay on an error answer too)."""
+        assert self.cors is not None
+        method = request.method.decode("latin-1")
+        headers = await self.cors.actual(request.bucket_name, origin, method)
+        for name, value in (headers or {}).items():
+            request.setHeader(name.encode("latin-1"), value.encode("latin-1", "replace"))
 
     @staticmethod
     def _failed(failure: Failure, request: S3Request) -> bytes:

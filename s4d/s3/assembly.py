@@ -20,6 +20,7 @@ from s4d.s3.dispatch import DispatchTable
 from s4d.s3.front import S3Front
 from s4d.s3.handlers.bucket import BucketHandlers
 from s4d.s3.handlers.cors import CorsHandlers
+from s4d.s3.handlers.lifecycle import LifecycleHandlers
 from s4d.s3.handlers.listing import ListingHandlers
 from s4d.s3.handlers.lock import LockHandlers
 from s4d.s3.handlers.multipart import MultipartHandlers
@@ -30,18 +31,21 @@ from s4d.s3.request import ConnectionLimits, S3Site
 from s4d.util.served import RequestObserver
 
 
-def default_table(engine: Engine, region: str, clock: IReactorTime | None) -> DispatchTable:
+def default_table(
+    engine: Engine, region: str, clock: IReactorTime | None, cors: CorsHandlers | None = None
+) -> DispatchTable:
     """The dispatch table with every S3 operation s4d implements."""
     table = DispatchTable()
     areas = (
         BucketHandlers(engine.buckets, region),
         ListingHandlers(engine.objects),
-        ObjectHandlers(engine.objects),
-        MultipartHandlers(engine.multipart, clock),
+        ObjectHandlers(engine.objects, engine.lifecycle),
+        MultipartHandlers(engine.multipart, clock, engine.lifecycle),
         RenameHandlers(engine.renames),
         TaggingHandlers(engine.objects, engine.buckets),
         LockHandlers(engine.locks),
-        CorsHandlers(engine.buckets),
+        LifecycleHandlers(engine.buckets),
+        cors or CorsHandlers(engine.buckets),
     )
     for area in areas:
         for key, found in area.routes():
@@ -77,11 +81,13 @@ def build_s3_site(
     :param site_options: passed to twisted.web's ``Site`` (``reactor``: the clock
         for connection timeouts).
     """
-    table = default_table(engine, region, clock)
+    cors = CorsHandlers(engine.buckets)
+    table = default_table(engine, region, clock, cors)
     front = S3Front(
         table, engine.objects, credentials, domain, max_upload_size, now, public_paths, ops_paths
     )
-    site = S3Site(S3Resource(ops), front, limits=limits, **site_options)
+    site = S3Site(S3Resource(ops, cors), front, limits=limits, **site_options)
+    site.cors_now = cors.actual_now
     site.displayTracebacks = False
     site.observer = observer
     return site

@@ -21,6 +21,7 @@ import base64
 import io
 import itertools
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -159,6 +160,8 @@ class S3Request(Request):
         self._parsePOSTFormSubmission = False
         self.request_id, self.host_id = next_request_id()
         self.raw_path = b"/"
+        #: the bucket the request names ("" until known): CORS answers need it even for refusals
+        self.bucket_name = ""
         self.prepared: Prepared | None = None
         self.early_error: S3Error | None = None
         self.rejected = False
@@ -237,6 +240,8 @@ class S3Request(Request):
             params = dict(parse_query(raw_query))
             raw_headers = dict(self.requestHeaders.getAllRawHeaders())
             headers = CallHeaders.from_raw(raw_headers.items())
+            target = resolve(self.raw_path, headers.get("host"), front.domain)
+            self.bucket_name = target.bucket
             wire = WireRequest(
                 method=command.decode("ascii", "replace").upper(),
                 uri=path,
@@ -244,7 +249,7 @@ class S3Request(Request):
                 params=params,
                 headers=headers,
                 raw_headers=raw_headers,
-                target=resolve(self.raw_path, headers.get("host"), front.domain),
+                target=target,
                 request_id=self.request_id,
                 host_id=self.host_id,
                 secure=self._secure(),
@@ -641,6 +646,7 @@ class S3Channel(HTTPChannel):
             f"Content-Length: {len(body)}",
             f"x-amz-request-id: {request_id}",
             f"x-amz-id-2: {host_id}",
+            *self._cors_lines(req, method),
             "Connection: close",
             "",
             "",
@@ -655,6 +661,15 @@ class S3Channel(HTTPChannel):
         if self.abortTimeout is not None and self._abortingCall is None:
             # a client that never reads its answer must not hold the connection open
             self._abortingCall = self.callLater(self.abortTimeout, self.forceAbortClient)
+
+    def _cors_lines(self, req: S3Request | None, method: bytes) -> list[str]:
+        """The CORS headers a refusal carries (from the rules cached now: nothing waits here)."""
+        origin = req.header("origin") if req is not None else None
+        answer = self.site.cors_now
+        if req is None or not origin or not req.bucket_name or answer is None:
+            return []
+        found = answer(req.bucket_name, origin, method.decode("latin-1"))
+        return [f"{name}: {value}" for name, value in (found or {}).items()]
 
 
 def _cancel(call: IDelayedCall | None) -> None:
@@ -671,7 +686,13 @@ def _reason(status: int) -> str:
 
 
 class S3Site(Site):
-    """A Site whose channels stream request bodies into s4d."""
+    """A Site whose channels stream request bodies into s4d.
+
+    :ivar cors_now: the CORS headers for (bucket, origin, method) from cached
+        rules, for answers written before a request is rendered (None: none).
+    """
+
+    cors_now: Callable[[str, str, str], dict[str, str] | None] | None = None
 
     def __init__(
         self,

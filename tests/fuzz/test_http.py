@@ -85,6 +85,7 @@ class _Engine:
 
     def __init__(self) -> None:
         self.buckets = self.objects = self.multipart = self.renames = self.locks = _Facade()
+        self.lifecycle = _Facade()
 
 
 def make_site(clock: Clock) -> S3Site:

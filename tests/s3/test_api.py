@@ -116,9 +116,9 @@ class BucketTests(S3TestCase):
         await self.call(self.s3.create_bucket, Bucket="alpha")
         await self.call(self.s3.put_object, Bucket="alpha", Key="k", Body=b"x")
         for method, sub in (
-            ("DELETE", "lifecycle"),
+            ("DELETE", "policy"),
             ("PUT", "website"),
-            ("DELETE", "cors"),
+            ("DELETE", "website"),
             ("POST", "restore"),
             ("DELETE", "replication"),
         ):

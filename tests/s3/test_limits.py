@@ -54,6 +54,7 @@ class _Engine:
     def __init__(self) -> None:
         self.buckets = self.objects = self.multipart = self.renames = self.locks = _Facade()
         self.admin = self.maintenance = _Facade()
+        self.lifecycle = _Facade()
 
 
 class Connection:

@@ -34,8 +34,6 @@ LEGACY_REGION = "us-east-1"
 #: GET of a bucket configuration that s4d does not keep yet: the "none set" answer.
 ABSENT_CONFIGS = {
     "policy": ("GetBucketPolicy", "NoSuchBucketPolicy"),
-    "cors": ("GetBucketCors", "NoSuchCORSConfiguration"),
-    "lifecycle": ("GetBucketLifecycleConfiguration", "NoSuchLifecycleConfiguration"),
     "website": ("GetBucketWebsite", "NoSuchWebsiteConfiguration"),
     "encryption": ("GetBucketEncryption", "ServerSideEncryptionConfigurationNotFoundError"),
     "replication": ("GetBucketReplication", "ReplicationConfigurationNotFoundError"),

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from urllib.parse import quote, unquote
 
+from twisted.internet.defer import Deferred
+
 from s4d.engine import (
     NULL_VERSION,
     CopySource,
     CopySourceConditions,
+    LifecycleFacade,
     NewObject,
     ObjectsFacade,
     ObjectVersion,
@@ -306,15 +309,34 @@ def _delete_request(body: bytes) -> tuple[bool, list[tuple[str, str | None]]]:
     return quiet, items
 
 
+async def expiration_header(
+    lifecycle: LifecycleFacade | None, bucket: str, version: ObjectVersion
+) -> dict[str, str]:
+    """``x-amz-expiration`` for the current ``version``, when a lifecycle rule expires it."""
+    if lifecycle is None:
+        return {}
+    found = lifecycle.expiration(bucket, version)
+    if isinstance(found, Deferred):
+        found = await found
+    if found is None:
+        return {}
+    when, rule_id = found
+    return {"x-amz-expiration": f'expiry-date="{http_date(when)}", rule-id="{rule_id}"'}
+
+
 #: Form fields stored as headers of a POST Object upload.
 FORM_HEADERS = ("cache-control", "content-disposition", "content-encoding", "expires")
 
 
 class ObjectHandlers:
-    """Object operations over the engine's object facade."""
+    """Object operations over the engine's object facade.
 
-    def __init__(self, objects: ObjectsFacade) -> None:
+    :param lifecycle: tells when a lifecycle rule expires an object (``x-amz-expiration``).
+    """
+
+    def __init__(self, objects: ObjectsFacade, lifecycle: LifecycleFacade | None = None) -> None:
         self.objects = objects
+        self.lifecycle = lifecycle
 
     def routes(self) -> Iterator[tuple[RouteKey, Route]]:
         """This area's routes."""
@@ -356,6 +378,7 @@ class ObjectHandlers:
         headers.update(_version_headers(version, False))
         for alg, value in version.checksums.items():
             headers[ck.header_name(alg)] = value
+        headers.update(await expiration_header(self.lifecycle, call.bucket, version))
         return Response(headers=headers)
 
     async def _read(self, call: S3Call, with_body: bool) -> Response:
@@ -365,6 +388,8 @@ class ObjectHandlers:
         check_read_conditions(call, version)
         versioned = opened.bucket is not None and opened.bucket.versioning is not None
         headers = object_headers(call, version, versioned)
+        if version_id is None:
+            headers.update(await expiration_header(self.lifecycle, call.bucket, version))
         part = _part_range(call, version)
         span = part if part is not None else parse_range(call.header("range"), version.size)
         status = 200
@@ -480,6 +505,7 @@ class ObjectHandlers:
         if src.version_id != NULL_VERSION:
             headers["x-amz-copy-source-version-id"] = src.version_id
         headers.update(_version_headers(version, False))
+        headers.update(await expiration_header(self.lifecycle, call.bucket, version))
         return xml_response(
             "CopyObjectResult",
             [("LastModified", iso8601(version.mtime_ns)), ("ETag", f'"{version.etag}"')],
