@@ -26,7 +26,7 @@ from s4d.admin.guard import AdminCaller, AdminDenied, AdminGuard
 from s4d.admin.metrics import MetricsAccess, MetricsSurface
 from s4d.admin.ops_api import OpsApi
 from s4d.config import Config
-from s4d.engine import DAY_NS, Engine, LifecycleLimits, MultipartFacade
+from s4d.engine import DAY_NS, Engine, EngineFigures, LifecycleLimits, MultipartFacade
 from s4d.listening import CannotListen, ListeningService
 from s4d.s3.assembly import build_s3_site
 from s4d.s3.front import StaticCredentials
@@ -386,6 +386,15 @@ def figures_directory(config: Config) -> str | None:
     return os.path.join(config.data_dir, "run", "figures")
 
 
+def engine_figures(engine: Engine) -> EngineFigures:
+    """The engine's figures for the metrics, lifecycle totals among the maintenance totals."""
+    figures = engine.maintenance.figures()
+    totals = dict(figures.totals)
+    for name, value in engine.lifecycle.totals.items():
+        totals[f"lifecycle_{name}"] = value
+    return figures._replace(totals=totals)
+
+
 class OpsTelemetry:
     """One process's running figures, their publication for the other processes, its access log.
 
@@ -402,7 +411,7 @@ class OpsTelemetry:
             reset_directory(directory)
         self.board = FiguresBoard(
             self.requests,
-            lambda: engine.maintenance.figures(),
+            lambda: engine_figures(engine),
             lambda: 0,
             clock.seconds(),
             directory,

@@ -274,6 +274,15 @@ MAINTENANCE_COUNTERS = (
     ("s4d_scrub_checked_bytes", "scrub_bytes", "Bytes the scrubber re-read and checked"),
     ("s4d_scrub_damaged_chunks", "scrub_damaged", "Chunks the scrubber found newly damaged"),
     ("s4d_scrub_passes", "scrub_passes", "Complete scrubber passes over every chunk"),
+    ("s4d_lifecycle_examined", "lifecycle_examined", "Versions lifecycle passes examined"),
+    ("s4d_lifecycle_expired", "lifecycle_expired", "Current versions lifecycle rules expired"),
+    ("s4d_lifecycle_noncurrent_removed", "lifecycle_noncurrent_removed",
+     "Noncurrent versions lifecycle rules removed"),
+    ("s4d_lifecycle_markers_removed", "lifecycle_markers_removed",
+     "Lone delete markers lifecycle rules removed"),
+    ("s4d_lifecycle_uploads_aborted", "lifecycle_uploads_aborted",
+     "Incomplete multipart uploads lifecycle rules aborted"),
+    ("s4d_lifecycle_locked", "lifecycle_locked", "Versions lifecycle left alone: object lock"),
 )  # fmt: skip
 
 

@@ -228,3 +228,26 @@ class DisabledTests(MetricsTestCase):
     def test_disabled(self) -> None:
         response = self.s3.request("GET", "/metrics", sign=False)
         self.assertEqual((response.status, response.body), (503, b"Metrics disabled\n"))
+
+
+class LifecycleCounterTests(MetricsTestCase):
+    def test_a_pass_is_counted(self) -> None:
+        """What a lifecycle pass did shows in the scrape (the pass runs in the main process)."""
+        self.assertEqual(self.s3.request("PUT", "/bkt").status, 200)
+        rules = (
+            b"<LifecycleConfiguration><Rule><ID>old</ID><Filter><Prefix>logs/</Prefix></Filter>"
+            b"<Status>Enabled</Status><Expiration><Date>2020-01-01T00:00:00Z</Date></Expiration>"
+            b"</Rule></LifecycleConfiguration>"
+        )
+        put = self.s3.request("PUT", "/bkt?lifecycle", rules)
+        self.assertEqual(put.status, 200, put.body)
+        for key in ("logs/a", "logs/b", "keep"):
+            self.assertEqual(self.s3.request("PUT", f"/bkt/{key}", b"x").status, 200)
+        samples = self.scrape()
+        self.assertEqual(value(samples, "s4d_lifecycle_expired_total"), 0)
+        done = self.s3.engine.lifecycle.run_pass()
+        self.assertTrue(self.successResultOf(done).complete)
+        samples = self.scrape()
+        self.assertEqual(value(samples, "s4d_lifecycle_examined_total"), 2)
+        self.assertEqual(value(samples, "s4d_lifecycle_expired_total"), 2)
+        self.assertEqual(value(samples, "s4d_lifecycle_locked_total"), 0)
