@@ -12,6 +12,7 @@ from typing import Any
 #: AWS error code -> (HTTP status, default message).
 ERROR_STATUS: dict[str, tuple[int, str]] = {
     "AccessDenied": (403, "Access Denied"),
+    "AccessForbidden": (403, "CORSResponse: This CORS request is not allowed."),
     "AuthorizationHeaderMalformed": (400, "The authorization header is malformed."),
     "AuthorizationQueryParametersError": (400, "Error parsing the X-Amz-Credential parameter."),
     "BadDigest": (400, "The Content-MD5 or checksum you specified did not match what we received."),
@@ -64,7 +65,6 @@ ERROR_STATUS: dict[str, tuple[int, str]] = {
     ),
     "InvalidPart": (400, "One or more of the specified parts could not be found."),
     "InvalidPartOrder": (400, "The list of parts was not in ascending order."),
-    "InvalidPartNumber": (400, "The requested partnumber is not satisfiable"),
     "InvalidRange": (416, "The requested range is not satisfiable"),
     "InvalidRequest": (400, "Invalid Request"),
     "InvalidStorageClass": (400, "The storage class you specified is not valid."),
@@ -98,6 +98,11 @@ ERROR_STATUS: dict[str, tuple[int, str]] = {
     "NoSuchWebsiteConfiguration": (404, "The bucket does not have a website configuration."),
     "NoSuchPublicAccessBlockConfiguration": (404, "No public access block configuration."),
     "ObjectLockConfigurationNotFoundError": (404, "Object Lock configuration does not exist."),
+    "NoSuchObjectLockConfiguration": (
+        404,
+        "The specified object does not have a ObjectLock configuration",
+    ),
+    "InvalidRetentionPeriod": (400, "Default retention period must be a positive integer value."),
     "OwnershipControlsNotFoundError": (404, "The bucket ownership controls were not found."),
     "ReplicationConfigurationNotFoundError": (404, "The replication configuration was not found."),
     "ServerSideEncryptionConfigurationNotFoundError": (

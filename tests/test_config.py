@@ -121,10 +121,10 @@ class BuildTests(SynchronousTestCase):
             self.assertIn(name, str(caught.exception))
 
     def test_reserved_are_not_read_but_reported(self) -> None:
-        env = dict(self.ENV, S4_JWT_SECRET="x", S4_LIFECYCLE_ENABLED="false")
+        env = dict(self.ENV, S4_JWT_SECRET="x", S4_ROOT_USERNAME="admin")
         cfg = s4config.build(env=env)
         self.assertNotIn("x", repr(dataclasses.asdict(cfg)).replace("'", " ").split())
-        self.assertEqual(s4config.reserved_in_use(env), ["S4_JWT_SECRET", "S4_LIFECYCLE_ENABLED"])
+        self.assertEqual(s4config.reserved_in_use(env), ["S4_ROOT_USERNAME", "S4_JWT_SECRET"])
 
     def test_credentials_generated_once(self) -> None:
         with tempfile.TemporaryDirectory() as data:

@@ -27,8 +27,22 @@ def list_buckets(t: MetaTxn) -> list[Bucket]:
     return t.buckets.all()
 
 
-def create_bucket(t: MetaTxn, name: str, region: str, now_ns: int) -> Bucket:
-    """Create a bucket; ``BucketAlreadyOwnedByYou`` if it exists."""
+def list_buckets_page(
+    t: MetaTxn, prefix: str, after: str | None, region: str | None, max_buckets: int
+) -> tuple[list[Bucket], bool]:
+    """One page of ListBuckets: the buckets and whether more follow."""
+    found = t.buckets.page(prefix, after, region, max_buckets + 1)
+    return found[:max_buckets], len(found) > max_buckets
+
+
+def create_bucket(
+    t: MetaTxn, name: str, region: str, now_ns: int, object_lock: bool = False
+) -> Bucket:
+    """Create a bucket; ``BucketAlreadyOwnedByYou`` if it exists.
+
+    With ``object_lock`` the bucket has object lock enabled, and so versioning
+    too (for good: neither can be turned off).
+    """
     if t.buckets.get(name) is not None:
         raise S3Error("BucketAlreadyOwnedByYou", BucketName=name)
     bucket = Bucket(
@@ -37,6 +51,8 @@ def create_bucket(t: MetaTxn, name: str, region: str, now_ns: int) -> Bucket:
         root_dir=t.counters.next_id(b"dir"),
         created_ns=now_ns,
         region=region,
+        versioning="Enabled" if object_lock else None,
+        object_lock=object_lock,
     )
     t.buckets.put(bucket)
     return bucket
@@ -56,11 +72,19 @@ def set_versioning(t: MetaTxn, name: str, status: str) -> Bucket:
     """Put a bucket's versioning in ``status`` (``Enabled`` or ``Suspended``); returns it.
 
     ``MalformedXML`` for any other status (a bucket's versioning, once enabled,
-    can only be suspended, never removed).
+    can only be suspended, never removed). A bucket with object lock cannot
+    have its versioning suspended (``InvalidBucketState``, as AWS answers).
     """
     if status not in VERSIONING_STATES:
         raise S3Error("MalformedXML")
     bucket = t.buckets.require(name)
+    if bucket.object_lock and status != "Enabled":
+        raise S3Error(
+            "InvalidBucketState",
+            "An Object Lock configuration is present on this bucket, so the versioning state "
+            "cannot be changed.",
+            BucketName=name,
+        )
     bucket.versioning = status
     t.buckets.put(bucket)
     return bucket

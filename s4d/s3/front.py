@@ -24,6 +24,7 @@ from s4d.s3.body import BodySink
 from s4d.s3.call import MAX_SMALL_BODY, S3Call, SmallBody
 from s4d.s3.dispatch import BodyMode, DispatchTable, Route, subresources
 from s4d.s3.headers import CallHeaders
+from s4d.s3.objectlock import LOCK_HEADER_PREFIXES, screen_lock_headers
 from s4d.s3.postform import FormUploadSink
 from s4d.util.numbers import decimal
 
@@ -73,22 +74,44 @@ class S3Front:
         max_upload_size: int = 5 << 30,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         public_paths: frozenset[bytes] = frozenset(),
+        ops_paths: Callable[[bytes], bool] | None = None,
     ) -> None:
-        """``public_paths``: GETs and HEADs of these without credentials are not S3 requests."""
+        """Which requests are not S3's but the ops app's.
+
+        :param public_paths: anonymous GETs and HEADs of these (the health probes).
+        :param ops_paths: says of a raw path whether the ops app owns it whatever
+            the request carries (``/metrics``, ``/api/...``: their bearer tokens
+            are no S3 credentials); virtual-host requests name keys, never these.
+        """
         self.table = table
         self.public_paths = public_paths
+        self.ops_paths = ops_paths
         self.objects = objects
         self.credentials = credentials
         self.domain = domain
         self.max_upload_size = max_upload_size
         self.now = now
 
+    def is_ops_path(self, raw_path: bytes) -> bool:
+        """The ops app owns this path (for a path-style request)."""
+        return self.ops_paths is not None and self.ops_paths(raw_path)
+
+    def virtual_host(self, host: str | None) -> bool:
+        """``host`` names a bucket (``<bucket>.<domain>``): the path is a key."""
+        if not self.domain or not host:
+            return False
+        hostname = (host.rsplit(":", 1)[0] if not host.endswith("]") else host).lower()
+        suffix = "." + self.domain.lower()
+        return hostname.endswith(suffix) and len(hostname) > len(suffix)
+
     def prepare(self, wire: WireRequest) -> Prepared | None:
         """Authenticate, route and build the call; None for a public (ops) path.
 
         Raises :class:`~s4d.errors.S3Error` for a request refused from its headers.
         """
-        identity = self.authenticate(wire)
+        # a CORS preflight is answered unsigned, whatever signature its URL carries
+        preflight = wire.method == "OPTIONS"
+        identity = None if preflight else self.authenticate(wire)
         if (
             identity is None
             and wire.method in ("GET", "HEAD")
@@ -99,11 +122,11 @@ class S3Front:
         subs = subresources(wire.params)
         level = "object" if target.key else "bucket" if target.bucket else "service"
         copy = wire.headers.get("x-amz-copy-source") is not None
-        found = self.table.find(wire.method, level, subs, copy)
+        found = self.table.find(wire.method, level, frozenset() if preflight else subs, copy)
         form = found.body is BodyMode.FORM and not wire.params and is_form(wire.headers)
-        if identity is None and not form:
+        if identity is None and not form and not found.public:
             raise S3Error("AccessDenied", "Anonymous access is not allowed.")
-        refuse_unhonoured(wire.headers)
+        refuse_unhonoured(wire.headers, found.operation)
         call = S3Call(
             method=wire.method,
             bucket=target.bucket,
@@ -163,39 +186,38 @@ class S3Front:
         )
 
 
-#: Request headers that ask for server-side encryption (SSE-S3, SSE-KMS, SSE-C) of the
-#: object or name the key of an encrypted copy source (SSE-C).
-#: Header name prefixes asking for protection s4d does not give yet, and what it is.
-#: Storing an object unprotected while the client believes it encrypted or locked
-#: would be worse than refusing the request.
+#: Header name prefixes asking for protection s4d does not give yet, and what it is:
+#: server-side encryption of the object (SSE-S3, SSE-KMS, SSE-C), or the key of an
+#: encrypted copy source (SSE-C). Storing an object unprotected while the client
+#: believes it encrypted would be worse than refusing the request.
 UNHONOURED_HEADER_PREFIXES: tuple[tuple[str, str], ...] = (
     ("x-amz-server-side-encryption", "Server-side encryption"),
     ("x-amz-copy-source-server-side-encryption", "Server-side encryption"),
-    ("x-amz-object-lock-", "Object lock"),
-    ("x-amz-bucket-object-lock-enabled", "Object lock"),
 )
 
 _UNHONOURED_PREFIXES = tuple(prefix for prefix, _ in UNHONOURED_HEADER_PREFIXES)
+#: Every header name prefix :func:`refuse_unhonoured` looks further at.
+_SCREENED_PREFIXES = _UNHONOURED_PREFIXES + LOCK_HEADER_PREFIXES
 
 
-def refuse_unhonoured(headers: CallHeaders) -> None:
-    """Refuse a request naming a protection s4d does not give (encryption, object lock).
+def refuse_unhonoured(headers: CallHeaders, operation: str = "") -> None:
+    """Refuse a request naming a protection s4d does not give, or a lock it cannot take.
 
-    Every operation is answered ``NotImplemented`` before its body is read. A
-    bucket created with ``x-amz-bucket-object-lock-enabled: false`` asks for
-    nothing and passes.
+    Encryption headers are answered ``NotImplemented`` on every operation;
+    object lock headers are checked for ``operation``
+    (:func:`s4d.s3.objectlock.screen_lock_headers`). Both before the body is read.
     """
+    locking = False
     for name in headers.names():
         lowered = name.lower()
-        if not lowered.startswith(_UNHONOURED_PREFIXES):
+        if not lowered.startswith(_SCREENED_PREFIXES):
             continue  # one C-level test per header: this runs on every request
         for prefix, feature in UNHONOURED_HEADER_PREFIXES:
-            if not lowered.startswith(prefix):
-                continue
-            value = (headers.get(lowered) or "").strip().lower()
-            if lowered == "x-amz-bucket-object-lock-enabled" and value == "false":
-                continue
-            raise S3Error("NotImplemented", f"{feature} is not implemented ({name}).")
+            if lowered.startswith(prefix):
+                raise S3Error("NotImplemented", f"{feature} is not implemented ({name}).")
+        locking = True
+    if locking:
+        screen_lock_headers(operation, headers)
 
 
 def v2_resource(wire: WireRequest) -> str:

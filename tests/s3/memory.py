@@ -30,14 +30,18 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
+from twisted.web.resource import IResource
 
-from s4d.admin.app import PUBLIC_PATHS, OpsApp
+from s4d.admin.app import PUBLIC_PATHS, OpsApp, is_ops_path
 from s4d.auth import sigv4
 from s4d.engine import Engine
 from s4d.s3.assembly import build_s3_site
 from s4d.s3.front import StaticCredentials
 from s4d.s3.request import S3Channel, S3Request, S3Site
+from s4d.store.clock import SYSTEM_CLOCK
+from s4d.store.clock import Clock as StoreClock
 from s4d.store.store import Store, StoreConfig
+from s4d.util.served import RequestObserver
 from s4d.util.threads import InlineRunner, Runner
 
 T = TypeVar("T")
@@ -179,19 +183,30 @@ class MemoryS3:
         runner: Runner | None = None,
         max_upload_size: int = 5 << 30,
         region: str = "us-east-1",
+        ops: Callable[[MemoryS3], IResource] | None = None,
+        observer: RequestObserver | None = None,
+        segment_size: int = 1 << 30,
+        store_clock: StoreClock = SYSTEM_CLOCK,
     ) -> None:
+        """``ops`` builds the ops app's resource (default: the health probes alone);
+        ``observer`` is told about every answered request; ``store_clock``: the clocks
+        the store reads (object lock's "now"); tests move it."""
         self.clock = Clock()
         self.data_dir = tempfile.mkdtemp(prefix="s4d-memory-")
         self.store = Store(
-            StoreConfig(self.data_dir, fsync=False, map_size=1 << 28), inline_commit=True
+            StoreConfig(self.data_dir, fsync=False, map_size=1 << 28, segment_size=segment_size),
+            inline_commit=True,
+            clock=store_clock,
         )
         self.runner = runner or InlineRunner()
         self.engine = Engine(self.store, self.runner, lambda f, *a, **k: f(*a, **k))
         self.site = build_s3_site(
             self.engine,
             StaticCredentials({ACCESS_KEY: SECRET_KEY}),
-            ops=OpsApp().resource(),
+            ops=ops(self) if ops is not None else OpsApp().resource(),
             public_paths=PUBLIC_PATHS,
+            ops_paths=is_ops_path,
+            observer=observer,
             max_upload_size=max_upload_size,
             region=region,
             now=lambda: NOW,
