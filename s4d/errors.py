@@ -12,6 +12,7 @@ from typing import Any
 #: AWS error code -> (HTTP status, default message).
 ERROR_STATUS: dict[str, tuple[int, str]] = {
     "AccessDenied": (403, "Access Denied"),
+    "AccessForbidden": (403, "CORSResponse: This CORS request is not allowed."),
     "AuthorizationHeaderMalformed": (400, "The authorization header is malformed."),
     "AuthorizationQueryParametersError": (400, "Error parsing the X-Amz-Credential parameter."),
     "BadDigest": (400, "The Content-MD5 or checksum you specified did not match what we received."),
@@ -64,7 +65,6 @@ ERROR_STATUS: dict[str, tuple[int, str]] = {
     ),
     "InvalidPart": (400, "One or more of the specified parts could not be found."),
     "InvalidPartOrder": (400, "The list of parts was not in ascending order."),
-    "InvalidPartNumber": (400, "The requested partnumber is not satisfiable"),
     "InvalidRange": (416, "The requested range is not satisfiable"),
     "InvalidRequest": (400, "Invalid Request"),
     "InvalidStorageClass": (400, "The storage class you specified is not valid."),
@@ -98,6 +98,11 @@ ERROR_STATUS: dict[str, tuple[int, str]] = {
     "NoSuchWebsiteConfiguration": (404, "The bucket does not have a website configuration."),
     "NoSuchPublicAccessBlockConfiguration": (404, "No public access block configuration."),
     "ObjectLockConfigurationNotFoundError": (404, "Object Lock configuration does not exist."),
+    "NoSuchObjectLockConfiguration": (
+        404,
+        "The specified object does not have a ObjectLock configuration",
+    ),
+    "InvalidRetentionPeriod": (400, "Default retention period must be a positive integer value."),
     "OwnershipControlsNotFoundError": (404, "The bucket ownership controls were not found."),
     "ReplicationConfigurationNotFoundError": (404, "The replication configuration was not found."),
     "ServerSideEncryptionConfigurationNotFoundError": (
@@ -145,6 +150,64 @@ ERROR_STATUS: dict[str, tuple[int, str]] = {
     "NotModified": (304, "Not Modified"),
     "StorageFull": (507, "Insufficient storage space is available to complete the request."),
 }
+
+
+#: SelectObjectContent's codes (AWS's list of SELECT Object Content errors), and the two
+#: of s4d's queries (QueryTimeout, QueryMemoryExceeded: S4_SELECT_TIMEOUT, _MAX_MEMORY).
+SELECT_ERRORS: dict[str, tuple[int, str]] = {
+    "AmbiguousFieldName": (400, "The field name matches more than one field in the record."),
+    "CastFailed": (400, "Attempt to convert from one data type to another using CAST failed."),
+    "CSVParsingError": (400, "Encountered an error parsing the CSV file."),
+    "DivisionByZero": (400, "Division by zero."),
+    "EmptyRequestBody": (400, "The request body cannot be empty."),
+    "EvaluatorBindingDoesNotExist": (400, "A column name or a path does not exist."),
+    "EvaluatorInvalidArguments": (400, "Incorrect number of arguments in the function call."),
+    "EvaluatorInvalidTimestampFormatPattern": (400, "The timestamp format pattern is invalid."),
+    "ExpressionTooLong": (400, "The SQL expression is too long: the maximum is 256 KB."),
+    "IncorrectSqlFunctionArgumentType": (400, "Incorrect type of arguments in function call."),
+    "IntegerOverflow": (400, "Integer overflow or underflow in the SQL expression."),
+    "InvalidCast": (400, "Attempt to convert from one data type to another using CAST."),
+    "InvalidColumnIndex": (400, "The column index is invalid."),
+    "InvalidCompressionFormat": (400, "The file is not in a supported compression format."),
+    "InvalidDataType": (400, "The SQL expression contains an invalid data type."),
+    "InvalidExpressionType": (400, "The ExpressionType is invalid: only SQL is supported."),
+    "InvalidFileHeaderInfo": (400, "The FileHeaderInfo is invalid: USE, IGNORE or NONE."),
+    "InvalidJsonType": (400, "The JsonType is invalid: DOCUMENT or LINES."),
+    "InvalidQuoteFields": (400, "The QuoteFields is invalid: ALWAYS or ASNEEDED."),
+    "InvalidRequestParameter": (400, "The value of a parameter in the request is invalid."),
+    "InvalidScanRange": (400, "The ScanRange is invalid."),
+    "InvalidTableAlias": (400, "The SQL expression contains an invalid table alias."),
+    "InvalidTextEncoding": (400, "Invalid encoding type: only UTF-8 is supported."),
+    "JSONParsingError": (400, "Encountered an error parsing the JSON file."),
+    "LexerInvalidChar": (400, "The SQL expression contains an invalid character."),
+    "LikeInvalidInputs": (400, "Invalid argument given to the LIKE clause in the SQL expression."),
+    "LexerInvalidLiteral": (400, "The SQL expression contains an invalid literal."),
+    "MissingRequiredParameter": (400, "The request is missing a required parameter."),
+    "MultipleDataSourcesUnsupported": (400, "Multiple data sources are not supported."),
+    "ObjectSerializationConflict": (400, "InputSerialization names more than one format."),
+    "OverMaxRecordSize": (400, "The length of a record exceeds the maximum."),
+    "ParquetParsingError": (400, "Encountered an error parsing the Parquet file."),
+    "ParseCastArity": (400, "The SQL expression CAST has incorrect arity."),
+    "ParseEmptySelect": (400, "The SQL expression contains an empty SELECT."),
+    "ParseExpectedDatePart": (400, "Did not find the expected date part."),
+    "ParseExpectedExpression": (400, "Did not find the expected SQL expression."),
+    "ParseExpectedLeftParenAfterCast": (400, "Did not find the expected left parenthesis."),
+    "ParseExpectedRightParenBuiltinFunctionCall": (
+        400,
+        "Did not find the expected right parenthesis character in the SQL expression.",
+    ),
+    "ParseInvalidPathComponent": (400, "The SQL expression contains an invalid path component."),
+    "ParseSelectMissingFrom": (400, "The SQL expression contains a missing FROM after SELECT."),
+    "ParseUnexpectedToken": (400, "The SQL expression contains an unexpected token."),
+    "ParseUnsupportedSelect": (400, "The SQL expression contains an unsupported use of SELECT."),
+    "QueryMemoryExceeded": (400, "The query needs more memory than this server allows."),
+    "QueryTimeout": (400, "The query ran longer than this server allows."),
+    "UnsupportedFunction": (400, "Encountered an unsupported SQL function."),
+    "UnsupportedScanRangeInput": (400, "Scan range queries are not supported on this input."),
+    "UnsupportedSqlOperation": (400, "Encountered an unsupported SQL operation."),
+    "UnsupportedSyntax": (400, "Encountered invalid syntax."),
+}
+ERROR_STATUS.update(SELECT_ERRORS)
 
 
 class S3Error(Exception):

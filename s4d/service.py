@@ -8,21 +8,41 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.application import service
-from twisted.internet.defer import ensureDeferred
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.task import LoopingCall, deferLater
 from twisted.logger import Logger
 
-from s4d.admin.app import OPS_PREFIXES, PUBLIC_PATHS, OpsApp
+from s4d import __version__
+from s4d.admin.access_log import AccessLog, open_access_log
+from s4d.admin.app import PUBLIC_PATHS, OpsApp, Surface, is_ops_path
 from s4d.admin.bearer import JwtGuard
+from s4d.admin.figures import (
+    PUBLISH_INTERVAL,
+    FiguresBoard,
+    RequestFigures,
+    ServerInfo,
+    reset_directory,
+)
+from s4d.admin.guard import AdminGuard
+from s4d.admin.metrics import MetricsAccess, MetricsSurface
+from s4d.admin.ops_api import OpsApi
 from s4d.admin.throttle import LoginThrottle
-from s4d.admin.users import PREFIXES as IDENTITY_PREFIXES
 from s4d.admin.users import IdentityApi
 from s4d.auth.credentials import UserCredentials
 from s4d.auth.tokens import TokenIssuer
 from s4d.config import Config, ConfigError
-from s4d.engine import Engine, IdentityError, MultipartFacade
+from s4d.engine import (
+    DAY_NS,
+    Engine,
+    EngineFigures,
+    IdentityError,
+    LifecycleLimits,
+    MultipartFacade,
+)
 from s4d.listening import CannotListen, ListeningService
 from s4d.s3.assembly import build_s3_site
 from s4d.s3.request import ConnectionLimits, S3Site
+from s4d.sql.queries import Limits, QueryService
 from s4d.store.store import Store, StoreConfig
 from s4d.util.eventlog import TwistedEventLog
 from s4d.util.keyfiles import read_or_create
@@ -46,7 +66,7 @@ def endpoint_description(config: Config) -> str:
 
 
 class StoreService(service.Service):
-    """Opens the store, thread pool and engine on start; closes them on stop."""
+    """Opens the store, thread pools, engine and query service on start; closes them on stop."""
 
     def __init__(self, config: Config, reactor: Any) -> None:
         self.config = config
@@ -54,6 +74,9 @@ class StoreService(service.Service):
         self.runner: ExecutorRunner | None = None
         self.store: Store | None = None
         self.engine: Engine | None = None
+        #: S3 Select and ?sql, on their own threads (None when S4_SELECT_ENABLED is off)
+        self.queries: QueryService | None = None
+        self.query_runner: ExecutorRunner | None = None
 
     def open(self) -> Engine:
         """Open the data directory (idempotent); the engine over it."""
@@ -77,7 +100,29 @@ class StoreService(service.Service):
             self.runner = ExecutorRunner(
                 FutureBridge(self.reactor.callFromThread), max(2, c.threads)
             )
-            self.engine = Engine(self.store, self.runner, self.reactor.callFromThread)
+            day = c.lifecycle.get("day_secs")
+            self.engine = Engine(
+                self.store,
+                self.runner,
+                self.reactor.callFromThread,
+                lifecycle_day_ns=int(day * 1e9) if day else DAY_NS,
+            )
+            if c.select_enabled:
+                self.query_runner = ExecutorRunner(
+                    FutureBridge(self.reactor.callFromThread),
+                    max(1, c.select_concurrency),
+                    name="s4d-sql",
+                )
+                self.queries = QueryService(
+                    self.engine.objects,
+                    self.query_runner,
+                    self.reactor.callFromThread,
+                    Limits(
+                        max_memory=c.select_max_memory,
+                        timeout=c.select_timeout,
+                        concurrency=max(1, c.select_concurrency),
+                    ),
+                )
         return self.engine
 
     def startService(self) -> None:
@@ -86,8 +131,12 @@ class StoreService(service.Service):
         self.open()
 
     def stopService(self) -> None:
-        """Stop the worker threads and close the store."""
+        """Cancel running queries, stop the worker threads and close the store."""
         super().stopService()  # type: ignore[no-untyped-call]
+        if self.queries is not None and self.query_runner is not None:
+            self.queries.stop()  # cancelled queries never wait for the reactor again
+            self.query_runner.stop()
+            self.queries = self.query_runner = None
         if self.runner is not None:
             self.runner.stop()
             self.runner = None
@@ -97,27 +146,35 @@ class StoreService(service.Service):
             self.engine = None
 
 
-def multipart_expiry(
-    config: Config, multipart: MultipartFacade, clock: Any
-) -> PeriodicService | None:
-    """The periodic job that aborts multipart uploads older than the configured TTL.
+#: Hours a completed upload answers a repeated Complete when uploads never expire (TTL 0).
+COMPLETED_KEPT_HOURS = 24.0
 
-    It looks every quarter of the TTL (at most hourly, at least every half
-    second); None when the TTL is 0 (uploads never expire).
+
+def multipart_expiry(config: Config, multipart: MultipartFacade, clock: Any) -> PeriodicService:
+    """The periodic job that aborts old multipart uploads and forgets old completed ones.
+
+    Uploads initiated more than the configured TTL ago are aborted; uploads
+    completed more than the TTL ago stop answering a repeated Complete (with a
+    TTL of 0 uploads never expire, and completed ones are forgotten after
+    :data:`COMPLETED_KEPT_HOURS`). It looks every quarter of that time (at
+    most hourly, at least every half second).
     """
     ttl = config.multipart_ttl_hours * 3600
-    if ttl <= 0:
-        return None
-    max_age_ns = int(ttl * 1e9)
+    kept = ttl if ttl > 0 else COMPLETED_KEPT_HOURS * 3600
+    max_age_ns = int(kept * 1e9)
 
     async def expire() -> None:
-        count = await multipart.expire(max_age_ns)
-        if count:
-            log.info("Expired {n} abandoned multipart uploads", n=count)
+        if ttl > 0:
+            count = await multipart.expire(max_age_ns)
+            if count:
+                log.info("Expired {n} abandoned multipart uploads", n=count)
+        forgotten = await multipart.forget_completed(max_age_ns)
+        if forgotten:
+            log.debug("Forgot {n} completed multipart uploads", n=forgotten)
 
     return PeriodicService(
         clock,
-        min(3600.0, max(0.5, ttl / 4)),
+        min(3600.0, max(0.5, kept / 4)),
         lambda: ensureDeferred(expire()),
         "multipart-expiry",
         run_at_start=True,
@@ -166,6 +223,48 @@ def scrub_service(config: Config, engine: Engine, clock: Any) -> PeriodicService
         _log_damage(report.damaged)
 
     return PeriodicService(clock, interval, lambda: ensureDeferred(scrub()), "scrub")
+
+
+def lifecycle_service(config: Config, engine: Engine, clock: Any) -> PeriodicService | None:
+    """The lifecycle worker (S4_LIFECYCLE_*); None when disabled.
+
+    It looks every ``min(interval, 10 min)`` whether a pass is due: one is when
+    the last began ``interval_hours`` ago (the time is kept in the store, so a
+    restart does not reset it) or when one was cut short (a shutdown, a crash),
+    which then resumes from its saved position. Each pass logs one line.
+    """
+    settings = config.lifecycle
+    if not settings.get("enabled", True):
+        return None
+    interval = max(0.1, float(settings.get("interval_hours", 24)) * 3600)
+    dry_run = bool(settings.get("dry_run", False))
+    limits = LifecycleLimits(examine=max(1, int(settings.get("batch", 1000))))
+    pause_secs = float(settings.get("pause_secs", 0.01) or 0)
+
+    def pause() -> Deferred[None]:
+        return deferLater(clock, pause_secs, lambda: None)
+
+    async def sweep() -> None:
+        report = await engine.lifecycle.run_if_due(
+            int(interval * 1e9), dry_run, limits, pause if pause_secs > 0 else None
+        )
+        if report is None:
+            return
+        log.info(
+            "Lifecycle pass {outcome}{dry}: {buckets} buckets, {rules} rules, {examined} versions "
+            "and uploads examined, {expired} current versions expired, {noncurrent_removed} "
+            "noncurrent versions removed, {markers_removed} delete markers removed, "
+            "{uploads_aborted} uploads aborted, {locked} skipped (locked), {changed} changed "
+            "meanwhile, {duration} s",
+            outcome="ended" if report.complete else "stopped",
+            dry=" (dry run)" if dry_run else "",
+            lifecycle=report.fields(),
+            **report.fields(),
+        )
+
+    return PeriodicService(
+        clock, min(interval, 600.0), lambda: ensureDeferred(sweep()), "lifecycle", run_at_start=True
+    )
 
 
 def _log_damage(damaged: list[Any]) -> None:
@@ -219,34 +318,38 @@ def set_up_root(config: Config, engine: Engine) -> None:
     )
 
 
-def ops_app(config: Config, engine: Engine, reactor: Any) -> OpsApp:
-    """The ops app: health checks, and the identity API (login, users, keys)."""
-    issuer = token_issuer(config, reactor.seconds)
-    identity = IdentityApi(
-        engine.users,
-        JwtGuard(issuer, engine.directory),
-        issuer,
-        LoginThrottle(reactor.seconds),
-    )
-    return OpsApp(mounts=[(IDENTITY_PREFIXES, identity.resource())])
+def build_site(
+    config: Config,
+    engine: Engine,
+    reactor: Any,
+    telemetry: OpsTelemetry | None = None,
+    queries: QueryService | None = None,
+) -> S3Site:
+    """The S3 site over ``engine``, with the ops app beside it (one per process).
 
-
-def build_site(config: Config, engine: Engine, reactor: Any) -> S3Site:
-    """The S3 site over ``engine`` (one per process); S3 keys come from the users store."""
+    :param telemetry: this process's figures and access log (made here if not given).
+    :param queries: answers S3 Select and ``?sql`` (None: they are not offered).
+    """
+    if telemetry is None:
+        telemetry = OpsTelemetry(config, engine, reactor)
     engine.directory.configure_root_key(config.access_key, config.secret_key)
-    return build_s3_site(
+    site = build_s3_site(
         engine,
         UserCredentials(engine.directory),
-        ops=ops_app(config, engine, reactor).resource(),
+        ops=ops_app(config, engine, reactor, telemetry).resource(),
         public_paths=PUBLIC_PATHS,
-        ops_prefixes=OPS_PREFIXES,
+        ops_paths=is_ops_path,
+        observer=telemetry.requests,
         region=config.region,
         domain=config.domain,
         max_upload_size=config.max_upload_size,
         clock=reactor,
         limits=connection_limits(config),
+        queries=queries,
         reactor=reactor,
     )
+    telemetry.board.connections = lambda: len(site.channels)
+    return site
 
 
 def connection_limits(config: Config) -> ConnectionLimits:
@@ -278,14 +381,19 @@ def make_service(config: Config, reactor: Any = None) -> service.MultiService:
     engine = store_service.open()
     set_up_root(config, engine)
     expiry = multipart_expiry(config, engine.multipart, reactor)
-    if expiry is not None:
-        expiry.setServiceParent(root)  # type: ignore[no-untyped-call]
+    expiry.setServiceParent(root)  # type: ignore[no-untyped-call]
     # Background jobs run in this (the main) process only; S4_WORKERS processes serve.
-    jobs = (compaction_service(config, engine, reactor), scrub_service(config, engine, reactor))
+    jobs = (
+        compaction_service(config, engine, reactor),
+        scrub_service(config, engine, reactor),
+        lifecycle_service(config, engine, reactor),
+    )
     for job in jobs:
         if job is not None:
             job.setServiceParent(root)  # type: ignore[no-untyped-call]
-    site = build_site(config, engine, reactor)
+    telemetry = OpsTelemetry(config, engine, reactor, main=True)
+    site = build_site(config, engine, reactor, telemetry, store_service.queries)
+    _TelemetryService(telemetry).setServiceParent(root)  # type: ignore[no-untyped-call]
     announce = _announcer(config)
     if config.workers > 1:
         WorkerPool(config, site, reactor, on_listening=announce).setServiceParent(root)  # type: ignore[no-untyped-call]
@@ -337,3 +445,127 @@ def _announcer(config: Config) -> Callable[[], None]:
             log.info("Using the configured credentials (access key {ak})", ak=config.access_key)
 
     return announce
+
+
+# -- the ops surfaces: admin API, metrics, access log ------------------------------------
+
+
+def figures_directory(config: Config) -> str | None:
+    """Where the processes publish their figures for each other (None: one process)."""
+    if config.workers <= 1:
+        return None
+    return os.path.join(config.data_dir, "run", "figures")
+
+
+def engine_figures(engine: Engine) -> EngineFigures:
+    """The engine's figures for the metrics, lifecycle totals among the maintenance totals."""
+    figures = engine.maintenance.figures()
+    totals = dict(figures.totals)
+    for name, value in engine.lifecycle.totals.items():
+        totals[f"lifecycle_{name}"] = value
+    return figures._replace(totals=totals)
+
+
+class OpsTelemetry:
+    """One process's running figures, their publication for the other processes, its access log.
+
+    :param main: this is the main process: it empties the figures directory first.
+    """
+
+    def __init__(self, config: Config, engine: Engine, clock: Any, main: bool = False) -> None:
+        opened = open_access_log(config.access_log, clock)
+        self.access_log: AccessLog | None = opened[0] if opened else None
+        self._close_access_log = opened[1] if opened else None
+        self.requests = RequestFigures([self.access_log] if self.access_log else [])
+        directory = figures_directory(config)
+        if directory is not None and main:
+            reset_directory(directory)
+        self.board = FiguresBoard(
+            self.requests,
+            lambda: engine_figures(engine),
+            lambda: 0,
+            clock.seconds(),
+            directory,
+        )
+        self.publisher: LoopingCall | None = None
+        if directory is not None:
+            self.publisher = LoopingCall(self._publish)
+            self.publisher.clock = clock
+
+    def _publish(self) -> None:
+        try:
+            self.board.publish()
+        except Exception:  # noqa: BLE001 - the next round tries again
+            log.failure("Could not publish this process's figures")
+
+    def start(self) -> None:
+        """Start publishing (with several processes)."""
+        if self.publisher is not None and not self.publisher.running:
+            self.publisher.start(PUBLISH_INTERVAL, now=True)
+
+    def stop(self) -> None:
+        """Publish a last time; write out the access log."""
+        if self.publisher is not None and self.publisher.running:
+            self.publisher.stop()
+            self._publish()
+        if self._close_access_log is not None:
+            self._close_access_log()
+            self._close_access_log = None
+
+
+class _TelemetryService(service.Service):
+    def __init__(self, telemetry: OpsTelemetry) -> None:
+        self.telemetry = telemetry
+
+    def startService(self) -> None:
+        super().startService()  # type: ignore[no-untyped-call]
+        self.telemetry.start()
+
+    def stopService(self) -> None:
+        super().stopService()  # type: ignore[no-untyped-call]
+        self.telemetry.stop()
+
+
+def admin_guard(config: Config, engine: Engine, issuer: TokenIssuer) -> AdminGuard:
+    """Who may call the admin API: a bearer token of ``issuer``'s, of an active user."""
+    return JwtGuard(issuer, engine.directory)
+
+
+def metrics_access(config: Config) -> MetricsAccess:
+    """Who may scrape ``/metrics`` (S4_METRICS_*)."""
+    return MetricsAccess(
+        config.metrics_enabled,
+        config.metrics_token,
+        MetricsAccess.parse_networks(config.metrics_allow),
+    )
+
+
+def ops_app(
+    config: Config,
+    engine: Engine,
+    reactor: Any,
+    telemetry: OpsTelemetry,
+    guard: AdminGuard | None = None,
+) -> OpsApp:
+    """The ops app: health probes, the admin API's data and identity routes, ``/metrics``.
+
+    :param guard: who may call the admin API (default: :func:`admin_guard`).
+    """
+    info = ServerInfo(__version__, config.data_dir, config.workers, config.region)
+    issuer = token_issuer(config, reactor.seconds)
+    if guard is None:
+        guard = admin_guard(config, engine, issuer)
+    surfaces: list[Surface] = [
+        OpsApi(
+            engine,
+            guard,
+            telemetry.board,
+            info,
+            config.compaction,
+            config.scrub,
+            lambda: float(reactor.seconds()),
+        ),
+        MetricsSurface(telemetry.board, engine.admin, metrics_access(config), info),
+        IdentityApi(engine.users, guard, issuer, LoginThrottle(reactor.seconds)),
+    ]
+    return OpsApp(surfaces, ready=lambda: not engine.core.stopping.is_set())

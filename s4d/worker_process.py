@@ -41,7 +41,7 @@ def worker_main(argv: Sequence[str]) -> int:
     from twisted.internet.stdio import StandardIO
     from twisted.logger import globalLogBeginner, textFileLogObserver
 
-    from s4d.service import StoreService, build_site
+    from s4d.service import OpsTelemetry, StoreService, build_site
     from s4d.util.memory import tune_malloc
 
     reactor: Any = global_reactor
@@ -50,11 +50,14 @@ def worker_main(argv: Sequence[str]) -> int:
     tune_malloc()
     store_service = StoreService(config, reactor)
     engine = store_service.open()
-    site = build_site(config, engine, reactor)
+    telemetry = OpsTelemetry(config, engine, reactor)
+    site = build_site(config, engine, reactor, telemetry, store_service.queries)
+    telemetry.start()
     reactor.adoptStreamPort(INHERITED_FD, family_of(config.host), tls_factory(config, site))
     os.close(INHERITED_FD)
     StandardIO(_ParentWatch(reactor))  # type: ignore[no-untyped-call]
     signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(reactor.stop))
+    reactor.addSystemEventTrigger("before", "shutdown", telemetry.stop)
     reactor.addSystemEventTrigger("before", "shutdown", store_service.stopService)
     reactor.run(installSignalHandlers=False)
     return 0

@@ -11,15 +11,21 @@ from __future__ import annotations
 
 import dataclasses
 import io
+from typing import Any
 
 from twisted.internet.task import Clock
+from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from s4d import cli
 from s4d.config import Config
 from s4d.engine import Engine, MaintenanceBusy
-from s4d.service import compaction_service, scrub_service
+from s4d.features import buckets as fb
+from s4d.features import lifecycle as fl
+from s4d.service import compaction_service, lifecycle_service, scrub_service
 from s4d.store import stats
+from s4d.store.listing import list_objects
+from s4d.util.periodic import PeriodicService
 from s4d.util.threads import InlineRunner
 from tests.store.helpers import create_bucket, delete, open_store, put
 
@@ -112,6 +118,73 @@ class MaintenanceTests(SynchronousTestCase):
         self.addCleanup(job.stopService)
         clock.advance(10)
         self.assertEqual((job.runs, job.failures), (1, 0))
+
+
+class LifecycleServiceTests(SynchronousTestCase):
+    """The lifecycle worker on a ``task.Clock``: due passes, pauses, one log line each."""
+
+    def setUp(self) -> None:
+        self.store = open_store(self)
+        self.now = 1_800_000_000 * 10**9
+        self.clock = Clock()
+        self.engine = Engine(self.store, InlineRunner(), lambda f, *a: f(*a), lambda: self.now)
+        create_bucket(self.store, "b")
+        rules = fl.encode_rules([
+            fl.LifecycleRule("r", True, fl.LifecycleFilter(), "empty", expiration_days=1,
+                             has_expiration=True)
+        ])  # fmt: skip
+        self.store.commit(lambda t: fb.put_bucket_config(t, "b", fl.LIFECYCLE, rules))
+        for i in range(5):
+            put(self.store, "b", f"k{i}", b"x")  # written at helpers.NOW, long ago
+        self.events: list[dict[str, Any]] = []
+        globalLogPublisher.addObserver(self.events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+
+    def service(self, **settings: Any) -> PeriodicService:
+        config = dataclasses.replace(
+            Config(), lifecycle={"enabled": True, "interval_hours": 1, "pause_secs": 0, **settings}
+        )
+        job = lifecycle_service(config, self.engine, self.clock)
+        assert job is not None
+        job.startService()
+        self.addCleanup(job.stopService)
+        return job
+
+    def passes(self) -> list[dict[str, Any]]:
+        return [e["lifecycle"] for e in self.events if "lifecycle" in e]
+
+    def keys(self) -> int:
+        with self.store.read() as t:
+            return len(list_objects(t, t.buckets.require("b")).entries)
+
+    def test_runs_at_start_then_when_due(self) -> None:
+        job = self.service()
+        self.clock.advance(0)
+        self.assertEqual(self.keys(), 0)
+        self.assertEqual([p["expired"] for p in self.passes()], [5])
+        self.assertEqual(job.failures, 0)
+        put(self.store, "b", "later", b"x")
+        self.now += 1800 * 10**9
+        self.clock.advance(600)
+        self.assertEqual(len(self.passes()), 1)  # the last pass began half an hour ago
+        self.now += 1800 * 10**9
+        self.clock.advance(600)
+        self.assertEqual([p["expired"] for p in self.passes()], [5, 1])
+
+    def test_dry_run_and_pauses(self) -> None:
+        self.service(dry_run=True, batch=2, pause_secs=5)
+        self.clock.advance(0)
+        self.assertEqual(self.passes(), [])  # waiting between batches
+        self.clock.pump([5, 5])
+        self.assertEqual(self.passes(), [])
+        self.clock.advance(5)
+        self.assertEqual([(p["expired"], p["dry_run"], p["batches"]) for p in self.passes()],
+                         [(5, True, 3)])  # fmt: skip
+        self.assertEqual(self.keys(), 5)
+
+    def test_disabled(self) -> None:
+        config = dataclasses.replace(Config(), lifecycle={"enabled": False})
+        self.assertIsNone(lifecycle_service(config, self.engine, self.clock))
 
 
 class CommandTests(SynchronousTestCase):

@@ -1,61 +1,100 @@
-"""The Klein app for every non-S3 surface.
+"""The Klein app for every non-S3 surface, and the rule that sends requests to it.
 
-One class-scoped :class:`~klein.Klein` app whose routes are methods with
-``self``, so each surface gets its collaborators (the engine's facades, the
-IAM store, ...) through the constructor. It answers the health probes itself;
-surfaces with an app of their own are mounted at their path prefixes
-(:mod:`s4d.admin.mounts`): identity (login, users, keys) is
-:class:`s4d.admin.users.IdentityApi`. The S3 resource hands it every request
-that carries no S3 credentials and names one of :data:`PUBLIC_PATHS` (GET or
-HEAD) or a path under :data:`OPS_PREFIXES` (any method). An unknown path under
-``/api/`` is answered in JSON, never as an S3 error.
+The S3 resource hands this app every request for a path :func:`is_ops_path`
+claims (``/metrics`` and anything under ``/api/``, whatever credentials the
+request carries: the admin API's bearer tokens are no S3 credentials), and
+anonymous GETs and HEADs of :data:`PUBLIC_PATHS` (the health probes). That
+rule lives here and only here; :func:`s4d.s3.assembly.build_s3_site` is given it.
+
+:class:`OpsApp` answers the health probes itself and mounts *surfaces*: each a
+Klein app of its own (the admin data routes of :mod:`s4d.admin.ops_api`,
+``/metrics`` of :mod:`s4d.admin.metrics`, the users and login routes, the
+console...) declaring the path prefixes it owns. A request goes to the surface
+with the longest prefix that is its path or a parent of it; a path under
+``/api/`` or ``/metrics`` that no surface owns is answered
+``404 {"error": "no such route"}``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import json
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from klein import Klein
-from twisted.python.failure import Failure
-from twisted.web.iweb import IRequest
-from twisted.web.resource import IResource
+from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request
-from werkzeug.exceptions import NotFound
 
-from s4d.admin.jsonapi import error_body
-from s4d.admin.mounts import Mounted
-
-#: Paths this app answers without S3 credentials.
+#: Paths this app answers without S3 credentials (a signed request to them is S3's).
 PUBLIC_PATHS = frozenset({b"/health", b"/minio/health/live", b"/minio/health/ready"})
-#: Path prefixes (path style, any method) that belong to this app, not to S3.
-OPS_PREFIXES = (b"/api/",)
+#: Paths and the prefix this app answers whatever the request carries.
+OPS_EXACT_PATHS = frozenset({b"/metrics"})
+OPS_PREFIX = b"/api/"
+
+
+def is_ops_path(raw_path: bytes) -> bool:
+    """The ops app owns this path whatever credentials the request carries.
+
+    So a bucket named ``api`` or ``metrics`` is reachable path-style only
+    below these paths (``/metrics/key``), and always in virtual-host style.
+    """
+    return raw_path.startswith(OPS_PREFIX) or raw_path in OPS_EXACT_PATHS
+
+
+class Surface(Protocol):
+    """A group of routes mounted on the ops app."""
+
+    #: the paths it owns: each prefix, and every path below it (``prefix/...``)
+    prefixes: tuple[bytes, ...]
+
+    def resource(self) -> IResource:
+        """The resource serving them (a Klein app's)."""
+
+
+class _Mounts(Resource):
+    """Sends a request to the surface owning its path, or to the health app."""
+
+    isLeaf = True
+
+    def __init__(self, own: IResource, mounts: Sequence[tuple[bytes, IResource]]) -> None:
+        super().__init__()
+        self.own = own
+        self.mounts = sorted(mounts, key=lambda m: len(m[0]), reverse=True)
+
+    def render(self, request: Request) -> bytes | int:
+        path: bytes = request.path
+        for prefix, resource in self.mounts:
+            if path == prefix or path.startswith(prefix + b"/"):
+                rendered: bytes | int = resource.render(request)
+                return rendered
+        if is_ops_path(path):
+            request.setResponseCode(404)
+            request.setHeader(b"Content-Type", b"application/json")
+            return json.dumps({"error": "no such route"}, separators=(",", ":")).encode()
+        rendered = self.own.render(request)
+        return rendered
 
 
 class OpsApp:
-    """Health checks, and the admin surfaces mounted beside them.
+    """The health probes, and the surfaces mounted beside them.
 
-    :param mounts: ``(path prefixes, resource)`` of surfaces with an app of their own.
+    :param surfaces: the route groups to mount (admin API, metrics, ...).
+    :param ready: whether this process is ready for traffic (the store is open
+        and recovered, the server is not stopping).
     """
 
     app = Klein()
 
-    def __init__(self, mounts: Sequence[tuple[Sequence[bytes], IResource]] = ()) -> None:
-        self.mounts = tuple(mounts)
+    def __init__(
+        self, surfaces: Sequence[Surface] = (), ready: Callable[[], bool] = lambda: True
+    ) -> None:
+        self.surfaces = list(surfaces)
+        self.ready_now = ready
 
     def resource(self) -> IResource:
-        """The resource serving this app and its mounted surfaces."""
-        served: IResource = self.app.resource()
-        return Mounted(served, self.mounts) if self.mounts else served
-
-    @app.handle_errors(NotFound)
-    def not_found(self: Any, request: IRequest, failure: Failure) -> bytes:
-        """404: in JSON under ``/api/`` (the admin API never answers otherwise)."""
-        assert isinstance(request, Request)
-        if request.path.startswith(OPS_PREFIXES):
-            return error_body(request, 404, "no such admin route")
-        request.setResponseCode(404)
-        return b"Not Found"
+        """The resource serving this app and its surfaces."""
+        mounts = [(p, s.resource()) for s in self.surfaces for p in s.prefixes]
+        return _Mounts(self.app.resource(), mounts)
 
     @app.route("/health", methods=["GET", "HEAD"])
     def health(self, request: Request) -> bytes:
@@ -64,10 +103,12 @@ class OpsApp:
 
     @app.route("/minio/health/live", methods=["GET", "HEAD"])
     def live(self, request: Request) -> bytes:
-        """MinIO-compatible liveness probe."""
+        """MinIO-compatible liveness probe: the process answers."""
         return b""
 
     @app.route("/minio/health/ready", methods=["GET", "HEAD"])
     def ready(self, request: Request) -> bytes:
-        """MinIO-compatible readiness probe."""
+        """MinIO-compatible readiness probe: 200 once recovered, 503 before and when stopping."""
+        if not self.ready_now():
+            request.setResponseCode(503)
         return b""

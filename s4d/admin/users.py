@@ -39,11 +39,18 @@ from klein import Klein
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
-from twisted.web.server import Request
-from werkzeug.exceptions import MethodNotAllowed, NotFound
+from twisted.web.resource import IResource
 
-from s4d.admin.guard import AdminDenied, AdminGuard
-from s4d.admin.jsonapi import ApiError, error_body, json_body, no_content, read_object
+from s4d.admin.guard import AdminCaller, AdminGuard
+from s4d.admin.jsonapi import (
+    ApiError,
+    Query,
+    json_error,
+    json_response,
+    no_content,
+    note_caller,
+    read_json,
+)
 from s4d.admin.throttle import LoginThrottle
 from s4d.auth.tokens import TokenIssuer
 from s4d.engine import IdentityError, KeyInfo, UserInfo, UsersFacade
@@ -81,13 +88,8 @@ def key_json(key: KeyInfo) -> dict[str, Any]:
     }
 
 
-def _flag(request: Request, name: bytes) -> bool:
-    values = (request.args or {}).get(name) or [b""]
-    return bool(values[-1].lower() in (b"1", b"true", b"yes"))
-
-
 class IdentityApi:
-    """Login, users and keys.
+    """Login, users and keys: a surface of the ops app (:class:`s4d.admin.app.OpsApp`).
 
     :param users: the engine's users facade.
     :param guard: decides who calls (SuperUsers only here).
@@ -96,6 +98,8 @@ class IdentityApi:
     """
 
     app = Klein()
+    #: the paths this surface owns (and every path below them)
+    prefixes: tuple[bytes, ...] = (b"/api/admin/login", b"/api/admin/users")
 
     def __init__(
         self,
@@ -109,47 +113,35 @@ class IdentityApi:
         self.issuer = issuer
         self.throttle = throttle
 
-    def resource(self) -> Any:
+    def resource(self) -> IResource:
         """The Klein resource serving these routes."""
-        return self.app.resource()
+        served: IResource = self.app.resource()
+        return served
+
+    def _superuser(self, request: IRequest) -> AdminCaller:
+        """The calling SuperUser (401/403 otherwise), named in the access log."""
+        return note_caller(request, self.guard.superuser(request))
 
     # -- errors -------------------------------------------------------------------------------
-
-    @app.handle_errors(AdminDenied, ApiError)
-    def denied(self: Any, request: IRequest, failure: Failure) -> bytes:
-        """401/403 from the guard, 400/413 from the request."""
-        error = failure.value
-        return error_body(request, error.status, error.message)  # type: ignore[union-attr]
 
     @app.handle_errors(IdentityError)
     def refused(self: Any, request: IRequest, failure: Failure) -> bytes:
         """A rule about users or keys: 404 for what does not exist, else 400."""
         error = failure.value
         assert isinstance(error, IdentityError)
-        return error_body(request, 404 if error.kind == "not_found" else 400, error.message)
+        return json_response(
+            request, {"error": error.message}, 404 if error.kind == "not_found" else 400
+        )
 
-    @app.handle_errors(NotFound)
-    def not_found(self: Any, request: IRequest, failure: Failure) -> bytes:
-        """No such admin route."""
-        return error_body(request, 404, "no such admin route")
-
-    @app.handle_errors(MethodNotAllowed)
-    def wrong_method(self: Any, request: IRequest, failure: Failure) -> bytes:
-        """A route that does not take this method."""
-        return error_body(request, 405, "method not allowed")
-
-    @app.handle_errors(Exception)
-    def failed(self: Any, request: IRequest, failure: Failure) -> bytes:
-        """Anything else: logged, answered 500 without details."""
-        log.failure("admin API request {uri}", failure, uri=getattr(request, "uri", b""))
-        return error_body(request, 500, "internal error")
+    app.handle_errors(Exception)(json_error)
 
     # -- logging in ---------------------------------------------------------------------------
 
     @app.route("/api/admin/login", methods=["POST"])
-    async def login(self, request: Request) -> bytes:
+    async def login(self, request: IRequest) -> bytes:
         """``{username, password}`` -> ``{token, expires_at}``; 401 for wrong credentials."""
-        body = read_object(request)
+        Query(request).done()
+        body = read_json(request)
         username, password = body.get("username"), body.get("password")
         if not isinstance(username, str) or not isinstance(password, str):
             raise ApiError(400, "username and password are required")
@@ -166,52 +158,58 @@ class IdentityApi:
                      address=address)  # fmt: skip
             raise ApiError(401, "invalid username or password")
         self.throttle.succeeded(username, address)
+        note_caller(request, AdminCaller(user.user_id, user.username, user.role))
         claims = self.issuer.issue(user.user_id, user.username, user.role, user.password_version)
         expires = datetime.fromtimestamp(claims.expires, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return json_body(request, {"token": self.issuer.encode(claims), "expires_at": expires})
+        return json_response(request, {"token": self.issuer.encode(claims), "expires_at": expires})
 
     # -- users --------------------------------------------------------------------------------
 
     @app.route("/api/admin/users", methods=["GET"])
-    async def list_users(self, request: Request) -> bytes:
+    async def list_users(self, request: IRequest) -> bytes:
         """Every user."""
-        self.guard.superuser(request)
+        self._superuser(request)
+        Query(request).done()
         users = await self.users.all()
-        return json_body(request, {"users": [user_json(u) for u in users]})
+        return json_response(request, {"users": [user_json(u) for u in users]})
 
     @app.route("/api/admin/users", methods=["POST"])
-    async def create_user(self, request: Request) -> bytes:
+    async def create_user(self, request: IRequest) -> bytes:
         """A new user (no keys yet)."""
-        caller = self.guard.superuser(request)
-        body = read_object(request)
+        caller = self._superuser(request)
+        Query(request).done()
+        body = read_json(request)
         user = await self.users.create(body.get("username"), body.get("password"), body.get("role"))
         log.info("{caller} created user {username} ({role})", caller=caller.username,
                  username=user.username, role=user.role)  # fmt: skip
-        return json_body(request, user_json(user))
+        return json_response(request, user_json(user))
 
     @app.route("/api/admin/users/<user_id>", methods=["GET"])
-    async def get_user(self, request: Request, user_id: str) -> bytes:
+    async def get_user(self, request: IRequest, user_id: str) -> bytes:
         """One user."""
-        self.guard.superuser(request)
-        return json_body(request, user_json(await self.users.get(user_id)))
+        self._superuser(request)
+        Query(request).done()
+        return json_response(request, user_json(await self.users.get(user_id)))
 
     @app.route("/api/admin/users/<user_id>", methods=["PUT"])
-    async def update_user(self, request: Request, user_id: str) -> bytes:
+    async def update_user(self, request: IRequest, user_id: str) -> bytes:
         """Change role, active state or password."""
-        caller = self.guard.superuser(request)
-        body = read_object(request)
+        caller = self._superuser(request)
+        Query(request).done()
+        body = read_json(request)
         user = await self.users.update(
             user_id, body.get("role"), body.get("is_active"), body.get("password")
         )
         changed = sorted(k for k in ("role", "is_active", "password") if body.get(k) is not None)
         log.info("{caller} changed {what} of user {username}", caller=caller.username,
                  what=", ".join(changed) or "nothing", username=user.username)  # fmt: skip
-        return json_body(request, user_json(user))
+        return json_response(request, user_json(user))
 
     @app.route("/api/admin/users/<user_id>", methods=["DELETE"])
-    async def delete_user(self, request: Request, user_id: str) -> bytes:
+    async def delete_user(self, request: IRequest, user_id: str) -> bytes:
         """Delete a user and its keys."""
-        caller = self.guard.superuser(request)
+        caller = self._superuser(request)
+        Query(request).done()
         await self.users.delete(user_id)
         log.info("{caller} deleted user {user_id}", caller=caller.username, user_id=user_id)
         return no_content(request)
@@ -219,45 +217,48 @@ class IdentityApi:
     # -- keys ---------------------------------------------------------------------------------
 
     @app.route("/api/admin/users/<user_id>/credentials", methods=["GET"])
-    async def list_keys(self, request: Request, user_id: str) -> bytes:
+    async def list_keys(self, request: IRequest, user_id: str) -> bytes:
         """A user's access keys (ids and dates, never secrets)."""
-        self.guard.superuser(request)
+        self._superuser(request)
+        Query(request).done()
         user = await self.users.get(user_id)
-        return json_body(request, {"credentials": [key_json(k) for k in user.keys]})
+        return json_response(request, {"credentials": [key_json(k) for k in user.keys]})
 
     @app.route("/api/admin/users/<user_id>/credentials", methods=["POST"])
-    async def new_key(self, request: Request, user_id: str) -> bytes:
+    async def new_key(self, request: IRequest, user_id: str) -> bytes:
         """A new key; its secret is shown this once."""
-        caller = self.guard.superuser(request)
-        keep = _flag(request, b"keep")
+        caller = self._superuser(request)
+        query = Query(request)
+        keep = query.flag("keep")
+        query.done()
         made = await self.users.new_key(user_id, replace=not keep)
         log.info("{caller} made access key {ak} for user {user_id}", caller=caller.username,
                  ak=made.access_key, user_id=user_id)  # fmt: skip
-        return json_body(request, {"access_key": made.access_key, "secret_key": made.secret_key})
+        return json_response(
+            request, {"access_key": made.access_key, "secret_key": made.secret_key}
+        )
 
     @app.route("/api/admin/users/<user_id>/credentials", methods=["DELETE"])
-    async def revoke_keys(self, request: Request, user_id: str) -> bytes:
+    async def revoke_keys(self, request: IRequest, user_id: str) -> bytes:
         """Revoke every stored key of a user."""
-        caller = self.guard.superuser(request)
+        caller = self._superuser(request)
+        Query(request).done()
         count = await self.users.revoke(user_id)
         log.info("{caller} revoked {n} key(s) of user {user_id}", caller=caller.username,
                  n=count, user_id=user_id)  # fmt: skip
         return no_content(request)
 
     @app.route("/api/admin/users/<user_id>/credentials/<access_key>", methods=["DELETE"])
-    async def revoke_key(self, request: Request, user_id: str, access_key: str) -> bytes:
+    async def revoke_key(self, request: IRequest, user_id: str, access_key: str) -> bytes:
         """Revoke one key of a user."""
-        caller = self.guard.superuser(request)
+        caller = self._superuser(request)
+        Query(request).done()
         await self.users.revoke(user_id, access_key)
         log.info("{caller} revoked access key {ak} of user {user_id}", caller=caller.username,
                  ak=access_key, user_id=user_id)  # fmt: skip
         return no_content(request)
 
 
-def _address(request: Request) -> str:
+def _address(request: IRequest) -> str:
     client = request.getClientAddress()  # type: ignore[no-untyped-call]
     return str(getattr(client, "host", "") or "unknown")
-
-
-#: The path prefixes :class:`IdentityApi` answers (the ops app mounts it there).
-PREFIXES: tuple[bytes, ...] = (b"/api/admin/login", b"/api/admin/users")

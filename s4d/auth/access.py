@@ -50,9 +50,12 @@ def authorize(principal: Principal | None, action: str, owner: str | None) -> No
         raise S3Error("AccessDenied")
 
 
-def may_see(principal: Principal | None, owner: str) -> bool:
-    """ListBuckets shows a bucket to its owner, and every bucket to a SuperUser."""
-    return principal is not None and (principal.role == SUPERUSER or owner == principal.user_id)
+def listed_owner(principal: Principal | None) -> str | None:
+    """Whose buckets ListBuckets shows: the caller's own, or (None) every bucket to a
+    SuperUser. An anonymous caller never gets this far."""
+    if principal is None:
+        return ""
+    return None if principal.role == SUPERUSER else principal.user_id
 
 
-__all__ = ["READER", "WRITER", "SUPERUSER", "authorize", "decide", "may_see", "required_role"]
+__all__ = ["READER", "WRITER", "SUPERUSER", "authorize", "decide", "listed_owner", "required_role"]

@@ -4,7 +4,9 @@ The form's ``policy`` field is a base64 JSON document signed with SigV4
 (``x-amz-signature`` over the base64 text with the signing key of
 ``x-amz-credential``) or SigV2 (``signature`` = HMAC-SHA1). Every condition must
 hold and every form field must be covered by a condition, except ``file``,
-``policy``, the signature fields and ``x-ignore-*`` fields.
+``policy``, the signature fields, ``x-ignore-*`` fields and the checksum of the
+file (``x-amz-checksum-crc32`` ...: a check of the upload's integrity, which can
+only refuse it; the conformance suite sends one that no condition names).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import base64
 import binascii
 import hmac
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,9 +25,17 @@ from s4d.auth.sigv2 import sign as sign_v2
 from s4d.auth.sigv4 import AuthResult, _parse_credential, hmac_hex, parse_amz_date, signing_key
 from s4d.errors import S3Error
 
+#: The fields of a SigV4 form signature and of a SigV2 one, as AWS names them in errors.
+V4_FIELDS = ("X-Amz-Signature", "X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date")
+V2_FIELDS = ("AWSAccessKeyId", "Signature")
+
+#: The one form of ``expiration`` AWS takes: ISO 8601 in UTC, ``Z``, optional fraction.
+EXPIRATION = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z", re.ASCII)
+
 #: Fields no condition needs to mention.
 EXEMPT_FIELDS = frozenset(
     {"file", "policy", "x-amz-signature", "signature", "awsaccesskeyid", "submit"}
+    | {f"x-amz-checksum-{alg}" for alg in ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")}
 )
 
 
@@ -62,13 +73,7 @@ def verify(fields: dict[str, str], bucket: str, creds: CredentialSource, now: da
     expiration = document.get("expiration")
     if not isinstance(expiration, str):
         raise S3Error("InvalidPolicyDocument", "Invalid Policy: missing expiration.")
-    try:
-        expires = datetime.fromisoformat(expiration.replace("Z", "+00:00"))
-    except ValueError:
-        raise S3Error("InvalidPolicyDocument", "Invalid Policy: bad expiration.") from None
-    if expires.tzinfo is None:
-        expires = expires.replace(tzinfo=UTC)
-    if now >= expires:
+    if now >= _expiration(expiration):
         raise _deny("Invalid according to Policy: Policy expired.")
     policy = Policy(auth, document["conditions"])
     values = dict(fields)
@@ -82,8 +87,48 @@ def verify(fields: dict[str, str], bucket: str, creds: CredentialSource, now: da
     return policy
 
 
+def _expiration(text: str) -> datetime:
+    """The instant of a policy's ``expiration``; ``InvalidPolicyDocument`` unless AWS's form."""
+    bad = S3Error("InvalidPolicyDocument", f"Invalid Policy: Invalid 'expiration' value: '{text}'")
+    if EXPIRATION.fullmatch(text) is None:
+        raise bad
+    whole, _, fraction = text[:-1].partition(".")
+    try:
+        expires = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        raise bad from None
+    return expires.replace(microsecond=int(fraction[:6].ljust(6, "0")) if fraction else 0)
+
+
+def _missing(name: str) -> S3Error:
+    return S3Error(
+        "InvalidArgument",
+        f"Bucket POST must contain a field named '{name}'.  "
+        "If it is specified, please check the order of the fields.",
+        ArgumentName=name,
+        ArgumentValue="",
+    )
+
+
+def _require_complete(fields: dict[str, str], names: tuple[str, ...]) -> bool:
+    """Whether the form signs with this set of fields; a partial set is ``InvalidArgument``."""
+    present = [name for name in names if name.lower() in fields]
+    if not present:
+        return False
+    for name in names:
+        if name.lower() not in fields:
+            raise _missing(name)
+    return True
+
+
 def _verify_signature(fields: dict[str, str], encoded: str, creds: CredentialSource) -> AuthResult:
-    if "x-amz-signature" in fields:
+    """Who signed the policy.
+
+    A form carries every field of a SigV4 or a SigV2 signature; one that has
+    some of them is a bad argument (400, naming what is missing, as AWS does),
+    one that has none is an unsigned policy (403).
+    """
+    if _require_complete(fields, V4_FIELDS):
         if fields.get("x-amz-algorithm") != "AWS4-HMAC-SHA256":
             raise S3Error("InvalidArgument", "Unsupported x-amz-algorithm.")
         credential = _parse_credential(fields.get("x-amz-credential", ""), "InvalidArgument")
@@ -98,10 +143,10 @@ def _verify_signature(fields: dict[str, str], encoded: str, creds: CredentialSou
         if not _same(expected, fields["x-amz-signature"]):
             raise S3Error("SignatureDoesNotMatch")
         return AuthResult(credential.access_key, "v4-post", "UNSIGNED-PAYLOAD")
-    access_key = fields.get("awsaccesskeyid")
-    signature = fields.get("signature")
-    if not access_key or not signature:
+    if not _require_complete(fields, V2_FIELDS):
         raise _deny("Bucket POST must contain a signature.")
+    access_key = fields["awsaccesskeyid"]
+    signature = fields["signature"]
     secret = creds.secret_for(access_key)
     if secret is None:
         raise S3Error("InvalidAccessKeyId")

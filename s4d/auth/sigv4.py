@@ -502,9 +502,11 @@ def verify_presigned(
     # (a digit string too long for int() is far beyond the limit anyway)
     expires = int(digits) if len(digits) < 20 else MAX_PRESIGN_EXPIRES + 1
     if expires > MAX_PRESIGN_EXPIRES:
+        # AWS's answer: 400 AuthorizationQueryParametersError, with this text
         raise S3Error(
             error,
-            f"X-Amz-Expires must be less than a week (in seconds) that is {MAX_PRESIGN_EXPIRES}",
+            "X-Amz-Expires must be less than a week (in seconds); that is, the given "
+            f"X-Amz-Expires must be less than {MAX_PRESIGN_EXPIRES} seconds",
         )
     if credential.date != amz_date[:8]:
         raise S3Error(

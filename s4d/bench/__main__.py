@@ -1,5 +1,4 @@
-"""Entry point: ``python -m s4d.bench NAME ...`` (engine, s3, rename, dedup, multipart, soak,
-routing, users)."""
+"""Entry point: ``python -m s4d.bench NAME [options]``, one benchmark a name."""
 
 from __future__ import annotations
 
@@ -9,18 +8,29 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     """Dispatch to a benchmark."""
     args = sys.argv[1:] if argv is None else argv
-    names = ("engine", "s3", "rename", "dedup", "multipart", "soak", "routing", "users")
+    names = (
+        "engine", "s3", "rename", "dedup", "multipart", "soak", "routing", "versions", "lifecycle",
+        "select", "users",
+    )  # fmt: skip
     if not args or args[0] not in names:
-        print(
-            "usage: python -m s4d.bench {engine,s3,rename,dedup,multipart,soak,routing,users}"
-            " [options]"
-            "  (--help for each)"
-        )
+        print(f"usage: python -m s4d.bench {{{','.join(names)}}} [options]  (--help for each)")
         return 2
     if args[0] == "users":
         from s4d.bench import users
 
         return users.main(args[1:])
+    if args[0] == "select":
+        from s4d.bench import select
+
+        return select.main(args[1:])
+    if args[0] == "versions":
+        from s4d.bench import versions
+
+        return versions.main(args[1:])
+    if args[0] == "lifecycle":
+        from s4d.bench import lifecycle
+
+        return lifecycle.main(args[1:])
     if args[0] == "routing":
         from s4d.bench import routing
 

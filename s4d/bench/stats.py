@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import resource
+from dataclasses import dataclass
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -36,3 +37,30 @@ def process_peak_rss_mb(pid: int) -> float | None:
     except OSError:
         return None
     return None
+
+
+@dataclass(frozen=True)
+class ProcessMemory:
+    """One reading of a process's resident memory, in MB."""
+
+    rss_mb: float
+    #: anonymous memory: the heap and stacks (what a leak or a load-everything listing grows)
+    anon_mb: float
+    #: file-backed pages: mapped files as they are touched (the LMDB map among them)
+    file_mb: float
+
+
+def process_memory(pid: int) -> ProcessMemory | None:
+    """``VmRSS``, ``RssAnon`` and ``RssFile`` of a process, if readable."""
+    found: dict[str, float] = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                name, _, value = line.partition(":")
+                if name in ("VmRSS", "RssAnon", "RssFile"):
+                    found[name] = int(value.split()[0]) / 1024
+    except OSError:
+        return None
+    if len(found) < 3:
+        return None
+    return ProcessMemory(found["VmRSS"], found["RssAnon"], found["RssFile"])

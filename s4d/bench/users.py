@@ -87,7 +87,7 @@ def populate(data_dir: str, users: int, keys_per_user: int) -> list[tuple[str, s
             ) -> None:
                 for i, made in batch:
                     user = fi.create_user(t, f"user{i}", hashed, "Writer", 1)
-                    fb.create_bucket(t, f"u{i:07d}", "us-east-1", 1, user.user_id)
+                    fb.create_bucket(t, f"u{i:07d}", "us-east-1", 1, owner=user.user_id)
                     for ak, _, sealed in made:
                         fi.add_key(t, user.user_id, ak, sealed, 1, False)
 

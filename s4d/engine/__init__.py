@@ -1,7 +1,7 @@
 """The asynchronous facade over the store: the only package that hands work to threads.
 
 :class:`Engine` is one store's set of facades, each for one area: buckets,
-objects, multipart uploads, renames and maintenance. Handlers depend on one
+objects, multipart uploads, renames, object lock and maintenance. Handlers depend on one
 facade at a time and get Deferreds back. Blocking work (LMDB reads, segment
 reads and appends, hashing) runs through an injected
 :class:`~s4d.util.threads.Runner`; metadata changes go to the store's group
@@ -18,10 +18,19 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from s4d.engine.admin import AdminFacade, StoreOverview
 from s4d.engine.buckets import BucketsFacade
+from s4d.engine.configs import ConfigCache
 from s4d.engine.core import EngineCore
 from s4d.engine.directory import Directory, KeyEntry, UserEntry
-from s4d.engine.maintenance import MaintenanceBusy, MaintenanceFacade
+from s4d.engine.lifecycle import LifecycleFacade, LifecycleReport
+from s4d.engine.lock import LockFacade
+from s4d.engine.maintenance import (
+    EngineFigures,
+    MaintenanceBusy,
+    MaintenanceFacade,
+    MaintenanceTotals,
+)
 from s4d.engine.multipart import MultipartFacade
 from s4d.engine.objects import CopySourceConditions, ObjectsFacade, OpenObject
 from s4d.engine.rename import RenameFacade
@@ -38,7 +47,13 @@ from s4d.engine.upload import (
     WholeBody,
 )
 from s4d.engine.users import KeyInfo, LoginUser, NewKey, UserInfo, UsersFacade
+from s4d.features.bucket_contents import BucketUsage
+from s4d.features.bucket_names import check_bucket_name
 from s4d.features.iam import ROLES, IdentityError
+from s4d.features.lifecycle import DAY_NS, DayClock
+from s4d.features.lifecycle_sweep import Limits as LifecycleLimits
+from s4d.store.compaction import CompactionReport
+from s4d.store.scrub import ScrubReport
 from s4d.store.store import Store
 from s4d.util.passwords import DEFAULT_COST, ScryptCost
 from s4d.util.sealing import SecretBox
@@ -53,7 +68,8 @@ class Engine:
 
     :param runner: runs blocking calls (a thread pool in the service).
     :param call_from_thread: ``reactor.callFromThread`` (or a direct call in tests).
-    :param now_ns: the clock for modification times.
+    :param now_ns: the clock for modification times (and lifecycle verdicts).
+    :param lifecycle_day_ns: how long a lifecycle day is (shorter only for tests).
     :param password_cost: scrypt's work factors for new password hashes (tests lower them).
     """
 
@@ -63,14 +79,20 @@ class Engine:
         runner: Runner,
         call_from_thread: Callable[..., Any],
         now_ns: Callable[[], int] = time.time_ns,
+        lifecycle_day_ns: int = DAY_NS,
         password_cost: ScryptCost = DEFAULT_COST,
     ) -> None:
         self.core = EngineCore(store, runner, call_from_thread, now_ns)
-        self.buckets = BucketsFacade(self.core)
+        #: bucket configuration documents (CORS, lifecycle) cached in this process
+        self.configs = ConfigCache(self.core)
+        self.buckets = BucketsFacade(self.core, self.configs)
+        self.lifecycle = LifecycleFacade(self.core, self.configs, DayClock(lifecycle_day_ns))
         self.objects = ObjectsFacade(self.core)
         self.multipart = MultipartFacade(self.core)
         self.renames = RenameFacade(self.core)
+        self.locks = LockFacade(self.core)
         self.maintenance = MaintenanceFacade(self.core)
+        self.admin = AdminFacade(self.core)
         box = SecretBox(os.path.join(store.config.data_dir, SERVER_KEY_FILE))
         #: synchronous, cached look-ups of keys, users and bucket owners (the request path)
         self.directory = Directory(store, box)
@@ -89,15 +111,29 @@ class Engine:
 
 
 __all__ = [
+    "AdminFacade",
+    "BucketUsage",
+    "CompactionReport",
+    "ScrubReport",
+    "EngineFigures",
+    "MaintenanceTotals",
+    "StoreOverview",
+    "check_bucket_name",
     "CopySourceConditions",
     "MAX_INFLIGHT",
     "BodyDigests",
     "BucketsFacade",
+    "ConfigCache",
     "DeclaredDigests",
     "Directory",
     "Engine",
     "EngineCore",
     "Hasher",
+    "DAY_NS",
+    "LifecycleFacade",
+    "LifecycleLimits",
+    "LifecycleReport",
+    "LockFacade",
     "IdentityError",
     "KeyEntry",
     "KeyInfo",

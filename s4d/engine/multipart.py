@@ -18,8 +18,10 @@ from s4d.errors import S3Error
 from s4d.features import buckets as fb
 from s4d.features import multipart as fm
 from s4d.features import objects as fo
+from s4d.features.lifecycle_sweep import governed_buckets
 from s4d.store.chunks import WrittenChunk
 from s4d.store.model import ChunkRef, MultipartUpload, ObjectVersion, PartRecord
+from s4d.store.txn import MetaTxn
 from s4d.util import checksums as ck
 
 
@@ -53,6 +55,22 @@ def completed_checksums(expected: dict[str, str]) -> fm.ObjectChecksums:
         return {alg: value}
 
     return compute
+
+
+def check_repeated_checksums(completion: fm.Completion, expected: dict[str, str]) -> fm.Completion:
+    """A repeated Complete that names a whole-object checksum must name the one made.
+
+    (A first completion checks it as it computes it: :func:`completed_checksums`.)
+    """
+    if completion.repeated:
+        for alg, made in completion.result.checksums.items():
+            wanted = expected.get(alg)
+            if wanted is not None and wanted.split("-")[0] != made.split("-")[0]:
+                raise S3Error(
+                    "BadDigest",
+                    f"The {alg.lower()} you specified did not match the calculated checksum.",
+                )
+    return completion
 
 
 class MultipartFacade:
@@ -184,12 +202,31 @@ class MultipartFacade:
         """
         now = self._core.now_ns()
         minimum = self.min_part_size
-        checksums = completed_checksums(dict(expected_checksums or {}))
-        return self._core.commit(
+        expected = dict(expected_checksums or {})
+        checksums = completed_checksums(expected)
+        d = self._core.commit(
             lambda t: fm.complete_upload(
                 t, bucket, key, upload_id, parts, conditions, now, checksums, object_size, minimum
             )
         )
+        return d.addCallback(check_repeated_checksums, expected)
+
+    def forget_completed(self, max_age_ns: int) -> Deferred[int]:
+        """Forget uploads completed more than ``max_age_ns`` ago; fires with the count.
+
+        A Complete repeated after that answers ``NoSuchUpload``.
+        """
+        cutoff = self._core.now_ns() - max_age_ns
+
+        async def forget() -> int:
+            total = 0
+            while True:
+                count = await self._core.commit(lambda t: fm.forget_completed(t, cutoff))
+                total += count
+                if count < fm.EXPIRY_BATCH:
+                    return total
+
+        return ensureDeferred(forget())
 
     def abort(self, bucket: str, key: str, upload_id: str) -> Deferred[MultipartUpload]:
         """Abort an upload, releasing its parts."""
@@ -220,13 +257,19 @@ class MultipartFacade:
         )
 
     def expire(self, max_age_ns: int) -> Deferred[int]:
-        """Abort every upload initiated more than ``max_age_ns`` ago; fires with the count."""
+        """Abort every upload initiated more than ``max_age_ns`` ago; fires with the count.
+
+        Buckets whose lifecycle rules abort incomplete uploads are left to them.
+        """
         cutoff = self._core.now_ns() - max_age_ns
+
+        def expire_some(t: MetaTxn) -> list[MultipartUpload]:
+            return fm.expire_uploads(t, cutoff, spare=governed_buckets(t))
 
         async def expire() -> int:
             total = 0
             while True:
-                batch = await self._core.commit(lambda t: fm.expire_uploads(t, cutoff))
+                batch = await self._core.commit(expire_some)
                 total += len(batch)
                 if len(batch) < fm.EXPIRY_BATCH:
                     return total

@@ -17,7 +17,15 @@ from s4d.features import objects as fo
 from s4d.features import tagging as ft
 from s4d.store.chunks import WrittenChunk
 from s4d.store.listing import list_objects
-from s4d.store.model import Bucket, ChunkLocation, ListResult, ObjectVersion, VersionsPage
+from s4d.store.model import (
+    NO_LOCK,
+    Bucket,
+    ChunkLocation,
+    ListResult,
+    ObjectLock,
+    ObjectVersion,
+    VersionsPage,
+)
 from s4d.store.txn import MetaTxn
 from s4d.store.version_listing import list_versions
 
@@ -44,9 +52,9 @@ def _described(new: fo.NewObject, size: int, etag: str, checksums: dict[str, str
 
 
 def _delete_one(
-    t: MetaTxn, *, bucket: str, key: str, version_id: str | None, now_ns: int
+    t: MetaTxn, *, bucket: str, key: str, version_id: str | None, now_ns: int, bypass: bool
 ) -> fo.DeleteOutcome:
-    return fo.delete_object(t, bucket, key, version_id, now_ns)
+    return fo.delete_object(t, bucket, key, version_id, now_ns, bypass)
 
 
 def etag_listed(header: str, etag: str) -> bool:
@@ -81,6 +89,15 @@ class CopySourceConditions:
         modified = self.if_modified_since
         if self.if_none_match is None and modified is not None and seconds <= modified:
             raise S3Error("PreconditionFailed", Condition=prefix + "If-Modified-Since")
+
+
+def _s3_error(failure: Failure) -> S3Error:
+    """The S3 error a failure holds, as a result (any other failure goes on)."""
+    error = failure.value
+    if not isinstance(error, S3Error):
+        failure.raiseException()
+    assert isinstance(error, S3Error)
+    return error
 
 
 @dataclass(frozen=True)
@@ -271,24 +288,46 @@ class ObjectsFacade:
         return d.addErrback(discard).addCallback(unwrap)
 
     def delete(
-        self, bucket: str, key: str, version_id: str | None = None
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None = None,
+        bypass_governance: bool = False,
     ) -> Deferred[fo.DeleteOutcome]:
-        """Delete a key (or one version of it)."""
+        """Delete a key (or one version of it, unless object lock keeps it: ``AccessDenied``).
+
+        ``bypass_governance`` overrides GOVERNANCE retention.
+        """
         now = self._core.now_ns()
-        return self._core.commit(lambda t: fo.delete_object(t, bucket, key, version_id, now))
+        return self._core.commit(
+            lambda t: fo.delete_object(t, bucket, key, version_id, now, bypass_governance)
+        )
 
     def delete_many(
-        self, bucket: str, keys: list[tuple[str, str | None]]
-    ) -> Deferred[list[fo.DeleteOutcome | Failure]]:
-        """Delete many keys; each outcome or failure is reported in order."""
+        self,
+        bucket: str,
+        keys: list[tuple[str, str | None]],
+        bypass_governance: bool = False,
+    ) -> Deferred[list[fo.DeleteOutcome | S3Error]]:
+        """Delete many keys; each outcome or S3 error (a locked version...) in order.
+
+        An error that is not an S3 error fails the whole Deferred.
+        """
         now = self._core.now_ns()
-        ds: list[Deferred[fo.DeleteOutcome | Failure]] = []
+        ds: list[Deferred[fo.DeleteOutcome | S3Error]] = []
         for key, version_id in keys:
-            d: Deferred[fo.DeleteOutcome | Failure] = self._core.commit(
-                partial(_delete_one, bucket=bucket, key=key, version_id=version_id, now_ns=now)
+            d: Deferred[fo.DeleteOutcome | S3Error] = self._core.commit(
+                partial(
+                    _delete_one,
+                    bucket=bucket,
+                    key=key,
+                    version_id=version_id,
+                    now_ns=now,
+                    bypass=bypass_governance,
+                )
             )
-            ds.append(d.addErrback(lambda f: f))
-        return gatherResults(ds)
+            ds.append(d.addErrback(_s3_error))
+        return gatherResults(ds, consumeErrors=True)
 
     def copy(
         self,
@@ -299,18 +338,20 @@ class ObjectsFacade:
         conditions: fo.WriteConditions,
         source_conditions: CopySourceConditions | None = None,
         tags: dict[str, str] | None = None,
+        lock: ObjectLock = NO_LOCK,
     ) -> Deferred[tuple[ObjectVersion, ObjectVersion]]:
         """Copy without moving bytes: the new version shares the source's chunks.
 
         ``replace_with`` carries new metadata (``REPLACE``); None keeps the source's.
         ``source_conditions`` may refuse the source version. ``tags`` replace the
         source's tags (``x-amz-tagging-directive: REPLACE``); None copies them.
+        ``lock`` is the object lock asked for (the source's is never copied).
         """
         check_source = source_conditions
         now = self._core.now_ns()
         return self._core.commit(
             lambda t: fo.copy_object(
-                t, source, bucket, key, replace_with, conditions, now, check_source, tags
+                t, source, bucket, key, replace_with, conditions, now, check_source, tags, lock
             )
         )
 

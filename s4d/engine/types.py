@@ -7,6 +7,27 @@ engine's public surface, and never import the store or the rules directly.
 
 from __future__ import annotations
 
+from s4d.features.cors import (
+    CORS,
+    CorsRule,
+    actual_headers,
+    check_cors_rules,
+    decode_cors,
+    encode_cors,
+    preflight_headers,
+)
+from s4d.features.lifecycle import (
+    LIFECYCLE,
+    LifecycleFilter,
+    LifecycleRule,
+    Transition,
+    check_rules,
+    decode_rules,
+    encode_rules,
+    normal_date,
+)
+from s4d.features.lock import MODES as LOCK_MODES
+from s4d.features.lock import may_remove
 from s4d.features.multipart import (
     MIN_PART_SIZE,
     Completion,
@@ -33,11 +54,14 @@ from s4d.features.tagging import (
 )
 from s4d.store.chunks import WrittenChunk
 from s4d.store.model import (
+    NO_LOCK,
     NULL_VERSION,
     Bucket,
     ChunkLocation,
+    DefaultRetention,
     ListResult,
     MultipartUpload,
+    ObjectLock,
     ObjectVersion,
     PartRecord,
     VersionEntry,
@@ -45,19 +69,38 @@ from s4d.store.model import (
 )
 
 __all__ = [
+    "CORS",
+    "LIFECYCLE",
+    "CorsRule",
+    "LifecycleFilter",
+    "LifecycleRule",
+    "Transition",
+    "actual_headers",
+    "check_cors_rules",
+    "check_rules",
+    "decode_cors",
+    "decode_rules",
+    "encode_cors",
+    "encode_rules",
+    "normal_date",
+    "preflight_headers",
+    "LOCK_MODES",
     "MAX_BUCKET_TAGS",
     "MAX_OBJECT_TAGS",
     "MIN_PART_SIZE",
+    "NO_LOCK",
     "NULL_VERSION",
     "Bucket",
     "ChunkLocation",
     "Completion",
     "CopySource",
+    "DefaultRetention",
     "DeleteOutcome",
     "ListResult",
     "MultipartUpload",
     "NewObject",
     "ObjectChecksums",
+    "ObjectLock",
     "ObjectVersion",
     "PartRecord",
     "PartsPage",
@@ -74,5 +117,6 @@ __all__ = [
     "check_part_number",
     "check_version_id",
     "check_tags",
+    "may_remove",
     "query_tags",
 ]

@@ -32,11 +32,38 @@ def owner_of(t: MetaTxn, bucket: Bucket) -> str:
     return bucket.owner or t.iam.root_id() or ""
 
 
-def create_bucket(t: MetaTxn, name: str, region: str, now_ns: int, owner: str = "") -> Bucket:
+def list_buckets_page(
+    t: MetaTxn,
+    prefix: str,
+    after: str | None,
+    region: str | None,
+    max_buckets: int,
+    owner: str | None = None,
+) -> tuple[list[Bucket], bool]:
+    """One page of ListBuckets: the buckets and whether more follow.
+
+    ``owner``: only that user's buckets (None: every bucket, as a SuperUser sees them).
+    """
+    default = t.iam.root_id() or ""
+    found = t.buckets.page(prefix, after, region, max_buckets + 1, owner, default)
+    return found[:max_buckets], len(found) > max_buckets
+
+
+def create_bucket(
+    t: MetaTxn,
+    name: str,
+    region: str,
+    now_ns: int,
+    object_lock: bool = False,
+    *,
+    owner: str = "",
+) -> Bucket:
     """Create a bucket owned by ``owner`` (a user id; "": the root user).
 
     ``BucketAlreadyOwnedByYou`` if it exists and is ``owner``'s,
-    ``BucketAlreadyExists`` if it is someone else's.
+    ``BucketAlreadyExists`` if it is someone else's. With ``object_lock`` the
+    bucket has object lock enabled, and so versioning too (for good: neither can
+    be turned off).
     """
     owner = owner or t.iam.root_id() or ""
     existing = t.buckets.get(name)
@@ -51,6 +78,8 @@ def create_bucket(t: MetaTxn, name: str, region: str, now_ns: int, owner: str = 
         created_ns=now_ns,
         region=region,
         owner=owner,
+        versioning="Enabled" if object_lock else None,
+        object_lock=object_lock,
     )
     t.buckets.put(bucket)
     t.iam.bump_buckets()  # processes that cached "no such bucket" look again
@@ -72,11 +101,19 @@ def set_versioning(t: MetaTxn, name: str, status: str) -> Bucket:
     """Put a bucket's versioning in ``status`` (``Enabled`` or ``Suspended``); returns it.
 
     ``MalformedXML`` for any other status (a bucket's versioning, once enabled,
-    can only be suspended, never removed).
+    can only be suspended, never removed). A bucket with object lock cannot
+    have its versioning suspended (``InvalidBucketState``, as AWS answers).
     """
     if status not in VERSIONING_STATES:
         raise S3Error("MalformedXML")
     bucket = t.buckets.require(name)
+    if bucket.object_lock and status != "Enabled":
+        raise S3Error(
+            "InvalidBucketState",
+            "An Object Lock configuration is present on this bucket, so the versioning state "
+            "cannot be changed.",
+            BucketName=name,
+        )
     bucket.versioning = status
     t.buckets.put(bucket)
     return bucket

@@ -14,6 +14,11 @@ version unchanged (its chunk list is their concatenation, so not one byte is
 read or copied) and releases the parts it does not name. Aborting and expiry
 release everything. Parts therefore deduplicate against objects and each other
 through the one chunk index.
+
+A completion also leaves a :class:`~s4d.store.model.CompletedUpload` record,
+written in its transaction: a Complete repeated with the same part list (a
+client retrying one whose answer it lost) gets the same result instead of
+``NoSuchUpload``, as in AWS, until :func:`forget_completed` drops the record.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from s4d.errors import S3Error
+from s4d.features.lock import check_requested, now_ms
 from s4d.features.tagging import query_tags
 from s4d.features.versions import (
     NewObject,
@@ -40,7 +46,9 @@ from s4d.store.model import (
     Bucket,
     ChunkLocation,
     ChunkRef,
+    CompletedUpload,
     MultipartUpload,
+    ObjectLock,
     ObjectVersion,
     PartRecord,
 )
@@ -50,10 +58,13 @@ from s4d.store.txn import MetaTxn
 MIN_PART_SIZE = 5 << 20
 #: Part numbers run from 1 to this.
 MAX_PART_NUMBER = 10000
-#: The most uploads one expiry transaction releases.
+#: The most uploads one expiry transaction releases (or completed records it forgets).
 EXPIRY_BATCH = 100
 #: Fields of an upload's ``extra`` carried over to the completed version.
-CARRIED_EXTRA = ("tagging", "lock", "acl", "checksum_type")
+CARRIED_EXTRA = ("tagging", "acl", "checksum_type")
+#: The ``extra`` field holding the object lock asked for (:meth:`ObjectLock.encode`);
+#: the completed version gets it (or the bucket's default retention).
+LOCK_EXTRA = "lock"
 
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}\Z")
 
@@ -101,6 +112,7 @@ def create_upload(
     """Start an upload of ``key`` carrying ``template``'s attributes; returns the record."""
     bucket = t.buckets.require(bucket_name)
     check_key(key)
+    check_requested(bucket, ObjectLock.decode(template.extra.get(LOCK_EXTRA)), now_ms(t))
     upload = MultipartUpload(
         upload_id=new_upload_id(t),
         bucket_id=bucket.bucket_id,
@@ -174,11 +186,17 @@ def abort_bucket_uploads(t: MetaTxn, bucket: Bucket) -> int:
     return len(uploads)
 
 
-def expire_uploads(t: MetaTxn, cutoff_ns: int, limit: int = EXPIRY_BATCH) -> list[MultipartUpload]:
-    """Abort up to ``limit`` uploads initiated before ``cutoff_ns``; returns them."""
+def expire_uploads(
+    t: MetaTxn, cutoff_ns: int, limit: int = EXPIRY_BATCH, spare: frozenset[int] = frozenset()
+) -> list[MultipartUpload]:
+    """Abort up to ``limit`` uploads initiated before ``cutoff_ns``; returns them.
+
+    Uploads of the buckets in ``spare`` (ids) are left alone (their lifecycle
+    rules decide when they are aborted).
+    """
     expired = []
     for upload in t.multipart.all_uploads():
-        if upload.initiated_ns < cutoff_ns:
+        if upload.initiated_ns < cutoff_ns and upload.bucket_id not in spare:
             expired.append(upload)
             if len(expired) >= limit:
                 break
@@ -259,10 +277,20 @@ class RequestedPart:
 
 @dataclass(frozen=True)
 class Completion:
-    """What completing an upload made."""
+    """What completing an upload made.
 
-    upload: MultipartUpload
-    version: ObjectVersion
+    ``result`` is what the answer reports; ``upload`` and ``version`` are None
+    when the Complete repeated one that had succeeded before (nothing was made).
+    """
+
+    result: CompletedUpload
+    upload: MultipartUpload | None = None
+    version: ObjectVersion | None = None
+
+    @property
+    def repeated(self) -> bool:
+        """True when this answers a repeat of an earlier completion."""
+        return self.version is None
 
 
 def multipart_etag(md5s: list[str]) -> str:
@@ -273,6 +301,32 @@ def multipart_etag(md5s: list[str]) -> str:
 
 def _normal_etag(etag: str) -> str:
     return etag.strip().strip('"').lower()
+
+
+def named_parts(upload_id: str, requested: list[RequestedPart]) -> list[RequestedPart]:
+    """The parts a Complete names, one per number: ``InvalidPartOrder`` unless they ascend.
+
+    A number given twice in a row (a part uploaded twice whose client kept both
+    answers) names that part once: the later entry counts, as the later upload
+    is the one stored.
+    """
+    if not requested:
+        raise S3Error("MalformedXML", "You must specify at least one part.")
+    named: list[RequestedPart] = []
+    for item in requested:
+        if named and item.number == named[-1].number:
+            named[-1] = item
+        elif named and item.number < named[-1].number:
+            raise S3Error("InvalidPartOrder", UploadId=upload_id)
+        else:
+            named.append(item)
+    return named
+
+
+def parts_digest(named: list[RequestedPart]) -> str:
+    """A fingerprint of a Complete's part list (numbers and ETags) to recognise a repeat."""
+    text = ",".join(f"{item.number}:{_normal_etag(item.etag)}" for item in named)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 def complete_upload(
@@ -289,21 +343,22 @@ def complete_upload(
 ) -> Completion:
     """Make the object from the named parts, validating as S3 does; only metadata is written.
 
-    ``InvalidPartOrder`` unless part numbers ascend strictly; ``InvalidPart`` for a
+    ``InvalidPartOrder`` unless part numbers ascend; ``InvalidPart`` for a
     part that is missing or whose ETag (or given checksum) differs;
     ``EntityTooSmall`` for a part under ``min_part_size`` that is not the last.
+    An upload that already completed with the same part list answers with what
+    it made then (see :func:`repeated_completion`).
     """
-    bucket, upload = require_upload(t, bucket_name, key, upload_id)
-    if not requested:
-        raise S3Error("MalformedXML", "You must specify at least one part.")
-    previous = 0
-    for item in requested:
-        if item.number <= previous:
-            raise S3Error("InvalidPartOrder", UploadId=upload_id)
-        previous = item.number
+    bucket = t.buckets.require(bucket_name)
+    raw_key = check_key(key)
+    valid_id = _UPLOAD_ID.match(upload_id) is not None
+    upload = t.multipart.upload(bucket.bucket_id, raw_key, upload_id) if valid_id else None
+    if upload is None:
+        return repeated_completion(t, bucket, key, upload_id, requested, object_size)
+    named = named_parts(upload_id, requested)
     stored = {p.number: p for p in t.multipart.parts(upload_id)}
     chosen: list[PartRecord] = []
-    for item in requested:
+    for item in named:
         part = stored.get(item.number)
         if part is None or _normal_etag(item.etag) != part.md5:
             raise S3Error("InvalidPart", UploadId=upload_id, PartNumber=item.number, ETag=item.etag)
@@ -326,13 +381,7 @@ def complete_upload(
                 ETag=part.md5,
             )
     size = sum(p.size for p in chosen)
-    if object_size is not None and object_size != size:
-        raise S3Error(
-            "InvalidRequest",
-            f"The provided 'x-amz-mp-object-size' header value {object_size} does not match "
-            f"what was computed: {size}",
-        )
-    raw_key = check_key(key)
+    _check_object_size(object_size, size)
     object_id = t.ns.lookup(bucket, raw_key)
     current = t.versions.current(object_id) if object_id is not None else None
     check_conditions(current, conditions)
@@ -346,19 +395,91 @@ def complete_upload(
         storage_class=upload.storage_class,
         checksums=sums,
         parts=[p.size for p in chosen],
+        lock=ObjectLock.decode(upload.extra.get(LOCK_EXTRA)),
+        part_checksums=_part_checksums(sums, chosen),
     )
     refs = [ref for part in chosen for ref in part.chunks]
     version = version_from(new, refs, t.counters.next_id(b"seq"), now_ns)
     version.extra = {k: upload.extra[k] for k in CARRIED_EXTRA if k in upload.extra}
     version.tags = query_tags(upload.extra.get("tagging"))
     # The named parts' references now belong to the version; the rest are released.
-    named = {p.number for p in chosen}
+    named_numbers = {p.number for p in chosen}
     for number, part in stored.items():
-        if number not in named:
+        if number not in named_numbers:
             _release_chunks(t, part.chunks)
         t.multipart.delete_part(upload_id, number)
     t.multipart.delete_upload(upload)
-    return Completion(upload, install_version(t, bucket, raw_key, object_id, version))
+    installed = install_version(t, bucket, raw_key, object_id, version)
+    result = CompletedUpload(
+        upload_id=upload_id,
+        bucket_id=bucket.bucket_id,
+        key=key,
+        version_id=installed.version_id,
+        etag=installed.etag,
+        size=installed.size,
+        parts_digest=parts_digest(named),
+        completed_ns=now_ns,
+        checksums=dict(installed.checksums),
+    )
+    t.multipart.put_completed(result)
+    return Completion(result, upload, installed)
+
+
+def _check_object_size(object_size: int | None, size: int) -> None:
+    if object_size is not None and object_size != size:
+        raise S3Error(
+            "InvalidRequest",
+            f"The provided 'x-amz-mp-object-size' header value {object_size} does not match "
+            f"what was computed: {size}",
+        )
+
+
+def _part_checksums(sums: dict[str, str], chosen: list[PartRecord]) -> list[str] | None:
+    """Each part's checksum in the object's algorithm (None when the object has none)."""
+    if len(sums) != 1:
+        return None
+    (alg,) = sums
+    values = [p.checksums.get(alg) for p in chosen]
+    return [v for v in values if v is not None] if None not in values else None
+
+
+def repeated_completion(
+    t: MetaTxn,
+    bucket: Bucket,
+    key: str,
+    upload_id: str,
+    requested: list[RequestedPart],
+    object_size: int | None,
+) -> Completion:
+    """The answer to a Complete of an upload that is no longer in progress.
+
+    If it completed (and its record is not forgotten yet) with the same part
+    list, for the same bucket and key, the completion's result; otherwise
+    ``NoSuchUpload``. Nothing is written.
+    """
+    record = t.multipart.completed(upload_id) if _UPLOAD_ID.match(upload_id) else None
+    if record is None or record.bucket_id != bucket.bucket_id or record.key != key:
+        raise S3Error("NoSuchUpload", UploadId=upload_id)
+    try:
+        same = record.parts_digest == parts_digest(named_parts(upload_id, requested))
+    except S3Error:
+        same = False
+    if not same:
+        raise S3Error("NoSuchUpload", UploadId=upload_id)
+    _check_object_size(object_size, record.size)
+    return Completion(record)
+
+
+def forget_completed(t: MetaTxn, cutoff_ns: int, limit: int = EXPIRY_BATCH) -> int:
+    """Drop up to ``limit`` records of uploads completed before ``cutoff_ns``; how many."""
+    old = []
+    for entry in t.multipart.completed_before(cutoff_ns):
+        old.append(entry)
+        if len(old) >= limit:
+            break
+    for completed_ns, upload_id in old:
+        t.multipart.delete_completed(completed_ns, upload_id)
+    return len(old)
 
 
 # -- listings ---------------------------------------------------------------------------

@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from s4d.errors import S3Error
 from s4d.features.buckets import create_bucket, delete_bucket
+from s4d.features.lock import check_requested, now_ms
 from s4d.features.versions import (
     MAX_KEY_BYTES,
     NewObject,
@@ -24,10 +26,11 @@ from s4d.features.versions import (
     install_version,
     new_version_id,
     reference_chunks,
+    remove_version,
     version_from,
 )
 from s4d.store.chunks import WrittenChunk
-from s4d.store.model import NULL_VERSION, Bucket, ObjectVersion
+from s4d.store.model import NO_LOCK, NULL_VERSION, Bucket, ObjectLock, ObjectVersion
 from s4d.store.records import HEADER_SIZE
 from s4d.store.txn import MetaTxn
 
@@ -64,9 +67,20 @@ def put_object(
     conditions: WriteConditions,
     now_ns: int,
 ) -> ObjectVersion:
-    """Make a new version of ``key`` from chunks already written to segments."""
+    """Make a new version of ``key`` from chunks already written to segments.
+
+    A version that gets retention (asked for, or the bucket's default) needs a
+    declared digest of its body (``new.integrity_declared``), as S3 demands.
+    """
     bucket = t.buckets.require(bucket_name)
     raw_key = check_key(key)
+    check_requested(bucket, new.lock, now_ms(t))
+    if not new.integrity_declared and (new.lock.mode or bucket.lock_default):
+        raise S3Error(
+            "InvalidRequest",
+            "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests "
+            "with Object Lock parameters",
+        )
     object_id = t.ns.lookup(bucket, raw_key)
     current = t.versions.current(object_id) if object_id is not None else None
     check_conditions(current, conditions)
@@ -85,9 +99,19 @@ class DeleteOutcome:
 
 
 def delete_object(
-    t: MetaTxn, bucket_name: str, key: str, version_id: str | None, now_ns: int
+    t: MetaTxn,
+    bucket_name: str,
+    key: str,
+    version_id: str | None,
+    now_ns: int,
+    bypass_governance: bool = False,
 ) -> DeleteOutcome:
-    """Delete ``key`` (or one version of it) under the bucket's versioning rules."""
+    """Delete ``key`` (or one version of it) under the bucket's versioning rules.
+
+    A version under object lock is not removed (``AccessDenied``);
+    ``bypass_governance`` overrides GOVERNANCE retention. A delete marker on
+    a locked object is always allowed, as in AWS.
+    """
     bucket = t.buckets.require(bucket_name)
     raw_key = check_key(key)
     object_id = t.ns.lookup(bucket, raw_key)
@@ -96,14 +120,14 @@ def delete_object(
             return DeleteOutcome(key, version_id, False)
         for version in t.versions.all(object_id):
             if version.version_id == version_id:
-                t.versions.delete(object_id, version)
+                remove_version(t, object_id, version, bypass_governance)
                 _drop_if_empty(t, bucket, raw_key, object_id)
                 return DeleteOutcome(key, version_id, version.delete_marker)
         return DeleteOutcome(key, version_id, False)
     if bucket.versioning is None:
         if object_id is not None:
             for version in t.versions.all(object_id):
-                t.versions.delete(object_id, version)
+                remove_version(t, object_id, version, bypass_governance)
             t.ns.unlink(bucket, raw_key)
         return DeleteOutcome(key, None, False)
     marker = ObjectVersion(
@@ -142,12 +166,15 @@ def copy_object(
     now_ns: int,
     check_source: SourceCheck | None = None,
     tags: dict[str, str] | None = None,
+    lock: ObjectLock = NO_LOCK,
 ) -> tuple[ObjectVersion, ObjectVersion]:
     """Copy by reference: the new version shares the source's chunks.
 
     ``replace`` carries new metadata (``REPLACE`` directive); with None the
     source's metadata is kept. ``tags`` replace the source's tags (None copies
-    them). Returns (source version, new version).
+    them). The source's object lock is never copied: the copy gets ``lock``
+    (what the request asked for) or the destination bucket's default retention.
+    Returns (source version, new version).
     """
     src_bucket = t.buckets.require(source.bucket)
     _, src = find_version(t, src_bucket, source.key, source.version_id, copy_source=True)
@@ -155,6 +182,7 @@ def copy_object(
         check_source(src)
     bucket = t.buckets.require(bucket_name)
     raw_key = check_key(key)
+    check_requested(bucket, lock, now_ms(t))
     object_id = t.ns.lookup(bucket, raw_key)
     current = t.versions.current(object_id) if object_id is not None else None
     check_conditions(current, conditions)
@@ -170,13 +198,16 @@ def copy_object(
             storage_class=src.storage_class,
             checksums=src.checksums,
             parts=src.parts,
+            part_checksums=src.part_checksums,
         )
     else:
         replace.size, replace.etag, replace.parts = src.size, src.etag, src.parts
         if not replace.checksums:
             replace.checksums = dict(src.checksums)
+            replace.part_checksums = src.part_checksums
     version = version_from(replace, src.chunks, t.counters.next_id(b"seq"), now_ns)
     version.tags = dict(src.tags if tags is None else tags)
+    version.lock = lock
     return src, install_version(t, bucket, raw_key, object_id, version)
 
 

@@ -23,17 +23,28 @@ because the committer aborts the operation's nested transaction):
 * the 1024-byte key limit holds for every renamed key: checked against the
   moved directory's length bound (:func:`s4d.store.txn.entry_bound`);
 * a client token makes a retried rename succeed without renaming twice; a token
-  reused with other parameters is ``IdempotencyParameterMismatch``.
+  reused with other parameters is ``IdempotencyParameterMismatch``;
+* object lock: a rename never takes a locked version away from its name. In a
+  bucket with object lock, a rename is refused (``AccessDenied``) when any
+  version it would move is locked (:func:`s4d.features.lock.may_remove`;
+  ``x-amz-bypass-governance-retention: true`` overrides GOVERNANCE retention,
+  as for a delete), and so is one that would replace a locked ``null``
+  version at the destination. A prefix rename in such a bucket therefore
+  reads every version below the prefix (time grows with their number); in a
+  bucket without object lock no version can be locked and a prefix rename
+  stays one entry move.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 from s4d.errors import S3Error
-from s4d.features.versions import MAX_KEY_BYTES, check_key
+from s4d.features.lock import check_removable, now_ms
+from s4d.features.versions import MAX_KEY_BYTES, check_key, remove_version
 from s4d.store.model import NULL_VERSION, Bucket, ObjectVersion
 from s4d.store.schema import ENTRY_OBJECT, U16, U64
 from s4d.store.txn import MetaTxn
@@ -83,6 +94,8 @@ class Rename:
     merge: bool = False
     conditions: RenameConditions = field(default_factory=RenameConditions)
     client_token: str | None = None
+    #: ``x-amz-bypass-governance-retention: true``: GOVERNANCE retention does not stop it
+    bypass_governance: bool = False
 
     def fingerprint(self) -> str:
         """What a retry with the same client token must repeat exactly."""
@@ -159,23 +172,36 @@ def _rename_key(t: MetaTxn, bucket: Bucket, source: bytes, destination: bytes, r
     target_id = t.ns.lookup(bucket, destination)
     target = t.versions.current(target_id) if target_id is not None else None
     check_destination(target, r.conditions)
+    if bucket.object_lock:
+        _check_movable(t, [source_id], r.bypass_governance)
     t.ns.unlink(bucket, source)
     if target_id is None:
         t.ns.link(bucket, destination, source_id)
     else:
-        _stack_versions(t, source_id, target_id)
+        _stack_versions(t, source_id, target_id, r.bypass_governance)
 
 
-def _stack_versions(t: MetaTxn, source_id: int, target_id: int) -> None:
+def _check_movable(t: MetaTxn, object_ids: Iterable[int], bypass_governance: bool) -> None:
+    """``AccessDenied`` if a version of these objects is locked (a rename may not move it)."""
+    now = now_ms(t)
+    for object_id in object_ids:
+        for version in t.versions.all(object_id):
+            check_removable(version, now, bypass_governance)
+
+
+def _stack_versions(
+    t: MetaTxn, source_id: int, target_id: int, bypass_governance: bool = False
+) -> None:
     """Move every version of ``source_id`` on top of ``target_id``'s.
 
-    A moved ``null`` version replaces the target's (its bytes are released).
+    A moved ``null`` version replaces the target's (its bytes are released;
+    ``AccessDenied`` if that one is locked).
     """
     versions = t.versions.all(source_id)
     if any(v.version_id == NULL_VERSION for v in versions):
         for old in t.versions.all(target_id):
             if old.version_id == NULL_VERSION:
-                t.versions.delete(target_id, old)
+                remove_version(t, target_id, old, bypass_governance)
     t.versions.move(source_id, target_id, versions)
 
 
@@ -244,6 +270,8 @@ def _rename_prefix(
     if value is None:
         raise S3Error("NoSuchKey", "No key starts with the source prefix.", Key=r.source)
     moved_id = U64.unpack_from(value, 1)[0]
+    if bucket.object_lock:
+        _check_movable(t, t.ns.objects_below(moved_id), r.bypass_governance)
     bound = entry_bound(value)
     if bound is None:  # written before entries had bounds: measure it once
         bound = t.ns.longest_below(moved_id)
@@ -268,10 +296,17 @@ def _rename_prefix(
             Key=r.destination,
         )
     t.ns.make_dirs(root, target_path, longest)  # raises the bounds on the way
-    _merge(t, moved_id, target[-1], destination, bound)
+    _merge(t, moved_id, target[-1], destination, bound, r.bypass_governance)
 
 
-def _merge(t: MetaTxn, source_dir: int, target_dir: int, prefix: bytes, bound: int) -> None:
+def _merge(
+    t: MetaTxn,
+    source_dir: int,
+    target_dir: int,
+    prefix: bytes,
+    bound: int,
+    bypass_governance: bool = False,
+) -> None:
     """Move every entry of the (detached) ``source_dir`` subtree into ``target_dir``.
 
     An entry the target lacks moves whole (a directory with everything below
@@ -299,7 +334,7 @@ def _merge(t: MetaTxn, source_dir: int, target_dir: int, prefix: bytes, bound: i
                             "A key being merged already exists at the destination.",
                             Key=(path + name).decode("utf-8"),
                         )
-                    _stack_versions(t, src_id, dst_id)
+                    _stack_versions(t, src_id, dst_id, bypass_governance)
                     continue
                 below = entry_bound(value)
                 if below is None:

@@ -18,7 +18,7 @@ MAX_VALUE_CHARS = 256
 
 
 def check_tags(pairs: Iterable[tuple[str, str]], limit: int = MAX_OBJECT_TAGS) -> dict[str, str]:
-    """The tag set ``pairs`` as a dict, or ``InvalidTag`` (or ``BadRequest``) as AWS answers."""
+    """The tag set ``pairs`` as a dict, or ``InvalidTag`` with AWS's message for the limit hit."""
     tags: dict[str, str] = {}
     for key, value in pairs:
         if not 1 <= len(key) <= MAX_KEY_CHARS:
@@ -31,9 +31,8 @@ def check_tags(pairs: Iterable[tuple[str, str]], limit: int = MAX_OBJECT_TAGS) -
             raise S3Error("InvalidTag", "Cannot provide multiple Tags with the same key")
         tags[key] = value
     if len(tags) > limit:
-        if limit == MAX_OBJECT_TAGS:
-            raise S3Error("BadRequest", f"Object tags cannot be greater than {limit}")
-        raise S3Error("InvalidTag", f"Bucket tag count cannot be greater than {limit}")
+        kind = "Object tags" if limit == MAX_OBJECT_TAGS else "Bucket tag count"
+        raise S3Error("InvalidTag", f"{kind} cannot be greater than {limit}")
     return tags
 
 

@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 
 from s4d.errors import S3Error
+from s4d.features.lock import check_removable, now_ms, settle_new_version
 from s4d.store.chunks import WrittenChunk
-from s4d.store.model import NULL_VERSION, Bucket, ChunkRef, ObjectVersion
+from s4d.store.model import NO_LOCK, NULL_VERSION, Bucket, ChunkRef, ObjectLock, ObjectVersion
 from s4d.store.txn import MetaTxn
 
 MAX_KEY_BYTES = 1024
@@ -81,6 +82,14 @@ class NewObject:
     checksums: dict[str, str] = field(default_factory=dict)
     parts: list[int] | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    #: the object lock asked for (``x-amz-object-lock-*``); the bucket's default
+    #: retention applies when it names no mode
+    lock: ObjectLock = NO_LOCK
+    #: the body's integrity was declared (Content-MD5 or a flexible checksum), which
+    #: S3 demands of a PutObject whose version gets retention
+    integrity_declared: bool = True
+    #: a multipart object's part checksums, one per part (in its checksum's algorithm)
+    part_checksums: list[str] | None = None
 
 
 def check_conditions(current: ObjectVersion | None, cond: WriteConditions) -> None:
@@ -115,10 +124,27 @@ def reference_chunks(t: MetaTxn, chunks: list[WrittenChunk]) -> None:
             t.chunks.incref(chunk.ref.digest)
 
 
+def remove_version(
+    t: MetaTxn, object_id: int, version: ObjectVersion, bypass_governance: bool = False
+) -> None:
+    """Remove one version record (releasing its chunks) unless object lock forbids it.
+
+    Every path that removes a version goes through here, so none can remove a
+    locked one (``AccessDenied``; see :func:`s4d.features.lock.may_remove`).
+    """
+    check_removable(version, now_ms(t), bypass_governance)
+    t.versions.delete(object_id, version)
+
+
 def install_version(
     t: MetaTxn, bucket: Bucket, key: bytes, object_id: int | None, version: ObjectVersion
 ) -> ObjectVersion:
-    """Add ``version`` as the newest version of ``key`` under the bucket's versioning."""
+    """Add ``version`` as the newest version of ``key`` under the bucket's versioning.
+
+    Its object lock is settled here (:func:`s4d.features.lock.settle_new_version`:
+    the bucket's default retention unless the writer asked for a mode).
+    """
+    settle_new_version(bucket, version, now_ms(t))
     if object_id is None:
         object_id = t.counters.next_id(b"object")
         t.ns.link(bucket, key, object_id)
@@ -128,7 +154,7 @@ def install_version(
         version.version_id = NULL_VERSION
         for old in t.versions.all(object_id):
             if old.version_id == NULL_VERSION:
-                t.versions.delete(object_id, old)
+                remove_version(t, object_id, old)
     t.versions.put(object_id, version)
     version.key = key.decode("utf-8")
     return version
@@ -150,6 +176,8 @@ def version_from(new: NewObject, refs: list[ChunkRef], seq: int, now_ns: int) ->
         chunks=list(refs),
         parts=new.parts,
         tags=dict(new.tags),
+        lock=new.lock,
+        part_checksums=new.part_checksums,
     )
 
 

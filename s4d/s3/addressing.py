@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
+from s4d.engine import check_bucket_name
 from s4d.errors import S3Error
 
-_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
-_IP_RE = re.compile(r"\d+\.\d+\.\d+\.\d+")
-#: Name prefixes and suffixes AWS reserves (access points, directory and table buckets...).
-_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
-_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+__all__ = ["Target", "check_bucket_name", "decode_path", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -24,20 +20,6 @@ class Target:
     virtual_host: bool = False
 
 
-def check_bucket_name(name: str) -> None:
-    """AWS's bucket naming rules; ``InvalidBucketName`` otherwise."""
-    if (
-        not _BUCKET_RE.fullmatch(name)
-        or ".." in name
-        or _IP_RE.fullmatch(name)
-        or name.startswith(_RESERVED_PREFIXES)
-        or name.endswith(_RESERVED_SUFFIXES)
-        or ".-" in name
-        or "-." in name
-    ):
-        raise S3Error("InvalidBucketName", BucketName=name)
-
-
 def decode_path(raw: bytes) -> str:
     """Percent-decode a raw path into text; ``InvalidURI`` if it is not UTF-8 or holds a NUL.
 
@@ -46,20 +28,10 @@ def decode_path(raw: bytes) -> str:
     try:
         path = unquote_to_bytes(raw).decode("utf-8")
     except UnicodeDecodeError:
-        raise S3Error("InvalidURI", "The path is not valid UTF-8.") from None
+        raise S3Error("InvalidURI") from None  # S3's text: "Couldn't parse the specified URI."
     if "\0" in path:
         raise S3Error("InvalidURI", "The path holds a NUL character.")
     return path
-
-
-def names_bucket(host: str | None, domain: str | None) -> bool:
-    """``host`` is ``<bucket>.<domain>`` (a virtual-host style request)."""
-    if not (domain and host):
-        return False
-    hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    suffix = "." + domain.lower()
-    hostname = hostname.lower()
-    return hostname.endswith(suffix) and len(hostname) > len(suffix)
 
 
 def resolve(raw_path: bytes, host: str | None, domain: str | None) -> Target:

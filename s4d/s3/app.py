@@ -8,8 +8,9 @@ request's call record and writes the response value it returns. Routing S3
 traffic through a Klein catch-all route instead measurably costs reactor time
 per request for no routing benefit (figures in ``docs/architecture.rst``).
 Every other surface is the Klein app :class:`s4d.admin.app.OpsApp`, handed in
-by the composition root as ``ops`` and reached for requests that carry no S3
-credentials and name a public path.
+by the composition root as ``ops`` and reached for the paths it owns
+(``/metrics``, ``/api/...``, whatever the request carries) and for anonymous
+GETs of the health probes.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 from s4d.errors import S3Error
 from s4d.s3.call import Response
 from s4d.s3.errors import error_body
+from s4d.s3.handlers.cors import CorsHandlers
 from s4d.s3.request import S3Request
 
 log = Logger()
@@ -35,13 +37,19 @@ class S3Resource(Resource):
 
     isLeaf = True
 
-    def __init__(self, ops: IResource) -> None:
+    def __init__(self, ops: IResource, cors: CorsHandlers | None = None) -> None:
+        """``cors`` adds the bucket's CORS headers to answers of requests with ``Origin``."""
         super().__init__()
         self.ops = ops
+        self.cors = cors
 
     def render(self, request: S3Request) -> Any:
         """Answer one request (asynchronously)."""
         if request.prepared is None and request.early_error is None:
+            if request.ops_body_too_large:
+                request.setResponseCode(413)
+                request.setHeader(b"Content-Type", b"application/json")
+                return b'{"error": "The request body is too large."}'
             return self.ops.render(request)
         d = ensureDeferred(self.handle(request))
         d.addErrback(self._failed, request)
@@ -51,6 +59,10 @@ class S3Resource(Resource):
 
     async def handle(self, request: S3Request) -> bytes:
         """Run the route's handler; set status and headers; return the body still to write."""
+        if self.cors is not None and request.bucket_name and request.method != b"OPTIONS":
+            origin = request.requestHeaders.getRawHeaders(b"origin")
+            if origin:
+                await self._cors(request, origin[0].decode("latin-1"))
         prepared = request.prepared
         if request.early_error is not None or prepared is None:
             raise request.early_error or S3Error("InternalError")
@@ -60,6 +72,14 @@ class S3Resource(Resource):
             await response.stream(request)
             return b""
         return response.body
+
+    async def _cors(self, request: S3Request, origin: str) -> None:
+        """Set the CORS headers the bucket's rules give (they stay on an error answer too)."""
+        assert self.cors is not None
+        method = request.method.decode("latin-1")
+        headers = await self.cors.actual(request.bucket_name, origin, method)
+        for name, value in (headers or {}).items():
+            request.setHeader(name.encode("latin-1"), value.encode("latin-1", "replace"))
 
     @staticmethod
     def _failed(failure: Failure, request: S3Request) -> bytes:

@@ -19,24 +19,43 @@ from s4d.s3.app import S3Resource
 from s4d.s3.dispatch import DispatchTable
 from s4d.s3.front import S3Front
 from s4d.s3.handlers.bucket import BucketHandlers
+from s4d.s3.handlers.cors import CorsHandlers
+from s4d.s3.handlers.lifecycle import LifecycleHandlers
 from s4d.s3.handlers.listing import ListingHandlers
+from s4d.s3.handlers.lock import LockHandlers
 from s4d.s3.handlers.multipart import MultipartHandlers
 from s4d.s3.handlers.objects import ObjectHandlers
 from s4d.s3.handlers.rename import RenameHandlers
+from s4d.s3.handlers.select import SelectHandlers
 from s4d.s3.handlers.tagging import TaggingHandlers
 from s4d.s3.request import ConnectionLimits, S3Site
+from s4d.sql.queries import QueryService
+from s4d.util.served import RequestObserver
 
 
-def default_table(engine: Engine, region: str, clock: IReactorTime | None) -> DispatchTable:
-    """The dispatch table with every S3 operation s4d implements."""
+def default_table(
+    engine: Engine,
+    region: str,
+    clock: IReactorTime | None,
+    cors: CorsHandlers | None = None,
+    queries: QueryService | None = None,
+) -> DispatchTable:
+    """The dispatch table with every S3 operation s4d implements.
+
+    :param queries: runs S3 Select and ``?sql`` (None: those answer NotImplemented).
+    """
     table = DispatchTable()
     areas = (
         BucketHandlers(engine.buckets, region),
         ListingHandlers(engine.objects),
-        ObjectHandlers(engine.objects),
-        MultipartHandlers(engine.multipart, clock),
+        ObjectHandlers(engine.objects, engine.lifecycle),
+        MultipartHandlers(engine.multipart, clock, engine.lifecycle),
         RenameHandlers(engine.renames),
         TaggingHandlers(engine.objects, engine.buckets),
+        LockHandlers(engine.locks),
+        LifecycleHandlers(engine.buckets),
+        cors or CorsHandlers(engine.buckets),
+        SelectHandlers(queries),
     )
     for area in areas:
         for key, found in area.routes():
@@ -50,37 +69,38 @@ def build_s3_site(
     *,
     ops: IResource,
     public_paths: frozenset[bytes] = frozenset(),
-    ops_prefixes: tuple[bytes, ...] = (),
+    ops_paths: Callable[[bytes], bool] | None = None,
+    observer: RequestObserver | None = None,
     region: str = "us-east-1",
     domain: str | None = None,
     max_upload_size: int = 5 << 30,
     clock: IReactorTime | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     limits: ConnectionLimits | None = None,
+    queries: QueryService | None = None,
     **site_options: Any,
 ) -> S3Site:
     """The S3 site over ``engine``.
 
     :param credentials: access keys, who holds them, who owns buckets (the users store).
     :param ops: the resource for requests that are not S3 (the Klein app for health
-        checks and the admin API), which answers ``public_paths`` (anonymous GET and
-        HEAD) and every request without S3 credentials under ``ops_prefixes``.
+        checks, metrics and the admin API), which answers ``public_paths`` (anonymous
+        GET and HEAD) and every path ``ops_paths`` claims (see
+        :class:`~s4d.s3.front.S3Front`).
+    :param observer: told about every answered request (metrics, access log).
     :param clock: timers in handlers (keep-alive of long completions); None turns them off.
     :param now: the wall clock signatures are checked against.
+    :param queries: the query service of S3 Select and ``?sql`` (None: not offered).
     :param site_options: passed to twisted.web's ``Site`` (``reactor``: the clock
         for connection timeouts).
     """
-    table = default_table(engine, region, clock)
+    cors = CorsHandlers(engine.buckets)
+    table = default_table(engine, region, clock, cors, queries)
     front = S3Front(
-        table,
-        engine.objects,
-        credentials,
-        domain,
-        max_upload_size,
-        now,
-        public_paths,
-        ops_prefixes,
+        table, engine.objects, credentials, domain, max_upload_size, now, public_paths, ops_paths
     )
-    site = S3Site(S3Resource(ops), front, limits=limits, **site_options)
+    site = S3Site(S3Resource(ops, cors), front, limits=limits, **site_options)
+    site.cors_now = cors.actual_now
     site.displayTracebacks = False
+    site.observer = observer
     return site

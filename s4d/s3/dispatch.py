@@ -61,19 +61,26 @@ class Route:
         decides on this before any body byte is read.
     :ivar handler: the handler that answers it.
     :ivar body: how its body is taken.
+    :ivar public: answered without credentials, and without checking any
+        (a CORS preflight, which browsers send unsigned).
     """
 
     operation: str
     action: str
     handler: Handler
     body: BodyMode = BodyMode.SMALL
+    public: bool = False
 
 
 def route(
-    operation: str, handler: Handler, body: BodyMode = BodyMode.SMALL, action: str | None = None
+    operation: str,
+    handler: Handler,
+    body: BodyMode = BodyMode.SMALL,
+    action: str | None = None,
+    public: bool = False,
 ) -> Route:
     """A :class:`Route` whose action is ``s3:<operation>`` unless said otherwise."""
-    return Route(operation, action or f"s3:{operation}", handler, body)
+    return Route(operation, action or f"s3:{operation}", handler, body, public)
 
 
 @dataclass(frozen=True)

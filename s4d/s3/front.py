@@ -1,11 +1,9 @@
 """The S3 front end: everything decided when a request's headers are in.
 
-:meth:`S3Front.ops_request` first sets aside what is not S3 at all (health
-checks, the admin API under ``/api/``: requests without an S3 signature, for
-the ops app). :meth:`S3Front.prepare` authenticates the request (SigV4 header
-or query, SigV2 header or query, or an anonymous form upload whose policy is
-checked later), finds its :class:`~s4d.s3.dispatch.Route` in the dispatch
-table, authorizes the caller for the route's action on the bucket
+:meth:`S3Front.prepare` authenticates the request (SigV4 header or query,
+SigV2 header or query, or an anonymous form upload whose policy is checked
+later), finds its :class:`~s4d.s3.dispatch.Route` in the dispatch table,
+authorizes the caller for the route's action on the bucket
 (:func:`s4d.auth.access.authorize`: role and ownership), and builds the
 :class:`~s4d.s3.call.S3Call` with the body the route asks for: a streaming
 :class:`~s4d.s3.body.BodySink`, a form upload sink, or a small in-memory
@@ -14,7 +12,6 @@ document. Whatever is refused here is refused before the body is read.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -28,11 +25,12 @@ from s4d.auth.request import SignedRequest
 from s4d.auth.sigv4 import AuthResult
 from s4d.engine import ObjectsFacade, check_key
 from s4d.errors import S3Error
-from s4d.s3.addressing import Target, names_bucket
+from s4d.s3.addressing import Target
 from s4d.s3.body import BodySink
 from s4d.s3.call import MAX_SMALL_BODY, S3Call, SmallBody
 from s4d.s3.dispatch import BodyMode, DispatchTable, Route, subresources
 from s4d.s3.headers import CallHeaders
+from s4d.s3.objectlock import LOCK_HEADER_PREFIXES, screen_lock_headers
 from s4d.s3.postform import FormUploadSink
 from s4d.util.numbers import decimal
 
@@ -64,8 +62,6 @@ class StaticCredentials:
         return None
 
 
-#: Query parameters that sign a request (presigned SigV4 or SigV2).
-_QUERY_SIGNED = re.compile(rb"(?:^|&)(?:X-Amz-Algorithm|X-Amz-Signature|AWSAccessKeyId|Signature)=")
 #: Operations whose source (``x-amz-copy-source``) is read from a bucket too.
 COPY_OPERATIONS = frozenset({"CopyObject", "UploadPartCopy"})
 
@@ -104,62 +100,62 @@ class S3Front:
         max_upload_size: int = 5 << 30,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         public_paths: frozenset[bytes] = frozenset(),
-        ops_prefixes: tuple[bytes, ...] = (),
+        ops_paths: Callable[[bytes], bool] | None = None,
     ) -> None:
-        """``public_paths``: GETs and HEADs of these without credentials are not S3 requests;
-        nor is any request without credentials to a path under ``ops_prefixes``."""
+        """Which requests are not S3's but the ops app's.
+
+        :param public_paths: anonymous GETs and HEADs of these (the health probes).
+        :param ops_paths: says of a raw path whether the ops app owns it whatever
+            the request carries (``/metrics``, ``/api/...``: their bearer tokens
+            are no S3 credentials); virtual-host requests name keys, never these.
+        """
         self.table = table
         self.public_paths = public_paths
-        self.ops_prefixes = ops_prefixes
+        self.ops_paths = ops_paths
         self.objects = objects
         self.credentials = credentials
         self.domain = domain
         self.max_upload_size = max_upload_size
         self.now = now
 
-    def ops_request(
-        self,
-        method: bytes,
-        raw_path: bytes,
-        raw_query: bytes,
-        authorization: bytes | None,
-        host: str | None,
-    ) -> bool:
-        """The request is for the ops app (health checks, the admin API), not S3.
+    def is_ops_path(self, raw_path: bytes) -> bool:
+        """The ops app owns this path (for a path-style request)."""
+        return self.ops_paths is not None and self.ops_paths(raw_path)
 
-        That is a GET or HEAD of a public path, or any request to a path under an
-        ops prefix, path style, without an S3 signature (a bearer token is no S3
-        signature). Everything else is S3's, a bucket called ``api`` included.
-        """
-        if raw_path in self.public_paths:
-            if method not in (b"GET", b"HEAD"):
-                return False
-        elif not raw_path.startswith(self.ops_prefixes):
+    def virtual_host(self, host: str | None) -> bool:
+        """``host`` names a bucket (``<bucket>.<domain>``): the path is a key."""
+        if not self.domain or not host:
             return False
-        if authorization is not None and authorization.startswith((b"AWS4-HMAC-SHA256", b"AWS ")):
-            return False
-        if raw_query and _QUERY_SIGNED.search(raw_query):
-            return False
-        return not names_bucket(host, self.domain)
+        hostname = (host.rsplit(":", 1)[0] if not host.endswith("]") else host).lower()
+        suffix = "." + self.domain.lower()
+        return hostname.endswith(suffix) and len(hostname) > len(suffix)
 
-    def prepare(self, wire: WireRequest) -> Prepared:
-        """Authenticate, route, authorize and build the call.
+    def prepare(self, wire: WireRequest) -> Prepared | None:
+        """Authenticate, route and build the call; None for a public (ops) path.
 
         Raises :class:`~s4d.errors.S3Error` for a request refused from its headers.
         """
-        identity = self.authenticate(wire)
+        # a CORS preflight is answered unsigned, whatever signature its URL carries
+        preflight = wire.method == "OPTIONS"
+        identity = None if preflight else self.authenticate(wire)
+        if (
+            identity is None
+            and wire.method in ("GET", "HEAD")
+            and wire.raw_path in self.public_paths
+        ):
+            return None
         target = wire.target
         subs = subresources(wire.params)
         level = "object" if target.key else "bucket" if target.bucket else "service"
         copy = wire.headers.get("x-amz-copy-source") is not None
-        found = self.table.find(wire.method, level, subs, copy)
+        found = self.table.find(wire.method, level, frozenset() if preflight else subs, copy)
         form = found.body is BodyMode.FORM and not wire.params and is_form(wire.headers)
-        if identity is None and not form:
+        if identity is None and not form and not found.public:
             raise S3Error("AccessDenied", "Anonymous access is not allowed.")
         principal = owner = None
         if identity is not None:
             principal, owner = self._authorize(identity, found, target, wire.headers)
-        refuse_unhonoured(wire.headers)
+        refuse_unhonoured(wire.headers, found.operation)
         call = S3Call(
             method=wire.method,
             bucket=target.bucket,
@@ -228,7 +224,7 @@ class S3Front:
         return principal, credentials.principal_of(owner_id)
 
     def _check_form(self, bucket: str) -> Callable[[AuthResult], None]:
-        """The access check of a form upload, made once its policy's signature is known."""
+        """The access check of a form upload, made once its policy's signer is known."""
 
         def check(identity: AuthResult) -> None:
             principal = self.credentials.principal_for(identity.access_key)
@@ -255,39 +251,38 @@ class S3Front:
         )
 
 
-#: Request headers that ask for server-side encryption (SSE-S3, SSE-KMS, SSE-C) of the
-#: object or name the key of an encrypted copy source (SSE-C).
-#: Header name prefixes asking for protection s4d does not give yet, and what it is.
-#: Storing an object unprotected while the client believes it encrypted or locked
-#: would be worse than refusing the request.
+#: Header name prefixes asking for protection s4d does not give yet, and what it is:
+#: server-side encryption of the object (SSE-S3, SSE-KMS, SSE-C), or the key of an
+#: encrypted copy source (SSE-C). Storing an object unprotected while the client
+#: believes it encrypted would be worse than refusing the request.
 UNHONOURED_HEADER_PREFIXES: tuple[tuple[str, str], ...] = (
     ("x-amz-server-side-encryption", "Server-side encryption"),
     ("x-amz-copy-source-server-side-encryption", "Server-side encryption"),
-    ("x-amz-object-lock-", "Object lock"),
-    ("x-amz-bucket-object-lock-enabled", "Object lock"),
 )
 
 _UNHONOURED_PREFIXES = tuple(prefix for prefix, _ in UNHONOURED_HEADER_PREFIXES)
+#: Every header name prefix :func:`refuse_unhonoured` looks further at.
+_SCREENED_PREFIXES = _UNHONOURED_PREFIXES + LOCK_HEADER_PREFIXES
 
 
-def refuse_unhonoured(headers: CallHeaders) -> None:
-    """Refuse a request naming a protection s4d does not give (encryption, object lock).
+def refuse_unhonoured(headers: CallHeaders, operation: str = "") -> None:
+    """Refuse a request naming a protection s4d does not give, or a lock it cannot take.
 
-    Every operation is answered ``NotImplemented`` before its body is read. A
-    bucket created with ``x-amz-bucket-object-lock-enabled: false`` asks for
-    nothing and passes.
+    Encryption headers are answered ``NotImplemented`` on every operation;
+    object lock headers are checked for ``operation``
+    (:func:`s4d.s3.objectlock.screen_lock_headers`). Both before the body is read.
     """
+    locking = False
     for name in headers.names():
         lowered = name.lower()
-        if not lowered.startswith(_UNHONOURED_PREFIXES):
+        if not lowered.startswith(_SCREENED_PREFIXES):
             continue  # one C-level test per header: this runs on every request
         for prefix, feature in UNHONOURED_HEADER_PREFIXES:
-            if not lowered.startswith(prefix):
-                continue
-            value = (headers.get(lowered) or "").strip().lower()
-            if lowered == "x-amz-bucket-object-lock-enabled" and value == "false":
-                continue
-            raise S3Error("NotImplemented", f"{feature} is not implemented ({name}).")
+            if lowered.startswith(prefix):
+                raise S3Error("NotImplemented", f"{feature} is not implemented ({name}).")
+        locking = True
+    if locking:
+        screen_lock_headers(operation, headers)
 
 
 def copy_source_bucket(header: str) -> str:

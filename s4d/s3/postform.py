@@ -4,12 +4,12 @@ The multipart/form-data body is parsed incrementally: the small fields before
 ``file`` are kept in memory (capped); when the ``file`` part starts, the policy
 is verified (so an unauthorised upload never stores a byte) and the file's bytes
 flow into the engine like any other upload. Fields after ``file`` are ignored,
-as AWS ignores them.
+as AWS ignores them. A ``Content-MD5`` or ``x-amz-checksum-*`` field is checked
+against the file like the header of a PUT (``BadDigest``), and the checksum kept.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,12 +19,21 @@ from twisted.internet.defer import Deferred, fail
 from s4d.auth import postpolicy
 from s4d.auth.request import CredentialSource
 from s4d.auth.sigv4 import AuthResult
-from s4d.engine import ObjectsFacade, StagedBody, Upload, WrittenChunk
+from s4d.engine import BodyDigests, ObjectsFacade, StagedBody, Upload, WrittenChunk
 from s4d.errors import S3Error
-from s4d.s3.body import FlowControl
+from s4d.s3.body import FlowControl, declared_digests
+from s4d.s3.headers import CallHeaders
+from s4d.util import checksums as ck
 
 MAX_FIELDS_BYTES = 1 << 20
 MAX_PART_HEADERS = 16 << 10
+#: Form fields that declare the file's digests, as the headers of a PUT do (the
+#: algorithm field as the SDKs' ``x-amz-sdk-checksum-algorithm`` header).
+DIGEST_FIELDS = {
+    "content-md5": "content-md5",
+    "x-amz-checksum-algorithm": "x-amz-sdk-checksum-algorithm",
+    **{ck.header_name(alg): ck.header_name(alg) for alg in ck.ALGORITHMS},
+}
 
 
 @dataclass
@@ -104,7 +113,7 @@ class FormUploadSink:
         self.key = ""
         self.policy: postpolicy.Policy | None = None
         self.upload: Upload | None = None
-        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.digests: BodyDigests | None = None
         self.error: S3Error | None = None
         self.file_done = False
         #: :meth:`finish` took the file, or it was given up: nothing more to discard
@@ -198,7 +207,12 @@ class FormUploadSink:
         checked["key"] = self.key
         self.policy = postpolicy.verify(checked, self.bucket, self.credentials, self.now())
         self.check_access(self.policy.auth)
-        self.upload = self.objects.upload([self.md5])
+        digest_fields = {
+            DIGEST_FIELDS[n]: [v] for n, v in self.fields.items() if n in DIGEST_FIELDS
+        }
+        declared, _ = declared_digests(CallHeaders(digest_fields), "UNSIGNED-PAYLOAD")
+        self.digests = BodyDigests(declared)
+        self.upload = self.objects.upload(self.digests.hashers)
 
     def _write(self, data: bytes, transport: FlowControl | None) -> None:
         if not data or self.upload is None:
@@ -224,7 +238,7 @@ class FormUploadSink:
         """After the body: the written file and its fields, size checked."""
         if self.error is not None:
             return fail(self.error)
-        if self.upload is None or not self.file_done or self.policy is None:
+        if self.upload is None or self.digests is None or not self.file_done or self.policy is None:
             self.abort()
             return fail(
                 S3Error(
@@ -235,6 +249,7 @@ class FormUploadSink:
             )
         policy = self.policy
         upload = self.upload
+        digests = self.digests
         self.consumed = True
 
         def check(chunks: list[WrittenChunk]) -> FormUpload:
@@ -246,7 +261,12 @@ class FormUploadSink:
                         "EntityTooSmall" if upload.size < low else "EntityTooLarge",
                         ProposedSize=upload.size,
                     )
-            body = StagedBody(chunks, upload.size, self.md5.hexdigest())
+            try:
+                md5_hex, sums = digests.verify({})
+            except S3Error:
+                self.objects.discard(chunks)
+                raise
+            body = StagedBody(chunks, upload.size, md5_hex, sums)
             return FormUpload(self.fields, self.key, self.filename, body, policy)
 
         return upload.close().addCallback(check)

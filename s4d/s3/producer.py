@@ -21,7 +21,7 @@ log = Logger()
 
 
 @implementer(IPushProducer)
-class _Pause:
+class Pause:
     """A push producer that turns pause/resume into a Deferred to wait on."""
 
     def __init__(self) -> None:
@@ -76,7 +76,7 @@ async def send_object(
     last: int,
 ) -> None:
     """Write bytes ``first..last`` of an object to ``writer``."""
-    pause = _Pause()
+    pause = Pause()
     writer.registerProducer(pause, True)
     try:
         pieces = spans(locations, first, last)

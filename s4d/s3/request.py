@@ -21,6 +21,7 @@ import base64
 import io
 import itertools
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -41,16 +42,19 @@ from s4d.s3.errors import error_body
 from s4d.s3.front import Prepared, S3Front, WireRequest
 from s4d.s3.headers import CallHeaders
 from s4d.s3.postform import FormUploadSink
+from s4d.util.served import CLIENT_CLOSED, RequestObserver, ServedRequest
 
 #: The most query parameters a request may carry.
 MAX_QUERY_PARAMS = 1000
 #: Query parameters that never select an operation.
 NEUTRAL_PARAMS = frozenset({"x-id"})
-#: The largest body kept for a request to the ops app (admin API JSON documents).
-MAX_OPS_BODY = 64 << 10
 #: Most significant digits accepted in a Content-Length (twisted.web would call
 #: ``int()`` on any digit string, which raises past 4300 digits).
 MAX_LENGTH_DIGITS = 18
+#: Largest request body kept for the ops app (admin API documents are small JSON).
+MAX_OPS_BODY = 1 << 20
+#: The operation recorded for a request refused before its operation was known.
+REJECTED = "Rejected"
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,12 @@ class S3Request(Request):
 
     :meth:`prepare` runs when the headers are in and leaves either
     :attr:`prepared` (the call record and its route), :attr:`early_error` (the
-    request is refused), or neither (a public ops path such as ``/health``).
+    request is refused), or neither (a request for the ops app: ``/health``,
+    ``/metrics``, ``/api/...``; its body, if any, is kept in :attr:`content`
+    up to :data:`MAX_OPS_BODY`).
+
+    It also keeps what the site reports of it once answered
+    (:meth:`served`): when it started and how many body bytes came in.
     """
 
     _parsePOSTFormSubmission = False
@@ -151,11 +160,24 @@ class S3Request(Request):
         self._parsePOSTFormSubmission = False
         self.request_id, self.host_id = next_request_id()
         self.raw_path = b"/"
+        #: the bucket the request names ("" until known): CORS answers need it even for refusals
+        self.bucket_name = ""
         self.prepared: Prepared | None = None
         self.early_error: S3Error | None = None
         self.rejected = False
         #: the whole body has arrived (from then on a disconnect no longer aborts an upload)
         self.body_received = False
+        #: request body bytes received so far
+        self.bytes_in = 0
+        #: the ops app answers it; more than MAX_OPS_BODY of body came (the rest is dropped)
+        self.ops = False
+        self.ops_body_too_large = False
+        #: who the ops app's guard found (the S3 identity is in the call record)
+        self.identity_label: str | None = None
+        #: already reported to the site's observer
+        self.observed = False
+        site = getattr(self.channel, "site", None)
+        self.started = site.seconds() if isinstance(site, S3Site) else 0.0
         self.setHeader(b"x-amz-request-id", self.request_id.encode())
         self.setHeader(b"x-amz-id-2", self.host_id.encode())
 
@@ -190,11 +212,18 @@ class S3Request(Request):
 
     @property
     def gone(self) -> bool:
-        """The response is finished or the client went away."""
-        return bool(self.finished or self._disconnected)
+        """The response is finished, was aborted, or the client went away."""
+        return bool(self.finished or self._disconnected or self._aborted)
+
+    _aborted = False
 
     def abort(self) -> None:
-        """Drop the connection (a streamed body cannot be completed correctly)."""
+        """Drop the connection (a streamed body cannot be completed correctly).
+
+        The request is then gone: nothing more is written, not even the end of a
+        chunked body, which would make the cut-short body look complete.
+        """
+        self._aborted = True
         if self.transport is not None:
             self.tcp.abortConnection()
 
@@ -212,17 +241,14 @@ class S3Request(Request):
         self.raw_path = raw_path or b"/"
         try:
             front = self.front
-            if front.ops_request(
-                command,
-                self.raw_path,
-                raw_query,
-                self.requestHeaders.getRawHeaders(b"authorization", [None])[0],
-                self.header("host"),
-            ):
-                return  # neither prepared nor refused: the ops app answers it
+            if front.is_ops_path(self.raw_path) and not front.virtual_host(self.header("host")):
+                self.ops = True  # the ops app's, whatever credentials it carries
+                return
             params = dict(parse_query(raw_query))
             raw_headers = dict(self.requestHeaders.getAllRawHeaders())
             headers = CallHeaders.from_raw(raw_headers.items())
+            target = resolve(self.raw_path, headers.get("host"), front.domain)
+            self.bucket_name = target.bucket
             wire = WireRequest(
                 method=command.decode("ascii", "replace").upper(),
                 uri=path,
@@ -230,12 +256,13 @@ class S3Request(Request):
                 params=params,
                 headers=headers,
                 raw_headers=raw_headers,
-                target=resolve(self.raw_path, headers.get("host"), front.domain),
+                target=target,
                 request_id=self.request_id,
                 host_id=self.host_id,
                 secure=self._secure(),
             )
             self.prepared = front.prepare(wire)
+            self.ops = self.prepared is None
         except S3Error as e:
             self.early_error = e
         except Exception:  # noqa: BLE001 - never a traceback to the client
@@ -248,35 +275,35 @@ class S3Request(Request):
 
     def handleContentChunk(self, data: bytes) -> None:
         """Feed the sink, or keep a small body in memory."""
+        self.bytes_in += len(data)
         if self.rejected:
+            return
+        if self.ops:
+            self._keep_ops_body(data)
             return
         sink = self.sink
         if sink is not None:
             sink.feed(data, getattr(self.channel, "body_flow", None) or self.tcp)
             return
         call = self.call
-        if call is None:
-            if self.early_error is None:
-                self._keep_ops_body(data)  # for the ops app (admin API JSON)
-            return  # a refused request: its body is not wanted
-        if call.content is None:
-            return
+        if call is None or call.content is None:
+            return  # a public path or a refused request: its body is not wanted
         if not call.content.add(data):
             reject = getattr(self.channel, "reject", None)
             if reject is not None:
                 reject(S3Error("MaxMessageLengthExceeded"), self)
 
-    #: an ops request's body went past :data:`MAX_OPS_BODY` (and was dropped)
-    ops_body_too_large = False
-
     def _keep_ops_body(self, data: bytes) -> None:
-        if self.ops_body_too_large or self.content is None:
+        if self.ops_body_too_large:
             return
-        if self.content.tell() + len(data) > MAX_OPS_BODY:
+        content = self.content
+        if content is None:
+            content = self.content = io.BytesIO()
+        if content.tell() + len(data) > MAX_OPS_BODY:
             self.ops_body_too_large = True
             self.content = io.BytesIO()
             return
-        self.content.write(data)
+        content.write(data)
 
     def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
         """Route and render (the body, if any, has been consumed already)."""
@@ -294,7 +321,40 @@ class S3Request(Request):
         sink = self.sink
         if sink is not None and not self.finished and not self.body_received:
             sink.abort()
+        if not self.finished and not self.observed:
+            site = getattr(self.channel, "site", None)
+            if isinstance(site, S3Site):
+                site.report(self, CLIENT_CLOSED, self.sentLength)
         super().connectionLost(reason)
+
+    def served(self, now: float, status: int, bytes_out: int) -> ServedRequest:
+        """What this request was, answered with ``status`` at ``now`` (see ServedRequest)."""
+        self.observed = True
+        prepared = self.prepared
+        if prepared is not None:
+            call = prepared.call
+            operation, bucket, key = prepared.route.operation, call.bucket, call.key
+            identity = call.identity.access_key if call.identity is not None else None
+        else:
+            operation = "" if self.ops else REJECTED
+            bucket = key = ""
+            identity = self.identity_label
+        client = self.client
+        return ServedRequest(
+            self.request_id,
+            self.method.decode("latin-1"),
+            operation,
+            self.raw_path,
+            bucket,
+            key,
+            identity,
+            getattr(client, "host", "") or "",
+            status,
+            self.bytes_in,
+            bytes_out,
+            self.started,
+            max(0.0, now - self.started),
+        )
 
 
 class S3Channel(HTTPChannel):
@@ -582,6 +642,7 @@ class S3Channel(HTTPChannel):
             request_id, host_id = next_request_id()
             body = error_body(error, b"/", request_id, host_id)
             method = b""
+            self.site.report_refused(request_id, error.status, self.getPeer())
         else:
             request_id, host_id = req.request_id, req.host_id
             body = error_body(error, req.raw_path, request_id, host_id)
@@ -592,16 +653,30 @@ class S3Channel(HTTPChannel):
             f"Content-Length: {len(body)}",
             f"x-amz-request-id: {request_id}",
             f"x-amz-id-2: {host_id}",
+            *self._cors_lines(req, method),
             "Connection: close",
             "",
             "",
         ]
         data = "\r\n".join(head).encode("latin-1")
         self.tcp.write(data if method == b"HEAD" else data + body)
+        if req is not None and not req.observed:
+            if method:
+                req.method = method
+            self.site.report(req, error.status, 0 if method == b"HEAD" else len(body))
         self.loseConnection()
         if self.abortTimeout is not None and self._abortingCall is None:
             # a client that never reads its answer must not hold the connection open
             self._abortingCall = self.callLater(self.abortTimeout, self.forceAbortClient)
+
+    def _cors_lines(self, req: S3Request | None, method: bytes) -> list[str]:
+        """The CORS headers a refusal carries (from the rules cached now: nothing waits here)."""
+        origin = req.header("origin") if req is not None else None
+        answer = self.site.cors_now
+        if req is None or not origin or not req.bucket_name or answer is None:
+            return []
+        found = answer(req.bucket_name, origin, method.decode("latin-1"))
+        return [f"{name}: {value}" for name, value in (found or {}).items()]
 
 
 def _cancel(call: IDelayedCall | None) -> None:
@@ -618,7 +693,13 @@ def _reason(status: int) -> str:
 
 
 class S3Site(Site):
-    """A Site whose channels stream request bodies into s4d."""
+    """A Site whose channels stream request bodies into s4d.
+
+    :ivar cors_now: the CORS headers for (bucket, origin, method) from cached
+        rules, for answers written before a request is rendered (None: none).
+    """
+
+    cors_now: Callable[[str, str, str], dict[str, str] | None] | None = None
 
     def __init__(
         self,
@@ -637,12 +718,43 @@ class S3Site(Site):
         #: open connections (for shutdown and connection limits)
         self.channels: set[S3Channel] = set()
 
-    access_log = False
+    #: told about every request once answered (metrics, access log); None: nobody
+    observer: RequestObserver | None = None
+
+    def seconds(self) -> float:
+        """The time now, on the site's clock (the reactor's; a task.Clock in tests)."""
+        return float(self.reactor.seconds())
 
     def log(self, request: Any) -> None:
-        """Write the access log line only when access logging is on."""
-        if self.access_log:
-            super().log(request)
+        """Report a finished request to the observer (twisted.web calls this from finish())."""
+        if self.observer is not None and isinstance(request, S3Request) and not request.observed:
+            self._tell(request.served(self.seconds(), request.code, request.sentLength))
+
+    def report(self, request: S3Request, status: int, bytes_out: int) -> None:
+        """Report a request answered otherwise than by finishing it (refused, abandoned)."""
+        request.observed = True
+        if self.observer is not None:
+            self._tell(request.served(self.seconds(), status, bytes_out))
+
+    def report_refused(self, request_id: str, status: int, peer: Any) -> None:
+        """Report a request refused before twisted.web made a request object for it."""
+        if self.observer is None:
+            return
+        now = self.seconds()
+        self._tell(
+            ServedRequest(
+                request_id, "", REJECTED, b"", "", "", None, getattr(peer, "host", "") or "",
+                status, 0, 0, now, 0.0,
+            )
+        )  # fmt: skip
+
+    def _tell(self, record: ServedRequest) -> None:
+        """Hand ``record`` to the observer; its failure never fails the request."""
+        try:
+            assert self.observer is not None
+            self.observer.served(record)
+        except Exception:  # noqa: BLE001 - counting must not break serving
+            S3Request.log.failure("reporting a served request")
 
     def close_connections(self) -> None:
         """Drop every open connection at once."""

@@ -24,6 +24,7 @@ from s4d.store.clock import SYSTEM_CLOCK, Clock
 from s4d.store.schema import Databases
 from s4d.store.segments import SegmentSet
 from s4d.store.txn import MetaTxn
+from s4d.util.histogram import BATCH_BOUNDS, SYNC_BOUNDS, Histogram
 
 Operation = Callable[[MetaTxn], Any]
 
@@ -68,6 +69,10 @@ class Committer:
         self._synced: queue.Queue[Any] = queue.Queue(maxsize=2)
         self.batches = 0
         self.operations = 0
+        #: operations per committed transaction (written by the applying thread only)
+        self.batch_sizes = Histogram(BATCH_BOUNDS)
+        #: seconds from opening a batch's write transaction to its (synced) commit
+        self.commit_seconds = Histogram(SYNC_BOUNDS)
         if not inline:
             self._thread = threading.Thread(target=self._run, name="s4d-sync", daemon=True)
             self._apply_thread = threading.Thread(
@@ -202,6 +207,7 @@ class Committer:
         if not batch and not durable:
             return
         results: list[tuple[_Request, Any, BaseException | None]] = []
+        started = self.clock.monotonic()
         try:
             with self.dbs.env.begin(write=True) as txn:
                 # Statistics of every operation that succeeds are written once, below.
@@ -228,6 +234,8 @@ class Committer:
                 if not request.future.done():
                     request.future.set_exception(error)
             return
+        self.commit_seconds.observe(self.clock.monotonic() - started)
+        self.batch_sizes.observe(len(batch))
         self.batches += 1
         self.operations += len(batch)
         for request, value, failure in results:

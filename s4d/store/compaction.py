@@ -83,6 +83,8 @@ class SegmentPlan:
     purge_records: int = 0
     purge_bytes: int = 0
     damaged_regions: int = 0
+    #: records found in the file (live, to purge, and dead)
+    scanned_records: int = 0
     #: done: the file is gone; skipped: locked by another process
     outcome: str = "planned"
 
@@ -106,6 +108,8 @@ class CompactionReport:
     reclaimed_bytes: int = 0
     damaged: list[DamagedChunk] = field(default_factory=list)
     seconds: float = 0.0
+    #: segment files looked at to choose the candidates (the active one excepted)
+    considered: int = 0
 
     @property
     def compacted(self) -> list[int]:
@@ -172,6 +176,7 @@ class Compactor:
         there). 0 for offline use and tests.
     :param rate: most bytes copied per second (None: unpaced).
     :param should_stop: polled between records; a pass stops early when it says so.
+    :param max_segments: compact at most this many of the candidates (None: all).
     :param clock: the clocks to read and pace with (default: the store's).
     :param events: where the pass's summary and damage are logged (default: the store's).
     """
@@ -189,8 +194,12 @@ class Compactor:
         segments: list[int] | None = None,
         clock: Clock | None = None,
         events: EventLog | None = None,
+        max_segments: int | None = None,
     ) -> None:
         self.store = store
+        self.max_segments = max_segments
+        #: segment files the last :meth:`candidates` looked at
+        self.considered = 0
         self.threshold = threshold
         self.dry_run = dry_run
         self.grace = grace
@@ -216,6 +225,7 @@ class Compactor:
         active = self.store.segments.active_id()
         now = self.clock.wall()
         plans = []
+        self.considered = 0
         for sid in ids:
             if sid == active or (self.only is not None and sid not in self.only):
                 continue
@@ -223,6 +233,7 @@ class Compactor:
                 st = os.stat(self.store.segments.path(sid))
             except FileNotFoundError:
                 continue
+            self.considered += 1
             info = infos.get(sid, {})
             retiring = bool(info.get("retiring"))
             # An empty file may have just been created by a process about to lock it.
@@ -245,7 +256,9 @@ class Compactor:
         started = self.clock.monotonic()
         self._paced_from = started
         self._copied_since = 0
-        for plan in self.candidates():
+        chosen = self.candidates()
+        report.considered = self.considered
+        for plan in chosen[: self.max_segments]:
             if self.should_stop():
                 break
             report.segments.append(plan)
@@ -294,6 +307,7 @@ class Compactor:
                 scanned.append(item)
             else:
                 plan.damaged_regions += 1
+        plan.scanned_records = len(scanned)
         live = self._classify(sid, scanned)
         plan.live_records = sum(1 for r in live if not r.purge)
         plan.live_bytes = sum(records.HEADER_SIZE + r.length for r in live if not r.purge)

@@ -11,7 +11,8 @@ no recovery, nothing written) and walks everything in one read transaction:
   names is in the chunk index;
 * multipart uploads: each record decodes, sits under the index key its bucket,
   key and upload id give, and belongs to a bucket that exists; each part decodes,
-  belongs to an upload, and its chunks add up to its size;
+  belongs to an upload, and its chunks add up to its size; each completed
+  upload's record decodes and has its expiry-order entry, and the reverse;
 * reference counts: recounted from every version and every uploaded part, and
   compared with the index;
 * every indexed chunk's record: read back and checked (header and payload
@@ -46,9 +47,18 @@ import lmdb
 import zstandard
 
 from s4d.store import codec, records, stats
-from s4d.store.model import NULL_VERSION, Bucket, MultipartUpload, ObjectVersion, PartRecord
+from s4d.store.model import (
+    NULL_VERSION,
+    Bucket,
+    CompletedUpload,
+    MultipartUpload,
+    ObjectVersion,
+    PartRecord,
+)
 from s4d.store.schema import (
     CHUNK,
+    COMPLETED_EXPIRY,
+    COMPLETED_INDEX,
     DATABASES,
     ENTRY_CONT,
     ENTRY_DIR,
@@ -100,6 +110,8 @@ ORPHAN_UPLOAD = "orphan-upload"
 BAD_PART = "bad-part"
 ORPHAN_PART = "orphan-part"
 BAD_MULTIPART_ENTRY = "bad-multipart-entry"
+#: a completed upload's record is unreadable, or it and its expiry entry are not a pair
+BAD_COMPLETED = "bad-completed-upload"
 NO_METADATA = "no-metadata"
 #: the data directory was written by a newer s4d: nothing else is checked
 SCHEMA_TOO_NEW = "schema-too-new"
@@ -176,6 +188,8 @@ class FsckStats:
     #: multipart uploads in progress and their parts
     uploads: int = 0
     parts: int = 0
+    #: completed uploads still answering a repeated Complete
+    completed: int = 0
     chunks: int = 0
     chunk_refs: int = 0
     #: sum of the sizes of every version (what clients stored, counting copies)
@@ -233,7 +247,7 @@ class FsckReport:
             ("directories", str(st.directories)),
             ("keys", str(st.objects)),
             ("versions", f"{st.versions} ({st.delete_markers} delete markers)"),
-            ("uploads", f"{st.uploads} in progress ({st.parts} parts)"),
+            ("uploads", f"{st.uploads} in progress ({st.parts} parts), {st.completed} completed"),
             ("chunks", f"{st.chunks} ({st.chunk_refs} references)"),
             ("logical bytes", format_size(st.logical_bytes)),
             ("unique bytes", format_size(st.unique_bytes)),
@@ -578,6 +592,16 @@ class _Checker:
                     keys=(ref,),
                     bucket=bucket.name,
                 )
+            if version.part_checksums is not None and len(version.part_checksums) != len(
+                version.parts or ()
+            ):
+                self.problem(
+                    BAD_VERSION,
+                    f"{len(version.part_checksums)} part checksums for "
+                    f"{len(version.parts or ())} parts",
+                    keys=(ref,),
+                    bucket=bucket.name,
+                )
             for chunk in version.chunks:
                 self.refs[chunk.digest] += 1
 
@@ -655,6 +679,8 @@ class _Checker:
         bucket_ids = {b.bucket_id: b.name for b in buckets}
         uploads: dict[bytes, str] = {}  # upload id -> bucket name
         parts: list[tuple[bytes, bytes, int, bytes]] = []
+        completed: dict[bytes, int | None] = {}  # upload id -> completion time (None: unreadable)
+        expiry: set[tuple[int, bytes]] = set()
         for k, v in cursor:
             k = bytes(k)
             if k.startswith(UPLOAD_INDEX):
@@ -662,8 +688,13 @@ class _Checker:
             elif k.startswith(PART_INDEX) and len(k) == 1 + UPLOAD_ID_LENGTH + 4:
                 uid = k[1 : 1 + UPLOAD_ID_LENGTH]
                 parts.append((k, uid, U32.unpack_from(k, 1 + UPLOAD_ID_LENGTH)[0], bytes(v)))
+            elif k.startswith(COMPLETED_INDEX) and len(k) == 1 + UPLOAD_ID_LENGTH:
+                completed[k[1:]] = self.check_completed(k[1:], bytes(v))
+            elif k.startswith(COMPLETED_EXPIRY) and len(k) == 9 + UPLOAD_ID_LENGTH:
+                expiry.add((U64.unpack_from(k, 1)[0], k[9:]))
             else:
                 self.problem(BAD_MULTIPART_ENTRY, f"unexpected multipart entry {k[:40]!r}")
+        self.check_completed_pairs(completed, expiry)
         orphans: dict[bytes, int] = defaultdict(int)
         for _k, uid, number, raw in parts:
             bucket = uploads.get(uid)
@@ -695,6 +726,38 @@ class _Checker:
             self.problem(
                 ORPHAN_PART, f"{n} parts of upload {uid.decode('ascii', 'replace')}, which is gone"
             )
+
+    def check_completed(self, uid: bytes, v: bytes) -> int | None:
+        """A completed upload's record; its completion time (None if unreadable)."""
+        text = uid.decode("ascii", "replace")
+        try:
+            record = CompletedUpload.decode(uid.decode("ascii"), codec.decode(v))
+            number = int(text[:12], 16)
+        except (codec.CodecError, KeyError, ValueError, TypeError, UnicodeError) as e:
+            self.problem(BAD_COMPLETED, f"completed upload {text} is unreadable: {e}")
+            return None
+        self.max_ids[b"upload"] = max(self.max_ids[b"upload"], number)
+        self.stats.completed += 1
+        return record.completed_ns
+
+    def check_completed_pairs(
+        self, completed: dict[bytes, int | None], expiry: set[tuple[int, bytes]]
+    ) -> None:
+        """Every completed record has its expiry entry and every expiry entry its record."""
+        for uid, when in sorted(completed.items()):
+            if when is not None and (when, uid) not in expiry:
+                self.problem(
+                    BAD_COMPLETED,
+                    f"completed upload {uid.decode('ascii')} has no expiry entry: "
+                    "it would never be forgotten",
+                )
+        for _when, uid in sorted(expiry):
+            if uid not in completed:
+                self.problem(
+                    BAD_COMPLETED,
+                    f"expiry entry of completed upload {uid.decode('ascii', 'replace')}, "
+                    "which has no record",
+                )
 
     def check_upload(
         self, k: bytes, v: bytes, bucket_ids: dict[int, str], uploads: dict[bytes, str]

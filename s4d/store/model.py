@@ -45,6 +45,74 @@ class ChunkLocation:
     flags: int
 
 
+@dataclass(frozen=True)
+class DefaultRetention:
+    """A bucket's default retention (object lock): a mode and a period in days or in years."""
+
+    mode: str  # "GOVERNANCE" or "COMPLIANCE"
+    days: int | None = None
+    years: int | None = None
+
+    def encode(self) -> dict[str, Any]:
+        """The stored form."""
+        value: dict[str, Any] = {"m": self.mode}
+        if self.days is not None:
+            value["d"] = self.days
+        if self.years is not None:
+            value["y"] = self.years
+        return value
+
+    @classmethod
+    def decode(cls, value: dict[str, Any] | None) -> DefaultRetention | None:
+        """Build from the stored form (None stays None)."""
+        if value is None:
+            return None
+        return cls(value["m"], value.get("d"), value.get("y"))
+
+
+@dataclass(frozen=True)
+class ObjectLock:
+    """A version's object lock: its retention (mode, retain-until) and its legal hold.
+
+    Every field may be unset: a version without retention has no ``mode`` (and
+    no ``until_ms``); ``legal_hold`` is None until a legal hold was ever set
+    (``True`` for ON, ``False`` for OFF). As a write's request (the
+    ``x-amz-object-lock-*`` headers) the same value says what was asked for.
+    """
+
+    mode: str | None = None  # "GOVERNANCE" or "COMPLIANCE"
+    #: retain until this instant, in milliseconds since the Unix epoch
+    until_ms: int | None = None
+    legal_hold: bool | None = None
+
+    def is_empty(self) -> bool:
+        """Nothing set (nothing asked for)."""
+        return self.mode is None and self.until_ms is None and self.legal_hold is None
+
+    def encode(self) -> dict[str, Any]:
+        """The stored form (only what is set)."""
+        value: dict[str, Any] = {}
+        if self.mode is not None:
+            value["m"] = self.mode
+        if self.until_ms is not None:
+            value["u"] = self.until_ms
+        if self.legal_hold is not None:
+            value["h"] = int(self.legal_hold)
+        return value
+
+    @classmethod
+    def decode(cls, value: dict[str, Any] | None) -> ObjectLock:
+        """Build from the stored form (None or empty: :data:`NO_LOCK`)."""
+        if not value:
+            return NO_LOCK
+        hold = value.get("h")
+        return cls(value.get("m"), value.get("u"), None if hold is None else bool(hold))
+
+
+#: No retention and no legal hold.
+NO_LOCK = ObjectLock()
+
+
 @dataclass
 class Bucket:
     """A bucket's record."""
@@ -56,6 +124,10 @@ class Bucket:
     region: str = "us-east-1"
     versioning: str | None = None  # None (never enabled), "Enabled", "Suspended"
     extra: dict[str, Any] = field(default_factory=dict)
+    #: object lock is enabled (it never is disabled again; versioning stays Enabled)
+    object_lock: bool = False
+    #: the default retention of new versions (object lock's configuration rule)
+    lock_default: DefaultRetention | None = None
     #: the id of the user who owns the bucket ("": none recorded; the root user's)
     owner: str = ""
 
@@ -73,6 +145,10 @@ class Bucket:
             value["versioning"] = self.versioning
         if self.extra:
             value["extra"] = self.extra
+        if self.object_lock:
+            value["lock"] = 1
+        if self.lock_default is not None:
+            value["lockdef"] = self.lock_default.encode()
         return value
 
     @classmethod
@@ -86,6 +162,8 @@ class Bucket:
             region=value.get("region", "us-east-1"),
             versioning=value.get("versioning"),
             extra=value.get("extra", {}),
+            object_lock=bool(value.get("lock")),
+            lock_default=DefaultRetention.decode(value.get("lockdef")),
             owner=value.get("owner", ""),
         )
 
@@ -111,6 +189,10 @@ class ObjectVersion:
     key: str = ""
     #: the object's tags (PutObjectTagging, ``x-amz-tagging``), in the order given
     tags: dict[str, str] = field(default_factory=dict)
+    #: retention and legal hold (object lock)
+    lock: ObjectLock = NO_LOCK
+    #: a multipart object's part checksums (of its one checksum algorithm), one per part
+    part_checksums: list[str] | None = None
 
     def encode(self) -> dict[str, Any]:
         """The stored form (without ``key``: the namespace tree holds names)."""
@@ -133,10 +215,14 @@ class ObjectVersion:
         value["cb"] = encode_chunks(self.chunks)
         if self.parts is not None:
             value["parts"] = self.parts
+        if self.part_checksums is not None:
+            value["pck"] = self.part_checksums
         if self.extra:
             value["x"] = self.extra
         if self.tags:
             value["tg"] = [[k, v] for k, v in self.tags.items()]
+        if not self.lock.is_empty():
+            value["lk"] = self.lock.encode()
         return value
 
     @classmethod
@@ -159,6 +245,8 @@ class ObjectVersion:
             extra=value.get("x", {}),
             key=key,
             tags={k: v for k, v in value.get("tg", ())},
+            lock=ObjectLock.decode(lk) if (lk := value.get("lk")) else NO_LOCK,
+            part_checksums=value.get("pck"),
         )
 
 
@@ -301,4 +389,53 @@ class PartRecord:
             mtime_ns=value["mt"],
             checksums=value.get("ck", {}),
             chunks=decode_chunks(value),
+        )
+
+
+@dataclass
+class CompletedUpload:
+    """What a completed multipart upload made, kept a while to answer a repeated Complete.
+
+    ``parts_digest`` identifies the part list the completion named (see
+    :func:`s4d.features.multipart.parts_digest`): a repeat must name the same.
+    """
+
+    upload_id: str
+    bucket_id: int
+    key: str
+    version_id: str
+    etag: str
+    size: int
+    parts_digest: str
+    completed_ns: int
+    checksums: dict[str, str] = field(default_factory=dict)
+
+    def encode(self) -> dict[str, Any]:
+        """The stored form (the upload id is in the key)."""
+        value: dict[str, Any] = {
+            "b": self.bucket_id,
+            "k": self.key,
+            "vid": self.version_id,
+            "etag": self.etag,
+            "sz": self.size,
+            "pd": self.parts_digest,
+            "done": self.completed_ns,
+        }
+        if self.checksums:
+            value["ck"] = self.checksums
+        return value
+
+    @classmethod
+    def decode(cls, upload_id: str, value: dict[str, Any]) -> CompletedUpload:
+        """Build from the stored form."""
+        return cls(
+            upload_id=upload_id,
+            bucket_id=value["b"],
+            key=value["k"],
+            version_id=value["vid"],
+            etag=value["etag"],
+            size=value["sz"],
+            parts_digest=value["pd"],
+            completed_ns=value["done"],
+            checksums=value.get("ck", {}),
         )

@@ -13,6 +13,8 @@ counters   counter name                                    u64 (8, BE)
 bconf      bucket id (8) + config name                     raw config bytes
 multipart  b"L" + bucket id (8) + key form + upload id     codec: :class:`model.MultipartUpload`
            b"P" + upload id + part number (4, BE)          codec: :class:`model.PartRecord`
+           b"C" + upload id                                codec: :class:`model.CompletedUpload`
+           b"E" + completion time (8, BE) + upload id      b"" (expiry order)
 iam        b"U"/b"N"/b"K"/b"k" + ... (users, keys), b"G", b"R"   see :mod:`s4d.store.views.iam`
 config     setting name                                    free form;
            b"schema"                                       schema version (ASCII decimal)
@@ -53,6 +55,11 @@ hash order: readers sort a group by the full key, which the record holds
 (:meth:`s4d.store.views.multipart.MultipartView.uploads`). Upload ids are fixed-length ASCII and
 grow with the ``upload`` counter, so uploads of one key sort by initiation.
 Parts are keyed by upload id alone: they move with the upload, never with its key.
+A completed upload leaves a small record (``b"C"``) so that a repeated Complete
+gets the same answer, and an entry in completion-time order (``b"E"``) by which
+the periodic sweep forgets it; both are written in the completion's transaction
+and removed together. (Added without a schema step: older code never reads
+these keys.)
 
 Schema versions: ``config`` holds ``b"schema"``, the layout version of the
 environment (:data:`SCHEMA_VERSION`). A new environment is stamped with it. A
@@ -260,9 +267,12 @@ class Databases:
         self.damaged = handles[b"damaged"]
 
 
-#: The multipart database's key spaces: uploads (listing order) and parts.
+#: The multipart database's key spaces: uploads (listing order) and parts,
+#: completed uploads and their expiry order.
 UPLOAD_INDEX = b"L"
 PART_INDEX = b"P"
+COMPLETED_INDEX = b"C"
+COMPLETED_EXPIRY = b"E"
 #: Keys at least this long share an index group (see the module docstring).
 UPLOAD_KEY_PIECE = 400
 #: Upload ids are exactly this many ASCII characters.
@@ -305,3 +315,13 @@ def part_prefix(upload_id: str) -> bytes:
 def part_key(upload_id: str, number: int) -> bytes:
     """The key of one part (parts of an upload sort by number)."""
     return part_prefix(upload_id) + U32.pack(number)
+
+
+def completed_key(upload_id: str) -> bytes:
+    """The key of a completed upload's record."""
+    return COMPLETED_INDEX + upload_id.encode("ascii")
+
+
+def completed_expiry_key(completed_ns: int, upload_id: str) -> bytes:
+    """The expiry-order entry of a completed upload (oldest completion first)."""
+    return COMPLETED_EXPIRY + u64(completed_ns) + upload_id.encode("ascii")

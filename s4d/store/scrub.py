@@ -57,7 +57,13 @@ class ScrubReport:
 
     chunks: int = 0
     bytes: int = 0
+    #: chunks found damaged that were not known to be (recorded now, with their keys)
     damaged: list[DamagedChunk] = field(default_factory=list)
+    #: every chunk that failed its checks: those of :attr:`damaged`, and those already
+    #: recorded as damaged before (their keys are not looked up again)
+    corrupt: list[DamagedChunk] = field(default_factory=list)
+    #: the segments whose records were read
+    segments: set[int] = field(default_factory=set)
     #: the walk reached the end of the index (and starts over next time)
     wrapped: bool = False
     seconds: float = 0.0
@@ -212,12 +218,19 @@ class Scrubber:
                 self.position = loc.digest + b"\0"
                 report.chunks += 1
                 report.bytes += records.HEADER_SIZE + loc.length
+                report.segments.add(loc.segment)
                 if error is not None:
                     bad.append((loc, error))
                 self._pace(start, report.bytes)
                 if report.bytes >= max_bytes or should_stop():
                     break
         report.damaged = mark_damaged(self.store, bad, self.events)
+        new = {item.digest for item in report.damaged}
+        report.corrupt = report.damaged + [
+            DamagedChunk(loc.digest.hex(), loc.segment, loc.offset, reason)
+            for loc, reason in bad
+            if loc.digest.hex() not in new
+        ]
         report.seconds = self.clock.monotonic() - start
         return report
 
@@ -230,6 +243,8 @@ class Scrubber:
             total.chunks += part.chunks
             total.bytes += part.bytes
             total.damaged += part.damaged
+            total.corrupt += part.corrupt
+            total.segments |= part.segments
             total.seconds += part.seconds
             if part.wrapped:
                 total.wrapped = True

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from s4d.store import records
+from s4d.util.histogram import SYNC_BOUNDS, Histogram
 
 SEGMENT_SUFFIX = ".seg"
 #: How often (seconds) :meth:`SegmentSet.file` looks for descriptors of deleted files.
@@ -62,6 +63,8 @@ class SegmentFile:
         #: writes in progress; :meth:`close` waits for them to end before closing the fd
         self._writers = 0
         self._closed = False
+        #: ``fdatasync`` calls made by :meth:`sync` so far
+        self.fsyncs = 0
 
     def lock_exclusive(self) -> bool:
         """Take the append lock of this file; False if another process has it."""
@@ -131,6 +134,7 @@ class SegmentFile:
                     with self._lock:
                         self._dirty = True
                     raise
+                self.fsyncs += 1
             with self._lock:
                 self.synced = max(self.synced, target)
             return self.synced
@@ -177,6 +181,9 @@ class SegmentSet:
         self._open: dict[int, SegmentFile] = {}
         self._active: SegmentFile | None = None
         self._swept = monotonic()
+        #: seconds each ``fdatasync`` of :meth:`sync` took (one skipped as clean is not counted)
+        self.fsync_seconds = Histogram(SYNC_BOUNDS)
+        self._observe_lock = threading.Lock()
 
     # -- discovery -----------------------------------------------------------------
 
@@ -281,7 +288,13 @@ class SegmentSet:
         sizes = {}
         for sid in segment_ids:
             try:
-                sizes[sid] = self.file(sid).sync()
+                seg = self.file(sid)
+                before, started = seg.fsyncs, self._monotonic()
+                sizes[sid] = seg.sync()
+                if seg.fsyncs != before:
+                    elapsed = self._monotonic() - started
+                    with self._observe_lock:  # writers' threads and the committer's sync here
+                        self.fsync_seconds.observe(elapsed)
             except FileNotFoundError:
                 sizes[sid] = 0
         return sizes

@@ -117,6 +117,16 @@ def checksum_of(algorithm: str, data: _Buffer) -> str:
     return checksum.b64()
 
 
+def checksum_type(value: str) -> str:
+    """``COMPOSITE`` for a checksum of part checksums (``...-N``), else ``FULL_OBJECT``.
+
+    A single-part object's checksum and a multipart upload's ``FULL_OBJECT``
+    one (combined part CRCs) are over the whole object; only a composite
+    checksum carries its part count.
+    """
+    return "COMPOSITE" if "-" in value else "FULL_OBJECT"
+
+
 def header_name(algorithm: str) -> str:
     """The header (and trailer) name of ``algorithm``: ``x-amz-checksum-crc32`` etc."""
     return _HEADER_PREFIX + normalise_algorithm(algorithm).lower()

@@ -9,7 +9,6 @@ with the number of threads. Capping the number of arenas bounds that growth.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 
 M_ARENA_MAX = -8
 M_MMAP_THRESHOLD = -3
@@ -22,11 +21,9 @@ def tune_malloc(mmap_threshold: int | None = None, arena_max: int = 2) -> bool:
     then reused from a bounded heap (fresh mmaps would cost page faults on every
     buffer, halving download speed here).
     """
-    name = ctypes.util.find_library("c")
-    if not name:
-        return False
     try:
-        libc = ctypes.CDLL(name)
+        # glibc's soname directly: find_library would run /sbin/ldconfig in a child process
+        libc = ctypes.CDLL("libc.so.6")
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False
@@ -34,3 +31,15 @@ def tune_malloc(mmap_threshold: int | None = None, arena_max: int = 2) -> bool:
     if mmap_threshold is not None:
         ok = bool(mallopt(M_MMAP_THRESHOLD, mmap_threshold))
     return bool(mallopt(M_ARENA_MAX, arena_max)) and ok
+
+
+def release_free_memory() -> bool:
+    """Give the heap's free memory back to the system (``malloc_trim``); False if not glibc.
+
+    After a query its buffers are free but kept by malloc; this returns the
+    server's resident size near its idle size between queries.
+    """
+    try:
+        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
+    except (OSError, AttributeError):
+        return False

@@ -20,11 +20,12 @@ from collections.abc import Callable
 import jwt
 from twisted.trial.unittest import SynchronousTestCase
 
-from s4d.admin.jsonapi import MAX_BODY
 from s4d.admin.throttle import FREE_PER_NAME
 from tests.admin.support import AdminClient
 from tests.s3.memory import ACCESS_KEY, JWT_KEY, ROOT_PASSWORD, MemoryResponse, MemoryS3
 
+#: the largest admin request body read (s4d.admin.jsonapi.read_json)
+MAX_BODY = 64 << 10
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 
 

@@ -248,6 +248,85 @@ class AwsCliTests(ServerTestCase):
             [(deleted["VersionId"], True)],
         )
 
+    def test_s4_readme_versioning_walkthrough(self) -> None:
+        """S4's README versioning section, step by step (bodies from files, not ``--body -``)."""
+        bucket = self.bucket_name()
+        self.aws("s3", "mb", f"s3://{bucket}")
+        self.aws(
+            "s3api",
+            "put-bucket-versioning",
+            "--bucket",
+            bucket,
+            "--versioning-configuration",
+            "Status=Enabled",
+        )
+        ids = []
+        for n in (1, 2):
+            body = os.path.join(self.tmp, f"v{n}.txt")
+            with open(body, "w") as f:
+                f.write(f"version {n}\n")
+            put = self.aws(
+                "s3api", "put-object", "--bucket", bucket, "--key", "file.txt", "--body", body
+            )
+            ids.append(json.loads(put.stdout)["VersionId"])
+        self.assertNotEqual(ids[0], ids[1])
+        listed = json.loads(
+            self.aws(
+                "s3api", "list-object-versions", "--bucket", bucket, "--prefix", "file.txt"
+            ).stdout
+        )
+        self.assertEqual(
+            [(v["VersionId"], v["IsLatest"], v["Size"]) for v in listed["Versions"]],
+            [(ids[1], True, 10), (ids[0], False, 10)],
+        )
+        first = os.path.join(self.tmp, "first_version.txt")
+        self.aws(
+            "s3api",
+            "get-object",
+            "--bucket",
+            bucket,
+            "--key",
+            "file.txt",
+            "--version-id",
+            ids[0],
+            first,
+        )
+        with open(first) as f:
+            self.assertEqual(f.read(), "version 1\n")
+        deleted = json.loads(
+            self.aws("s3api", "delete-object", "--bucket", bucket, "--key", "file.txt").stdout
+        )
+        self.assertTrue(deleted["DeleteMarker"])
+        gone = self.aws(
+            "s3api", "get-object", "--bucket", bucket, "--key", "file.txt", first, check=False
+        )
+        self.assertNotEqual(gone.returncode, 0)
+        self.assertIn("NoSuchKey", gone.stderr)
+        listed = json.loads(
+            self.aws(
+                "s3api", "list-object-versions", "--bucket", bucket, "--prefix", "file.txt"
+            ).stdout
+        )
+        self.assertEqual(
+            [(m["VersionId"], m["IsLatest"]) for m in listed["DeleteMarkers"]],
+            [(deleted["VersionId"], True)],
+        )
+        self.assertEqual([v["IsLatest"] for v in listed["Versions"]], [False, False])
+        # removing the marker by id restores version 2
+        self.aws(
+            "s3api",
+            "delete-object",
+            "--bucket",
+            bucket,
+            "--key",
+            "file.txt",
+            "--version-id",
+            deleted["VersionId"],
+        )
+        self.aws("s3api", "get-object", "--bucket", bucket, "--key", "file.txt", first)
+        with open(first) as f:
+            self.assertEqual(f.read(), "version 2\n")
+
 
 class AwsCliTLSTests(AwsCliTests):
     """The same over HTTPS (``--ca-bundle`` with the test certificate)."""

@@ -451,6 +451,19 @@ class Boto3Tests(ServerTestCase):
         self.assertEqual(status, 403, data[:500])
         self.assertIn(b"<Code>AccessDenied</Code>", data)
 
+    def test_presigned_post_without_its_signature(self) -> None:
+        """A form that keeps the policy but drops the signature: 400 InvalidArgument."""
+        bucket = self.make_bucket()
+        post = self.s3.generate_presigned_post(bucket, "unsigned", ExpiresIn=300)
+        signature = "x-amz-signature" if "x-amz-signature" in post["fields"] else "signature"
+        fields = {k: v for k, v in post["fields"].items() if k != signature}
+        status, data = self.post_form(post["url"], fields, "f", b"x")
+        self.assertEqual(status, 400, data[:500])
+        self.assertIn(b"<Code>InvalidArgument</Code>", data)
+        self.assertEqual(
+            self.error_code(self.s3.head_object, Bucket=bucket, Key="unsigned")[1], 404
+        )
+
     def post_form(
         self, url: str, fields: dict[str, str], filename: str, content: bytes
     ) -> tuple[int, bytes]:
@@ -533,6 +546,38 @@ class Boto3Tests(ServerTestCase):
         )
         names = [b["Name"] for b in self.s3.list_buckets()["Buckets"]]
         self.assertNotIn(bucket, names)
+
+    def test_list_buckets_in_pages(self) -> None:
+        """boto3's list_buckets paginator (max-buckets, continuation-token, prefix)."""
+        prefix = self.bucket_name()[:40] + "-"
+        names = [f"{prefix}{i}" for i in range(5)]
+        for name in names:
+            self.s3.create_bucket(Bucket=name)
+        pages = self.s3.get_paginator("list_buckets").paginate(
+            Prefix=prefix, PaginationConfig={"PageSize": 2}
+        )
+        listed = [[b["Name"] for b in page["Buckets"]] for page in pages]
+        self.assertEqual(listed, [names[:2], names[2:4], names[4:]])
+        one = self.s3.list_buckets(Prefix=prefix, MaxBuckets=5)
+        self.assertEqual(([b["Name"] for b in one["Buckets"]], one["Prefix"]), (names, prefix))
+        self.assertNotIn("ContinuationToken", one)
+        self.assertEqual(
+            self.error_code(self.s3.list_buckets, MaxBuckets=10001), ("InvalidArgument", 400)
+        )
+
+    def test_tags_from_a_header_in_key_order(self) -> None:
+        """``x-amz-tagging: foo=bar&bar``: ``bar`` has an empty value; eleven tags: InvalidTag."""
+        bucket = self.make_bucket()
+        self.s3.put_object(Bucket=bucket, Key="k", Body=b"x", Tagging="foo=bar&bar")
+        self.assertEqual(
+            self.s3.get_object_tagging(Bucket=bucket, Key="k")["TagSet"],
+            [{"Key": "bar", "Value": ""}, {"Key": "foo", "Value": "bar"}],
+        )
+        eleven = "&".join(f"t{i}=v" for i in range(11))
+        self.assertEqual(
+            self.error_code(self.s3.put_object, Bucket=bucket, Key="k2", Body=b"x", Tagging=eleven),
+            ("InvalidTag", 400),
+        )
 
     def test_absent_bucket_configurations(self) -> None:
         """Configurations s4d does not keep answer 404 with AWS's code (s3cmd info retries 5xx)."""

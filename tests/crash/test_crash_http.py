@@ -125,7 +125,9 @@ class HttpCrashCampaign(SynchronousTestCase):
             for t in threads:
                 t.start()
             time.sleep(rng.uniform(0.5, 3.0))
-            self.assertEqual(len(server.pids()), workers_n, where)
+            # No worker died. (A worker still starting may have a short-lived child
+            # of its own: ctypes.util.find_library runs ldconfig.)
+            self.assertGreaterEqual(len(server.pids()), workers_n, where)
             killed.set()
             stop.set()
             server.kill()

@@ -8,9 +8,11 @@ random moment, reopens the store (recovery) and first runs fsck on it as it
 was found: no problem is allowed (orphan bytes are). Then it checks each upload
 against the log:
 
-* an acknowledged Complete left the object byte-exact and the upload gone; one
-  in flight either did that or left the upload listable with its parts, in
-  which case the parent completes it now and checks the bytes;
+* an acknowledged Complete left the object byte-exact and the upload gone, and
+  its completed-upload record: the same Complete repeated now answers the
+  object's ETag and writes nothing; one in flight either did all that or left
+  the upload listable with its parts, in which case the parent completes it
+  now and checks the bytes;
 * an acknowledged Abort left nothing; one in flight left nothing or an upload
   that the parent can still abort;
 * an upload still in progress is listable, and every acknowledged part is
@@ -172,6 +174,31 @@ class MultipartCrashTests(SynchronousTestCase):
             self.assertEqual(found[0].upload_id, log.uid)
         return found[0] if found else None
 
+    def check_repeat(self, store: Store, log: UploadLog, where: str) -> None:
+        """A completed upload answers its Complete again: the object's ETag, nothing written."""
+        assert log.uid is not None
+        requested = [fm.RequestedPart(n, log.parts[n]) for n in log.chosen]
+        again = store.commit(
+            lambda t: fm.complete_upload(
+                t,
+                BUCKET,
+                log.key,
+                log.uid or "",
+                requested,
+                fo.WriteConditions(),
+                time.time_ns(),
+                min_part_size=0,
+            )
+        )
+        _, _, version = self.read(store, log.key)
+        assert version is not None
+        self.assertTrue(again.repeated, where)
+        self.assertEqual(
+            (again.result.etag, again.result.size), (version.etag, version.size), where
+        )
+        self.assertEqual(version.etag, fm.multipart_etag([log.parts[n] for n in log.chosen]), where)
+        self.assertEqual(self.read(store, log.key)[0], log.sha, where)
+
     def check_upload(self, store: Store, log: UploadLog, where: str) -> str | None:
         """Check one upload against its log, then finish it; the object's sha256 if one exists."""
         upload = self.found_upload(store, log)
@@ -179,6 +206,7 @@ class MultipartCrashTests(SynchronousTestCase):
         if log.final == "complete" and log.final_acked:
             self.assertIsNone(upload, where)
             self.assertEqual(sha, log.sha, where)
+            self.check_repeat(store, log, where)
             return sha
         if log.final == "abort" and log.final_acked:
             self.assertEqual((upload, sha), (None, None), where)
@@ -188,6 +216,7 @@ class MultipartCrashTests(SynchronousTestCase):
             self.assertTrue(log.final is not None or log.uid is None, f"upload lost: {where}")
             if log.final == "complete":
                 self.assertEqual(sha, log.sha, where)
+                self.check_repeat(store, log, where)
                 return sha
             self.assertIsNone(sha, where)
             return None

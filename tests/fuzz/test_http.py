@@ -84,7 +84,8 @@ class _Engine:
     """Every area of the engine is a :class:`_Facade`."""
 
     def __init__(self) -> None:
-        self.buckets = self.objects = self.multipart = self.renames = _Facade()
+        self.buckets = self.objects = self.multipart = self.renames = self.locks = _Facade()
+        self.lifecycle = _Facade()
 
 
 def make_site(clock: Clock) -> S3Site:

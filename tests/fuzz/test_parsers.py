@@ -1,4 +1,4 @@
-"""Fuzzing the small request parsers: ranges, addressing, query strings, upload headers.
+"""Fuzzing the small request parsers: ranges, addressing, query strings, upload and lock headers.
 
 Strategy: each parser gets arbitrary input and input shaped like what it
 expects with odd parts (digits ``int()`` refuses, enormous numbers, NULs,
@@ -20,6 +20,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from s4d.auth import request as auth_request
 from s4d.errors import S3Error
+from s4d.s3 import objectlock
 from s4d.s3.addressing import check_bucket_name, resolve
 from s4d.s3.body import BodySink
 from s4d.s3.call import S3Call
@@ -234,3 +235,50 @@ class UploadHeaderFuzz(SynchronousTestCase):
         source = s3_only(parse_copy_source, header)
         if not isinstance(source, S3Error):
             self.assertTrue(source.bucket and source.key)
+
+
+LOCK_VALUES = st.one_of(
+    odd_text,
+    st.sampled_from(
+        [
+            "GOVERNANCE", "COMPLIANCE", "governance", "ON", "OFF", "", "true", "TRUE",
+            "2030-01-01T00:00:00Z", "2030-01-01T00:00:00.123456789Z", "0001-01-01",
+            "9999-12-31T23:59:59+14:00", "2030-01-01T00:00:00-23:59", "2030-W01-1",
+            "\u0662\u0660\u0663\u0660-01-01",
+        ]
+    ),
+)  # fmt: skip
+
+
+class LockHeaderFuzz(SynchronousTestCase):
+    """Object lock headers: a checked lock or an S3 error, whatever the values."""
+
+    @fuzz(400)
+    @given(
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "x-amz-object-lock-mode",
+                    "x-amz-object-lock-retain-until-date",
+                    "x-amz-object-lock-legal-hold",
+                    "x-amz-bucket-object-lock-enabled",
+                    "x-amz-bypass-governance-retention",
+                    "content-md5",
+                ]
+            ),
+            LOCK_VALUES,
+        ),
+        st.sampled_from(
+            ["PutObject", "CopyObject", "CreateMultipartUpload", "CreateBucket", "GetObject"]
+        ),
+    )
+    def test_lock_headers(self, values: dict[str, str], operation: str) -> None:
+        headers = CallHeaders({k: [v] for k, v in values.items()})
+        s3_only(objectlock.screen_lock_headers, operation, headers)
+        s3_only(objectlock.bypass_governance, headers)
+        lock = s3_only(objectlock.requested_lock, headers)
+        if not isinstance(lock, S3Error):
+            self.assertEqual(lock.mode is None, lock.until_ms is None)
+            self.assertIn(lock.mode, (None, "GOVERNANCE", "COMPLIANCE"))
+            if lock.until_ms is not None:
+                objectlock.render_retain_until(lock.until_ms)  # never fails on a parsed date

@@ -2,7 +2,8 @@
 
 Strategy: documents are generated from the vocabulary of the operations that
 take XML (CreateBucketConfiguration, Delete, VersioningConfiguration,
-CompleteMultipartUpload, AccessControlPolicy), nested at random, with random
+CompleteMultipartUpload, AccessControlPolicy, ObjectLockConfiguration,
+Retention, LegalHold), nested at random, with random
 text, namespaces, and damaged by random edits (a DOCTYPE or an entity
 reference spliced in, bytes flipped, the document cut short). Each body goes
 through :func:`s4d.s3.xml.parse` and through the real handler code of each
@@ -29,6 +30,7 @@ from s4d.errors import S3Error
 from s4d.s3.call import S3Call, SmallBody
 from s4d.s3.handlers import bucket
 from s4d.s3.handlers.bucket import BucketHandlers
+from s4d.s3.handlers.lock import parse_legal_hold, parse_lock_configuration, parse_retention
 from s4d.s3.handlers.multipart import parse_complete
 from s4d.s3.handlers.objects import ObjectHandlers
 from s4d.s3.headers import CallHeaders
@@ -39,10 +41,14 @@ TAGS = [
     "CreateBucketConfiguration", "LocationConstraint", "Delete", "Object", "Key", "VersionId",
     "Quiet", "VersioningConfiguration", "Status", "MfaDelete", "CompleteMultipartUpload", "Part",
     "PartNumber", "ETag", "ChecksumCRC32", "ChecksumSHA256", "AccessControlPolicy", "Owner", "ID",
-    "AccessControlList", "Grant", "Grantee", "Permission", "x",
+    "AccessControlList", "Grant", "Grantee", "Permission", "ObjectLockConfiguration",
+    "ObjectLockEnabled", "Rule", "DefaultRetention", "Mode", "Days", "Years", "Retention",
+    "RetainUntilDate", "LegalHold", "x",
 ]  # fmt: skip
 TEXTS = ["", "us-east-1", "eu-west-1", "Enabled", "Suspended", "true", "1", "10001", "\u00b2",
-         "9" * 5000, '"etag"', "FULL_CONTROL", "READ", "a/b", "&amp;", "&lt;"]  # fmt: skip
+         "9" * 5000, '"etag"', "FULL_CONTROL", "READ", "a/b", "&amp;", "&lt;", "GOVERNANCE",
+         "COMPLIANCE", "ON", "OFF", "-1", "0", "36501", "2030-01-01T00:00:00Z",
+         "2030-02-30T00:00:00Z", "9999-12-31T23:59:59.999999+14:00"]  # fmt: skip
 
 text = st.one_of(st.sampled_from(TEXTS), st.text(max_size=12).map(escape))
 
@@ -92,7 +98,7 @@ def documents(draw: st.DrawFn) -> bytes:
 class _Facade:
     """Every call succeeds at once (the handlers' parsing is what is under test)."""
 
-    def create(self, name: str, region: str, owner: str = "") -> Any:
+    def create(self, name: str, region: str, object_lock: bool = False, owner: str = "") -> Any:
         return succeed(None)
 
     def get(self, name: str) -> Any:
@@ -197,6 +203,18 @@ class XmlOperationFuzz(SynchronousTestCase):
     def test_put_acl(self, body: bytes) -> None:
         run_handler(BUCKETS.put_acl, _request(body))
         s3_only(bucket.check_acl_request, _request(body))
+
+    @fuzz(200)
+    @given(documents())
+    def test_object_lock_documents(self, body: bytes) -> None:
+        rule = s3_only(parse_lock_configuration, body)
+        if rule is not None and not isinstance(rule, S3Error):
+            self.assertIn(rule.mode, ("GOVERNANCE", "COMPLIANCE"))
+        retention = s3_only(parse_retention, body)
+        if not isinstance(retention, S3Error):
+            mode, until = retention
+            self.assertEqual(mode is None, until is None)
+        s3_only(parse_legal_hold, body)
 
     @fuzz(200)
     @given(documents())

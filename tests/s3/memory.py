@@ -1,8 +1,7 @@
 """The S3 server in memory: the real site, seam, handlers, engine and store, no sockets.
 
 :class:`MemoryS3` builds the server exactly as the service does
-(:func:`~s4d.s3.assembly.build_s3_site`, the users store behind its keys, the
-ops app with the identity API beside it) over a store in a temporary directory
+(:func:`~s4d.s3.assembly.build_s3_site`) over a store in a temporary directory
 whose group committer runs inline, with a runner passed in as a value:
 :class:`~s4d.util.threads.InlineRunner` (every blocking call runs at once, so a
 request is answered before :meth:`MemoryS3.request` returns) or
@@ -31,11 +30,11 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
+from twisted.web.resource import IResource
 
-from s4d.admin.app import OPS_PREFIXES, PUBLIC_PATHS, OpsApp
+from s4d.admin.app import PUBLIC_PATHS, OpsApp, is_ops_path
 from s4d.admin.bearer import JwtGuard
 from s4d.admin.throttle import LoginThrottle
-from s4d.admin.users import PREFIXES as IDENTITY_PREFIXES
 from s4d.admin.users import IdentityApi
 from s4d.auth import sigv4
 from s4d.auth.credentials import UserCredentials
@@ -43,8 +42,11 @@ from s4d.auth.tokens import TokenIssuer
 from s4d.engine import Engine
 from s4d.s3.assembly import build_s3_site
 from s4d.s3.request import S3Channel, S3Request, S3Site
+from s4d.store.clock import SYSTEM_CLOCK
+from s4d.store.clock import Clock as StoreClock
 from s4d.store.store import Store, StoreConfig
 from s4d.util.passwords import ScryptCost
+from s4d.util.served import RequestObserver
 from s4d.util.threads import InlineRunner, Runner
 
 T = TypeVar("T")
@@ -191,11 +193,21 @@ class MemoryS3:
         runner: Runner | None = None,
         max_upload_size: int = 5 << 30,
         region: str = "us-east-1",
+        ops: Callable[[MemoryS3], IResource] | None = None,
+        observer: RequestObserver | None = None,
+        segment_size: int = 1 << 30,
+        store_clock: StoreClock = SYSTEM_CLOCK,
     ) -> None:
+        """``ops`` builds the ops app's resource (default: the health probes and the
+        identity API: login, users, keys);
+        ``observer`` is told about every answered request; ``store_clock``: the clocks
+        the store reads (object lock's "now"); tests move it."""
         self.clock = Clock()
         self.data_dir = tempfile.mkdtemp(prefix="s4d-memory-")
         self.store = Store(
-            StoreConfig(self.data_dir, fsync=False, map_size=1 << 28), inline_commit=True
+            StoreConfig(self.data_dir, fsync=False, map_size=1 << 28, segment_size=segment_size),
+            inline_commit=True,
+            clock=store_clock,
         )
         self.runner = runner or InlineRunner()
         self.engine = Engine(
@@ -204,24 +216,29 @@ class MemoryS3:
         self.engine.users.set_up_root(ROOT_NAME, ROOT_PASSWORD)
         self.engine.directory.configure_root_key(ACCESS_KEY, SECRET_KEY)
         self.tokens = TokenIssuer(JWT_KEY, 3600, self.clock.seconds)
-        identity = IdentityApi(
-            self.engine.users,
-            JwtGuard(self.tokens, self.engine.directory),
-            self.tokens,
-            LoginThrottle(self.clock.seconds),
-        )
         self.site = build_s3_site(
             self.engine,
             UserCredentials(self.engine.directory),
-            ops=OpsApp(mounts=[(IDENTITY_PREFIXES, identity.resource())]).resource(),
+            ops=ops(self) if ops is not None else self.identity_ops(),
             public_paths=PUBLIC_PATHS,
-            ops_prefixes=OPS_PREFIXES,
+            ops_paths=is_ops_path,
+            observer=observer,
             max_upload_size=max_upload_size,
             region=region,
             now=lambda: NOW,
             clock=None,
             reactor=self.clock,
         )
+
+    def identity_ops(self) -> IResource:
+        """The ops app with the identity API (login, users, keys) as the service mounts it."""
+        identity = IdentityApi(
+            self.engine.users,
+            JwtGuard(self.tokens, self.engine.directory),
+            self.tokens,
+            LoginThrottle(self.clock.seconds),
+        )
+        return OpsApp([identity]).resource()
 
     def close(self) -> None:
         """Close the store and remove its directory."""

@@ -8,6 +8,7 @@ matters (100-continue, early rejection, aws-chunked framing, virtual hosts).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import urllib.error
@@ -19,8 +20,10 @@ from botocore.exceptions import ClientError
 from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import TestCase
 
+from s4d.auth import sigv2
 from s4d.auth.chunked import encode_aws_chunked
 from s4d.auth.sigv4 import signing_key
+from s4d.util import checksums as ck
 from tests.s3 import rawhttp
 from tests.s3.server import InProcessServer, boto3_client
 
@@ -113,9 +116,9 @@ class BucketTests(S3TestCase):
         await self.call(self.s3.create_bucket, Bucket="alpha")
         await self.call(self.s3.put_object, Bucket="alpha", Key="k", Body=b"x")
         for method, sub in (
-            ("DELETE", "lifecycle"),
+            ("DELETE", "policy"),
             ("PUT", "website"),
-            ("DELETE", "cors"),
+            ("DELETE", "website"),
             ("POST", "restore"),
             ("DELETE", "replication"),
         ):
@@ -588,6 +591,15 @@ class ListingTests(S3TestCase):
         page = await self.call(self.s3.list_objects_v2, Bucket="bkt", Prefix="a+")
         self.assertEqual([o["Key"] for o in page["Contents"]], ["a+b c"])
 
+    async def test_prefixes_boto3_reads_back_as_given(self) -> None:
+        """boto3 lists with ``encoding-type=url`` and decodes V1's Prefix never, V2's always."""
+        for prefix in ("\n", "a+b c", "é/"):
+            v1 = await self.call(self.s3.list_objects, Bucket="bkt", Prefix=prefix)
+            v2 = await self.call(self.s3.list_objects_v2, Bucket="bkt", Prefix=prefix)
+            self.assertEqual((v1["Prefix"], v2["Prefix"]), (prefix, prefix))
+        v1 = await self.call(self.s3.list_objects, Bucket="bkt", Prefix="a+")
+        self.assertEqual([o["Key"] for o in v1["Contents"]], ["a+b c"])
+
     async def test_start_after_and_bad_args(self) -> None:
         page = await self.call(self.s3.list_objects_v2, Bucket="bkt", StartAfter="a0")
         self.assertEqual([o["Key"] for o in page["Contents"]], ["b/1", "b/2", "c"])
@@ -690,6 +702,80 @@ class PostObjectTests(S3TestCase):
         for key in ("fixed", "other"):
             e = await self.client_error(self.s3.head_object, Bucket="bkt", Key=key)
             self.assertEqual(e.response["ResponseMetadata"]["HTTPStatusCode"], 404)
+
+    async def test_a_policy_without_its_signature_is_a_bad_argument(self) -> None:
+        """AWS: 400 ``InvalidArgument`` naming the missing field, and nothing stored."""
+        v4 = boto3_client(self.url, signature_version="s3v4")
+        for client, signature in ((self.s3, "Signature"), (v4, "X-Amz-Signature")):
+            post = client.generate_presigned_post("bkt", "unsigned")
+            fields = {k: v for k, v in post["fields"].items() if k != signature.lower()}
+            self.assertEqual(len(fields), len(post["fields"]) - 1)
+            status, _, body = await self.call(self._post, fields, b"x")
+            self.assertEqual(status, 400, body)
+            self.assertIn(b"<Code>InvalidArgument</Code>", body)
+            self.assertIn(f"<ArgumentName>{signature}</ArgumentName>".encode(), body)
+        e = await self.client_error(self.s3.head_object, Bucket="bkt", Key="unsigned")
+        self.assertEqual(e.response["ResponseMetadata"]["HTTPStatusCode"], 404)
+
+    async def test_an_expiration_that_is_not_iso_8601_utc(self) -> None:
+        """``str(datetime)`` as the expiration (s3-tests does that) is a bad policy: 400."""
+        import base64
+        import json
+
+        post = self.s3.generate_presigned_post("bkt", "badexp")
+        fields = dict(post["fields"])
+        document = json.loads(base64.b64decode(fields["policy"]))
+        document["expiration"] = str(datetime.now(UTC) + timedelta(hours=1))
+        fields["policy"] = base64.b64encode(json.dumps(document).encode()).decode()
+        fields["signature"] = sigv2.sign(rawhttp.SECRET_KEY, fields["policy"])
+        status, _, body = await self.call(self._post, fields, b"x")
+        self.assertEqual(status, 400, body)
+        self.assertIn(b"<Code>InvalidPolicyDocument</Code>", body)
+        e = await self.client_error(self.s3.head_object, Bucket="bkt", Key="badexp")
+        self.assertEqual(e.response["ResponseMetadata"]["HTTPStatusCode"], 404)
+
+    async def test_checksum_fields_are_checked_and_kept(self) -> None:
+        """A form's ``x-amz-checksum-*`` (no condition needed) and ``Content-MD5`` (covered)."""
+        data = os.urandom(5000)
+        post = self.s3.generate_presigned_post("bkt", "sum")
+        good = dict(post["fields"], **{"x-amz-checksum-sha256": ck.checksum_of("SHA256", data)})
+        status, _, body = await self.call(self._post, good, data)
+        self.assertEqual(status, 204, body)
+        head = await self.call(self.s3.head_object, Bucket="bkt", Key="sum", ChecksumMode="ENABLED")
+        self.assertEqual(head["ChecksumSHA256"], good["x-amz-checksum-sha256"])
+        self.assertEqual(head["ChecksumType"], "FULL_OBJECT")
+        for name, value in (
+            ("x-amz-checksum-sha256", ck.checksum_of("SHA256", b"other")),
+            ("x-amz-checksum-sha256", "sailorjerry"),
+            ("x-amz-checksum-crc32", ck.checksum_of("CRC32", b"other")),
+        ):
+            status, _, body = await self.call(
+                self._post, dict(post["fields"], **{name: value}), b"x"
+            )
+            self.assertEqual(status, 400, (name, value))
+            self.assertIn(b"<Code>BadDigest</Code>", body)
+        got = await self.call(read_object, self.s3, Bucket="bkt", Key="sum")
+        self.assertEqual(got["Data"], data)
+        # Content-MD5 and the algorithm to compute are ordinary fields: a condition names them
+        md5 = base64.b64encode(hashlib.md5(b"md5").digest()).decode()
+        post = self.s3.generate_presigned_post(
+            "bkt",
+            "md5",
+            Fields={"Content-MD5": md5, "x-amz-checksum-algorithm": "CRC32C"},
+            Conditions=[{"Content-MD5": md5}, {"x-amz-checksum-algorithm": "CRC32C"}],
+        )
+        status, _, body = await self.call(self._post, post["fields"], b"not md5")
+        self.assertEqual(status, 400)
+        self.assertIn(b"<Code>BadDigest</Code>", body)
+        status, _, body = await self.call(self._post, post["fields"], b"md5")
+        self.assertEqual(status, 204, body)
+        head = await self.call(self.s3.head_object, Bucket="bkt", Key="md5", ChecksumMode="ENABLED")
+        self.assertEqual(head["ChecksumCRC32C"], ck.checksum_of("CRC32C", b"md5"))
+        uncovered = self.s3.generate_presigned_post("bkt", "md5")
+        status, _, _ = await self.call(
+            self._post, dict(uncovered["fields"], **{"Content-MD5": md5}), b"md5"
+        )
+        self.assertEqual(status, 403)
 
     async def test_success_status_201(self) -> None:
         post = self.s3.generate_presigned_post(

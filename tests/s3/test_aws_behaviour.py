@@ -27,7 +27,8 @@ class MemoryTestCase(SynchronousTestCase):
 
 
 class ListObjectsV1EncodingTests(MemoryTestCase):
-    """V1's Prefix, Marker and Delimiter are URL-encoded only when ``encoding-type=url``."""
+    """V1's Marker and Delimiter are URL-encoded only when ``encoding-type=url``;
+    its Prefix never is (botocore does not decode it)."""
 
     def setUp(self) -> None:
         super().setUp()
@@ -47,10 +48,41 @@ class ListObjectsV1EncodingTests(MemoryTestCase):
             "GET", "/bkt?prefix=a%20b%2B&marker=a%20b%2B%2F1&delimiter=%20&encoding-type=url"
         )
         self.assertEqual(got.status, 200, got.body)
-        self.assertIn(b"<Prefix>a%20b%2B</Prefix>", got.body)
+        self.assertIn(b"<Prefix>a b+</Prefix>", got.body)
         self.assertIn(b"<Marker>a%20b%2B/1</Marker>", got.body)
         self.assertIn(b"<Delimiter>%20</Delimiter>", got.body)
         self.assertIn(b"<EncodingType>url</EncodingType>", got.body)
+
+    def test_an_unreadable_prefix_comes_back_as_given(self) -> None:
+        """s3-tests test_bucket_list_prefix_unreadable: boto3 asks ``encoding-type=url``."""
+        got = self.s3.request("GET", "/bkt?prefix=%0A&encoding-type=url")
+        self.assertEqual(got.status, 200, got.body)
+        self.assertIn(b"<Prefix>\n</Prefix>", got.body)
+        self.assertNotIn(b"<Contents>", got.body)
+        v2 = self.s3.request("GET", "/bkt?list-type=2&prefix=%0A&encoding-type=url")
+        self.assertIn(b"<Prefix>%0A</Prefix>", v2.body)
+
+
+class UnreadableKeyTests(MemoryTestCase):
+    """A path that is not UTF-8 once percent-decoded: 400 ``InvalidURI`` with S3's text.
+
+    s3-tests test_object_read_unreadable was written for Python 2, where the key
+    ``'\\xae\\x8a-'`` is those three bytes; under Python 3 boto3 sends it as UTF-8
+    (``%C2%AE%C2%8A-``), a valid key, which is simply not there.
+    """
+
+    def test_bytes_that_are_not_utf8(self) -> None:
+        for path in ("/bkt/%AE%8A-", "/bkt/a%FFb", "/bkt/%C2"):
+            got = self.s3.request("GET", path)
+            self.assertEqual((got.status, got.code()), (400, "InvalidURI"), path)
+            self.assertIn(b"<Message>Couldn't parse the specified URI.</Message>", got.body)
+            self.assertEqual(self.s3.request("PUT", path, b"x").status, 400, path)
+
+    def test_the_same_characters_in_utf8_are_a_key(self) -> None:
+        got = self.s3.request("GET", "/bkt/%C2%AE%C2%8A-")
+        self.assertEqual((got.status, got.code()), (404, "NoSuchKey"))
+        self.assertEqual(self.s3.request("PUT", "/bkt/%C2%AE%C2%8A-", b"x").status, 200)
+        self.assertEqual(self.s3.request("GET", "/bkt/%C2%AE%C2%8A-").body, b"x")
 
 
 class CreateBucketAgainTests(SynchronousTestCase):
@@ -85,7 +117,11 @@ class CreateBucketAgainTests(SynchronousTestCase):
 
 
 class PartNumberPastThePartsTests(MemoryTestCase):
-    """GET or HEAD of a part the object lacks: 400 InvalidPartNumber, not a range error."""
+    """GET or HEAD of a part the object lacks: 400 InvalidPart, not a range error.
+
+    (The issue asked for ``InvalidPartNumber``; AWS, as other servers report it,
+    and the conformance suite's test_multipart_get_part answer ``InvalidPart``.)
+    """
 
     def multipart_object(self, key: str, parts: list[bytes]) -> None:
         created = self.s3.request("POST", f"/bkt/{key}?uploads")
@@ -111,7 +147,7 @@ class PartNumberPastThePartsTests(MemoryTestCase):
         self.assertEqual((got.status, got.body), (200, b"0123456789"))
         for number in (2, 10000):
             got = self.s3.request("GET", f"/bkt/one?partNumber={number}")
-            self.assertEqual((got.status, got.code()), (400, "InvalidPartNumber"), number)
+            self.assertEqual((got.status, got.code()), (400, "InvalidPart"), number)
             head = self.s3.request("HEAD", f"/bkt/one?partNumber={number}")
             self.assertEqual(head.status, 400, number)
 
@@ -120,7 +156,7 @@ class PartNumberPastThePartsTests(MemoryTestCase):
         got = self.s3.request("GET", "/bkt/mp?partNumber=2")
         self.assertEqual((got.status, got.body), (206, b"b" * 10))
         got = self.s3.request("GET", "/bkt/mp?partNumber=3")
-        self.assertEqual((got.status, got.code()), (400, "InvalidPartNumber"))
+        self.assertEqual((got.status, got.code()), (400, "InvalidPart"))
         head = self.s3.request("HEAD", "/bkt/mp?partNumber=3")
         self.assertEqual(head.status, 400)
 

@@ -52,7 +52,9 @@ class _Facade:
 
 class _Engine:
     def __init__(self) -> None:
-        self.buckets = self.objects = self.multipart = self.renames = _Facade()
+        self.buckets = self.objects = self.multipart = self.renames = self.locks = _Facade()
+        self.admin = self.maintenance = _Facade()
+        self.lifecycle = _Facade()
         self.users = self.directory = _Facade()
 
 

@@ -125,7 +125,7 @@ class RoundTripTests(MultipartTestCase):
             self.assertEqual(head["ContentLength"], len(data))
             self.assertEqual(head["PartsCount"], 3)
         e = await self.client_error(read_object, self.s3, Bucket="bkt", Key="p", PartNumber=4)
-        self.assertEqual(error_code(e), "InvalidPartNumber")
+        self.assertEqual(error_code(e), "InvalidPart")
         whole = b"".join(parts)
         for first, last in ((2990, 3010), (0, 9499), (2999, 7000), (6999, 7001), (100, 9000)):
             got = await self.call(
@@ -248,7 +248,7 @@ class ValidationTests(MultipartTestCase):
         self.assertEqual(error_code(e), "InvalidPart")
         e = await self.client_error(self.complete, "k", uid, [done[1], done[0]])
         self.assertEqual(error_code(e), "InvalidPartOrder")
-        e = await self.client_error(self.complete, "k", uid, [done[0], done[0]])
+        e = await self.client_error(self.complete, "k", uid, [done[0], done[1], done[0]])
         self.assertEqual(error_code(e), "InvalidPartOrder")
         # ETags are accepted with or without quotes.
         unquoted = [{"PartNumber": p["PartNumber"], "ETag": p["ETag"].strip('"')} for p in done]

@@ -66,7 +66,7 @@ class RolesTestCase(SynchronousTestCase):
                         "super": "supers"}  # fmt: skip
         for name, bucket in self.buckets.items():
             if name == "reader":
-                self.server.engine.buckets.create(bucket, "us-east-1", self.ids["reader"])
+                self.server.engine.buckets.create(bucket, "us-east-1", owner=self.ids["reader"])
             else:
                 self.assertEqual(self.s3(name, "PUT", f"/{bucket}").status, 200)
         for bucket in self.buckets.values():

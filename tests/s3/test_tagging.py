@@ -6,6 +6,7 @@ every operation also runs through boto3 against a loopback server.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -74,7 +75,7 @@ class ValidationTests(TestCase):
             ),
             (
                 tagging_xml(*((f"k{i}", "v") for i in range(11))),
-                "BadRequest",
+                "InvalidTag",
                 "Object tags cannot be greater than 10",
             ),
         ]
@@ -109,6 +110,38 @@ class ValidationTests(TestCase):
         self.assertRefused(got, "InvalidTag")
         got = self.s3.request("POST", "/bkt/m?uploads", headers={"x-amz-tagging": "aws:k=v"})
         self.assertRefused(got, "InvalidTag")
+        eleven = "&".join(f"k{i}=v" for i in range(11))
+        for method, target in (("PUT", "/bkt/h"), ("POST", "/bkt/m?uploads")):
+            got = self.s3.request(
+                method, target, b"x" if method == "PUT" else b"", {"x-amz-tagging": eleven}
+            )
+            self.assertRefused(got, "InvalidTag", "Object tags cannot be greater than 10")
+        self.assertEqual(self.s3.request("HEAD", "/bkt/h").status, 404)
+
+    def test_a_tag_without_a_value_in_the_header(self) -> None:
+        """``foo=bar&bar``: ``bar`` is a tag whose value is empty (s3-tests, AWS)."""
+        got = self.s3.request("PUT", "/bkt/v", b"x", {"x-amz-tagging": "foo=bar&bar"})
+        self.assertEqual(got.status, 200, got.body)
+        tags = self.s3.request("GET", "/bkt/v?tagging").body
+        self.assertIn(
+            b"<TagSet><Tag><Key>bar</Key><Value></Value></Tag>"
+            b"<Tag><Key>foo</Key><Value>bar</Value></Tag></TagSet>",
+            tags.replace(b"<Value />", b"<Value></Value>"),
+        )
+
+    def test_tag_sets_are_listed_in_key_order(self) -> None:
+        """AWS promises no order; ours is the keys' (UTF-8 byte) order, however they were set."""
+        pairs = [("zeta", "1"), ("Alpha", "2"), ("é", "3"), ("alpha", "4"), ("a b", "5")]
+        listed = [b"a b", b"Alpha", b"alpha", b"zeta", "é".encode()]
+        self.assertEqual(self.put_tags(tagging_xml(*pairs)).status, 200)
+        self.assertEqual(self.put_tags(tagging_xml(*pairs), "/bkt?tagging").status, 204)
+        for target in ("/bkt/k?tagging", "/bkt?tagging"):
+            body = self.s3.request("GET", target).body
+            keys = [
+                body[m.end() : body.index(b"</Key>", m.end())] for m in re.finditer(b"<Key>", body)
+            ]
+            self.assertEqual(keys, sorted(listed), target)
+            self.assertEqual(keys, [b"Alpha", b"a b", b"alpha", b"zeta", "é".encode()])
 
     def test_copy_directive(self) -> None:
         got = self.s3.request(
@@ -171,6 +204,24 @@ class TaggingApiTests(S3TestCase):
         self.assertNotIn("TagCount", head)
         e = await self.client_error(self.s3.get_object_tagging, Bucket="bkt", Key="nope")
         self.assertEqual(error_code(e), "NoSuchKey")
+
+    async def test_boto3_sees_aws_answers(self) -> None:
+        """A key without ``=`` is a tag with an empty value; tags come in key order;
+        eleven tags are ``InvalidTag`` and change nothing."""
+        await self.setup_bucket()
+        await self.call(self.s3.put_object, Bucket="bkt", Key="k", Body=b"x", Tagging="foo=bar&bar")
+        got = await self.call(self.s3.get_object_tagging, Bucket="bkt", Key="k")
+        self.assertEqual(
+            got["TagSet"], [{"Key": "bar", "Value": ""}, {"Key": "foo", "Value": "bar"}]
+        )
+        eleven = {"TagSet": [{"Key": str(i), "Value": str(i)} for i in range(11)]}
+        e = await self.client_error(
+            self.s3.put_object_tagging, Bucket="bkt", Key="k", Tagging=eleven
+        )
+        self.assertEqual(
+            (error_code(e), e.response["ResponseMetadata"]["HTTPStatusCode"]), ("InvalidTag", 400)
+        )
+        self.assertEqual(await self.tags(Key="k"), {"bar": "", "foo": "bar"})
 
     async def test_tagging_header_on_put(self) -> None:
         await self.setup_bucket()
@@ -299,8 +350,9 @@ class TaggingApiTests(S3TestCase):
         )
         self.assertEqual(put["ResponseMetadata"]["HTTPStatusCode"], 204)
         got = await self.call(self.s3.get_bucket_tagging, Bucket="bkt")
+        # in the order of the keys, not as sent (AWS promises no order)
         self.assertEqual(
-            got["TagSet"], [{"Key": "team", "Value": "storage"}, {"Key": "e", "Value": ""}]
+            got["TagSet"], [{"Key": "e", "Value": ""}, {"Key": "team", "Value": "storage"}]
         )
         deleted = await self.call(self.s3.delete_bucket_tagging, Bucket="bkt")
         self.assertEqual(deleted["ResponseMetadata"]["HTTPStatusCode"], 204)

@@ -152,7 +152,7 @@ class RulesTests(SynchronousTestCase):
         alice = self.create("alice")
         uid = alice.user_id
         self.commit(lambda t: fi.add_key(t, uid, "AK1", b"s", NOW, False))
-        self.commit(lambda t: fb.create_bucket(t, "alices", "us-east-1", NOW, uid))
+        self.commit(lambda t: fb.create_bucket(t, "alices", "us-east-1", NOW, owner=uid))
         error = self.assertRaises(IdentityError, self.commit, lambda t: fi.delete_user(t, uid))
         self.assertIn("alices", error.message)
         self.commit(lambda t: fb.delete_bucket(t, "alices"))
@@ -165,7 +165,7 @@ class RulesTests(SynchronousTestCase):
 
     def test_bucket_owners(self) -> None:
         alice = self.create("alice")
-        self.commit(lambda t: fb.create_bucket(t, "a", "us-east-1", NOW, alice.user_id))
+        self.commit(lambda t: fb.create_bucket(t, "a", "us-east-1", NOW, owner=alice.user_id))
         self.commit(lambda t: fb.create_bucket(t, "r", "us-east-1", NOW))
         with self.store.read() as t:
             self.assertEqual(t.buckets.require("a").owner, alice.user_id)
@@ -173,7 +173,7 @@ class RulesTests(SynchronousTestCase):
         mine = self.assertRaises(
             S3Error,
             self.commit,
-            lambda t: fb.create_bucket(t, "a", "us-east-1", NOW, alice.user_id),
+            lambda t: fb.create_bucket(t, "a", "us-east-1", NOW, owner=alice.user_id),
         )
         self.assertEqual(mine.code, "BucketAlreadyOwnedByYou")
         theirs = self.assertRaises(
@@ -238,7 +238,9 @@ class DirectoryTests(SynchronousTestCase):
         self.assertIsNone(other.key("AKALICE"))
 
     def test_bucket_owner(self) -> None:
-        self.store.commit(lambda t: fb.create_bucket(t, "b", "us-east-1", NOW, self.alice.user_id))
+        self.store.commit(
+            lambda t: fb.create_bucket(t, "b", "us-east-1", NOW, owner=self.alice.user_id)
+        )
         self.store.commit(lambda t: fb.create_bucket(t, "r", "us-east-1", NOW))
         self.assertEqual(self.one.bucket_owner("b"), self.alice.user_id)
         self.assertEqual(self.one.bucket_owner("r"), self.root.user_id)
@@ -246,13 +248,13 @@ class DirectoryTests(SynchronousTestCase):
 
     def test_cached_bucket_owners_follow_deletion_and_creation(self) -> None:
         alice, root = self.alice.user_id, self.root.user_id
-        self.store.commit(lambda t: fb.create_bucket(t, "b", "us-east-1", NOW, alice))
+        self.store.commit(lambda t: fb.create_bucket(t, "b", "us-east-1", NOW, owner=alice))
         self.assertEqual(self.two.bucket_owner("b"), alice)
         self.assertIsNone(self.two.bucket_owner("c"))
         self.store.commit(lambda t: fb.delete_bucket(t, "b"))
         self.assertIsNone(self.two.bucket_owner("b"))
-        self.store.commit(lambda t: fb.create_bucket(t, "b", "us-east-1", NOW, root))
-        self.store.commit(lambda t: fb.create_bucket(t, "c", "us-east-1", NOW, alice))
+        self.store.commit(lambda t: fb.create_bucket(t, "b", "us-east-1", NOW, owner=root))
+        self.store.commit(lambda t: fb.create_bucket(t, "c", "us-east-1", NOW, owner=alice))
         self.assertEqual(self.two.bucket_owner("b"), root)
         self.assertEqual(self.two.bucket_owner("c"), alice)
         # within one request (no refresh) the cache answers

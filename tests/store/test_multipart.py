@@ -3,13 +3,15 @@
 Strategy: the transaction functions of :mod:`s4d.features.multipart` run against
 a real store in a temporary directory with the inline committer (no threads).
 The central test is a property: after any random sequence of creates, part
-uploads (with replacements), completes of random subsets, aborts, expiries,
-plain puts and deletes, over data drawn from a handful of blocks so that chunks
-are shared between parts and objects all the time, fsck's recount of chunk
-references (from versions *and* parts) equals the stored counts, every object
-reads back as a model predicts, and the uploads listed are the model's. The
-other tests pin down the listing order of long keys, markers and delimiters,
-and that fsck notices multipart damage.
+uploads (with replacements), completes of random subsets (and repeats of them),
+aborts, expiries, forgetting of completed uploads, plain puts and deletes, over
+data drawn from a handful of blocks so that chunks are shared between parts and
+objects all the time, fsck's recount of chunk references (from versions *and*
+parts) equals the stored counts, every object reads back as a model predicts,
+the uploads listed are the model's, and a repeated Complete answers what the
+completion made until it is forgotten. The other tests pin down the listing
+order of long keys, markers and delimiters, completed-upload records, and that
+fsck notices multipart damage.
 """
 
 from __future__ import annotations
@@ -24,14 +26,17 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from twisted.trial.unittest import SynchronousTestCase
 
+from s4d.engine.multipart import completed_checksums
 from s4d.errors import S3Error
 from s4d.features import multipart as fm
+from s4d.features import objects as fo
 from s4d.features.objects import WriteConditions
 from s4d.store import codec, fsck
 from s4d.store.chunks import digest_of
 from s4d.store.model import MultipartUpload, PartRecord
-from s4d.store.schema import part_key
+from s4d.store.schema import completed_expiry_key, completed_key, part_key
 from s4d.store.store import Store, StoreConfig
+from s4d.util import checksums as ck
 from tests.store.helpers import (
     NOW,
     create_bucket,
@@ -40,6 +45,7 @@ from tests.store.helpers import (
     open_store,
     put,
     segments_of,
+    set_versioning,
     write_chunks,
 )
 
@@ -63,12 +69,19 @@ def upload_part(store: Store, upload: MultipartUpload, number: int, data: bytes)
     return done
 
 
-def complete(store: Store, upload: MultipartUpload, parts: list[PartRecord], **kw: Any) -> Any:
+def complete(
+    store: Store,
+    upload: MultipartUpload,
+    parts: list[PartRecord],
+    now: int = NOW,
+    key: str | None = None,
+    **kw: Any,
+) -> Any:
     requested = [fm.RequestedPart(p.number, f'"{p.md5}"') for p in parts]
     kw.setdefault("min_part_size", 0)
     return store.commit(
         lambda t: fm.complete_upload(
-            t, "b", upload.key, upload.upload_id, requested, WriteConditions(), NOW, **kw
+            t, "b", key or upload.key, upload.upload_id, requested, WriteConditions(), now, **kw
         )
     )
 
@@ -131,14 +144,36 @@ class CompleteTests(MultipartStoreCase):
             return "ok"
 
         self.assertEqual(code([two, one]), "InvalidPartOrder")
-        self.assertEqual(code([one, one]), "InvalidPartOrder")
+        self.assertEqual(code([one, two, one]), "InvalidPartOrder")
         self.assertEqual(code([one, PartRecord(3, 1, one.md5, NOW)]), "InvalidPart")
         self.assertEqual(code([one, PartRecord(2, 1, one.md5, NOW)]), "InvalidPart")
+        # a number twice in a row: the later entry counts (here naming an ETag not stored)
+        self.assertEqual(code([one, two, PartRecord(2, 1, one.md5, NOW)]), "InvalidPart")
         self.assertEqual(code([one, two], min_part_size=11), "EntityTooSmall")
         self.assertEqual(code([one, two], object_size=19), "InvalidRequest")
         self.assertEqual(code([]), "MalformedXML")
         self.assertEqual(code([one, two], min_part_size=10), "ok")
-        self.assertEqual(code([one, two]), "NoSuchUpload")
+        # completed: only a repeat of the same part list is answered
+        self.assertEqual(code([one, two], object_size=20), "ok")
+        self.assertEqual(code([one, two], object_size=19), "InvalidRequest")
+        self.assertEqual(code([one]), "NoSuchUpload")
+        self.assertEqual(code([two, one]), "NoSuchUpload")
+        self.assertEqual(code([]), "NoSuchUpload")
+        self.assert_clean()
+
+    def test_a_part_number_named_twice_counts_once(self) -> None:
+        """The s3-tests "resend first finishes last" case: both answers of part 1 are named."""
+        upload = start(self.store, "k")
+        first = upload_part(self.store, upload, 1, b"B" * 8)
+        last = upload_part(self.store, upload, 1, b"A" * 8)  # finished last: stored
+        self.assertEqual(complete_code(self.store, upload, [last, first]), "InvalidPart")
+        done = complete(self.store, upload, [first, last])
+        self.assertEqual(done.version.parts, [8])
+        self.assertEqual(done.version.etag, fm.multipart_etag([last.md5]))
+        self.assertEqual(get(self.store, "b", "k"), b"A" * 8)
+        # a repeat with the same list, or with the entry that counted alone, is the same list
+        self.assertEqual(complete(self.store, upload, [first, last]).result, done.result)
+        self.assertEqual(complete(self.store, upload, [last]).result, done.result)
         self.assert_clean()
 
     def test_replacing_a_part_releases_the_old_one(self) -> None:
@@ -161,6 +196,125 @@ class CompleteTests(MultipartStoreCase):
         self.store.commit(lambda t: fm.abort_upload(t, "b", "young", young.upload_id))
         report = self.assert_clean()
         self.assertEqual((report.stats.uploads, report.stats.chunk_refs), (0, 0))
+
+
+class CompletedRecordTests(MultipartStoreCase):
+    """A completion leaves a record that answers a repeat until it is forgotten."""
+
+    def test_repeat_answers_what_the_completion_made(self) -> None:
+        upload = start(self.store, "k")
+        parts = [upload_part(self.store, upload, n, BLOCKS[n]) for n in (1, 2)]
+        done = complete(self.store, upload, parts, now=NOW + 5)
+        self.assertFalse(done.repeated)
+        self.assertEqual(
+            (done.result.upload_id, done.result.key, done.result.etag, done.result.size),
+            (upload.upload_id, "k", done.version.etag, 2 * CHUNK),
+        )
+        self.assertEqual(done.result.completed_ns, NOW + 5)
+        report = self.assert_clean()
+        self.assertEqual((report.stats.uploads, report.stats.completed), (0, 1))
+        # overwritten since: the repeat still reports what the completion made, and writes nothing
+        put(self.store, "b", "k", b"newer")
+        again = complete(self.store, upload, parts, now=NOW + 50)
+        self.assertTrue(again.repeated)
+        self.assertEqual((again.result, again.version, again.upload), (done.result, None, None))
+        self.assertEqual(get(self.store, "b", "k"), b"newer")
+        # another key, another bucket, another list: not this upload
+        self.assertEqual(complete_code(self.store, upload, parts, key="other"), "NoSuchUpload")
+        create_bucket(self.store, "c")
+        requested = [fm.RequestedPart(p.number, p.md5) for p in parts]
+        with self.assertRaises(S3Error) as e:
+            self.store.commit(
+                lambda t: fm.complete_upload(
+                    t, "c", "k", upload.upload_id, requested, WriteConditions(), NOW
+                )
+            )
+        self.assertEqual(e.exception.code, "NoSuchUpload")
+        self.assertEqual(complete_code(self.store, upload, parts[:1]), "NoSuchUpload")
+        self.assert_clean()
+
+    def test_versioned_repeat_names_the_version_made(self) -> None:
+        set_versioning(self.store, "b", "Enabled")
+        upload = start(self.store, "k")
+        part = upload_part(self.store, upload, 1, BLOCKS[0])
+        done = complete(self.store, upload, [part])
+        self.assertNotEqual(done.result.version_id, "null")
+        self.assertEqual(done.result.version_id, done.version.version_id)
+        put(self.store, "b", "k", b"newer")
+        self.assertEqual(
+            complete(self.store, upload, [part]).result.version_id, done.version.version_id
+        )
+
+    def test_forgotten_oldest_first_in_batches(self) -> None:
+        uploads = []
+        for n in range(5):
+            upload = start(self.store, f"k{n}")
+            part = upload_part(self.store, upload, 1, BLOCKS[n % 4])
+            complete(self.store, upload, [part], now=NOW + 10 * n)
+            uploads.append((upload, part))
+        forget = fm.forget_completed
+        self.assertEqual(self.store.commit(lambda t: forget(t, NOW)), 0)
+        self.assertEqual(self.store.commit(lambda t: forget(t, NOW + 25, limit=2)), 2)
+        self.assertEqual(self.store.commit(lambda t: forget(t, NOW + 25, limit=2)), 1)
+        self.assertEqual(self.assert_clean().stats.completed, 2)
+        for n, (upload, part) in enumerate(uploads):
+            code = complete_code(self.store, upload, [part])
+            self.assertEqual(code, "NoSuchUpload" if n < 3 else "ok", n)
+        self.assertEqual(self.store.commit(lambda t: forget(t, NOW + 1000)), 2)
+        self.assertEqual(self.assert_clean().stats.completed, 0)
+
+    def test_part_checksums_follow_the_object(self) -> None:
+        template = MultipartUpload("", 0, "k", 0, checksum_algorithm="SHA256")
+        upload = self.store.commit(lambda t: fm.create_upload(t, "b", "k", template, NOW))
+        sums = []
+        for n in (1, 2):
+            chunks = write_chunks(self.store, BLOCKS[n])
+            value = ck.checksum_of("SHA256", BLOCKS[n])
+            sums.append(value)
+            part = PartRecord(n, CHUNK, hashlib.md5(BLOCKS[n]).hexdigest(), NOW, {"SHA256": value})
+            self.store.commit(
+                lambda t, part=part, chunks=chunks: fm.upload_part(
+                    t, "b", "k", upload.upload_id, part, chunks
+                ),
+                segments_of(chunks),
+            )
+        done = self.store.commit(
+            lambda t: fm.complete_upload(
+                t,
+                "b",
+                "k",
+                upload.upload_id,
+                [fm.RequestedPart(n, hashlib.md5(BLOCKS[n]).hexdigest()) for n in (1, 2)],
+                WriteConditions(),
+                NOW,
+                completed_checksums({}),
+                min_part_size=0,
+            )
+        )
+        self.assertEqual(done.version.part_checksums, sums)
+        self.assertEqual(done.result.checksums, {"SHA256": ck.composite("SHA256", sums)})
+        with self.store.read() as t:
+            stored = fo.find_version(t, t.buckets.require("b"), "k", None)[1]
+        self.assertEqual((stored.parts, stored.part_checksums), ([CHUNK, CHUNK], sums))
+        # a copy shares the parts, and their checksums with them
+        self.store.commit(
+            lambda t: fo.copy_object(
+                t, fo.CopySource("b", "k"), "b", "copy", None, WriteConditions(), NOW
+            )
+        )
+        with self.store.read() as t:
+            copied = fo.find_version(t, t.buckets.require("b"), "copy", None)[1]
+        self.assertEqual(copied.part_checksums, sums)
+        self.assert_clean()
+
+
+def complete_code(store: Store, upload: MultipartUpload, parts: list[PartRecord], **kw: Any) -> str:
+    """The S3 error code of completing ``upload`` with ``parts`` ("ok" if it succeeds)."""
+    try:
+        complete(store, upload, parts, **kw)
+    except S3Error as e:
+        return e.code
+    return "ok"
 
 
 class ListingOrderTests(MultipartStoreCase):
@@ -220,6 +374,23 @@ class FsckTests(MultipartStoreCase):
             fsck.check_store(self.store).kinds(), {fsck.ORPHAN_PART, fsck.REFCOUNT_MISMATCH}
         )
 
+    def test_detects_unpaired_completed_records(self) -> None:
+        upload = start(self.store, "k")
+        complete(self.store, upload, [upload_part(self.store, upload, 1, BLOCKS[0])])
+        self.assertEqual(self.assert_clean().stats.completed, 1)
+        multipart = self.store.dbs.multipart
+        with self.store.env.begin(write=True) as txn:
+            txn.delete(completed_expiry_key(NOW, upload.upload_id), db=multipart)
+        self.assertEqual(fsck.check_store(self.store).kinds(), {fsck.BAD_COMPLETED})
+        with self.store.env.begin(write=True) as txn:
+            txn.put(completed_expiry_key(NOW, upload.upload_id), b"", db=multipart)
+            txn.put(completed_expiry_key(NOW, "e" * 32), b"", db=multipart)
+        self.assertEqual(fsck.check_store(self.store).kinds(), {fsck.BAD_COMPLETED})
+        with self.store.env.begin(write=True) as txn:
+            txn.delete(completed_expiry_key(NOW, "e" * 32), db=multipart)
+            txn.put(completed_key(upload.upload_id), codec.encode({"b": 1}), db=multipart)
+        self.assertEqual(fsck.check_store(self.store).kinds(), {fsck.BAD_COMPLETED})
+
     def test_detects_a_lost_upload_record(self) -> None:
         upload = start(self.store, "k")
         upload_part(self.store, upload, 1, BLOCKS[0])
@@ -247,6 +418,8 @@ class MultipartMachine(RuleBasedStateMachine):
         create_bucket(self.store, "b")
         self.uploads: list[tuple[MultipartUpload, dict[int, tuple[PartRecord, bytes]]]] = []
         self.objects: dict[str, bytes] = {}
+        # completed uploads still answering a repeat: upload, parts named, result
+        self.completed: list[tuple[MultipartUpload, list[PartRecord], Any]] = []
         self.clock = NOW
 
     def teardown(self) -> None:
@@ -283,9 +456,24 @@ class MultipartMachine(RuleBasedStateMachine):
         index = candidates[which % len(candidates)]
         upload, parts = self.uploads[index]
         chosen = [n for n in sorted(parts) if mask[n - 1]] or sorted(parts)[:1]
-        complete(self.store, upload, [parts[n][0] for n in chosen])
+        named = [parts[n][0] for n in chosen]
+        done = complete(self.store, upload, named, now=self.tick())
         self.objects[upload.key] = b"".join(parts[n][1] for n in chosen)
+        self.completed.append((upload, named, done.result))
         del self.uploads[index]
+
+    @precondition(lambda self: self.completed)
+    @rule(which=st.integers(0, 9))
+    def repeat_complete(self, which: int) -> None:
+        upload, named, result = self.completed[which % len(self.completed)]
+        again = complete(self.store, upload, named, now=self.tick())
+        assert again.repeated and again.result == result, (again, result)
+
+    @rule(age=st.integers(0, 100))
+    def forget(self, age: int) -> None:
+        cutoff = self.tick() - age
+        self.store.commit(lambda t: fm.forget_completed(t, cutoff))
+        self.completed = [c for c in self.completed if c[2].completed_ns >= cutoff]
 
     @precondition(lambda self: self.uploads)
     @rule(which=st.integers(0, 9))
@@ -314,6 +502,7 @@ class MultipartMachine(RuleBasedStateMachine):
         report = fsck.check_store(self.store)
         assert report.ok, report.render()
         assert report.stats.parts == sum(len(p) for _, p in self.uploads)
+        assert report.stats.completed == len(self.completed)
         expected = sorted((u.key.encode(), u.upload_id) for u, _ in self.uploads)
         assert [(u.key.encode(), u.upload_id) for u in listed(self.store).uploads] == expected
         for key, data in self.objects.items():

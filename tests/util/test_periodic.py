@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from s4d.config import Config, build
-from s4d.service import multipart_expiry
+from s4d.service import COMPLETED_KEPT_HOURS, multipart_expiry
 from s4d.util.periodic import PeriodicService
 
 
@@ -82,6 +82,21 @@ class PeriodicServiceTests(SynchronousTestCase):
         self.assertEqual(clock.getDelayedCalls(), [])
 
 
+class AskedMultipart:
+    """Stands for the multipart facade: notes what the expiry job asks of it."""
+
+    def __init__(self, asked: list[tuple[str, int]]) -> None:
+        self.asked = asked
+
+    def expire(self, max_age_ns: int) -> Deferred[int]:
+        self.asked.append(("expire", max_age_ns))
+        return succeed(0)
+
+    def forget_completed(self, max_age_ns: int) -> Deferred[int]:
+        self.asked.append(("forget", max_age_ns))
+        return succeed(0)
+
+
 class ExpiryConfigTests(SynchronousTestCase):
     def test_ttl_settings(self) -> None:
         env = {"S4_ACCESS_KEY_ID": "a", "S4_SECRET_ACCESS_KEY": "b"}
@@ -94,23 +109,26 @@ class ExpiryConfigTests(SynchronousTestCase):
 
     def test_expiry_job_asks_the_engine(self) -> None:
         clock = Clock()
-        asked: list[int] = []
-
-        class FakeMultipart:
-            def expire(self, max_age_ns: int) -> Deferred[int]:
-                asked.append(max_age_ns)
-                d: Deferred[int] = Deferred()
-                d.callback(0)
-                return d
-
-        engine: Any = FakeMultipart()
+        asked: list[tuple[str, int]] = []
+        engine: Any = AskedMultipart(asked)
         service = multipart_expiry(Config(multipart_ttl_hours=2 / 3600), engine, clock)
-        assert service is not None
         self.assertEqual(service.interval, 0.5)
         service.startService()
         clock.advance(0)
         clock.advance(0.5)
-        self.assertEqual(asked, [2 * 10**9, 2 * 10**9])
+        both = [("expire", 2 * 10**9), ("forget", 2 * 10**9)]
+        self.assertEqual(asked, both * 2)
         service.stopService()
-        self.assertIsNone(multipart_expiry(Config(multipart_ttl_hours=0), engine, clock))
-        self.assertEqual(multipart_expiry(Config(), engine, clock).interval, 3600)  # type: ignore[union-attr]
+        self.assertEqual(multipart_expiry(Config(), engine, clock).interval, 3600)
+
+    def test_without_a_ttl_only_completed_uploads_are_forgotten(self) -> None:
+        """TTL 0 keeps uploads forever, but completed ones still go after a day."""
+        clock = Clock()
+        asked: list[tuple[str, int]] = []
+        engine: Any = AskedMultipart(asked)
+        service = multipart_expiry(Config(multipart_ttl_hours=0), engine, clock)
+        self.assertEqual(service.interval, 3600)
+        service.startService()
+        clock.advance(0)
+        self.assertEqual(asked, [("forget", int(COMPLETED_KEPT_HOURS * 3600 * 10**9))])
+        service.stopService()

@@ -6,15 +6,16 @@ import base64
 import hashlib
 from collections.abc import Iterator
 
-from s4d.auth.access import may_see
+from s4d.auth.access import listed_owner
 from s4d.engine import BucketsFacade
 from s4d.errors import S3Error
 from s4d.s3.addressing import check_bucket_name
 from s4d.s3.call import Handler, Response, S3Call
 from s4d.s3.dates import iso8601
 from s4d.s3.dispatch import Route, RouteKey, route
-from s4d.s3.handlers.common import owner, xml_response
-from s4d.s3.xml import child_text, parse
+from s4d.s3.handlers.common import decode_token, encode_token, owner, xml_response
+from s4d.s3.objectlock import bucket_lock_requested
+from s4d.s3.xml import Node, child_text, parse
 from s4d.util import checksums as ck
 
 CANNED_ACLS = frozenset(
@@ -22,21 +23,39 @@ CANNED_ACLS = frozenset(
      "bucket-owner-full-control", "aws-exec-read", "log-delivery-write"}
 )  # fmt: skip
 
+#: The query parameters of a paginated ListBuckets.
+LIST_BUCKETS_PARAMS = ("max-buckets", "continuation-token", "prefix", "bucket-region")
+
+#: The most buckets one ListBuckets page holds (AWS's limit of ``max-buckets``).
+MAX_BUCKETS = 10_000
+
 #: The region where CreateBucket of a bucket you already own answers 200 OK.
 LEGACY_REGION = "us-east-1"
 
 #: GET of a bucket configuration that s4d does not keep yet: the "none set" answer.
 ABSENT_CONFIGS = {
     "policy": ("GetBucketPolicy", "NoSuchBucketPolicy"),
-    "cors": ("GetBucketCors", "NoSuchCORSConfiguration"),
-    "lifecycle": ("GetBucketLifecycleConfiguration", "NoSuchLifecycleConfiguration"),
     "website": ("GetBucketWebsite", "NoSuchWebsiteConfiguration"),
     "encryption": ("GetBucketEncryption", "ServerSideEncryptionConfigurationNotFoundError"),
-    "object-lock": ("GetObjectLockConfiguration", "ObjectLockConfigurationNotFoundError"),
     "replication": ("GetBucketReplication", "ReplicationConfigurationNotFoundError"),
     "ownershipControls": ("GetBucketOwnershipControls", "OwnershipControlsNotFoundError"),
     "publicAccessBlock": ("GetPublicAccessBlock", "NoSuchPublicAccessBlockConfiguration"),
 }
+
+
+def _max_buckets(call: S3Call) -> int:
+    """``max-buckets`` (1 to 10,000; 10,000 when absent); ``InvalidArgument`` otherwise."""
+    raw = call.params.get("max-buckets")
+    if raw is None:
+        return MAX_BUCKETS
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_BUCKETS:
+        raise S3Error(
+            "InvalidArgument",
+            f"Argument max-buckets must be an integer between 1 and {MAX_BUCKETS}",
+            ArgumentName="max-buckets",
+            ArgumentValue=raw,
+        )
+    return int(raw)
 
 
 class BucketHandlers:
@@ -101,26 +120,40 @@ class BucketHandlers:
         return get_absent
 
     async def list_buckets(self, call: S3Call) -> Response:
-        """ListBuckets: the caller's buckets (every bucket for a SuperUser)."""
-        buckets = [b for b in await self.buckets.list_all() if may_see(call.principal, b.owner)]
-        return xml_response(
-            "ListAllMyBucketsResult",
-            [
-                ("Owner", owner(call)),
-                (
-                    "Buckets",
-                    [
-                        ("Bucket", [("Name", b.name), ("CreationDate", iso8601(b.created_ns))])
-                        for b in buckets
-                    ],
-                ),
-            ],
+        """ListBuckets, by name: all of the caller's buckets (every bucket for a
+        SuperUser), or a page (``max-buckets``, ``continuation-token``, ``prefix``,
+        ``bucket-region``) as AWS pages them."""
+        paged = any(name in call.params for name in LIST_BUCKETS_PARAMS)
+        max_buckets = _max_buckets(call)
+        token = call.params.get("continuation-token")
+        after = decode_token(token) if token else None
+        prefix = call.params.get("prefix", "")
+        region = call.params.get("bucket-region") or None
+        buckets, more = await self.buckets.list_page(
+            prefix, after, region, max_buckets, listed_owner(call.principal)
         )
+        listed: list[Node] = []
+        for b in buckets:
+            fields: list[Node] = [("Name", b.name), ("CreationDate", iso8601(b.created_ns))]
+            if paged:  # AWS adds the region when the request named any parameter
+                fields.append(("BucketRegion", b.region))
+            listed.append(("Bucket", fields))
+        children: list[Node] = [("Owner", owner(call)), ("Buckets", listed)]
+        if more and buckets:
+            children.append(("ContinuationToken", encode_token(buckets[-1].name)))
+        if "prefix" in call.params:
+            children.append(("Prefix", prefix))
+        return xml_response("ListAllMyBucketsResult", children)
 
     async def create_bucket(self, call: S3Call) -> Response:
-        """CreateBucket, with AWS's name and location rules."""
+        """CreateBucket, with AWS's name and location rules.
+
+        ``x-amz-bucket-object-lock-enabled: true`` enables object lock (and
+        versioning) on the new bucket.
+        """
         name = call.bucket
         check_bucket_name(name)
+        object_lock = bucket_lock_requested(call.headers)
         acl = call.header("x-amz-acl")
         if acl is not None and acl not in CANNED_ACLS:
             raise S3Error("InvalidArgument", "Unknown canned ACL.", ArgumentName="x-amz-acl")
@@ -139,7 +172,7 @@ class BucketHandlers:
                 )
         try:
             owner = call.principal.user_id if call.principal is not None else ""
-            await self.buckets.create(name, region, owner)
+            await self.buckets.create(name, region, object_lock, owner=owner)
         except S3Error as e:
             # AWS's legacy behaviour in us-east-1: re-creating a bucket you own succeeds
             # (and changes nothing here); every other region answers BucketAlreadyOwnedByYou.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 from collections.abc import Callable, Mapping
 from urllib.parse import quote
@@ -10,6 +12,8 @@ from s4d.engine import check_version_id
 from s4d.errors import S3Error
 from s4d.s3.call import Response, S3Call
 from s4d.s3.xml import Node, render
+
+_TOKEN_PREFIX = b"s4d1:"
 
 #: Turns a key (or None) into how a listing shows it.
 KeyEncoder = Callable[[str], str]
@@ -55,6 +59,26 @@ def int_param(call: S3Call, name: str, default: int, low: int = 0, high: int | N
     if high is not None:
         value = min(value, high)
     return value
+
+
+def encode_token(last: str) -> str:
+    """An opaque continuation token for a page that ended at ``last`` (a key, a bucket name)."""
+    return base64.urlsafe_b64encode(_TOKEN_PREFIX + last.encode("utf-8")).decode()
+
+
+def decode_token(token: str) -> str:
+    """The position a continuation token stands for; ``InvalidArgument`` if it is not ours."""
+    try:
+        raw = base64.urlsafe_b64decode(token.encode() + b"=" * (-len(token) % 4))
+        if not raw.startswith(_TOKEN_PREFIX):
+            raise ValueError
+        return raw[len(_TOKEN_PREFIX) :].decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise S3Error(
+            "InvalidArgument",
+            "The continuation token provided is incorrect",
+            ArgumentName="continuation-token",
+        ) from None
 
 
 def url_encoder(call: S3Call) -> KeyEncoder:

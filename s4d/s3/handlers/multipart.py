@@ -26,6 +26,7 @@ from twisted.logger import Logger
 from s4d.engine import (
     NULL_VERSION,
     Completion,
+    LifecycleFacade,
     MultipartFacade,
     MultipartUpload,
     PartRecord,
@@ -35,16 +36,18 @@ from s4d.engine import (
 )
 from s4d.errors import S3Error
 from s4d.s3.call import Response, ResponseWriter, S3Call
-from s4d.s3.dates import iso8601
+from s4d.s3.dates import http_date, iso8601
 from s4d.s3.dispatch import BodyMode, Route, RouteKey, route
 from s4d.s3.errors import error_body
 from s4d.s3.handlers.common import int_param, owner, url_encoder, xml_response
 from s4d.s3.handlers.objects import (
     copy_source_conditions,
+    expiration_header,
     new_object_from_headers,
     parse_copy_source,
     write_conditions,
 )
+from s4d.s3.objectlock import requested_lock
 from s4d.s3.xml import Node, child_text, parse, render
 from s4d.util import checksums as ck
 from s4d.util.numbers import decimal
@@ -97,11 +100,11 @@ def _checksum_settings(call: S3Call) -> tuple[str | None, str | None]:
 
 
 def _captured_extra(call: S3Call, checksum_type: str | None) -> dict[str, Any]:
-    """Headers kept for the completed object: tagging, ACL, checksum type.
-
-    (Object lock headers never get here: the front end refuses them.)
-    """
+    """Headers kept for the completed object: tagging, ACL, checksum type, object lock."""
     extra: dict[str, Any] = {}
+    lock = requested_lock(call.headers)
+    if not lock.is_empty():
+        extra["lock"] = lock.encode()
     tagging = call.header("x-amz-tagging")
     if tagging is not None:
         query_tags(tagging)  # refused now (InvalidTag), not at completion
@@ -193,20 +196,20 @@ def _location(call: S3Call) -> str:
 
 
 def _completion_document(call: S3Call, completion: Completion) -> tuple[bytes, dict[str, str]]:
-    version = completion.version
+    """The result document and headers (the same for a repeat of a completion)."""
+    result = completion.result
     children: list[Node] = [
         ("Location", _location(call)),
         ("Bucket", call.bucket),
         ("Key", call.key),
-        ("ETag", f'"{version.etag}"'),
+        ("ETag", f'"{result.etag}"'),
     ]
-    for alg, value in version.checksums.items():
+    for alg, value in result.checksums.items():
         children.append((f"Checksum{alg}", value))
-    if version.checksums:
-        children.append(("ChecksumType", completion.upload.extra.get("checksum_type", "COMPOSITE")))
+        children.append(("ChecksumType", ck.checksum_type(value)))
     headers = {"Content-Type": "application/xml"}
-    if version.version_id != NULL_VERSION:
-        headers["x-amz-version-id"] = version.version_id
+    if result.version_id != NULL_VERSION:
+        headers["x-amz-version-id"] = result.version_id
     return render("CompleteMultipartUploadResult", children), headers
 
 
@@ -270,11 +273,18 @@ class MultipartHandlers:
     :param multipart: the engine's multipart facade.
     :param clock: the timer for keeping a long CompleteMultipartUpload alive
         (None turns keep-alive off).
+    :param lifecycle: tells when lifecycle rules abort an upload or expire its object.
     """
 
-    def __init__(self, multipart: MultipartFacade, clock: IReactorTime | None) -> None:
+    def __init__(
+        self,
+        multipart: MultipartFacade,
+        clock: IReactorTime | None,
+        lifecycle: LifecycleFacade | None = None,
+    ) -> None:
         self.multipart = multipart
         self.clock = clock
+        self.lifecycle = lifecycle
 
     def routes(self) -> Iterator[tuple[RouteKey, Route]]:
         """This area's routes."""
@@ -330,11 +340,22 @@ class MultipartHandlers:
             extra=_captured_extra(call, kind),
         )
         upload = await self.multipart.create(call.bucket, call.key, template)
+        headers = _checksum_headers(upload)
+        headers.update(await self._abort_headers(call.bucket, upload))
         return xml_response(
             "InitiateMultipartUploadResult",
             [("Bucket", call.bucket), ("Key", call.key), ("UploadId", upload.upload_id)],
-            headers=_checksum_headers(upload),
+            headers=headers,
         )
+
+    async def _abort_headers(self, bucket: str, upload: MultipartUpload) -> dict[str, str]:
+        """``x-amz-abort-date`` and ``x-amz-abort-rule-id`` when a lifecycle rule aborts it."""
+        if self.lifecycle is None:
+            return {}
+        found = await self.lifecycle.abort_date(bucket, upload.key, upload.initiated_ns)
+        if found is None:
+            return {}
+        return {"x-amz-abort-date": http_date(found[0]), "x-amz-abort-rule-id": found[1]}
 
     async def upload_part(self, call: S3Call) -> Response:
         """UploadPart: the body streamed into segments as it arrived; check and commit it."""
@@ -402,7 +423,12 @@ class MultipartHandlers:
         )
         clock = self.clock
         if clock is None or await settles_within(d, clock, KEEPALIVE_AFTER):
-            body, headers = _completion_document(call, await d)
+            completion = await d
+            body, headers = _completion_document(call, completion)
+            if completion.version is not None:  # a repeated Complete made nothing new
+                headers.update(
+                    await expiration_header(self.lifecycle, call.bucket, completion.version)
+                )
             return Response(headers=headers, body=body)
 
         async def keep_alive(writer: ResponseWriter) -> None:
@@ -451,7 +477,8 @@ class MultipartHandlers:
             for alg, value in part.checksums.items():
                 item.append((f"Checksum{alg}", value))
             children.append(("Part", item))
-        return xml_response("ListPartsResult", children)
+        abort = await self._abort_headers(call.bucket, upload)
+        return xml_response("ListPartsResult", children, headers=abort)
 
     async def list_multipart_uploads(self, call: S3Call) -> Response:
         """ListMultipartUploads: prefix, delimiter, key-marker, upload-id-marker, max-uploads."""

@@ -20,6 +20,7 @@ from s4d.errors import S3Error
 from s4d.s3.call import Response, S3Call
 from s4d.s3.dates import parse_http_date
 from s4d.s3.dispatch import Route, RouteKey, route
+from s4d.s3.objectlock import bypass_governance
 
 #: s4d's extension header: merge a prefix into an existing destination prefix.
 MERGE_HEADER = "x-amz-rename-merge"
@@ -107,6 +108,7 @@ class RenameHandlers:
             merge=_flag(call, MERGE_HEADER),
             conditions=rename_conditions(call),
             client_token=call.header("x-amz-client-token"),
+            bypass_governance=bypass_governance(call.headers),
         )
         await self.renames.rename(request)
         return Response()

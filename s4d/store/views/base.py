@@ -33,3 +33,7 @@ class View:
     def cursor(self) -> lmdb.Cursor[bytes]:
         """A fresh cursor over this view's sub-database."""
         return self.txn.cursor(db=self.db)
+
+    def record_count(self) -> int:
+        """How many records this view's sub-database holds (LMDB keeps the number: O(1))."""
+        return int(self.txn.stat(self.db)["entries"])

@@ -36,6 +36,36 @@ class BucketsView(View):
         """Every bucket, by name."""
         return [Bucket.decode(k.decode(), codec.decode(v)) for k, v in self.cursor()]
 
+    def page(
+        self,
+        prefix: str,
+        after: str | None,
+        region: str | None,
+        limit: int,
+        owner: str | None = None,
+        default_owner: str = "",
+    ) -> list[Bucket]:
+        """Up to ``limit`` buckets by name: names starting with ``prefix``, past ``after``,
+        in ``region`` (any region if None), owned by ``owner`` (anyone's if None; a bucket
+        without a recorded owner is ``default_owner``'s). A cursor walk from the first
+        candidate name."""
+        start = prefix.encode()
+        if after is not None:
+            start = max(start, after.encode() + b"\x00")
+        found: list[Bucket] = []
+        cursor = self.cursor()
+        if not cursor.set_range(start):
+            return found
+        for raw_name, raw in cursor:
+            if len(found) >= limit or not raw_name.startswith(prefix.encode()):
+                break
+            bucket = Bucket.decode(raw_name.decode(), codec.decode(raw))
+            if owner is not None and (bucket.owner or default_owner) != owner:
+                continue
+            if region is None or bucket.region == region:
+                found.append(bucket)
+        return found
+
 
 class BucketConfigView(View):
     """Configuration documents of buckets, keyed by bucket id and document name."""

@@ -1,14 +1,19 @@
-"""The ``multipart`` sub-database: uploads in progress and their parts."""
+"""The ``multipart`` sub-database: uploads in progress, their parts, completed uploads."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from s4d.store import codec
-from s4d.store.model import MultipartUpload, PartRecord
+from s4d.store.model import CompletedUpload, MultipartUpload, PartRecord
 from s4d.store.schema import (
+    COMPLETED_EXPIRY,
     U32,
+    U64,
+    UPLOAD_ID_LENGTH,
     UPLOAD_INDEX,
+    completed_expiry_key,
+    completed_key,
     part_key,
     part_prefix,
     upload_bucket_prefix,
@@ -103,6 +108,34 @@ class MultipartView(View):
     def delete_part(self, upload_id: str, number: int) -> None:
         """Remove a part record (its chunk references are the caller's business)."""
         self.txn.delete(part_key(upload_id, number), db=self.db)
+
+    def completed(self, upload_id: str) -> CompletedUpload | None:
+        """The record of upload ``upload_id`` if it completed (and is not forgotten yet)."""
+        raw = self.txn.get(completed_key(upload_id), db=self.db)
+        return CompletedUpload.decode(upload_id, codec.decode(raw)) if raw is not None else None
+
+    def put_completed(self, record: CompletedUpload) -> None:
+        """Store a completed upload's record and its expiry-order entry."""
+        self.txn.put(completed_key(record.upload_id), codec.encode(record.encode()), db=self.db)
+        self.txn.put(completed_expiry_key(record.completed_ns, record.upload_id), b"", db=self.db)
+
+    def delete_completed(self, completed_ns: int, upload_id: str) -> None:
+        """Forget a completed upload (its record and its expiry-order entry)."""
+        self.txn.delete(completed_key(upload_id), db=self.db)
+        self.txn.delete(completed_expiry_key(completed_ns, upload_id), db=self.db)
+
+    def completed_before(self, cutoff_ns: int) -> Iterator[tuple[int, str]]:
+        """(completion time, upload id) of uploads completed before ``cutoff_ns``, oldest first."""
+        cursor = self.cursor()
+        if not cursor.set_range(COMPLETED_EXPIRY):
+            return
+        for k in cursor.iternext(keys=True, values=False):
+            if not k.startswith(COMPLETED_EXPIRY) or len(k) != 9 + UPLOAD_ID_LENGTH:
+                return
+            (when,) = U64.unpack_from(k, 1)
+            if when >= cutoff_ns:
+                return
+            yield when, bytes(k[9:]).decode("ascii")
 
 
 def _sorted_group(

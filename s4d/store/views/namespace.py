@@ -6,6 +6,8 @@ length bounds.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import lmdb
 
 from s4d.store.model import Bucket
@@ -215,6 +217,22 @@ class NamespaceView(View):
         """
         parent = self.make_dirs(root, path[:-1], length)
         self.put_entry(parent, path[-1], value)
+
+    def objects_below(self, dir_id: int) -> Iterator[int]:
+        """The object id of every key below ``dir_id`` (the whole subtree, in no set order)."""
+        stack = [dir_id]
+        while stack:
+            prefix = u64(stack.pop())
+            cursor = self.cursor()
+            if not cursor.set_range(prefix):
+                continue
+            for k, v in cursor:
+                if not k.startswith(prefix):
+                    break
+                if v[:1] == ENTRY_OBJECT:
+                    yield int(U64.unpack_from(v, 1)[0])
+                else:
+                    stack.append(int(U64.unpack_from(v, 1)[0]))
 
     def longest_below(self, dir_id: int) -> int:
         """The length of the longest key below ``dir_id``, relative to it (0 if none).
