@@ -246,10 +246,10 @@ def parse(sql: str, select_mode: bool = True) -> ParsedQuery:
     """
     tokens = tokenize(sql)
     sig = _significant(tokens)
-    if not sig:
-        raise S3Error("ParseUnexpectedToken", "The query is empty.")
     while sig and tokens[sig[-1]].is_op(";"):
         sig.pop()
+    if not sig:
+        raise S3Error("ParseUnexpectedToken", "The query is empty.")
     first = tokens[sig[0]]
     if not (first.kind == IDENT and first.upper in _STATEMENT_STARTS):
         if first.kind == IDENT and first.upper in {

@@ -186,6 +186,7 @@ class StatementTests(SynchronousTestCase):
             ("SELECT * FROM S3Object; DROP TABLE s3object", "UnsupportedSqlOperation"),
             ("VALUES (1)", "ParseUnsupportedSelect"),
             ("", "ParseUnexpectedToken"),
+            (" ; ;", "ParseUnexpectedToken"),  # only semicolons (found by the fuzzer)
         ):
             with self.assertRaises(S3Error, msg=sql) as caught:
                 parse(sql)
