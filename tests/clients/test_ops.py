@@ -6,10 +6,10 @@ test made. With ``S4_WORKERS=2`` each request opens a new connection, so the
 kernel hands them to either process; every scrape (also on a new connection,
 answered by either) must show the whole server's figures, which the test
 checks against the files the two processes publish for each other. The
-admin API's data routes need a bearer token: until the users and their login
-exist on this server, their real-server tests are skipped (their shapes are
-tested in memory in ``tests/admin/test_ops_api.py``), and what is checked here
-is that every one of them refuses a caller without a token, in JSON.
+admin API's data routes need a bearer token: root logs in with
+``S4_ROOT_PASSWORD`` and walks them (their shapes against every role are
+tested in memory in ``tests/admin/test_ops_api.py``); every one of them also
+refuses a caller without a token, in JSON.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
-from twisted.trial.unittest import SkipTest
 
 from s4d.bench.s3 import Client
 from tests.clients.harness import ServerTestCase, boto3_client, payload
@@ -262,8 +261,6 @@ class AdminApiTests(OpsTestCase):
             "POST", f"{self.server.endpoint}/api/admin/login", body,
             {"Content-Type": "application/json"},
         )  # fmt: skip
-        if status == 404:
-            raise SkipTest("no users and login on this server yet (issue 13's users)")
         self.assertEqual(status, 200, answer)
         token: str = json.loads(answer)["token"]
         return token
