@@ -1,7 +1,7 @@
 """The admin API's data routes: statistics, buckets, objects, compaction, scrubber, server.
 
 S4's routes with S4's shapes (``docs/operations.rst`` lists them with curl
-examples), and a few more: the status of compaction, the server's shape, and
+examples), and a few more: the status of compaction and lifecycle, the server's shape, and
 s4d's O(1) prefix rename. Every route asks the :class:`~s4d.admin.guard.AdminGuard`
 first: ``GET /api/stats`` takes any valid token, everything under
 ``/api/admin/`` a SuperUser's. Work that touches the store runs through the
@@ -144,6 +144,7 @@ class OpsApi:
         b"/api/admin/buckets",
         b"/api/admin/compaction",
         b"/api/admin/scrubber",
+        b"/api/admin/lifecycle",
         b"/api/admin/server",
     )
 
@@ -330,6 +331,24 @@ class OpsApi:
                 "last_run": figures.last_compaction,
                 "totals": totals,
             },
+        )
+
+    @app.route("/api/admin/lifecycle/status", methods=["GET"])
+    def lifecycle_status(self, request: IRequest) -> bytes:
+        """Lifecycle passes: totals of the whole server and this process's last pass.
+
+        Passes run in the main process only; ``last_pass`` is null when another
+        process answers or no pass has run since the start.
+        """
+        self._superuser(request)
+        Query(request).done()
+        figures = self.board.server()
+        prefix = "lifecycle_"
+        totals = {k[len(prefix) :]: v for k, v in figures.totals.items() if k.startswith(prefix)}
+        report = self.engine.lifecycle.last_report
+        return json_response(
+            request,
+            {"last_pass": report.fields() if report is not None else None, "totals": totals},
         )
 
     @app.route("/api/admin/scrubber/run", methods=["POST"])

@@ -30,6 +30,7 @@ ROUTES = [
     ("POST", "/api/admin/buckets/bk1/rename"),
     ("POST", "/api/admin/compaction/run?dry_run=true"),
     ("GET", "/api/admin/compaction/status"),
+    ("GET", "/api/admin/lifecycle/status"),
     ("POST", "/api/admin/scrubber/run"),
     ("GET", "/api/admin/scrubber/status"),
     ("GET", "/api/admin/server"),
@@ -563,3 +564,25 @@ class OpsBodyTests(OpsApiTestCase):
         response = self.server.call("POST", "/api/admin/buckets/bk1/rename", body=body)
         self.assertEqual(response.status, 413)
         self.assertEqual(response.header("content-type"), "application/json")
+
+
+class LifecycleStatusTests(OpsApiTestCase):
+    def test_totals_and_last_pass(self) -> None:
+        status, state = self.server.json("GET", "/api/admin/lifecycle/status")
+        self.assertEqual((status, state["last_pass"]), (200, None))
+        self.assertEqual(state["totals"]["expired"], 0)
+        self.bucket("bk1")
+        rules = (
+            b"<LifecycleConfiguration><Rule><ID>old</ID><Filter><Prefix>logs/</Prefix></Filter>"
+            b"<Status>Enabled</Status><Expiration><Date>2020-01-01T00:00:00Z</Date></Expiration>"
+            b"</Rule></LifecycleConfiguration>"
+        )
+        self.assertEqual(self.s3.request("PUT", "/bk1?lifecycle", rules).status, 200)
+        self.put("bk1", "logs/a", b"x")
+        self.put("bk1", "keep", b"x")
+        self.assertTrue(self.successResultOf(self.s3.engine.lifecycle.run_pass()).complete)
+        status, state = self.server.json("GET", "/api/admin/lifecycle/status")
+        self.assertEqual(status, 200)
+        self.assertEqual((state["totals"]["expired"], state["totals"]["examined"]), (1, 1))
+        self.assertEqual(state["last_pass"]["expired"], 1)
+        self.assertIs(state["last_pass"]["complete"], True)
