@@ -112,20 +112,25 @@ def declares_integrity(headers: CallHeaders) -> bool:
     return any(headers.get(ck.header_name(alg)) is not None for alg in ck.ALGORITHMS)
 
 
-def bucket_lock_requested(headers: CallHeaders) -> bool:
-    """``x-amz-bucket-object-lock-enabled: true`` (``InvalidArgument`` unless true or false)."""
-    raw = headers.get(BUCKET_LOCK_ENABLED)
+def _boolean_header(headers: CallHeaders, name: str) -> bool:
+    """Header ``name`` as a boolean: absent is false; ``InvalidArgument`` unless true or false."""
+    raw = headers.get(name)
     if raw is None:
         return False
     value = raw.strip().lower()
     if value not in ("true", "false"):
         raise S3Error(
             "InvalidArgument",
-            "x-amz-bucket-object-lock-enabled must be true or false.",
-            ArgumentName=BUCKET_LOCK_ENABLED,
+            f"{name} must be true or false.",
+            ArgumentName=name,
             ArgumentValue=raw,
         )
     return value == "true"
+
+
+def bucket_lock_requested(headers: CallHeaders) -> bool:
+    """``x-amz-bucket-object-lock-enabled: true`` (``InvalidArgument`` unless true or false)."""
+    return _boolean_header(headers, BUCKET_LOCK_ENABLED)
 
 
 def bypass_governance(headers: CallHeaders) -> bool:
@@ -134,18 +139,7 @@ def bypass_governance(headers: CallHeaders) -> bool:
     TODO(authorization issue): AWS honours it only for callers allowed
     ``s3:BypassGovernanceRetention``; today's single user, the root, is.
     """
-    raw = headers.get(BYPASS_GOVERNANCE)
-    if raw is None:
-        return False
-    value = raw.strip().lower()
-    if value not in ("true", "false"):
-        raise S3Error(
-            "InvalidArgument",
-            "x-amz-bypass-governance-retention must be true or false.",
-            ArgumentName=BYPASS_GOVERNANCE,
-            ArgumentValue=raw,
-        )
-    return value == "true"
+    return _boolean_header(headers, BYPASS_GOVERNANCE)
 
 
 def screen_lock_headers(operation: str, headers: CallHeaders) -> None:
