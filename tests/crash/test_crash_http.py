@@ -36,6 +36,8 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
+from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -69,6 +71,21 @@ def s4d_command(*args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=600,
     )
+
+
+def join_workers(case: SynchronousTestCase, threads: Sequence[Any], where: str) -> None:
+    """Wait for a round's load threads after the kill: none hangs, none failed."""
+    for t in threads:
+        t.join(30)
+        case.assertFalse(t.is_alive(), f"{t.name} hangs ({where})")
+        if t.failure is not None:
+            raise AssertionError(f"{t.name} failed ({where})") from t.failure
+
+
+def assert_fsck_clean(case: SynchronousTestCase, data_dir: str, where: str) -> None:
+    """``s4d fsck`` of ``data_dir`` finds nothing wrong."""
+    check = s4d_command("fsck", data_dir)
+    case.assertEqual(check.returncode, 0, f"{where}\n{check.stdout}{check.stderr}")
 
 
 class HttpCrashCampaign(SynchronousTestCase):
@@ -131,17 +148,13 @@ class HttpCrashCampaign(SynchronousTestCase):
             killed.set()
             stop.set()
             server.kill()
+            join_workers(self, threads, where)
             for t in threads:
-                t.join(30)
-                self.assertFalse(t.is_alive(), f"{t.name} hangs ({where})")
-                if t.failure is not None:
-                    raise AssertionError(f"{t.name} failed ({where})") from t.failure
                 acked.update(t.acked)
                 errors.update(t.errors)
                 losses += [f"{where}: {w}" for w in t.wrong]
             self.assertEqual(losses, [], self._log(server))
-            check = s4d_command("fsck", data_dir)
-            self.assertEqual(check.returncode, 0, f"{where}\n{check.stdout}{check.stderr}")
+            assert_fsck_clean(self, data_dir, where)
             if round_no % 3 == 2:
                 done = s4d_command("compact", data_dir, "--threshold", "0.1", "--grace", "0")
                 self.assertEqual(done.returncode, 0, f"{where}\n{done.stdout}{done.stderr}")

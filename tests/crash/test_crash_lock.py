@@ -38,7 +38,12 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from s4d.bench.workload import ServerGroup
 from tests.crash.lock_workload import LockModel, LockWorker, now_ms
-from tests.crash.test_crash_http import SERVER_ENV, s4d_command
+from tests.crash.test_crash_http import (
+    SERVER_ENV,
+    assert_fsck_clean,
+    join_workers,
+    s4d_command,
+)
 
 BUCKET = "locks"
 CI_ROUNDS = 5
@@ -98,17 +103,13 @@ class LockCrashCampaign(SynchronousTestCase):
             stop.set()
             server.kill()
             killed_at = now_ms()
+            join_workers(self, threads, where)
             for t in threads:
-                t.join(30)
-                self.assertFalse(t.is_alive(), f"{t.name} hangs ({where})")
-                if t.failure is not None:
-                    raise AssertionError(f"{t.name} failed ({where})") from t.failure
                 acked.update(t.acked)
                 refused.update(t.refused)
                 problems += [f"{where}: {w}" for w in t.wrong]
             self.assertEqual(problems, [], self._log(server))
-            check = s4d_command("fsck", data_dir)
-            self.assertEqual(check.returncode, 0, f"{where}\n{check.stdout}{check.stderr}")
+            assert_fsck_clean(self, data_dir, where)
         assert server is not None
         self.assertIn(server.stop(), (0, -signal.SIGTERM), self._log(server))
         server = None

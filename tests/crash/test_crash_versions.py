@@ -50,7 +50,12 @@ from collections import Counter
 from twisted.trial.unittest import SynchronousTestCase
 
 from s4d.bench.workload import Blobs, S3Http, ServerGroup, sha256
-from tests.crash.test_crash_http import SERVER_ENV, s4d_command
+from tests.crash.test_crash_http import (
+    SERVER_ENV,
+    assert_fsck_clean,
+    join_workers,
+    s4d_command,
+)
 from tests.crash.version_writer import Ver, VersionModel, VersionWorker, read_versions
 
 BUCKET = "versions"
@@ -139,17 +144,13 @@ class VersionCrashCampaign(SynchronousTestCase):
             killed.set()
             stop.set()
             server.kill()
+            join_workers(self, threads, where)
             for t in threads:
-                t.join(30)
-                self.assertFalse(t.is_alive(), f"{t.name} hangs ({where})")
-                if t.failure is not None:
-                    raise AssertionError(f"{t.name} failed ({where})") from t.failure
                 acked.update(t.acked)
                 errors.update(t.errors)
                 losses += [f"{where}: {w}" for w in t.wrong]
             self.assertEqual(losses, [], self._log(server))
-            check = s4d_command("fsck", data_dir)
-            self.assertEqual(check.returncode, 0, f"{where}\n{check.stdout}{check.stderr}")
+            assert_fsck_clean(self, data_dir, where)
             if round_no % 3 == 2:
                 done = s4d_command("compact", data_dir, "--threshold", "0.1", "--grace", "0")
                 self.assertEqual(done.returncode, 0, f"{where}\n{done.stdout}{done.stderr}")
