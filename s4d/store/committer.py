@@ -7,6 +7,13 @@ is waiting, ``fdatasync``\\ s each segment they touched, applies them all in one
 write transaction (each in a nested transaction, so one failing operation does
 not undo the others), commits with sync, and only then reports results. Metadata
 therefore never points at bytes that are not on disk.
+
+With a :class:`~s4d.store.durability.SharedDurability` (the store's, whenever it
+fsyncs), the environment commits with ``MDB_NOMETASYNC``: the write
+transaction is held only to apply the batch and sync its pages, and a third
+thread, ``s4d-durable``, waits until the batch's meta page is on disk (an
+``fdatasync`` shared with every other process, or a later commit's page sync)
+before it reports results. A 200 still means data, then metadata, on disk.
 """
 
 from __future__ import annotations
@@ -21,7 +28,8 @@ from typing import Any
 
 from s4d.store.chunks import storage_error
 from s4d.store.clock import SYSTEM_CLOCK, Clock
-from s4d.store.schema import Databases
+from s4d.store.durability import SharedDurability
+from s4d.store.schema import U64, Databases
 from s4d.store.segments import SegmentSet
 from s4d.store.txn import MetaTxn
 from s4d.util.histogram import BATCH_BOUNDS, SYNC_BOUNDS, Histogram
@@ -40,6 +48,12 @@ class _Request:
 
 
 _STOP = object()
+#: ``counters`` key written by every group commit (the transaction's own id), so that
+#: no batch's transaction is empty: an empty one commits nothing and syncs nothing,
+#: and its id would later name someone else's transaction.
+BATCH_TXN_KEY = b"batch-txn"
+
+_Results = list[tuple[_Request, Any, BaseException | None]]
 
 
 class Committer:
@@ -47,6 +61,10 @@ class Committer:
 
     :param inline: run each operation at once in the caller's thread (tests).
     :param max_batch: the most operations one transaction takes.
+    :param durability: when given, the environment commits without syncing its
+        meta page (``MDB_NOMETASYNC``) and results wait for this shared record to
+        cover their transaction; without it every commit is synced (or, with
+        ``fsync`` off, nothing is).
     """
 
     def __init__(
@@ -56,8 +74,10 @@ class Committer:
         inline: bool = False,
         max_batch: int = 1024,
         clock: Clock = SYSTEM_CLOCK,
+        durability: SharedDurability | None = None,
     ) -> None:
         self.dbs = dbs
+        self.durability = durability
         self.clock = clock
         self.segments = segments
         self.inline = inline
@@ -67,12 +87,17 @@ class Committer:
         self._apply_thread: threading.Thread | None = None
         #: batches whose segment bytes are durable, waiting for their transaction
         self._synced: queue.Queue[Any] = queue.Queue(maxsize=2)
+        #: committed batches waiting for their transaction to be durable
+        self._committed: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._durable_thread: threading.Thread | None = None
         self.batches = 0
         self.operations = 0
         #: operations per committed transaction (written by the applying thread only)
         self.batch_sizes = Histogram(BATCH_BOUNDS)
         #: seconds from opening a batch's write transaction to its (synced) commit
         self.commit_seconds = Histogram(SYNC_BOUNDS)
+        #: seconds from a batch's commit to its transaction being durable
+        self.durable_seconds = Histogram(SYNC_BOUNDS)
         if not inline:
             self._thread = threading.Thread(target=self._run, name="s4d-sync", daemon=True)
             self._apply_thread = threading.Thread(
@@ -80,6 +105,11 @@ class Committer:
             )
             self._thread.start()
             self._apply_thread.start()
+            if durability is not None:
+                self._durable_thread = threading.Thread(
+                    target=self._durable_loop, name="s4d-durable", daemon=True
+                )
+                self._durable_thread.start()
 
     def submit(
         self,
@@ -118,6 +148,10 @@ class Committer:
         if self._apply_thread is not None:
             self._apply_thread.join()
             self._apply_thread = None
+        if self._durable_thread is not None:
+            self._committed.put(_STOP)
+            self._durable_thread.join()
+            self._durable_thread = None
 
     def _run(self) -> None:
         """Stage one: gather waiting requests and make their segment bytes durable."""
@@ -204,12 +238,14 @@ class Committer:
         self._apply(batch, durable)
 
     def _apply(self, batch: list[_Request], durable: dict[int, int]) -> None:
+        """Apply ``batch`` in one write transaction, then report (once durable)."""
         if not batch and not durable:
             return
-        results: list[tuple[_Request, Any, BaseException | None]] = []
+        results: _Results = []
         started = self.clock.monotonic()
         try:
             with self.dbs.env.begin(write=True) as txn:
+                txnid = txn.id()
                 # Statistics of every operation that succeeds are written once, below.
                 batch_stats: defaultdict[bytes, int] = defaultdict(int)
                 for request in batch:
@@ -228,16 +264,67 @@ class Committer:
                 outer = MetaTxn(self.dbs, txn, self.clock)
                 outer.stats.update(batch_stats)
                 outer.flush(durable)
+                if self.durability is not None:
+                    txn.put(BATCH_TXN_KEY, U64.pack(txnid), db=self.dbs.counters)
         except BaseException as e:  # noqa: BLE001 - the whole batch failed
             error = storage_error(e, self.dbs.env.path())
             for request in batch:
                 if not request.future.done():
                     request.future.set_exception(error)
             return
-        self.commit_seconds.observe(self.clock.monotonic() - started)
+        committed = self.clock.monotonic()
+        self.commit_seconds.observe(committed - started)
         self.batch_sizes.observe(len(batch))
         self.batches += 1
         self.operations += len(batch)
+        if self.durability is None:
+            self._report(results)
+            return
+        self.durability.committed(txnid)
+        if self._durable_thread is None:
+            self._make_durable([(results, txnid, committed)])
+        else:
+            self._committed.put((results, txnid, committed))
+
+    def _durable_loop(self) -> None:
+        """Stage three: wait until committed batches are durable, then report them."""
+        while True:
+            item = self._committed.get()
+            if item is _STOP:
+                return
+            waiting = [item]
+            stop = False
+            while True:
+                try:
+                    more = self._committed.get_nowait()
+                except queue.Empty:
+                    break
+                if more is _STOP:
+                    stop = True
+                    break
+                waiting.append(more)
+            self._make_durable(waiting)
+            if stop:
+                return
+
+    def _make_durable(self, waiting: list[tuple[_Results, int, float]]) -> None:
+        assert self.durability is not None
+        try:
+            self.durability.wait(max(txnid for _, txnid, _ in waiting))
+        except BaseException as e:  # noqa: BLE001 - reported to every caller
+            error = storage_error(e, self.dbs.env.path())
+            for results, _, _ in waiting:
+                for request, _, _ in results:
+                    if not request.future.done():
+                        request.future.set_exception(error)
+            return
+        now = self.clock.monotonic()
+        for results, _, committed in waiting:
+            self.durable_seconds.observe(now - committed)
+            self._report(results)
+
+    @staticmethod
+    def _report(results: _Results) -> None:
         for request, value, failure in results:
             if failure is not None:
                 request.future.set_exception(failure)

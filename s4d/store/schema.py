@@ -134,14 +134,23 @@ def version_key(object_id: int, seq: int) -> bytes:
 
 
 def open_environment(path: str, map_size: int, sync: bool = True) -> lmdb.Environment:
-    """Open (creating if needed) the metadata environment."""
+    """Open (creating if needed) the metadata environment.
+
+    With ``sync``, a commit ``fdatasync``\\ s the pages it wrote but not the
+    meta page that makes it current (``MDB_NOMETASYNC``): the database stays
+    intact across a system crash, and a commit becomes durable at the next sync
+    of the file, which :class:`s4d.store.durability.SharedDurability` shares
+    between every process. Whoever writes through this environment outside the
+    committer syncs it (``env.sync(True)``) before relying on the write.
+    Without ``sync`` nothing is synced (``S4_FSYNC=false``).
+    """
     env = lmdb.open(
         path,
         map_size=map_size,
         max_dbs=len(DATABASES) + 4,
         max_readers=1024,
         sync=sync,
-        metasync=sync,
+        metasync=False,
         readahead=False,
         subdir=True,
     )

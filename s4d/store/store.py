@@ -25,6 +25,7 @@ from s4d.store import stats
 from s4d.store.chunks import DEFAULT_CHUNK_SIZE, ChunkStore, WrittenChunk, storage_error
 from s4d.store.clock import SYSTEM_CLOCK, Clock
 from s4d.store.committer import Committer, Operation
+from s4d.store.durability import SharedDurability
 from s4d.store.eventlog import NULL_EVENT_LOG, EventLog
 from s4d.store.model import ChunkLocation, ChunkRef
 from s4d.store.records import CorruptRecord
@@ -94,7 +95,18 @@ class Store:
         self.chunks = ChunkStore(
             self.segments, self._chunk_exists, config.compression, config.compression_level
         )
-        self.committer = Committer(self.dbs, self.segments, inline=inline_commit, clock=clock)
+        self.durability: SharedDurability | None = None
+        if config.fsync:
+            # The set-up writes above (schema, recovery, statistics) were not synced.
+            self.env.sync(True)
+            self.durability = SharedDurability(meta_dir, lambda: self.env.sync(True))
+        self.committer = Committer(
+            self.dbs,
+            self.segments,
+            inline=inline_commit,
+            clock=clock,
+            durability=self.durability,
+        )
 
     # -- transactions ----------------------------------------------------------
 
@@ -217,7 +229,10 @@ class Store:
     def _new_segment_id(self) -> int:
         try:
             with self.env.begin(write=True) as txn:
-                return self.meta(txn).counters.next_id(b"segment")
+                sid = self.meta(txn).counters.next_id(b"segment")
+            if self.config.fsync:
+                self.env.sync(True)  # never hand out an id a crash could hand out again
+            return sid
         except lmdb.Error as e:
             # A rotation on a full disk: StorageFull, like the append that needed it.
             raise storage_error(e, self.env.path()) from e
@@ -251,4 +266,6 @@ class Store:
         """Finish pending commits and close everything."""
         self.committer.stop()
         self.segments.close()
+        if self.durability is not None:
+            self.durability.close()
         self.env.close()
