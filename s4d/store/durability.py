@@ -13,6 +13,10 @@ A transaction ``T`` becomes durable when its meta page reaches the disk:
   ``T + 1`` makes every transaction up to ``T`` durable; or
 * at an explicit :meth:`lmdb.Environment.sync`.
 
+So a process knows ``T`` durable without any system call once the newest
+committed id (read from the meta pages, ``env.info()["last_txnid"]``) is
+above ``T``.
+
 Every process with the environment open shares one small file,
 ``durable.lock`` next to the environment, holding the highest transaction id
 known durable. It is read and written only under an exclusive ``flock`` of that
@@ -55,10 +59,20 @@ class SharedDurability:
 
     :param directory: where the two small files live (the environment's directory).
     :param sync: makes every committed transaction durable (``env.sync(True)``).
+    :param last_committed: the id of the newest committed transaction
+        (``env.info()["last_txnid"]``, read from the meta pages): every id below
+        it is durable, since its commit synced its pages after the meta page
+        before it was written.
     """
 
-    def __init__(self, directory: str, sync: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        directory: str,
+        sync: Callable[[], None],
+        last_committed: Callable[[], int] = lambda: 0,
+    ) -> None:
         self._sync = sync
+        self._last_committed = last_committed
         self._users = os.open(os.path.join(directory, USERS_NAME), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             self._fd = os.open(os.path.join(directory, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o600)
@@ -101,17 +115,26 @@ class SharedDurability:
         """Whether this process already knows ``txnid`` durable (no system call)."""
         return self.known >= txnid
 
+    def _committed_after(self, txnid: int) -> bool:
+        """Whether a later commit (by any process) has already made ``txnid`` durable."""
+        below = self._last_committed() - 1
+        if below > self.known:
+            self.known = below
+        return self.known >= txnid
+
     def wait(self, txnid: int) -> bool:
         """Return once transaction ``txnid`` (committed by this process) is durable.
 
         Returns whether this call ran the sync itself.
         """
-        if self.known >= txnid:
+        if self.known >= txnid or self._committed_after(txnid):
+            self.shared += 1
             return False
         with self._local, self._locked():
             recorded = self._read()
-            if recorded >= txnid:
-                self.known = max(self.known, recorded)
+            if recorded > self.known:
+                self.known = recorded
+            if self.known >= txnid or self._committed_after(txnid):
                 self.shared += 1
                 return False
             self._sync()

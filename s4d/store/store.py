@@ -99,7 +99,9 @@ class Store:
         if config.fsync:
             # The set-up writes above (schema, recovery, statistics) were not synced.
             self.env.sync(True)
-            self.durability = SharedDurability(meta_dir, lambda: self.env.sync(True))
+            self.durability = SharedDurability(
+                meta_dir, lambda: self.env.sync(True), lambda: int(self.env.info()["last_txnid"])
+            )
         self.committer = Committer(
             self.dbs,
             self.segments,

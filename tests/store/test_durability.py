@@ -53,9 +53,18 @@ class FakeEnv:
         fcntl.flock(self.lock_fd, fcntl.LOCK_EX)
         try:
             txnid = self._last() + 1
-            os.pwrite(self.lock_fd, U64.pack(txnid), 0)
+            # logged before it is visible to last(), as LMDB writes the meta page first
             self.log(f"commit {self.pid} {txnid}")
+            os.pwrite(self.lock_fd, U64.pack(txnid), 0)
             return txnid
+        finally:
+            fcntl.flock(self.lock_fd, fcntl.LOCK_UN)
+
+    def last(self) -> int:
+        """The newest committed id (``env.info()["last_txnid"]``)."""
+        fcntl.flock(self.lock_fd, fcntl.LOCK_SH)
+        try:
+            return self._last()
         finally:
             fcntl.flock(self.lock_fd, fcntl.LOCK_UN)
 
@@ -73,7 +82,7 @@ class FakeEnv:
 def child(directory: str, threads: int, commits: int) -> None:
     """One process: ``threads`` committers, each commit waited for, then released."""
     env = FakeEnv(directory)
-    shared = SharedDurability(directory, env.sync)
+    shared = SharedDurability(directory, env.sync, env.last)
 
     def run() -> None:
         for _ in range(commits):
@@ -184,6 +193,16 @@ class SharedDurabilityTests(SynchronousTestCase):
         self.assertFalse(second.wait(7))
         self.assertTrue(second.wait(8))
         self.assertEqual(self.syncs, ["b"])
+
+    def test_a_newer_commit_by_anyone_covers_without_a_sync(self) -> None:
+        last = [5]
+        shared = SharedDurability(self.dir, lambda: self.syncs.append("a"), lambda: last[0])
+        self.addCleanup(shared.close)
+        self.assertFalse(shared.wait(4))  # transaction 5's commit synced 4's meta page
+        self.assertTrue(shared.wait(5))  # nothing after 5 yet
+        last[0] = 9
+        self.assertFalse(shared.wait(8))
+        self.assertEqual(self.syncs, ["a"])
 
     def test_first_opener_forgets_a_stale_record(self) -> None:
         with open(os.path.join(self.dir, durability.LOCK_NAME), "wb") as f:
