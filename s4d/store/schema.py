@@ -61,6 +61,11 @@ the periodic sweep forgets it; both are written in the completion's transaction
 and removed together. (Added without a schema step: older code never reads
 these keys.)
 
+Every group commit writes its own LMDB transaction id to ``counters``
+``batch-txn`` (:data:`s4d.store.committer.BATCH_TXN_KEY`), so that no batch's
+transaction is empty (an empty one commits nothing; see
+:mod:`s4d.store.durability`). Older code never reads it.
+
 Schema versions: ``config`` holds ``b"schema"``, the layout version of the
 environment (:data:`SCHEMA_VERSION`). A new environment is stamped with it. A
 directory without it (version 0, written before versions existed) or with an
