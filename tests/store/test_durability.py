@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -126,6 +127,7 @@ def replay(lines: list[str]) -> tuple[int, int, list[str]]:
 class SharedDurabilityProcessTests(SynchronousTestCase):
     def test_no_waiter_released_before_a_sync_covers_it(self) -> None:
         directory = tempfile.mkdtemp(prefix="s4d-durable-")
+        self.addCleanup(shutil.rmtree, directory, True)
         procs = [
             subprocess.Popen(
                 [
@@ -161,6 +163,7 @@ class SharedDurabilityProcessTests(SynchronousTestCase):
 class SharedDurabilityTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.dir = tempfile.mkdtemp(prefix="s4d-durable-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
         self.syncs: list[str] = []
 
     def open(self, name: str = "a") -> SharedDurability:
@@ -238,7 +241,9 @@ class RecordingDurability(SharedDurability):
 
 class CommitterDurabilityTests(SynchronousTestCase):
     def setUp(self) -> None:
-        self.store = Store(StoreConfig(data_dir=tempfile.mkdtemp(prefix="s4d-durable-")))
+        data_dir = tempfile.mkdtemp(prefix="s4d-durable-")
+        self.addCleanup(shutil.rmtree, data_dir, True)
+        self.store = Store(StoreConfig(data_dir=data_dir))
         self.addCleanup(self.store.close)
         self.events: list[str] = []
         self.durability = RecordingDurability(
