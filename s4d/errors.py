@@ -149,6 +149,20 @@ ERROR_STATUS: dict[str, tuple[int, str]] = {
     "InvalidURI": (400, "Couldn't parse the specified URI."),
     "NotModified": (304, "Not Modified"),
     "StorageFull": (507, "Insufficient storage space is available to complete the request."),
+    # access control (ACLs, ownership controls)
+    "AccessControlListNotSupported": (400, "The bucket does not allow ACLs"),
+    "MalformedACLError": (
+        400,
+        "The XML you provided was not well-formed or did not validate against our published schema",
+    ),
+    "UnresolvableGrantByEmailAddress": (
+        400,
+        "The e-mail address you provided does not match any account on record.",
+    ),
+    "InvalidBucketAclWithObjectOwnership": (
+        400,
+        "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
+    ),
 }
 
 

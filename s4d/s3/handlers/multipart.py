@@ -43,6 +43,7 @@ from s4d.s3.handlers.common import int_param, owner, url_encoder, xml_response
 from s4d.s3.handlers.objects import (
     copy_source_conditions,
     expiration_header,
+    new_object_acl,
     new_object_from_headers,
     parse_copy_source,
     write_conditions,
@@ -109,7 +110,7 @@ def _captured_extra(call: S3Call, checksum_type: str | None) -> dict[str, Any]:
     if tagging is not None:
         query_tags(tagging)  # refused now (InvalidTag), not at completion
         extra["tagging"] = tagging
-    acl = call.header("x-amz-acl")
+    acl = new_object_acl(call)
     if acl is not None:
         extra["acl"] = acl
     if checksum_type is not None:
