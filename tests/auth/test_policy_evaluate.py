@@ -22,6 +22,7 @@ from s4d.auth.policy import (
     compile_policy,
 )
 from s4d.auth.principal import Principal
+from s4d.errors import S3Error
 
 BUCKET = "photos"
 ALICE = Principal.of("u-alice", "alice", "Writer")
@@ -52,12 +53,17 @@ def request(
 Row = tuple[str, str | None, Principal | None, dict[str, Any], Effect | None]
 
 
+def assert_rows(case: SynchronousTestCase, compiled: CompiledPolicy, rows: list[Row]) -> None:
+    """Each row's request evaluates to the row's expected answer."""
+    for action, key, who, ctx, expected in rows:
+        values = {k: [v] if isinstance(v, str) else v for k, v in ctx.items()}
+        got = compiled.evaluate(PolicyRequest(action, BUCKET, key, who, MappingContext(values)))
+        case.assertEqual(got, expected, (action, key, who and who.username, ctx))
+
+
 class EvaluateTableTests(SynchronousTestCase):
     def check(self, compiled: CompiledPolicy, rows: list[Row]) -> None:
-        for action, key, who, ctx, expected in rows:
-            values = {k: [v] if isinstance(v, str) else v for k, v in ctx.items()}
-            got = compiled.evaluate(PolicyRequest(action, BUCKET, key, who, MappingContext(values)))
-            self.assertEqual(got, expected, (action, key, who and who.username, ctx))
+        assert_rows(self, compiled, rows)
 
     def test_public_read_website(self) -> None:
         compiled = policy(
@@ -449,6 +455,103 @@ class EvaluateTableTests(SynchronousTestCase):
         )
         self.check(compiled, [("s3:PutObject", "logs/x", ALICE, {}, None)])
         self.assertFalse(compiled.is_public)
+
+
+class PolicyVariableTests(SynchronousTestCase):
+    """``${aws:username}`` and kin, in Resource and in condition values (2012-10-17 only)."""
+
+    def check(self, compiled: CompiledPolicy, rows: list[Row]) -> None:
+        assert_rows(self, compiled, rows)
+
+    def home_policy(self, version: str) -> CompiledPolicy:
+        return policy(
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": ["s3:GetObject", "s3:PutObject"],
+                "Resource": f"{ARN}/home/${{aws:username}}/*",
+            },
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": "s3:ListBucket",
+                "Resource": ARN,
+                "Condition": {"StringLike": {"s3:prefix": ["home/${aws:username}/*", "${*}"]}},
+            },
+            version=version,
+        )
+
+    def test_home_directories(self) -> None:
+        compiled = self.home_policy("2012-10-17")
+        alice = {"aws:username": "alice"}
+        self.check(
+            compiled,
+            [
+                ("s3:PutObject", "home/alice/a.txt", ALICE, alice, ALLOW),
+                ("s3:PutObject", "home/bob/a.txt", ALICE, alice, None),
+                ("s3:PutObject", "home/alice/a.txt", None, {}, None),  # no username: no match
+                ("s3:ListBucket", None, ALICE, {**alice, "s3:prefix": "home/alice/x"}, ALLOW),
+                ("s3:ListBucket", None, ALICE, {**alice, "s3:prefix": "home/bob/x"}, None),
+                ("s3:ListBucket", None, ALICE, {**alice, "s3:prefix": "*"}, ALLOW),
+                ("s3:ListBucket", None, ALICE, {**alice, "s3:prefix": "anything"}, None),
+            ],
+        )
+        # a username is literal text, never a wildcard
+        star = {"aws:username": "*"}
+        self.check(
+            compiled,
+            [
+                ("s3:PutObject", "home/*/a", ALICE, star, ALLOW),
+                ("s3:PutObject", "home/bob/a", ALICE, star, None),
+            ],
+        )
+
+    def test_version_2008_has_no_variables(self) -> None:
+        compiled = self.home_policy("2008-10-17")
+        self.check(
+            compiled,
+            [
+                ("s3:PutObject", "home/alice/a", ALICE, {"aws:username": "alice"}, None),
+                ("s3:PutObject", "home/${aws:username}/a", ALICE, {}, ALLOW),
+            ],
+        )
+
+    def test_defaults_and_string_equals(self) -> None:
+        compiled = policy(
+            {
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": f"{ARN}/*",
+                "Condition": {
+                    "StringNotEqualsIgnoreCase": {
+                        "s3:x-amz-grant-full-control": "id=${aws:userid, 'nobody'}"
+                    }
+                },
+            }
+        )
+        self.check(
+            compiled,
+            [
+                ("s3:PutObject", "k", ALICE, {"aws:userid": "u-alice",
+                                             "s3:x-amz-grant-full-control": "ID=U-ALICE"}, None),
+                ("s3:PutObject", "k", ALICE, {"aws:userid": "u-alice",
+                                             "s3:x-amz-grant-full-control": "id=u-bob"}, DENY),
+                ("s3:PutObject", "k", None, {"s3:x-amz-grant-full-control": "id=nobody"}, None),
+            ],
+        )  # fmt: skip
+
+    def test_unknown_variable_refused(self) -> None:
+        statement = {
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "s3:GetObject",
+            "Resource": f"{ARN}/${{aws:nonsense}}/*",
+        }
+        error = self.assertRaises(S3Error, policy, statement)
+        self.assertEqual(error.message, "Policy has an invalid condition key")
+        statement["Resource"] = "arn:aws:s3:::${aws:username}/*"
+        policy(statement)  # the variable could be this bucket
 
 
 class PublicityTests(SynchronousTestCase):

@@ -32,6 +32,7 @@ from s4d.auth.policy.errors import (
 )
 from s4d.auth.policy.patterns import GlobSet
 from s4d.auth.policy.request import ConditionContext
+from s4d.auth.policy.variables import Template, parse_template
 
 #: Whether one request value satisfies the (positive) operator for some policy value.
 ValueTest = Callable[[str], bool]
@@ -108,6 +109,8 @@ class Condition:
     :ivar if_exists: the ``…IfExists`` form.
     :ivar key: the condition key as written in the policy.
     :ivar values: the policy's values, as strings.
+    :ivar value_test: the per-value test over the values without policy variables.
+    :ivar templates: the values with policy variables, rendered per request.
     """
 
     operator: Operator
@@ -116,6 +119,7 @@ class Condition:
     key: str
     values: tuple[str, ...]
     value_test: ValueTest
+    templates: tuple[Template, ...] = ()
 
     def holds(self, context: ConditionContext) -> bool:
         """Whether the request's values satisfy this condition."""
@@ -132,7 +136,7 @@ class Condition:
             if self.qualifier == ANY_VALUE:
                 return False
             return op.negated
-        test = self.value_test
+        test = self.value_test if not self.templates else self._request_test(context)
         if self.qualifier == ALL_VALUES:
             if op.negated:
                 return all(not test(value) for value in found)
@@ -142,9 +146,29 @@ class Condition:
         matched = any(test(value) for value in found)
         return not matched if op.negated else matched
 
+    def _request_test(self, context: ConditionContext) -> ValueTest:
+        """The per-value test with this request's values of the policy variables."""
+        static = self.value_test
+        if self.operator.kind in ("string", "string_ignore_case"):
+            fold = self.operator.kind == "string_ignore_case"
+            rendered = {text for t in self.templates if (text := t.render(context)) is not None}
+            if fold:
+                rendered = {text.casefold() for text in rendered}
+                return lambda found: static(found) or found.casefold() in rendered
+            return lambda found: static(found) or found in rendered
+        patterns = [p for t in self.templates if (p := t.pattern(context)) is not None]
+        return lambda found: static(found) or any(p.fullmatch(found) for p in patterns)
 
-def compile_conditions(raw: object) -> tuple[Condition, ...]:
-    """Parse and compile a statement's ``Condition`` element."""
+
+#: The operator families whose values may hold policy variables.
+TEMPLATE_KINDS = frozenset({"string", "string_ignore_case", "string_like", "arn"})
+
+
+def compile_conditions(raw: object, variables: bool = False) -> tuple[Condition, ...]:
+    """Parse and compile a statement's ``Condition`` element.
+
+    :param variables: values may hold policy variables (a ``2012-10-17`` policy).
+    """
     if not isinstance(raw, dict):
         raise malformed(INVALID_SYNTAX)
     compiled: list[Condition] = []
@@ -156,8 +180,13 @@ def compile_conditions(raw: object) -> tuple[Condition, ...]:
             if not is_known_key(key):
                 raise malformed(INVALID_CONDITION_KEY)
             values = _values(raw_values)
+            templates: list[Template] = []
+            if variables and op.kind in TEMPLATE_KINDS:
+                templates = [t for value in values if (t := parse_template(value)) is not None]
+            static = tuple(value for value in values if value not in {t.text for t in templates})
+            test = _value_test(op, static)
             compiled.append(
-                Condition(op, qualifier, if_exists, key, values, _value_test(op, values))
+                Condition(op, qualifier, if_exists, key, values, test, tuple(templates))
             )
     return tuple(compiled)
 

@@ -77,5 +77,6 @@ def parse_policy(document: bytes, bucket: str) -> ParsedPolicy:
         raise malformed(INVALID_SYNTAX)
     if not items:
         raise malformed(EMPTY_STATEMENT)
-    statements = tuple(compile_statement(item, bucket) for item in items)
+    variables = version == "2012-10-17"
+    statements = tuple(compile_statement(item, bucket, variables) for item in items)
     return ParsedPolicy(str(version), policy_id, statements)

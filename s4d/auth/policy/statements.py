@@ -27,6 +27,7 @@ from s4d.auth.policy.errors import (
 from s4d.auth.policy.patterns import GlobSet, glob_can_start, glob_match, has_wildcard
 from s4d.auth.policy.principals import PrincipalSet, compile_principal
 from s4d.auth.policy.request import ConditionContext, Effect
+from s4d.auth.policy.variables import Template, parse_template
 from s4d.auth.principal import Principal
 
 S3_ARN = "arn:aws:s3:::"
@@ -54,6 +55,7 @@ class Statement:
     :ivar action_patterns: the Action/NotAction patterns in lower case, for an
         action outside AWS's list.
     :ivar resources: the Resource/NotResource patterns, without ``arn:aws:s3:::``.
+    :ivar resource_templates: those of them with policy variables.
     """
 
     sid: str | None
@@ -67,6 +69,7 @@ class Statement:
     resource_patterns: tuple[str, ...]
     not_resource: bool
     conditions: tuple[Condition, ...]
+    resource_templates: tuple[Template, ...] = ()
 
     def covers_action(self, action: str) -> bool:
         """Whether the statement speaks of ``action`` (lower case)."""
@@ -84,16 +87,29 @@ class Statement:
         """
         if self.principals.matches(principal) == self.not_principal:
             return False
-        if self.resources.match(resource) == self.not_resource:
+        hit = self.resources.match(resource)
+        if not hit and self.resource_templates:
+            hit = self._template_match(resource, context)
+        if hit == self.not_resource:
             return False
         for condition in self.conditions:
             if not condition.holds(context):
                 return False
         return True
 
+    def _template_match(self, resource: str, context: ConditionContext) -> bool:
+        for template in self.resource_templates:
+            pattern = template.pattern(context)
+            if pattern is not None and pattern.fullmatch(resource):
+                return True
+        return False
 
-def compile_statement(raw: object, bucket: str) -> Statement:
-    """Validate and compile one element of a policy's Statement."""
+
+def compile_statement(raw: object, bucket: str, variables: bool = False) -> Statement:
+    """Validate and compile one element of a policy's Statement.
+
+    :param variables: strings may hold policy variables (a ``2012-10-17`` policy).
+    """
     if not isinstance(raw, dict):
         raise malformed(INVALID_SYNTAX)
     for name in raw:
@@ -117,8 +133,10 @@ def compile_statement(raw: object, bucket: str) -> Statement:
     )
     resource_field = _one_of(raw, "Resource", "NotResource")
     not_resource = resource_field == "NotResource"
-    resources = _resource_patterns(raw[resource_field], bucket, not_resource)
-    conditions = compile_conditions(raw["Condition"]) if "Condition" in raw else ()
+    resources = _resource_patterns(raw[resource_field], bucket, not_resource, variables)
+    templates = [t for r in resources if (t := parse_template(r)) is not None] if variables else []
+    static = [r for r in resources if r not in {t.text for t in templates}]
+    conditions = compile_conditions(raw["Condition"], variables) if "Condition" in raw else ()
     return Statement(
         sid,
         effect,
@@ -127,10 +145,11 @@ def compile_statement(raw: object, bucket: str) -> Statement:
         covered,
         action_patterns,
         not_action,
-        GlobSet.of(resources),
+        GlobSet.of(static),
         tuple(resources),
         not_resource,
         conditions,
+        tuple(templates),
     )
 
 
@@ -181,7 +200,7 @@ def _action_patterns(raw: object) -> list[str]:
     return patterns
 
 
-def _resource_patterns(raw: object, bucket: str, negated: bool) -> list[str]:
+def _resource_patterns(raw: object, bucket: str, negated: bool, variables: bool) -> list[str]:
     """The Resource values without the ARN prefix; each must name this bucket or its objects."""
     patterns = []
     for value in _strings(raw, INVALID_RESOURCE):
@@ -190,9 +209,9 @@ def _resource_patterns(raw: object, bucket: str, negated: bool) -> list[str]:
         pattern = value[len(S3_ARN) :]
         if not pattern or pattern.startswith("/"):
             raise malformed(INVALID_RESOURCE)
-        if not negated and not (
-            glob_match(pattern, bucket) or glob_can_start(pattern, bucket + "/")
-        ):
+        template = parse_template(pattern) if variables else None
+        reach = template.as_glob() if template else pattern
+        if not negated and not (glob_match(reach, bucket) or glob_can_start(reach, bucket + "/")):
             raise malformed(INVALID_RESOURCE)
         patterns.append(pattern)
     return patterns
