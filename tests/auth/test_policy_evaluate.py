@@ -284,6 +284,8 @@ class EvaluateTableTests(SynchronousTestCase):
                 ("s3:GetObject", "k", None, {"aws:SourceIp": "2001:db8::1"}, ALLOW),
                 ("s3:GetObject", "k", None, {"aws:SourceIp": "2001:db9::1"}, None),
                 ("s3:GetObject", "k", None, {"aws:SourceIp": "not an ip"}, None),
+                ("s3:GetObject", "k", None, {"aws:SourceIp": "::ffff:192.0.2.7"}, ALLOW),
+                ("s3:GetObject", "k", None, {"aws:SourceIp": "::ffff:192.0.2.200"}, None),
                 ("s3:GetObject", "k", None, {}, None),
             ],
         )

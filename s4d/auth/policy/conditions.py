@@ -270,6 +270,9 @@ def _ip_test(values: tuple[str, ...]) -> ValueTest:
             address = ipaddress.ip_address(found.strip())
         except ValueError:
             return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            mapped = address.ipv4_mapped  # a dual-stack listener's view of an IPv4 caller
+            return any(address in network or mapped in network for network in networks)
         return any(address in network for network in networks)
 
     return test
