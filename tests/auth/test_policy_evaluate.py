@@ -459,6 +459,45 @@ class EvaluateTableTests(SynchronousTestCase):
         self.assertFalse(compiled.is_public)
 
 
+class PathologicalPatternTests(SynchronousTestCase):
+    """Patterns that make a backtracking matcher take exponential time still answer.
+
+    Nothing here measures time: with the plain translation of ``*`` to ``.*``
+    these cases would not finish (``(a*){40}c`` against 4,000 ``a``), so the
+    test would hang; with the linear translation they answer at once.
+    """
+
+    def test_many_stars_in_a_resource_and_a_condition(self) -> None:
+        many = "a*" * 40 + "c"
+        compiled = policy(
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": ["s3:GetObject", "s3:ListBucket"],
+                "Resource": [f"{ARN}/{many}", f"arn:aws:s3:::{'*' * 5000}"],
+                "Condition": {"StringLike": {"s3:prefix": many}},
+            }
+        )
+        long_key = "a" * 4000
+        self.assertEqual(
+            compiled.evaluate(request("s3:GetObject", long_key, s3__prefix=long_key + "c")), ALLOW
+        )
+        self.assertIsNone(compiled.evaluate(request("s3:ListBucket", s3__prefix=long_key)))
+        self.assertEqual(
+            compiled.evaluate(request("s3:ListBucket", s3__prefix=long_key + "c")), ALLOW
+        )
+        stars = policy(
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": f"{ARN}/{'*?' * 2000}x",
+            }
+        )
+        self.assertIsNone(stars.evaluate(request("s3:GetObject", "b" * 4000)))
+        self.assertEqual(stars.evaluate(request("s3:GetObject", "b" * 4000 + "x")), ALLOW)
+
+
 class PolicyVariableTests(SynchronousTestCase):
     """``${aws:username}`` and kin, in Resource and in condition values (2012-10-17 only)."""
 

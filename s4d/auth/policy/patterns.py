@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+_STARS = re.compile(r"\*{2,}")
+
 
 def has_wildcard(pattern: str) -> bool:
     """Whether ``pattern`` has a ``*`` or ``?``."""
@@ -21,17 +23,35 @@ def has_wildcard(pattern: str) -> bool:
 
 
 def glob_regex(pattern: str, *, ignore_case: bool = False) -> re.Pattern[str]:
-    """The regular expression matching exactly the strings ``pattern`` matches."""
-    parts = []
-    for char in pattern:
-        if char == "*":
-            parts.append(".*")
-        elif char == "?":
-            parts.append(".")
-        else:
-            parts.append(re.escape(char))
-    flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
-    return re.compile("".join(parts), flags)
+    """The regular expression matching exactly the strings ``pattern`` matches.
+
+    Linear, whatever the pattern: ``a*b*c`` becomes ``a(?>.*?b).*c``. Each
+    middle piece is found at its earliest place and never reconsidered (an
+    atomic group), which is always right for ``*`` (taking the earliest leaves
+    the most text for the rest, and the rest starts with a ``*``); only the
+    last ``.*`` backtracks, to fit the final piece at the end. A plain
+    translation (``a.*b.*c``) backtracks exponentially on a pattern of many
+    ``*`` that fails, a denial of service in a policy.
+    """
+    return re.compile(glob_source(pattern), re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+
+
+def glob_source(pattern: str) -> str:
+    """The source of :func:`glob_regex`'s expression (for joining into an alternation)."""
+    return join_runs([piece_source(piece) for piece in pattern.split("*")])
+
+
+def join_runs(runs: list[str]) -> str:
+    """The expression for ``runs`` (each already an expression) with a ``*`` between each two."""
+    if len(runs) == 1:
+        return runs[0]
+    first, *middle, last = runs
+    return first + "".join(f"(?>.*?{run})" for run in middle if run) + ".*" + last
+
+
+def piece_source(text: str) -> str:
+    """A run without ``*``: ``?`` is any one character, the rest literal."""
+    return "".join("." if char == "?" else re.escape(char) for char in text)
 
 
 def glob_match(pattern: str, text: str) -> bool:
@@ -46,6 +66,7 @@ def glob_can_start(pattern: str, prefix: str) -> bool:
     ``*`` absorbs any character, ``?`` exactly one, a literal itself. If any
     position survives, the rest of the pattern can always be completed.
     """
+    pattern = _STARS.sub("*", pattern)  # ``**`` is ``*``; keeps the position sets small
     positions = _closure({0}, pattern)
     for char in prefix:
         following: set[int] = set()
@@ -105,7 +126,7 @@ class GlobSet:
             elif pattern.endswith("*") and not has_wildcard(pattern[:-1]):
                 prefixes.append(pattern[:-1])
             else:
-                others.append(glob_regex(pattern).pattern)
+                others.append(glob_source(pattern))
         regex = re.compile("|".join(f"(?:{p})" for p in others), re.DOTALL) if others else None
         return cls(frozenset(exact), tuple(prefixes), regex, matches_all)
 

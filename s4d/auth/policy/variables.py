@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from s4d.auth.policy.condition_keys import is_known_key
 from s4d.auth.policy.errors import INVALID_CONDITION_KEY, malformed
+from s4d.auth.policy.patterns import join_runs, piece_source
 from s4d.auth.policy.request import ConditionContext
 
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")
@@ -52,26 +53,23 @@ class Template:
         self, context: ConditionContext, *, ignore_case: bool = False
     ) -> re.Pattern[str] | None:
         """The template as a wildcard pattern for this request, or ``None``."""
-        pieces = []
+        runs = [""]  # the expressions between live ``*``
         for kind, text, default, has_default in self.parts:
             if kind == "glob":
-                pieces.append("".join(_GLOB.get(char) or re.escape(char) for char in text))
-            elif kind == "literal":
-                pieces.append(re.escape(text))
-            else:
-                value = _value(context, text, default, has_default)
-                if value is None:
-                    return None
-                pieces.append(re.escape(value))
+                first, *rest = text.split("*")
+                runs[-1] += piece_source(first)
+                runs.extend(piece_source(run) for run in rest)
+                continue
+            value = text if kind == "literal" else _value(context, text, default, has_default)
+            if value is None:
+                return None
+            runs[-1] += re.escape(value)
         flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
-        return re.compile("".join(pieces), flags)
+        return re.compile(join_runs(runs), flags)
 
     def as_glob(self) -> str:
         """The template with every variable as ``*`` (what it could match, for validation)."""
         return "".join("*" if kind == "variable" else text for kind, text, _, _ in self.parts)
-
-
-_GLOB = {"*": ".*", "?": "."}
 
 
 def _value(context: ConditionContext, key: str, default: str, has_default: bool) -> str | None:
