@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 
 from s4d.auth import acl as acls
 from s4d.auth.acl import Acl
-from s4d.auth.policy_bridge import CompiledPolicy, ConditionContext, Effect, MappingContext
+from s4d.auth.policy_bridge import CompiledPolicy, ConditionContext, Effect
 from s4d.auth.policy_bridge import PolicyRequest as PolicyRequest
 from s4d.auth.principal import READER, ROLE_RANK, SUPERUSER, WRITER, Principal
 from s4d.errors import S3Error
@@ -128,6 +128,14 @@ class BucketAccess:
         return self.acl if self.acl is not None else acls.private(self.owner)
 
 
+class _EmptyContext:
+    """No condition values at all."""
+
+    def get(self, key: str) -> None:
+        """Nothing, whatever the key."""
+        return None
+
+
 class Verdict(enum.Enum):
     """What :func:`decide` answers."""
 
@@ -137,7 +145,8 @@ class Verdict(enum.Enum):
     OBJECT_ACL = "object-acl"
 
 
-EMPTY_CONTEXT = MappingContext({})
+#: A context with no condition values (tests, and decisions no policy sees).
+EMPTY_CONTEXT = _EmptyContext()
 
 
 @dataclass(frozen=True)
@@ -156,7 +165,7 @@ class AccessRequest:
     bucket: str = ""
     key: str | None = None
     access: BucketAccess | None = None
-    context: ConditionContext = EMPTY_CONTEXT
+    context: ConditionContext = field(default_factory=lambda: EMPTY_CONTEXT)
     object_acl: Acl | None = field(default=None)
 
     def with_object_acl(self, object_acl: Acl) -> AccessRequest:

@@ -1,58 +1,26 @@
 """The bucket policy language as the authorization decision sees it.
 
-The policy language lives in its own package; this module names what
+The language lives in :mod:`s4d.auth.policy`; this module names what
 :mod:`s4d.auth.access` and the S3 layer use of it (:class:`Effect`,
 :class:`PolicyRequest`, :class:`ConditionContext`, :func:`compile_policy`,
 :class:`CompiledPolicy`), so that the rest of the code depends on one small
-surface.
+surface: :class:`CompiledPolicy` here is the protocol the decision needs (a
+stored policy that no longer compiles stands in for one, see
+:mod:`s4d.auth.bucket_access`).
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
-from s4d.auth.principal import Principal
-from s4d.errors import S3Error
-
-
-class Effect(enum.Enum):
-    """What a statement that applies says."""
-
-    ALLOW = "Allow"
-    DENY = "Deny"
-
-
-class ConditionContext(Protocol):
-    """The values of a request's condition keys (``aws:SourceIp``...), by case-insensitive key."""
-
-    def get(self, key: str) -> Sequence[str] | None:
-        """The values of ``key``, or None when the request has none."""
-        ...
-
-
-class MappingContext:
-    """A :class:`ConditionContext` over a dict (keys compared case-insensitively)."""
-
-    def __init__(self, values: dict[str, Sequence[str]]) -> None:
-        self.values = {k.lower(): v for k, v in values.items()}
-
-    def get(self, key: str) -> Sequence[str] | None:
-        """The values of ``key``."""
-        return self.values.get(key.lower())
-
-
-@dataclass(frozen=True)
-class PolicyRequest:
-    """What a policy is evaluated against."""
-
-    action: str
-    bucket: str
-    key: str | None
-    principal: Principal | None
-    context: ConditionContext
+from s4d.auth.policy import (
+    MAX_POLICY_BYTES,
+    ConditionContext,
+    Effect,
+    MappingContext,
+    PolicyRequest,
+    compile_policy,
+)
 
 
 class CompiledPolicy(Protocol):
@@ -66,6 +34,12 @@ class CompiledPolicy(Protocol):
         ...
 
 
-def compile_policy(document: bytes, bucket: str) -> CompiledPolicy:
-    """Parse a bucket policy (``MalformedPolicy`` if it is not one)."""
-    raise S3Error("NotImplemented", "Bucket policies are not implemented yet.")
+__all__ = [
+    "MAX_POLICY_BYTES",
+    "CompiledPolicy",
+    "ConditionContext",
+    "Effect",
+    "MappingContext",
+    "PolicyRequest",
+    "compile_policy",
+]

@@ -46,9 +46,6 @@ from s4d.s3.dispatch import Route, RouteKey, route
 from s4d.s3.handlers.common import requested_version, xml_response
 from s4d.s3.xml import child_text, parse
 
-#: The largest bucket policy AWS accepts.
-MAX_POLICY_BYTES = 20 * 1024
-
 
 def _identities(call: S3Call) -> IdentitySource:
     if call.identities is None:
@@ -219,11 +216,9 @@ class AccessHandlers:
         return Response(headers={"Content-Type": "application/json"}, body=bytes(document))
 
     async def put_policy(self, call: S3Call) -> Response:
-        """PutBucketPolicy (at most 20 KB; ``MalformedPolicy`` if it does not compile;
-        ``AccessDenied`` for a public policy under ``BlockPublicPolicy``)."""
+        """PutBucketPolicy (at most 20 KB: ``PolicyTooLarge``; ``MalformedPolicy`` if it
+        does not compile; ``AccessDenied`` for a public policy under ``BlockPublicPolicy``)."""
         document = call.document()
-        if len(document) > MAX_POLICY_BYTES:
-            raise S3Error("MalformedPolicy", "Policy exceeds the maximum allowed document size.")
         await self.buckets.get(call.bucket)
         compiled = compile_policy(document, call.bucket)
 
