@@ -203,7 +203,10 @@ class DeniedWriteTests(SynchronousTestCase):
                 conn = self.server.connect()
                 conn.send(
                     self.server.head_block(
-                        method, target, headers, sign=keys is not None,
+                        method,
+                        target,
+                        headers,
+                        sign=keys is not None,
                         keys=keys or (ACCESS_KEY, ""),
                     )  # fmt: skip
                 )
