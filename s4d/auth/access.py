@@ -28,7 +28,7 @@ again with the version's ACL. Writes are always decided at header time.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from s4d.auth import acl as acls
@@ -134,6 +134,20 @@ class _EmptyContext:
     def get(self, key: str) -> None:
         """Nothing, whatever the key."""
         return None
+
+
+class _PrefixContext:
+    """A request's context as a listing of the key it named sees it (``s3:prefix``)."""
+
+    def __init__(self, context: ConditionContext, prefix: str) -> None:
+        self.context = context
+        self.prefix = prefix
+
+    def get(self, key: str) -> Sequence[str] | None:
+        """``s3:prefix`` is the key; every other key as the request has it."""
+        if key.lower() == "s3:prefix":
+            return [self.prefix]
+        return self.context.get(key)
 
 
 class Verdict(enum.Enum):
@@ -288,12 +302,22 @@ class AccessGate:
         if decide(self.request.with_object_acl(acl)) is not Verdict.ALLOW:
             raise S3Error("AccessDenied")
 
+    def may_delete(self, key: str, version_id: str | None) -> bool:
+        """One key of a DeleteObjects: may the caller delete it (``s3:DeleteObject``, or
+        ``s3:DeleteObjectVersion`` with a version id, decided for that key)?"""
+        action = "s3:DeleteObjectVersion" if version_id else "s3:DeleteObject"
+        one = replace(self.request, action=action, key=key, object_acl=None)
+        return decide(one) is Verdict.ALLOW
+
     def may_list(self) -> bool:
         """The caller may list the bucket (so may learn that a key is missing)."""
         if self.verdict is Verdict.ALLOW and self.request.action in BUCKET_ACL_PERMISSIONS:
             if BUCKET_ACL_PERMISSIONS[self.request.action] == acls.READ:
                 return True
-        listing = replace(self.request, action="s3:ListBucket", key=None, object_acl=None)
+        request = self.request
+        context = _PrefixContext(request.context, request.key or "")
+        listing = replace(request, action="s3:ListBucket", key=None, object_acl=None,
+                          context=context)  # fmt: skip
         return decide(listing) is Verdict.ALLOW
 
 

@@ -126,21 +126,24 @@ def canned(name: str, owner: str, bucket_owner: str | None = None) -> Acl:
     ``bucket-owner-*`` ACLs grant to it); None for a bucket's own ACL.
     Raises ValueError for a name that is not a canned ACL.
     """
-    grants = [Grant(owner, FULL_CONTROL)]
+    owner_grant = Grant(owner, FULL_CONTROL)
+    # the order S3 servers list them in (s3-tests compares it): groups, the owner, others
     if name == "private":
-        pass
+        grants = [owner_grant]
     elif name == "public-read":
-        grants.append(Grant(ALL_USERS, READ, True))
+        grants = [Grant(ALL_USERS, READ, True), owner_grant]
     elif name == "public-read-write":
-        grants += [Grant(ALL_USERS, READ, True), Grant(ALL_USERS, WRITE, True)]
+        grants = [Grant(ALL_USERS, READ, True), Grant(ALL_USERS, WRITE, True), owner_grant]
     elif name == "authenticated-read":
-        grants.append(Grant(AUTHENTICATED_USERS, READ, True))
+        grants = [Grant(AUTHENTICATED_USERS, READ, True), owner_grant]
     elif name in ("bucket-owner-read", "bucket-owner-full-control"):
+        grants = [owner_grant]
         if bucket_owner is not None and bucket_owner != owner:
             permission = READ if name == "bucket-owner-read" else FULL_CONTROL
             grants.append(Grant(bucket_owner, permission))
     elif name == "log-delivery-write":
-        grants += [Grant(LOG_DELIVERY, WRITE, True), Grant(LOG_DELIVERY, READ_ACP, True)]
+        grants = [Grant(LOG_DELIVERY, WRITE, True), Grant(LOG_DELIVERY, READ_ACP, True)]
+        grants.append(owner_grant)
     else:
         raise ValueError(name)
     return Acl(owner, tuple(grants))

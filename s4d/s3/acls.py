@@ -38,7 +38,9 @@ XSI = "http://www.w3.org/2001/XMLSchema-instance"
 #: Finds the user a grant names (user id or canonical id); None if none.
 Resolver = Callable[[str], Principal | None]
 
-_GRANTEE = re.compile(r'\s*(id|uri|emailAddress)\s*=\s*"([^"]*)"\s*(?:,|$)', re.IGNORECASE)
+_GRANTEE = re.compile(
+    r'\s*(id|uri|emailAddress)\s*=\s*(?:"([^"]*)"|([^",\s]+))\s*(?:,|$)', re.IGNORECASE
+)
 
 
 def _acl_not_supported() -> S3Error:
@@ -80,8 +82,8 @@ def screen_acl_headers(headers: CallHeaders, operation: str, access: BucketAcces
 def _public_grants(headers: CallHeaders) -> bool:
     for name in acls.GRANT_HEADERS:
         for value in headers.get_all(name):
-            for kind, grantee in _GRANTEE.findall(value):
-                if kind.lower() == "uri" and grantee in acls.PUBLIC_GROUPS:
+            for kind, quoted, bare in _GRANTEE.findall(value):
+                if kind.lower() == "uri" and (quoted or bare) in acls.PUBLIC_GROUPS:
                     return True
     return False
 
@@ -111,7 +113,7 @@ def _header_grants(name: str, value: str, permission: str, resolve: Resolver) ->
         match = _GRANTEE.match(value, position)
         if match is None:
             raise S3Error("InvalidArgument", f"Invalid {name} header.", ArgumentName=name)
-        kind, grantee = match.group(1).lower(), match.group(2)
+        kind, grantee = match.group(1).lower(), match.group(2) or match.group(3) or ""
         found.append(_grant(kind, grantee, permission, resolve))
         position = match.end()
     return found

@@ -27,7 +27,7 @@ from s4d.auth.access import (
     version_action,
 )
 from s4d.auth.credentials import IdentitySource
-from s4d.auth.principal import SUPERUSER, Principal
+from s4d.auth.principal import SUPERUSER, Principal, canonical_id
 from s4d.auth.request import SignedRequest
 from s4d.auth.sigv4 import AuthResult
 from s4d.engine import ObjectsFacade, check_key
@@ -190,6 +190,10 @@ class S3Front:
             raise S3Error("AccessDenied", "Anonymous access is not allowed.")
         if target.bucket and not found.public:
             access = self.credentials.bucket_access(target.bucket, refresh=identity is None)
+        expected_owner = wire.headers.get("x-amz-expected-bucket-owner")
+        if expected_owner is not None and access is not None:
+            if expected_owner not in (access.owner, canonical_id(access.owner)):
+                raise S3Error("AccessDenied")
         if found.action and not found.public and not (form and identity is None):
             gate = self._authorize(wire, found, principal, access)
         refuse_unhonoured(wire.headers, found.operation)

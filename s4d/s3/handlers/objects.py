@@ -531,7 +531,11 @@ class ObjectHandlers:
         check_body_integrity(call, body)
         quiet, items = _delete_request(body)
         await self.objects.bucket(call.bucket)
-        outcomes = await self.objects.delete_many(call.bucket, items, bypass)
+        gate = call.gate
+        permitted = [gate is None or gate.may_delete(*item) for item in items]
+        allowed = [item for item, ok in zip(items, permitted, strict=True) if ok]
+        done = iter(await self.objects.delete_many(call.bucket, allowed, bypass))
+        outcomes = [next(done) if ok else S3Error("AccessDenied") for ok in permitted]
         children: list[Node] = []
         for (key, version_id), outcome in zip(items, outcomes, strict=True):
             if isinstance(outcome, S3Error):
