@@ -30,6 +30,7 @@ from s4d.auth.access import (
 )
 from s4d.auth.acl import Acl
 from s4d.auth.policy_bridge import CompiledPolicy, Effect, PolicyRequest
+from s4d.errors import S3Error
 
 POLICY = b"policy"
 ACL = b"acl"
@@ -127,3 +128,23 @@ def bucket_access(
         ownership=decode_ownership(raw_ownership),
         has_ownership=raw_ownership is not None,
     )
+
+
+def refuse_public_policy(policy: CompiledPolicy) -> Callable[[Mapping[bytes, bytes]], None]:
+    """The in-transaction check of a new policy: ``AccessDenied`` for a public one on a
+    bucket whose public-access block says ``BlockPublicPolicy``."""
+
+    def check(documents: Mapping[bytes, bytes]) -> None:
+        raw = documents.get(PUBLIC_ACCESS_BLOCK)
+        if raw is not None and decode_block(raw).block_public_policy and policy.is_public:
+            raise S3Error("AccessDenied")
+
+    return check
+
+
+def is_public(access: BucketAccess) -> bool:
+    """The bucket is public: its policy is (AWS's definition), or its ACL grants to
+    everybody or every signed-in user (while ACLs count: not ``BucketOwnerEnforced``)."""
+    if access.policy is not None and access.policy.is_public:
+        return True
+    return access.acls_enabled and access.bucket_acl().is_public

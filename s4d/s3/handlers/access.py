@@ -34,6 +34,8 @@ from s4d.auth.bucket_access import (
     decode_ownership,
     encode_acl,
     encode_block,
+    is_public,
+    refuse_public_policy,
 )
 from s4d.auth.credentials import IdentitySource
 from s4d.auth.policy_bridge import compile_policy
@@ -221,12 +223,7 @@ class AccessHandlers:
         document = call.document()
         await self.buckets.get(call.bucket)
         compiled = compile_policy(document, call.bucket)
-
-        def check(documents: Mapping[bytes, bytes]) -> None:
-            raw = documents.get(PUBLIC_ACCESS_BLOCK)
-            if raw is not None and decode_block(raw).block_public_policy and compiled.is_public:
-                raise S3Error("AccessDenied")
-
+        check = refuse_public_policy(compiled)
         await self.buckets.put_access(call.bucket, POLICY, document, check)
         return Response(status=204)
 
@@ -239,8 +236,7 @@ class AccessHandlers:
         """GetBucketPolicyStatus: whether the bucket is public, by its policy or its ACL
         (as ceph/s3-tests expects; false when it has neither)."""
         access = await self._access(call)
-        public = access.policy is not None and access.policy.is_public
-        public = public or (access.acls_enabled and access.bucket_acl().is_public)
+        public = is_public(access)
         return xml_response("PolicyStatus", [("IsPublic", "true" if public else "false")])
 
     # -- ownership controls ------------------------------------------------------------
