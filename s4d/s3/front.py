@@ -32,7 +32,7 @@ from s4d.auth.request import SignedRequest
 from s4d.auth.sigv4 import AuthResult
 from s4d.engine import ObjectsFacade, check_key
 from s4d.errors import S3Error
-from s4d.s3.acls import ACL_OPERATIONS, screen_acl_headers
+from s4d.s3.acls import ACL_OPERATIONS, has_grant_headers, screen_acl_headers
 from s4d.s3.addressing import Target
 from s4d.s3.body import BodySink
 from s4d.s3.call import MAX_SMALL_BODY, S3Call, SmallBody
@@ -199,6 +199,12 @@ class S3Front:
         refuse_unhonoured(wire.headers, found.operation)
         if found.operation in ACL_OPERATIONS:
             screen_acl_headers(wire.headers, found.operation, access)
+        elif "x-amz-acl" in wire.headers or has_grant_headers(wire.headers):
+            raise S3Error(
+                "InvalidArgument",
+                f"{found.operation} takes no ACL (x-amz-acl, x-amz-grant-*).",
+                ArgumentName="x-amz-acl",
+            )
         owner = None
         if access is not None:
             owner = principal if principal and principal.user_id == access.owner else None
