@@ -61,12 +61,17 @@ class ActionIndex:
     )
 
     @classmethod
-    def of(cls, statements: Iterable[Statement]) -> ActionIndex:
-        """Index ``statements`` (all of them covering the same action)."""
+    def of(
+        cls, statements: Iterable[Statement], keys_of: dict[int, list[str] | None] | None = None
+    ) -> ActionIndex:
+        """Index ``statements`` (all of them covering the same action).
+
+        :param keys_of: each statement's :func:`statement_keys`, by ``id``, if known.
+        """
         general: dict[Effect, list[Statement]] = {Effect.DENY: [], Effect.ALLOW: []}
         named: dict[str, dict[Effect, list[Statement]]] = {}
         for statement in statements:
-            keys = statement_keys(statement)
+            keys = keys_of[id(statement)] if keys_of else statement_keys(statement)
             if keys is None:
                 general[statement.effect].append(statement)
                 continue
@@ -102,11 +107,19 @@ class CompiledPolicy:
         self.version = version
         self.statements = statements
         self.is_public = is_public(statements)
-        covering: dict[str, list[Statement]] = {action: [] for action in ACTIONS_BY_LOWER}
-        for statement in statements:
+        covering: dict[str, list[int]] = {action: [] for action in ACTIONS_BY_LOWER}
+        for number, statement in enumerate(statements):
             for action in statement.actions:
-                covering[action].append(statement)
-        self._by_action = {action: ActionIndex.of(found) for action, found in covering.items()}
+                covering[action].append(number)
+        # actions covered by the same statements share one index (with ``s3:*`` most do)
+        keys_of = {id(statement): statement_keys(statement) for statement in statements}
+        shared: dict[tuple[int, ...], ActionIndex] = {}
+        self._by_action: dict[str, ActionIndex] = {}
+        for action, numbers in covering.items():
+            found = tuple(numbers)
+            if found not in shared:
+                shared[found] = ActionIndex.of((statements[n] for n in found), keys_of)
+            self._by_action[action] = shared[found]
         self._unknown: dict[str, ActionIndex] = {}
 
     def index(self, action: str) -> ActionIndex:
