@@ -54,7 +54,7 @@ STATEMENT_FIELDS = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Statement:
     """A compiled statement.
 
