@@ -49,7 +49,7 @@ PRINCIPALS: list[Any] = [
     {"AWS": "nobody"},
 ]  # fmt: skip
 KEYS = ["s3:prefix", "aws:SourceIp", "s3:ExistingObjectTag/t", "aws:SecureTransport",
-        "s3:max-keys", "aws:CurrentTime", "s3:x-amz-acl"]  # fmt: skip
+        "aws:username", "s3:max-keys", "aws:CurrentTime", "s3:x-amz-acl"]  # fmt: skip
 OPERATORS = ["StringEquals", "StringNotEquals", "StringLike", "StringNotLike",
              "StringEqualsIgnoreCase", "ForAnyValue:StringLike", "ForAllValues:StringEquals",
              "StringLikeIfExists", "Null", "Bool", "NumericLessThan", "DateGreaterThan",
@@ -62,7 +62,7 @@ TEXT_VALUES = ["a", "a*", "A", "?", "", "true", "10.1.2.3", "7", "public-read"]
 
 key_text = st.text(alphabet="ab/*?.\n", max_size=6)
 resource_patterns = st.one_of(
-    st.sampled_from([BUCKET, "a*", "*", "?b", "*/*", "ab*"]),
+    st.sampled_from([BUCKET, "a*", "*", "?b", "*/*", "ab*", "ab/${aws:username}/*", "ab/${*}?"]),
     key_text.map(lambda key: f"{BUCKET}/{key}"),
 ).map(lambda pattern: "arn:aws:s3:::" + pattern)
 
@@ -113,7 +113,8 @@ def requests(draw: st.DrawFn) -> PolicyRequest:
 def compiled(raw: list[dict[str, Any]]) -> Any:
     """The compiled policy, or ``None`` when the generator made an invalid one."""
     try:
-        return compile_policy(json.dumps({"Statement": raw}).encode(), BUCKET)
+        document = {"Version": "2012-10-17", "Statement": raw}
+        return compile_policy(json.dumps(document).encode(), BUCKET)
     except S3Error as error:
         assert error.code == "MalformedPolicy", error
         return None
@@ -158,6 +159,29 @@ def names(principal: Principal | None, raw: Any) -> bool:
     return False
 
 
+#: Literal ``*`` and ``?`` in the reference matcher's text and patterns (never wildcards).
+LITERAL = str.maketrans({"*": "\x01", "?": "\x02"})
+
+
+def expand(patterns: list[str], request: PolicyRequest) -> list[str]:
+    """Resource patterns with ``${aws:username}`` and ``${*}`` filled in, exactly.
+
+    A value filled in is literal, so its ``*`` and ``?`` become the characters
+    :data:`LITERAL` maps the request's own ``*`` and ``?`` to. A pattern whose
+    variable the request has no value for names nothing and is dropped.
+    """
+    names = request.context.get("aws:username")
+    expanded = []
+    for pattern in patterns:
+        pattern = pattern.replace("${*}", "\x01")
+        if "${aws:username}" in pattern:
+            if not names:
+                continue
+            pattern = pattern.replace("${aws:username}", names[0].translate(LITERAL))
+        expanded.append(pattern)
+    return expanded
+
+
 def backs(statement: dict[str, Any], request: PolicyRequest) -> bool:
     """Whether ``statement`` could justify an answer to ``request`` (conditions ignored)."""
     if "Principal" in statement:
@@ -170,9 +194,10 @@ def backs(statement: dict[str, Any], request: PolicyRequest) -> bool:
     hit = any(reference_glob(p.lower(), action) for p in statement[field])
     if hit != (field == "Action"):
         return False
-    resource = "arn:aws:s3:::" + BUCKET + ("" if request.key is None else "/" + request.key)
+    key = "" if request.key is None else "/" + request.key.translate(LITERAL)
+    resource = "arn:aws:s3:::" + BUCKET + key
     field = "Resource" if "Resource" in statement else "NotResource"
-    hit = any(reference_glob(p, resource) for p in statement[field])
+    hit = any(reference_glob(p, resource) for p in expand(statement[field], request))
     return hit == (field == "Resource")
 
 
@@ -275,6 +300,31 @@ class MeaningFuzz(SynchronousTestCase):
         for request in asked:
             if policy.evaluate(request) is Effect.ALLOW:
                 self.assertIs(bare.evaluate(request), Effect.ALLOW)
+
+
+class VariableFuzz(SynchronousTestCase):
+    @fuzz(300)
+    @given(
+        st.sampled_from(["ab/${aws:username}/*", "ab/${aws:username}", "ab/*${aws:username}?",
+                         "a?/${*}${aws:username}*", "ab/${aws:username}${?}"]),
+        st.one_of(st.none(), st.text(alphabet="ab*?/", max_size=3)),
+        key_text,
+    )  # fmt: skip
+    def test_filled_in_values_are_literal(
+        self, pattern: str, username: str | None, key: str
+    ) -> None:
+        """A resource with a variable matches exactly what the reference says."""
+        resource = "arn:aws:s3:::" + pattern
+        policy = compiled(
+            [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": resource}]
+        )
+        context = MappingContext({} if username is None else {"aws:username": [username]})
+        request = PolicyRequest("s3:GetObject", BUCKET, key, None, context)
+        expected = any(
+            reference_glob(p, "arn:aws:s3:::" + BUCKET + "/" + key.translate(LITERAL))
+            for p in expand(["arn:aws:s3:::" + pattern.replace("${?}", "\x02")], request)
+        )
+        self.assertEqual(policy.evaluate(request), Effect.ALLOW if expected else None)
 
 
 class PatternFuzz(SynchronousTestCase):

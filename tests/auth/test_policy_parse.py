@@ -54,6 +54,12 @@ class RefusedTests(SynchronousTestCase):
         invalid = "This policy contains invalid Json"
         for text in (b"{", b"{}x", b'{"Statement": NaN}', b"{\xff}", b"{" + b"[" * 5000):
             self.refused(text, invalid)
+        nested = b'{"Id": ' + b"[" * 9000 + b"]" * 9000 + b"}"
+        self.refused(nested, invalid)
+        twice = document()[:-1] + b', "Statement": []}'
+        self.refused(twice, invalid)
+        effect_twice = json.dumps(GOOD)[:-1] + ', "Effect": "Deny"}'
+        self.refused(('{"Statement": ' + effect_twice + "}").encode(), invalid)
 
     def test_too_large(self) -> None:
         padding = "x" * MAX_POLICY_BYTES

@@ -43,14 +43,24 @@ def _no_constant(name: str) -> object:
     raise ValueError(f"{name} is not JSON")
 
 
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """An object's members; a name twice is refused (which one counts would be a guess)."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise ValueError("an element is named twice")
+    return found
+
+
 def load_json(document: bytes) -> object:
-    """The document's JSON value; strict JSON only (no NaN, no Infinity)."""
+    """The document's JSON value: strict JSON (no NaN or Infinity, no name twice in an object)."""
     if len(document) > MAX_POLICY_BYTES:
         raise too_large()
     if document[:1] != b"{":
         raise malformed(NOT_AN_OBJECT)
     try:
-        return json.loads(document.decode("utf-8"), parse_constant=_no_constant)
+        return json.loads(
+            document.decode("utf-8"), parse_constant=_no_constant, object_pairs_hook=_unique_keys
+        )
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise malformed(INVALID_JSON) from None
 

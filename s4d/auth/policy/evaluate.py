@@ -9,7 +9,9 @@ caller, so a 100-statement policy with a statement per user costs what the
 two or three statements about this user and this action cost. The answer does
 not depend on statement order (any applicable Deny wins, else any applicable
 Allow), so the index may regroup them. An action outside AWS's list is
-resolved against the statements' patterns once and kept.
+resolved against the statements' patterns once and kept. The statements
+selected for one (action, caller) pair are kept too, so a caller's next
+request for the same action starts with one dictionary lookup.
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ from s4d.auth.policy.statements import Statement
 from s4d.auth.principal import Principal
 
 _UNKNOWN_ACTIONS_KEPT = 256
-_NONE: tuple[Statement, ...] = ()
+_CANDIDATES_KEPT = 4096
+
+#: (Deny statements, Allow statements) that may concern one caller doing one action.
+Candidates = tuple[tuple[Statement, ...], tuple[Statement, ...]]
 
 
 def caller_keys(principal: Principal) -> tuple[str, str, str]:
@@ -61,12 +66,17 @@ class ActionIndex:
     )
 
     @classmethod
-    def of(cls, statements: Iterable[Statement]) -> ActionIndex:
-        """Index ``statements`` (all of them covering the same action)."""
+    def of(
+        cls, statements: Iterable[Statement], keys_of: dict[int, list[str] | None] | None = None
+    ) -> ActionIndex:
+        """Index ``statements`` (all of them covering the same action).
+
+        :param keys_of: each statement's :func:`statement_keys`, by ``id``, if known.
+        """
         general: dict[Effect, list[Statement]] = {Effect.DENY: [], Effect.ALLOW: []}
         named: dict[str, dict[Effect, list[Statement]]] = {}
         for statement in statements:
-            keys = statement_keys(statement)
+            keys = keys_of[id(statement)] if keys_of else statement_keys(statement)
             if keys is None:
                 general[statement.effect].append(statement)
                 continue
@@ -102,12 +112,21 @@ class CompiledPolicy:
         self.version = version
         self.statements = statements
         self.is_public = is_public(statements)
-        covering: dict[str, list[Statement]] = {action: [] for action in ACTIONS_BY_LOWER}
-        for statement in statements:
+        covering: dict[str, list[int]] = {action: [] for action in ACTIONS_BY_LOWER}
+        for number, statement in enumerate(statements):
             for action in statement.actions:
-                covering[action].append(statement)
-        self._by_action = {action: ActionIndex.of(found) for action, found in covering.items()}
+                covering[action].append(number)
+        # actions covered by the same statements share one index (with ``s3:*`` most do)
+        keys_of = {id(statement): statement_keys(statement) for statement in statements}
+        shared: dict[tuple[int, ...], ActionIndex] = {}
+        self._by_action: dict[str, ActionIndex] = {}
+        for action, numbers in covering.items():
+            found = tuple(numbers)
+            if found not in shared:
+                shared[found] = ActionIndex.of((statements[n] for n in found), keys_of)
+            self._by_action[action] = shared[found]
         self._unknown: dict[str, ActionIndex] = {}
+        self._candidates: dict[tuple[str, Principal | None], Candidates] = {}
 
     def index(self, action: str) -> ActionIndex:
         """The statements covering ``action`` (any case)."""
@@ -119,38 +138,45 @@ class CompiledPolicy:
                 self._unknown[lower] = found
         return found
 
+    def candidates(self, action: str, principal: Principal | None) -> Candidates:
+        """The Deny and the Allow statements that may concern ``principal`` doing ``action``.
+
+        Kept per (action, caller), up to :data:`_CANDIDATES_KEPT` pairs (then forgotten
+        all at once): the next request of the same caller and action is one lookup.
+        """
+        key = (action, principal)
+        found = self._candidates.get(key)
+        if found is None:
+            found = self._select(action, principal)
+            if len(self._candidates) >= _CANDIDATES_KEPT:
+                self._candidates.clear()
+            self._candidates[key] = found
+        return found
+
+    def _select(self, action: str, principal: Principal | None) -> Candidates:
+        index = self.index(action)
+        denies, allows = list(index.denies), list(index.allows)
+        if principal is not None and index.named:
+            for key in caller_keys(principal):
+                named = index.named.get(key)
+                if named is not None:
+                    denies += (st for st in named[0] if all(st is not d for d in denies))
+                    allows += (st for st in named[1] if all(st is not a for a in allows))
+        return tuple(denies), tuple(allows)
+
     def evaluate(self, request: PolicyRequest) -> Effect | None:
         """What the policy says about ``request``: DENY, ALLOW, or ``None`` (nothing applies)."""
-        index = self.index(request.action)
-        if index.empty:
+        denies, allows = self.candidates(request.action, request.principal)
+        if not denies and not allows:
             return None
-        principal = request.principal
-        denies, allows = index.denies, index.allows
-        mine: list[tuple[tuple[Statement, ...], tuple[Statement, ...]]] = []
-        if principal is not None and index.named:
-            named = index.named
-            for key in caller_keys(principal):
-                found = named.get(key)
-                if found is not None:
-                    mine.append(found)
-        if not (denies or allows or mine):
-            return None
+        principal, context = request.principal, request.context
         resource = request.bucket if request.key is None else f"{request.bucket}/{request.key}"
-        context = request.context
         for statement in denies:
             if statement.applies(principal, resource, context):
                 return Effect.DENY
-        for named_denies, _ in mine:
-            for statement in named_denies:
-                if statement.applies(principal, resource, context):
-                    return Effect.DENY
         for statement in allows:
             if statement.applies(principal, resource, context):
                 return Effect.ALLOW
-        for _, named_allows in mine:
-            for statement in named_allows:
-                if statement.applies(principal, resource, context):
-                    return Effect.ALLOW
         return None
 
 

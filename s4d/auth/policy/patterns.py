@@ -1,11 +1,15 @@
 """Wildcard patterns (``*`` any run of characters, ``?`` one character), compiled once.
 
 A policy's Action, Resource and ``…Like`` condition values are such patterns.
-:func:`compile_glob` turns one into the cheapest test that decides it: string
-equality when it has no wildcard, a prefix test when its only wildcard is a
-trailing ``*``, a regular expression otherwise. :class:`GlobSet` merges many
-patterns into one set lookup, one ``str.startswith`` over a tuple and one
-alternation, so a statement naming a dozen resources costs about one test.
+:class:`GlobSet` gives each the cheapest test that decides it: a set lookup
+when it has no wildcard, one ``str.startswith`` over a tuple for those whose
+only wildcard is a trailing ``*``, and for the rest a :class:`Wildcard`, which
+matches the pieces between ``*`` left to right with ``str.find`` (linear, no
+backtracking, nothing to compile but a tiny expression for a piece with ``?``).
+
+Matching must stay linear whatever the pattern: a plain translation to a
+regular expression (``a*b*c`` to ``a.*b.*c``) backtracks exponentially on a
+failing pattern of many ``*``, a denial of service in one policy.
 """
 
 from __future__ import annotations
@@ -55,8 +59,70 @@ def piece_source(text: str) -> str:
 
 
 def glob_match(pattern: str, text: str) -> bool:
-    """Whether ``text`` matches ``pattern`` (no compilation kept; for one-off checks)."""
-    return glob_regex(pattern).fullmatch(text) is not None
+    """Whether ``text`` matches ``pattern`` (for one-off checks)."""
+    return Wildcard(pattern).match(text)
+
+
+class _Piece:
+    """A run of a pattern between two ``*``: literal text, or with ``?`` a fixed-length test."""
+
+    __slots__ = ("regex", "size", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.size = len(text)
+        self.regex = re.compile(piece_source(text), re.DOTALL) if "?" in text else None
+
+    def at(self, text: str, pos: int) -> bool:
+        """Whether the piece matches ``text`` at ``pos`` (the caller checked the length)."""
+        if self.regex is None:
+            return text.startswith(self.text, pos)
+        return self.regex.match(text, pos) is not None
+
+    def find(self, text: str, start: int, end: int) -> int:
+        """The first place in ``text[start:end]`` where the piece matches, or -1."""
+        if self.regex is None:
+            return text.find(self.text, start, end)
+        found = self.regex.search(text, start, end)
+        return -1 if found is None else found.start()
+
+
+class Wildcard:
+    """One pattern with wildcards, matched piece by piece in linear time.
+
+    The first piece must match at the start and the last at the end; each
+    middle piece is taken at its earliest place after the previous one, which
+    is always right (the earliest leaves the most text for the rest, and the
+    rest begins with a ``*``).
+    """
+
+    __slots__ = ("first", "last", "middle", "min_size")
+
+    def __init__(self, pattern: str) -> None:
+        first, *rest = pattern.split("*")
+        self.first = _Piece(first)
+        self.last = _Piece(rest[-1]) if rest else None
+        self.middle = tuple(_Piece(piece) for piece in rest[:-1] if piece)
+        self.min_size = len(pattern) - pattern.count("*")
+
+    def match(self, text: str) -> bool:
+        """Whether all of ``text`` matches the pattern."""
+        size = len(text)
+        if size < self.min_size or not self.first.at(text, 0):
+            return False
+        last = self.last
+        if last is None:
+            return size == self.first.size
+        end = size - last.size
+        if not last.at(text, end):
+            return False
+        pos = self.first.size
+        for piece in self.middle:
+            found = piece.find(text, pos, end)
+            if found < 0:
+                return False
+            pos = found + piece.size
+        return True
 
 
 def glob_can_start(pattern: str, prefix: str) -> bool:
@@ -102,13 +168,13 @@ class GlobSet:
 
     :ivar exact: the patterns without wildcards.
     :ivar prefixes: the patterns whose only wildcard is one trailing ``*``, without it.
-    :ivar regex: the other patterns as one alternation, or ``None``.
+    :ivar others: the other patterns.
     :ivar matches_all: a bare ``*`` was among them.
     """
 
     exact: frozenset[str]
     prefixes: tuple[str, ...]
-    regex: re.Pattern[str] | None
+    others: tuple[Wildcard, ...]
     matches_all: bool
 
     @classmethod
@@ -116,19 +182,19 @@ class GlobSet:
         """Compile ``patterns`` (case-sensitive)."""
         exact: set[str] = set()
         prefixes: list[str] = []
-        others: list[str] = []
+        others: dict[str, Wildcard] = {}
         matches_all = False
         for pattern in patterns:
+            pattern = _STARS.sub("*", pattern)
             if pattern == "*":
                 matches_all = True
             elif not has_wildcard(pattern):
                 exact.add(pattern)
             elif pattern.endswith("*") and not has_wildcard(pattern[:-1]):
                 prefixes.append(pattern[:-1])
-            else:
-                others.append(glob_source(pattern))
-        regex = re.compile("|".join(f"(?:{p})" for p in others), re.DOTALL) if others else None
-        return cls(frozenset(exact), tuple(prefixes), regex, matches_all)
+            elif pattern not in others:
+                others[pattern] = Wildcard(pattern)
+        return cls(frozenset(exact), tuple(prefixes), tuple(others.values()), matches_all)
 
     def match(self, text: str) -> bool:
         """Whether ``text`` matches any of the patterns."""
@@ -136,4 +202,7 @@ class GlobSet:
             return True
         if self.prefixes and text.startswith(self.prefixes):
             return True
-        return self.regex is not None and self.regex.fullmatch(text) is not None
+        for pattern in self.others:
+            if pattern.match(text):
+                return True
+        return False

@@ -9,8 +9,10 @@ covers, so evaluation asks a set, not a pattern. Resource patterns become one
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from s4d.auth.policy.actions import ACTIONS_BY_LOWER
 from s4d.auth.policy.conditions import Condition, compile_conditions
@@ -24,7 +26,13 @@ from s4d.auth.policy.errors import (
     missing_field,
     unknown_field,
 )
-from s4d.auth.policy.patterns import GlobSet, glob_can_start, glob_match, has_wildcard
+from s4d.auth.policy.patterns import (
+    GlobSet,
+    glob_can_start,
+    glob_match,
+    glob_source,
+    has_wildcard,
+)
 from s4d.auth.policy.principals import PrincipalSet, compile_principal
 from s4d.auth.policy.request import ConditionContext, Effect
 from s4d.auth.policy.variables import Template, parse_template
@@ -46,14 +54,14 @@ STATEMENT_FIELDS = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Statement:
     """A compiled statement.
 
     :ivar actions: the known action names (``s3:getobject``, lower case) it covers,
         NotAction already inverted.
-    :ivar action_patterns: the Action/NotAction patterns in lower case, for an
-        action outside AWS's list.
+    :ivar action_patterns: the Action/NotAction patterns in lower case (for an
+        action outside AWS's list).
     :ivar resources: the Resource/NotResource patterns, without ``arn:aws:s3:::``.
     :ivar resource_templates: those of them with policy variables.
     """
@@ -63,7 +71,7 @@ class Statement:
     principals: PrincipalSet
     not_principal: bool
     actions: frozenset[str]
-    action_patterns: GlobSet
+    action_patterns: tuple[str, ...]
     not_action: bool
     resources: GlobSet
     resource_patterns: tuple[str, ...]
@@ -75,7 +83,7 @@ class Statement:
         """Whether the statement speaks of ``action`` (lower case)."""
         if action in ACTIONS_BY_LOWER:
             return action in self.actions
-        return self.action_patterns.match(action) != self.not_action
+        return _action_globs(self.action_patterns).match(action) != self.not_action
 
     def applies(
         self, principal: Principal | None, resource: str, context: ConditionContext
@@ -105,6 +113,12 @@ class Statement:
         return False
 
 
+@lru_cache(maxsize=256)
+def _action_globs(patterns: tuple[str, ...]) -> GlobSet:
+    """Action patterns compiled, for the rare action outside AWS's list."""
+    return GlobSet.of(patterns)
+
+
 def compile_statement(raw: object, bucket: str, variables: bool = False) -> Statement:
     """Validate and compile one element of a policy's Statement.
 
@@ -126,11 +140,8 @@ def compile_statement(raw: object, bucket: str, variables: bool = False) -> Stat
         raise malformed(INVALID_PRINCIPAL)
     action_field = _one_of(raw, "Action", "NotAction")
     patterns = _action_patterns(raw[action_field])
-    action_patterns = GlobSet.of(patterns)
     not_action = action_field == "NotAction"
-    covered = frozenset(
-        name for name in ACTIONS_BY_LOWER if action_patterns.match(name) != not_action
-    )
+    covered = covered_actions(patterns, not_action)
     resource_field = _one_of(raw, "Resource", "NotResource")
     not_resource = resource_field == "NotResource"
     resources = _resource_patterns(raw[resource_field], bucket, not_resource, variables)
@@ -143,7 +154,7 @@ def compile_statement(raw: object, bucket: str, variables: bool = False) -> Stat
         principals,
         not_principal,
         covered,
-        action_patterns,
+        tuple(patterns),
         not_action,
         GlobSet.of(static),
         tuple(resources),
@@ -191,13 +202,36 @@ def _action_patterns(raw: object) -> list[str]:
             service, colon, name = pattern.partition(":")
             if service != "s3" or not colon or not name:
                 raise malformed(INVALID_ACTION)
-            if has_wildcard(name):
-                if not any(glob_match(pattern, known) for known in ACTIONS_BY_LOWER):
-                    raise malformed(INVALID_ACTION)
-            elif pattern not in ACTIONS_BY_LOWER:
+            if not matching_actions(pattern):
                 raise malformed(INVALID_ACTION)
         patterns.append(pattern)
     return patterns
+
+
+_ALL_ACTIONS = frozenset(ACTIONS_BY_LOWER)
+_ACTION_LINES = "\n".join(sorted(ACTIONS_BY_LOWER)) + "\n"
+
+
+@lru_cache(maxsize=4096)
+def matching_actions(pattern: str) -> frozenset[str]:
+    """The known actions (lower case) an Action pattern (lower case) matches."""
+    if pattern == "*":
+        return _ALL_ACTIONS
+    if not has_wildcard(pattern):
+        return frozenset({pattern}) & _ALL_ACTIONS
+    if "\n" in pattern:
+        return frozenset()
+    # one search over all the names, one per line (``.`` stops at a line's end)
+    lines = re.compile(f"^{glob_source(pattern)}$", re.MULTILINE)
+    return frozenset(lines.findall(_ACTION_LINES))
+
+
+def covered_actions(patterns: Iterable[str], negated: bool) -> frozenset[str]:
+    """The known actions an Action (or, ``negated``, a NotAction) element covers."""
+    named: frozenset[str] = frozenset()
+    for pattern in set(patterns):
+        named |= matching_actions(pattern)
+    return _ALL_ACTIONS - named if negated else named
 
 
 def _resource_patterns(raw: object, bucket: str, negated: bool, variables: bool) -> list[str]:
