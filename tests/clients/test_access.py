@@ -15,6 +15,7 @@ import subprocess
 from typing import Any
 
 from botocore.exceptions import ClientError
+from twisted.trial.unittest import SkipTest
 
 from tests.clients.harness import (
     ServerTestCase,
@@ -148,6 +149,36 @@ class PublicBucketTests(AccessTestCase):
         self.assertNotEqual(refused.returncode, 0)
         names = [o["Key"] for o in self.root.list_objects_v2(Bucket=bucket)["Contents"]]
         self.assertNotIn("new.txt", names)
+
+    def test_s3fs_anonymous(self) -> None:
+        assert self.server is not None
+        try:
+            import s3fs
+            from aiobotocore.session import AioSession
+        except ImportError as e:  # pragma: no cover - the [test] extra installs it
+            raise SkipTest(f"s3fs is not installed: {e}") from None
+        bucket = self.bucket_name()
+        self.root.create_bucket(Bucket=bucket)
+        data = payload(20_000, 4)
+        self.root.put_object(Bucket=bucket, Key="pub/data.bin", Body=data)
+        self.root.put_bucket_policy(Bucket=bucket, Policy=public_read_policy(bucket))
+        home = os.path.join(self.tmp, "s3fs")
+        os.makedirs(home)
+        session = AioSession()
+        session.set_config_variable("config_file", os.path.join(home, "aws-config"))
+        session.set_config_variable("credentials_file", os.path.join(home, "aws-credentials"))
+        fs = s3fs.S3FileSystem(
+            anon=True,
+            endpoint_url=self.server.endpoint,
+            client_kwargs={"region_name": "us-east-1"},
+            session=session,
+            skip_instance_cache=True,
+            use_listings_cache=False,
+        )
+        self.assertEqual(fs.ls(f"{bucket}/pub"), [f"{bucket}/pub/data.bin"])
+        self.assertEqual(fs.cat(f"{bucket}/pub/data.bin"), data)
+        with self.assertRaises(PermissionError):
+            fs.pipe(f"{bucket}/pub/new.bin", b"new")
 
 
 class AnonymousOffTests(AccessTestCase):
