@@ -321,6 +321,9 @@ SETTINGS: tuple[Setting, ...] = (
        "seconds a query may run (0: no limit)"),
     _s("S4_SELECT_CONCURRENCY", "select_concurrency", parse_integer, "2",
        "queries that run at once per process, each on its own thread; a few more wait"),
+    _s("S4_ANONYMOUS", "anonymous", parse_bool, "true",
+       "serve unsigned requests where a bucket policy or ACL grants them (false: refuse "
+       "every unsigned request)"),
     _s("S4_ROOT_USERNAME", "root_username", parse_username, "root",
        "name of the root user (a SuperUser whose key is S4_ACCESS_KEY_ID)"),
     _s("S4_ROOT_PASSWORD", "root_password", parse_password, None,
@@ -383,6 +386,7 @@ class Config:
     access_log: str = "off"
     #: queries (S4_SELECT_*): on or off, memory pool per query, seconds, threads
     select_enabled: bool = True
+    anonymous: bool = True
     select_max_memory: int = 256 << 20
     select_timeout: float = 60.0
     select_concurrency: int = 2

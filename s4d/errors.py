@@ -73,6 +73,7 @@ ERROR_STATUS: dict[str, tuple[int, str]] = {
         400,
         "The body of your POST request is not well-formed multipart/form-data.",
     ),
+    "MalformedPolicy": (400, "Policies must be valid JSON and the first byte must be '{'"),
     "MalformedXML": (
         400,
         "The XML you provided was not well-formed or did not validate against our published "
@@ -113,6 +114,7 @@ ERROR_STATUS: dict[str, tuple[int, str]] = {
         501,
         "A header or query you provided implies functionality that is not implemented.",
     ),
+    "PolicyTooLarge": (400, "Policy exceeds the maximum allowed document size."),
     "PreconditionFailed": (412, "At least one of the pre-conditions you specified did not hold."),
     "RequestTimeTooSkewed": (
         403,
@@ -149,6 +151,20 @@ ERROR_STATUS: dict[str, tuple[int, str]] = {
     "InvalidURI": (400, "Couldn't parse the specified URI."),
     "NotModified": (304, "Not Modified"),
     "StorageFull": (507, "Insufficient storage space is available to complete the request."),
+    # access control (ACLs, ownership controls)
+    "AccessControlListNotSupported": (400, "The bucket does not allow ACLs"),
+    "MalformedACLError": (
+        400,
+        "The XML you provided was not well-formed or did not validate against our published schema",
+    ),
+    "UnresolvableGrantByEmailAddress": (
+        400,
+        "The e-mail address you provided does not match any account on record.",
+    ),
+    "InvalidBucketAclWithObjectOwnership": (
+        400,
+        "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
+    ),
 }
 
 

@@ -346,6 +346,7 @@ def build_site(
         clock=reactor,
         limits=connection_limits(config),
         queries=queries,
+        anonymous=config.anonymous,
         reactor=reactor,
     )
     telemetry.board.connections = lambda: len(site.channels)

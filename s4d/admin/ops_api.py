@@ -1,4 +1,5 @@
-"""The admin API's data routes: statistics, buckets, objects, compaction, scrubber, server.
+"""The admin API's data routes: statistics, buckets (and their policies), objects,
+compaction, scrubber, server.
 
 S4's routes with S4's shapes (``docs/operations.rst`` lists them with curl
 examples), and a few more: the status of compaction and lifecycle, the server's shape, and
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -32,7 +34,18 @@ from s4d.admin.jsonapi import (
     note_caller,
     read_json,
 )
+from s4d.auth.access import BucketAccess
+from s4d.auth.bucket_access import (
+    BLOCK_FLAGS,
+    POLICY,
+    block_flags,
+    bucket_access,
+    is_public,
+    refuse_public_policy,
+)
+from s4d.auth.policy_bridge import MAX_POLICY_BYTES, compile_policy
 from s4d.engine import (
+    ACCESS_DOCUMENTS,
     CompactionReport,
     Engine,
     Rename,
@@ -288,6 +301,71 @@ class OpsApi:
         )
         return json_response(
             request, {"source": source, "destination": destination, "prefix": outcome.prefix}
+        )
+
+    # -- who may use a bucket ------------------------------------------------------
+
+    async def _access(self, name: str) -> BucketAccess:
+        """The bucket's access configuration, read now (``NoSuchBucket`` if none)."""
+        bucket = await self.engine.buckets.get(name)
+        documents = {}
+        for kind in ACCESS_DOCUMENTS:
+            raw = await self.engine.buckets.get_config(name, kind)
+            if raw is not None:
+                documents[kind] = bytes(raw)
+        owner = bucket.owner or self.engine.directory.root_id()
+        return bucket_access(name, owner, documents, compile_policy)
+
+    @app.route("/api/admin/buckets/<name>/policy", methods=["GET"])
+    async def get_policy(self, request: IRequest, name: str) -> bytes:
+        """The bucket's policy (as it was put) and whether it makes the bucket public."""
+        self._superuser(request)
+        Query(request).done()
+        access = await self._access(name)
+        if access.policy is None:
+            raise ApiError(404, "the bucket has no policy")
+        document = json.loads(access.policy.document)
+        return json_response(
+            request, {"bucket": name, "policy": document, "is_public": access.policy.is_public}
+        )
+
+    @app.route("/api/admin/buckets/<name>/policy", methods=["PUT"])
+    async def put_policy(self, request: IRequest, name: str) -> bytes:
+        """Set the bucket's policy: the body is the policy document (as PutBucketPolicy)."""
+        self._superuser(request)
+        Query(request).done()
+        content = request.content
+        document = content.read(MAX_POLICY_BYTES + 1) if content is not None else b""
+        await self.engine.buckets.get(name)
+        compiled = compile_policy(document, name)
+        await self.engine.buckets.put_access(name, POLICY, document, refuse_public_policy(compiled))
+        return json_response(request, {"bucket": name, "is_public": compiled.is_public})
+
+    @app.route("/api/admin/buckets/<name>/policy", methods=["DELETE"])
+    async def delete_policy(self, request: IRequest, name: str) -> bytes:
+        """Remove the bucket's policy (204, whether or not it had one)."""
+        self._superuser(request)
+        Query(request).done()
+        await self.engine.buckets.put_access(name, POLICY, None)
+        return no_content(request)
+
+    @app.route("/api/admin/buckets/<name>/public", methods=["GET"])
+    async def public(self, request: IRequest, name: str) -> bytes:
+        """Whether the bucket is public, and why: its policy, its ACL, its block."""
+        self._superuser(request)
+        Query(request).done()
+        access = await self._access(name)
+        flags = block_flags(access.block)
+        return json_response(
+            request,
+            {
+                "bucket": name,
+                "public": is_public(access),
+                "policy_public": access.policy is not None and access.policy.is_public,
+                "acl_public": access.acls_enabled and access.bucket_acl().is_public,
+                "public_access_block": dict(zip(BLOCK_FLAGS, flags, strict=True)),
+                "object_ownership": access.ownership,
+            },
         )
 
     # -- maintenance ---------------------------------------------------------------

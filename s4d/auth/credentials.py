@@ -13,9 +13,15 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from s4d.auth.principal import Principal
+from s4d.auth.access import BucketAccess
+from s4d.auth.bucket_access import bucket_access as make_access
+from s4d.auth.policy_bridge import compile_policy
+from s4d.auth.principal import Principal, canonical_id
 from s4d.auth.request import CredentialSource
-from s4d.engine import Directory, UserEntry
+from s4d.engine import BucketEntry, Directory, UserEntry
+
+#: Buckets whose compiled access one process keeps.
+MAX_CACHED_ACCESS = 100_000
 
 
 class IdentitySource(CredentialSource, Protocol):
@@ -33,6 +39,22 @@ class IdentitySource(CredentialSource, Protocol):
         """The id of the user who owns ``bucket``; None if there is no such bucket."""
         ...
 
+    def bucket_access(self, bucket: str, refresh: bool = False) -> BucketAccess | None:
+        """Who may use ``bucket`` (owner, ACL, policy...); None if there is no such bucket.
+
+        ``refresh``: look at the generations first (an unsigned request, which
+        :meth:`secret_for` did not refresh for).
+        """
+        ...
+
+    def grantee(self, user_id_or_canonical: str) -> Principal | None:
+        """The user a grant names, by user id or canonical id; None if there is none."""
+        ...
+
+    def object_tags(self, bucket: str, key: str, version_id: str | None) -> dict[str, str] | None:
+        """The tags of a version (current without ``version_id``); None if there is none."""
+        ...
+
 
 class UserCredentials:
     """An :class:`IdentitySource` over the users store (the service's)."""
@@ -41,6 +63,10 @@ class UserCredentials:
         self.directory = directory
         self._principals: dict[str, Principal] = {}
         self._generation = -1
+        #: compiled access by bucket, with the directory entry it was made from
+        self._access: dict[str, tuple[BucketEntry, BucketAccess]] = {}
+        self._canonical: dict[str, str] = {}
+        self._canonical_generation = -1
 
     def secret_for(self, access_key_id: str) -> str | None:
         """The secret of an active user's key (this refreshes the directory)."""
@@ -65,6 +91,35 @@ class UserCredentials:
         """The id of the user who owns ``bucket`` (None: no such bucket), as of the last
         :meth:`secret_for` (every signed request calls that first)."""
         return self.directory.bucket_owner(bucket, refresh=False)
+
+    def bucket_access(self, bucket: str, refresh: bool = False) -> BucketAccess | None:
+        """The bucket's access configuration, compiled once per change of its documents."""
+        entry = self.directory.bucket(bucket, refresh)
+        if entry is None:
+            return None
+        cached = self._access.get(bucket)
+        if cached is not None and cached[0] is entry:
+            return cached[1]
+        access = make_access(bucket, entry.owner, entry.documents, compile_policy)
+        if len(self._access) >= MAX_CACHED_ACCESS:
+            self._access.clear()
+        self._access[bucket] = (entry, access)
+        return access
+
+    def object_tags(self, bucket: str, key: str, version_id: str | None) -> dict[str, str] | None:
+        """The tags of a version (a short read, when a policy asks)."""
+        return self.directory.object_tags(bucket, key, version_id)
+
+    def grantee(self, user_id_or_canonical: str) -> Principal | None:
+        """The user a grant names (by id, or by canonical id: a scan of the users, cached)."""
+        found = self.principal_of(user_id_or_canonical)
+        if found is not None:
+            return found
+        if self._canonical_generation != self.directory.generation:
+            self._canonical = {canonical_id(u): u for u in self.directory.user_ids()}
+            self._canonical_generation = self.directory.generation
+        user_id = self._canonical.get(user_id_or_canonical.lower())
+        return self.principal_of(user_id) if user_id is not None else None
 
     def _principal(self, user: UserEntry) -> Principal:
         if self._generation != self.directory.generation:

@@ -10,7 +10,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     names = (
         "engine", "s3", "rename", "dedup", "multipart", "soak", "routing", "versions", "lifecycle",
-        "select", "users", "commits",
+        "select", "users", "commits", "policy",
     )  # fmt: skip
     if not args or args[0] not in names:
         print(f"usage: python -m s4d.bench {{{','.join(names)}}} [options]  (--help for each)")
@@ -19,6 +19,10 @@ def main(argv: list[str] | None = None) -> int:
         from s4d.bench import commits
 
         return commits.main(args[1:])
+    if args[0] == "policy":
+        from s4d.bench import policy
+
+        return policy.main(args[1:])
     if args[0] == "users":
         from s4d.bench import users
 

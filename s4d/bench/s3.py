@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import http.client
+import json
 import multiprocessing
 import os
 import shutil
@@ -136,6 +137,42 @@ def _worker(args: tuple[Any, ...]) -> list[float]:
     return latencies
 
 
+def bench_policy() -> bytes:
+    """The benchmark's bucket policy: ~20 KB, 100 statements, none of which refuses the
+    benchmark's plain-HTTP GETs (so every GET is evaluated against all that apply)."""
+    from s4d.bench.policy import large_policy
+
+    document = json.loads(large_policy(101))
+    document["Statement"] = [s for s in document["Statement"] if s.get("Sid") != "DenyPlainHTTP"]
+    return json.dumps(document).encode()
+
+
+def _policy_rounds(
+    client: Client, target: tuple[str, int, str, str, bool], keys: list[str], args: Any
+) -> None:
+    """4 KiB GET ops/s with no policy and with :func:`bench_policy`, interleaved."""
+    policy = bench_policy()
+    count = len(json.loads(policy)["Statement"])
+    print(f"bucket policy: {len(policy)} bytes, {count} statements", flush=True)
+    rates: dict[str, list[float]] = {"no policy": [], "policy": []}
+    with multiprocessing.get_context("fork").Pool(args.procs) as pool:
+        _phase(pool, target, "PUT", keys, args.procs, args.threads)
+        for _ in range(args.policy_rounds):
+            for name in ("no policy", "policy"):
+                if name == "policy":
+                    status, _ = client.request("PUT", "/bench", policy, query=[("policy", "")])
+                else:
+                    status, _ = client.request("DELETE", "/bench", query=[("policy", "")])
+                if status >= 300:
+                    raise SystemExit(f"setting the policy -> {status}")
+                print(f"[{name}]", end=" ", flush=True)
+                rates[name].append(_phase(pool, target, "GET", keys, args.procs, args.threads))
+    for name, found in rates.items():
+        ordered = sorted(found)
+        print(f"GET 4KiB {name:<10} median {ordered[len(ordered) // 2]:8.0f} ops/s "
+              f"(runs: {', '.join(f'{r:.0f}' for r in found)})")  # fmt: skip
+
+
 def _phase(
     pool: Any,
     target: tuple[str, int, str, str, bool],
@@ -143,7 +180,7 @@ def _phase(
     keys: list[str],
     procs: int,
     threads: int,
-) -> None:
+) -> float:
     host, port, ak, sk, sign = target
     parts = [keys[i::procs] for i in range(procs)]
     start = time.perf_counter()
@@ -153,6 +190,7 @@ def _phase(
     name = "LIST 1000" if op == "LIST" else f"{op} 4KiB"
     print(f"{name:<10} {len(lat) / elapsed:9.0f} ops/s  {latency_summary(lat)}", flush=True)
     _ = percentile
+    return len(lat) / elapsed
 
 
 def _stream(size: int) -> Any:
@@ -289,6 +327,14 @@ def main(argv: list[str]) -> int:
     p.add_argument(
         "--warm", type=int, default=0, metavar="MB", help="first write and delete a scratch file"
     )
+    p.add_argument(
+        "--policy-rounds",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only compare 4 KiB GETs without and with a ~20 KB 100-statement bucket policy, "
+        "interleaved N times (after one PUT phase)",
+    )
     args = p.parse_args(argv)
     if args.warm:
         warm_page_cache(tempfile.gettempdir(), args.warm)
@@ -311,6 +357,9 @@ def main(argv: list[str]) -> int:
         )
         Client(*target).request("PUT", "/bench")
         keys = [f"/bench/k{i:07d}" for i in range(args.ops)]
+        if args.policy_rounds:
+            _policy_rounds(Client(*target), target, keys, args)
+            return 0
         with multiprocessing.get_context("fork").Pool(args.procs) as pool:
             for op in ("PUT", "GET", "HEAD"):
                 _phase(pool, target, op, keys, args.procs, args.threads)

@@ -43,7 +43,7 @@ from twisted.internet.testing import StringTransport
 
 from s4d.admin.app import OpsApp
 from s4d.auth import sigv4
-from s4d.auth.access import authorize
+from s4d.auth.access import AccessRequest, authorize
 from s4d.auth.credentials import IdentitySource, UserCredentials
 from s4d.bench.s3 import _wait_port, _worker
 from s4d.engine import SERVER_KEY_FILE, Engine
@@ -263,7 +263,9 @@ def _authorize_once(credentials: UserCredentials, ak: str, sk: str, bucket: str)
     secret = credentials.secret_for(ak)
     assert secret == sk
     sigv4.signing_key(secret, NOW.strftime("%Y%m%d"), "us-east-1")
-    authorize(credentials.principal_for(ak), "s3:GetObject", credentials.bucket_owner(bucket))
+    principal = credentials.principal_for(ak)
+    access = credentials.bucket_access(bucket)
+    authorize(AccessRequest(principal, "s3:GetObject", bucket, "key", access))
 
 
 def over_sockets(

@@ -22,7 +22,7 @@ from s4d.engine.admin import AdminFacade, StoreOverview
 from s4d.engine.buckets import BucketsFacade
 from s4d.engine.configs import ConfigCache
 from s4d.engine.core import EngineCore
-from s4d.engine.directory import Directory, KeyEntry, UserEntry
+from s4d.engine.directory import ACCESS_DOCUMENTS, BucketEntry, Directory, KeyEntry, UserEntry
 from s4d.engine.lifecycle import LifecycleFacade, LifecycleReport
 from s4d.engine.lock import LockFacade
 from s4d.engine.maintenance import (
@@ -125,6 +125,8 @@ __all__ = [
     "BucketsFacade",
     "ConfigCache",
     "DeclaredDigests",
+    "ACCESS_DOCUMENTS",
+    "BucketEntry",
     "Directory",
     "Engine",
     "EngineCore",

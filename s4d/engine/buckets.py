@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from twisted.internet.defer import Deferred
 
 from s4d.engine.configs import ConfigCache
 from s4d.engine.core import EngineCore
+from s4d.engine.directory import ACCESS_DOCUMENTS
 from s4d.features import buckets as fb
 from s4d.store.model import Bucket
 
@@ -26,16 +27,25 @@ class BucketsFacade:
         self._configs = configs or ConfigCache(core)
 
     def create(
-        self, name: str, region: str, object_lock: bool = False, *, owner: str = ""
+        self,
+        name: str,
+        region: str,
+        object_lock: bool = False,
+        *,
+        owner: str = "",
+        documents: Mapping[bytes, bytes] | None = None,
     ) -> Deferred[Bucket]:
-        """Create a bucket, with object lock or not, owned by user ``owner`` ("": the root).
+        """Create a bucket, with object lock or not, owned by user ``owner`` ("": the root),
+        with its first access ``documents`` (ACL, ownership) stored in the same transaction.
 
         ``BucketAlreadyOwnedByYou`` if it exists and is the owner's,
         ``BucketAlreadyExists`` if it is another user's.
         """
         now = self._core.now_ns()
         return self._core.commit(
-            lambda t: fb.create_bucket(t, name, region, now, object_lock, owner=owner)
+            lambda t: fb.create_bucket(
+                t, name, region, now, object_lock, owner=owner, documents=documents
+            )
         )
 
     def delete(self, name: str) -> Deferred[None]:
@@ -95,6 +105,16 @@ class BucketsFacade:
             return result
 
         return forget
+
+    def put_access(
+        self, name: str, kind: bytes, value: bytes | None, check: fb.AccessCheck | None = None
+    ) -> Deferred[None]:
+        """Store (None: delete) an access document (policy, ACL, public-access block,
+        ownership), raising the bucket generation with it; ``check`` sees the current
+        access documents in the same transaction and may refuse the change."""
+        return self._core.commit(
+            lambda t: fb.put_access_document(t, name, kind, value, ACCESS_DOCUMENTS, check)
+        )
 
     def set_versioning(self, name: str, status: str) -> Deferred[Bucket]:
         """Turn versioning on (``Enabled``) or pause it (``Suspended``)."""

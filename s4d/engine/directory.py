@@ -9,7 +9,9 @@ users is cached in this process. Every change to users or keys raises the
 generation and drops the caches when it moved, so a key revoked or a user
 deactivated through any server process is refused by every process from its
 next request on. Bucket owners are cached the same way, under a second
-generation that creating or deleting a bucket raises.
+generation that creating or deleting a bucket raises, together with the
+documents that decide who may use a bucket (:data:`ACCESS_DOCUMENTS`: changing
+one raises that generation too).
 
 Sealed secrets are opened here (AES-GCM, about a microsecond) and kept only in
 the cache of this process. The root user's configured key
@@ -20,8 +22,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from s4d.errors import S3Error
+from s4d.features.versions import find_version
 from s4d.store import codec
-from s4d.store.schema import ROOT_USER_KEY, U64
+from s4d.store.schema import ROOT_USER_KEY, U64, u64
 from s4d.store.store import Store
 from s4d.store.views.iam import (
     BUCKET_GENERATION,
@@ -35,6 +39,17 @@ from s4d.util.sealing import SealingError, SecretBox
 
 #: Entries kept per cache before it is emptied (a bound against key-spraying clients).
 MAX_CACHED = 200_000
+#: Configuration documents that decide who may use a bucket (its policy, ACL,
+#: public-access block, object ownership), read with its owner; changing any of
+#: them raises the bucket generation in the same transaction.
+ACCESS_DOCUMENTS = (b"policy", b"acl", b"pab", b"ownership")
+
+
+class BucketEntry(NamedTuple):
+    """What the request path needs of a bucket: its owner and its access documents."""
+
+    owner: str
+    documents: dict[bytes, bytes]
 
 
 class UserEntry(NamedTuple):
@@ -71,13 +86,15 @@ class Directory:
 
     def __init__(self, store: Store, box: SecretBox) -> None:
         self._env = store.env
+        self._store = store
         self._iam = store.dbs.iam
         self._buckets = store.dbs.buckets
+        self._bconf = store.dbs.bconf
         self._box = box
         self._configured: dict[str, str] = {}
         self._keys: dict[str, KeyEntry | None] = {}
         self._users: dict[str, UserEntry | None] = {}
-        self._owners: dict[str, str | None] = {}
+        self._owners: dict[str, BucketEntry | None] = {}
         self._root: str | None = None
         #: the generation the caches hold (-1: none yet)
         self.generation = -1
@@ -148,20 +165,68 @@ class Directory:
 
         ``refresh``: as for :meth:`key`.
         """
+        entry = self.bucket(bucket, refresh)
+        return entry.owner if entry is not None else None
+
+    def bucket(self, bucket: str, refresh: bool = True) -> BucketEntry | None:
+        """The owner and access documents of ``bucket``; None if there is no such bucket.
+
+        ``refresh``: as for :meth:`key`. The access documents are cached under the
+        bucket generation, so a change through any process is seen at once.
+        """
         if refresh:
             self.refresh()
         owners = self._owners
         if bucket in owners:
             return owners[bucket]
+        found = None
         with self._env.begin() as txn:
             raw = txn.get(bucket.encode(), db=self._buckets)
-        found = None
-        if raw is not None:
-            owner = codec.decode(raw).get("owner")
-            found = str(owner) if owner else self.root_id()
+            if raw is not None:
+                record = codec.decode(raw)
+                owner = record.get("owner")
+                prefix = u64(int(record["id"]))
+                documents = {}
+                for kind in ACCESS_DOCUMENTS:
+                    value = txn.get(prefix + kind, db=self._bconf)
+                    if value is not None:
+                        documents[kind] = bytes(value)
+                found = BucketEntry(str(owner) if owner else "", documents)
+        if found is not None and not found.owner:
+            found = found._replace(owner=self.root_id())
         if len(owners) >= MAX_CACHED:
             owners.clear()
         owners[bucket] = found
+        return found
+
+    @property
+    def bucket_generation(self) -> int:
+        """The bucket generation the cache holds (as of the last refresh)."""
+        return self._bucket_generation
+
+    def object_tags(self, bucket: str, key: str, version_id: str | None) -> dict[str, str] | None:
+        """The tags of a version (the current one without ``version_id``); None if there is
+        no such version. One short read, for a policy that asks (``s3:ExistingObjectTag``)."""
+        try:
+            with self._store.read() as t:
+                found = t.buckets.get(bucket)
+                if found is None:
+                    return None
+                _, version = find_version(t, found, key, version_id)
+                return dict(version.tags)
+        except S3Error:
+            return None
+
+    def user_ids(self) -> list[str]:
+        """Every user's id (a scan: for resolving grants, never on the request path)."""
+        found = []
+        with self._env.begin() as txn:
+            cursor = txn.cursor(db=self._iam)
+            if cursor.set_range(USER):
+                for key in cursor.iternext(keys=True, values=False):
+                    if not key.startswith(USER):
+                        break
+                    found.append(bytes(key[len(USER) :]).decode())
         return found
 
     def _user(self, user_id: str) -> UserEntry | None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from twisted.internet.defer import Deferred, gatherResults
 from twisted.python.failure import Failure
@@ -74,9 +76,13 @@ class CopySourceConditions:
     if_none_match: str | None = None
     if_modified_since: int | None = None
     if_unmodified_since: int | None = None
+    #: refuses a source version the caller may not read (its ACL), before the rest
+    check_access: Callable[[ObjectVersion], None] | None = None
 
     def __call__(self, version: ObjectVersion) -> None:
         """Refuse ``version`` as a copy source (``PreconditionFailed``) unless it qualifies."""
+        if self.check_access is not None:
+            self.check_access(version)
         seconds = version.mtime_ns // 1_000_000_000
         prefix = "x-amz-copy-source-"
         if self.if_match is not None and not etag_listed(self.if_match, version.etag):
@@ -339,19 +345,31 @@ class ObjectsFacade:
         source_conditions: CopySourceConditions | None = None,
         tags: dict[str, str] | None = None,
         lock: ObjectLock = NO_LOCK,
+        acl: dict[str, Any] | None = None,
     ) -> Deferred[tuple[ObjectVersion, ObjectVersion]]:
         """Copy without moving bytes: the new version shares the source's chunks.
 
         ``replace_with`` carries new metadata (``REPLACE``); None keeps the source's.
         ``source_conditions`` may refuse the source version. ``tags`` replace the
         source's tags (``x-amz-tagging-directive: REPLACE``); None copies them.
-        ``lock`` is the object lock asked for (the source's is never copied).
+        ``lock`` is the object lock asked for (the source's is never copied);
+        ``acl`` the copy's ACL and owner (the source's is never copied either).
         """
         check_source = source_conditions
         now = self._core.now_ns()
         return self._core.commit(
             lambda t: fo.copy_object(
-                t, source, bucket, key, replace_with, conditions, now, check_source, tags, lock
+                t,
+                source,
+                bucket,
+                key,
+                replace_with,
+                conditions,
+                now,
+                check_source,
+                tags,
+                lock,
+                acl,
             )
         )
 
@@ -363,3 +381,9 @@ class ObjectsFacade:
         One metadata transaction; an empty ``tags`` removes them (DeleteObjectTagging).
         """
         return self._core.commit(lambda t: ft.set_object_tags(t, bucket, key, version_id, tags))
+
+    def set_acl(
+        self, bucket: str, key: str, version_id: str | None, acl: dict[str, Any]
+    ) -> Deferred[ObjectVersion]:
+        """Replace the ACL of one version (the current one without ``version_id``)."""
+        return self._core.commit(lambda t: ft.set_object_acl(t, bucket, key, version_id, acl))

@@ -8,6 +8,8 @@ same transaction, so no upload outlives its bucket.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from s4d.errors import S3Error
 from s4d.features.multipart import abort_bucket_uploads
 from s4d.store.model import Bucket
@@ -57,8 +59,12 @@ def create_bucket(
     object_lock: bool = False,
     *,
     owner: str = "",
+    documents: Mapping[bytes, bytes] | None = None,
 ) -> Bucket:
     """Create a bucket owned by ``owner`` (a user id; "": the root user).
+
+    ``documents``: configuration documents it starts with (its ACL, its object
+    ownership), stored in the same transaction.
 
     ``BucketAlreadyOwnedByYou`` if it exists and is ``owner``'s,
     ``BucketAlreadyExists`` if it is someone else's. With ``object_lock`` the
@@ -82,6 +88,8 @@ def create_bucket(
         object_lock=object_lock,
     )
     t.buckets.put(bucket)
+    for kind, value in (documents or {}).items():
+        t.bucket_config.put(bucket, kind, value)
     t.iam.bump_buckets()  # processes that cached "no such bucket" look again
     return bucket
 
@@ -127,3 +135,38 @@ def get_bucket_config(t: MetaTxn, name: str, kind: bytes) -> bytes | None:
 def put_bucket_config(t: MetaTxn, name: str, kind: bytes, value: bytes | None) -> None:
     """Store (or with None, delete) the bucket's configuration document ``kind``."""
     t.bucket_config.put(t.buckets.require(name), kind, value)
+
+
+#: Checks a change of access documents against the bucket's current ones
+#: (by kind) inside the change's transaction, raising to refuse it.
+AccessCheck = Callable[[Mapping[bytes, bytes]], None]
+
+
+def access_documents(t: MetaTxn, bucket: Bucket, kinds: tuple[bytes, ...]) -> dict[bytes, bytes]:
+    """The bucket's stored documents of ``kinds``, by kind."""
+    found = {}
+    for kind in kinds:
+        value = t.bucket_config.get(bucket, kind)
+        if value is not None:
+            found[kind] = bytes(value)
+    return found
+
+
+def put_access_document(
+    t: MetaTxn,
+    name: str,
+    kind: bytes,
+    value: bytes | None,
+    kinds: tuple[bytes, ...],
+    check: AccessCheck | None = None,
+) -> None:
+    """Store (or with None, delete) an access document of a bucket, raising the bucket
+    generation in the same transaction so that every process sees the change at once.
+
+    ``check`` sees the bucket's current documents of ``kinds`` first.
+    """
+    bucket = t.buckets.require(name)
+    if check is not None:
+        check(access_documents(t, bucket, kinds))
+    t.bucket_config.put(bucket, kind, value)
+    t.iam.bump_buckets()

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from s4d.errors import S3Error
 from s4d.features.buckets import create_bucket, delete_bucket
 from s4d.features.lock import check_requested, now_ms
 from s4d.features.versions import (
+    ACL_EXTRA,
     MAX_KEY_BYTES,
     NewObject,
     WriteConditions,
@@ -167,6 +169,7 @@ def copy_object(
     check_source: SourceCheck | None = None,
     tags: dict[str, str] | None = None,
     lock: ObjectLock = NO_LOCK,
+    acl: dict[str, Any] | None = None,
 ) -> tuple[ObjectVersion, ObjectVersion]:
     """Copy by reference: the new version shares the source's chunks.
 
@@ -208,6 +211,7 @@ def copy_object(
     version = version_from(replace, src.chunks, t.counters.next_id(b"seq"), now_ns)
     version.tags = dict(src.tags if tags is None else tags)
     version.lock = lock
+    version.extra = {ACL_EXTRA: dict(acl)} if acl is not None else {}
     return src, install_version(t, bucket, raw_key, object_id, version)
 
 

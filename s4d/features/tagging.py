@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import parse_qsl
 
 from s4d.errors import S3Error
-from s4d.features.versions import find_version
+from s4d.features.versions import ACL_EXTRA, find_version
 from s4d.store.model import ObjectVersion
 from s4d.store.txn import MetaTxn
 
@@ -50,5 +51,20 @@ def set_object_tags(
     bucket = t.buckets.require(bucket_name)
     object_id, version = find_version(t, bucket, key, version_id)
     version.tags = dict(tags)
+    t.versions.put(object_id, version)
+    return version
+
+
+def set_object_acl(
+    t: MetaTxn,
+    bucket_name: str,
+    key: str,
+    version_id: str | None,
+    acl: dict[str, Any],
+) -> ObjectVersion:
+    """Replace the ACL of the requested (or current) version; the version, as stored."""
+    bucket = t.buckets.require(bucket_name)
+    object_id, version = find_version(t, bucket, key, version_id)
+    version.extra = {**version.extra, ACL_EXTRA: dict(acl)}
     t.versions.put(object_id, version)
     return version

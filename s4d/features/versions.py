@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from typing import Any
 
 from s4d.errors import S3Error
 from s4d.features.lock import check_removable, now_ms, settle_new_version
@@ -90,6 +91,14 @@ class NewObject:
     integrity_declared: bool = True
     #: a multipart object's part checksums, one per part (in its checksum's algorithm)
     part_checksums: list[str] | None = None
+    #: the version's access control list and owner, in the authorization layer's
+    #: stored form (kept in the version's ``extra`` as :data:`ACL_EXTRA`); None: none
+    #: recorded (the bucket owner's, private)
+    acl: dict[str, Any] | None = None
+
+
+#: The ``extra`` field of a version record holding its ACL and owner.
+ACL_EXTRA = "acl"
 
 
 def check_conditions(current: ObjectVersion | None, cond: WriteConditions) -> None:
@@ -178,6 +187,7 @@ def version_from(new: NewObject, refs: list[ChunkRef], seq: int, now_ns: int) ->
         tags=dict(new.tags),
         lock=new.lock,
         part_checksums=new.part_checksums,
+        extra={ACL_EXTRA: dict(new.acl)} if new.acl is not None else {},
     )
 
 

@@ -32,6 +32,11 @@ from s4d.s3.request import S3Request
 log = Logger()
 
 
+#: Errors that tell a key is missing: a caller who may not list the bucket gets
+#: ``AccessDenied`` instead, as from AWS.
+HIDDEN_WHEN_UNLISTED = frozenset({"NoSuchKey", "NoSuchVersion"})
+
+
 class S3Resource(Resource):
     """The root resource: the prepared S3 call's handler, or the ops app for public paths."""
 
@@ -66,7 +71,14 @@ class S3Resource(Resource):
         prepared = request.prepared
         if request.early_error is not None or prepared is None:
             raise request.early_error or S3Error("InternalError")
-        response = await prepared.route.handler(prepared.call)
+        try:
+            response = await prepared.route.handler(prepared.call)
+        except S3Error as e:
+            gate = prepared.call.gate
+            if e.code in HIDDEN_WHEN_UNLISTED and gate is not None and not gate.may_list():
+                # AWS tells a missing key only to callers who may list the bucket
+                raise S3Error("AccessDenied") from None
+            raise
         apply_response(request, response)
         if response.stream is not None:
             await response.stream(request)

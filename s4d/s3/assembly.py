@@ -18,6 +18,7 @@ from s4d.engine import Engine
 from s4d.s3.app import S3Resource
 from s4d.s3.dispatch import DispatchTable
 from s4d.s3.front import S3Front
+from s4d.s3.handlers.access import AccessHandlers
 from s4d.s3.handlers.bucket import BucketHandlers
 from s4d.s3.handlers.cors import CorsHandlers
 from s4d.s3.handlers.lifecycle import LifecycleHandlers
@@ -47,6 +48,7 @@ def default_table(
     table = DispatchTable()
     areas = (
         BucketHandlers(engine.buckets, region),
+        AccessHandlers(engine.buckets, engine.objects),
         ListingHandlers(engine.objects),
         ObjectHandlers(engine.objects, engine.lifecycle),
         MultipartHandlers(engine.multipart, clock, engine.lifecycle),
@@ -78,6 +80,7 @@ def build_s3_site(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     limits: ConnectionLimits | None = None,
     queries: QueryService | None = None,
+    anonymous: bool = True,
     **site_options: Any,
 ) -> S3Site:
     """The S3 site over ``engine``.
@@ -91,13 +94,22 @@ def build_s3_site(
     :param clock: timers in handlers (keep-alive of long completions); None turns them off.
     :param now: the wall clock signatures are checked against.
     :param queries: the query service of S3 Select and ``?sql`` (None: not offered).
+    :param anonymous: serve unsigned requests that a policy or ACL grants (S4_ANONYMOUS).
     :param site_options: passed to twisted.web's ``Site`` (``reactor``: the clock
         for connection timeouts).
     """
     cors = CorsHandlers(engine.buckets)
     table = default_table(engine, region, clock, cors, queries)
     front = S3Front(
-        table, engine.objects, credentials, domain, max_upload_size, now, public_paths, ops_paths
+        table,
+        engine.objects,
+        credentials,
+        domain,
+        max_upload_size,
+        now,
+        public_paths,
+        ops_paths,
+        anonymous=anonymous,
     )
     site = S3Site(S3Resource(ops, cors), front, limits=limits, **site_options)
     site.cors_now = cors.actual_now

@@ -16,6 +16,8 @@ from typing import NamedTuple, Protocol
 
 from twisted.internet.interfaces import IPushProducer
 
+from s4d.auth.access import AccessGate, BucketAccess
+from s4d.auth.credentials import IdentitySource
 from s4d.auth.principal import Principal
 from s4d.auth.sigv4 import AuthResult
 from s4d.errors import S3Error
@@ -78,6 +80,11 @@ class S3Call(NamedTuple):
         policy names its signer).
     :ivar bucket_owner: the user who owns the bucket named (None: no bucket, no
         such bucket, or an owner unknown to this server).
+    :ivar gate: the request's authorization decision, for what the handler checks
+        once it has read a version (its ACL; whether a missing key may be told).
+    :ivar identities: users by id (to resolve and show ACL grantees).
+    :ivar access: the bucket's access configuration (owner, ACL, policy, public-access
+        block, ownership) as the decision saw it; None: no bucket, or none such.
     """
 
     method: str
@@ -97,10 +104,19 @@ class S3Call(NamedTuple):
     form: FormUploadSink | None = None
     principal: Principal | None = None
     bucket_owner: Principal | None = None
+    gate: AccessGate | None = None
+    access: BucketAccess | None = None
+    identities: IdentitySource | None = None
 
     def header(self, name: str) -> str | None:
         """The first value of request header ``name``, or None."""
         return self.headers.get(name)
+
+    def check_object(self, stored_acl: object) -> None:
+        """Authorize a read of a version whose ``extra`` ACL is ``stored_acl`` (see
+        :meth:`~s4d.auth.access.AccessGate.check_object`)."""
+        if self.gate is not None:
+            self.gate.check_object(stored_acl)
 
     def document(self) -> bytes:
         """The small request body (``MaxMessageLengthExceeded`` if it was too big)."""

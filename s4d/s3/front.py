@@ -18,16 +18,25 @@ from typing import NamedTuple
 from urllib.parse import unquote
 
 from s4d.auth import sigv2, sigv4
-from s4d.auth.access import authorize
+from s4d.auth.access import (
+    AccessGate,
+    AccessRequest,
+    BucketAccess,
+    Verdict,
+    authorize,
+    version_action,
+)
 from s4d.auth.credentials import IdentitySource
-from s4d.auth.principal import SUPERUSER, Principal
+from s4d.auth.principal import SUPERUSER, Principal, canonical_id
 from s4d.auth.request import SignedRequest
 from s4d.auth.sigv4 import AuthResult
 from s4d.engine import ObjectsFacade, check_key
 from s4d.errors import S3Error
+from s4d.s3.acls import ACL_OPERATIONS, has_grant_headers, screen_acl_headers
 from s4d.s3.addressing import Target
 from s4d.s3.body import BodySink
 from s4d.s3.call import MAX_SMALL_BODY, S3Call, SmallBody
+from s4d.s3.conditions import RequestContext
 from s4d.s3.dispatch import BodyMode, DispatchTable, Route, subresources
 from s4d.s3.headers import CallHeaders
 from s4d.s3.objectlock import LOCK_HEADER_PREFIXES, screen_lock_headers
@@ -61,6 +70,18 @@ class StaticCredentials:
         """No owners are recorded."""
         return None
 
+    def bucket_access(self, bucket: str, refresh: bool = False) -> BucketAccess | None:
+        """Nothing is recorded: every key is a SuperUser, nobody else gets in."""
+        return None
+
+    def grantee(self, user_id_or_canonical: str) -> Principal | None:
+        """The SuperUser named (by its access key)."""
+        return self.principal_of(user_id_or_canonical)
+
+    def object_tags(self, bucket: str, key: str, version_id: str | None) -> dict[str, str] | None:
+        """No tags are looked up."""
+        return None
+
 
 #: Operations whose source (``x-amz-copy-source``) is read from a bucket too.
 COPY_OPERATIONS = frozenset({"CopyObject", "UploadPartCopy"})
@@ -79,6 +100,8 @@ class WireRequest(NamedTuple):
     request_id: str = ""
     host_id: str = ""
     secure: bool = False
+    #: the TCP peer's address (``aws:SourceIp``; forwarded headers are never believed)
+    client_ip: str = ""
 
 
 class Prepared(NamedTuple):
@@ -101,8 +124,12 @@ class S3Front:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         public_paths: frozenset[bytes] = frozenset(),
         ops_paths: Callable[[bytes], bool] | None = None,
+        anonymous: bool = True,
     ) -> None:
         """Which requests are not S3's but the ops app's.
+
+        :param anonymous: serve unsigned requests where a bucket policy or ACL grants
+            them (``S4_ANONYMOUS``); False refuses every unsigned request.
 
         :param public_paths: anonymous GETs and HEADs of these (the health probes).
         :param ops_paths: says of a raw path whether the ops app owns it whatever
@@ -117,6 +144,7 @@ class S3Front:
         self.domain = domain
         self.max_upload_size = max_upload_size
         self.now = now
+        self.anonymous = anonymous
 
     def is_ops_path(self, raw_path: bytes) -> bool:
         """The ops app owns this path (for a path-style request)."""
@@ -131,7 +159,7 @@ class S3Front:
         return hostname.endswith(suffix) and len(hostname) > len(suffix)
 
     def prepare(self, wire: WireRequest) -> Prepared | None:
-        """Authenticate, route and build the call; None for a public (ops) path.
+        """Authenticate, route, authorize and build the call; None for a public (ops) path.
 
         Raises :class:`~s4d.errors.S3Error` for a request refused from its headers.
         """
@@ -150,12 +178,37 @@ class S3Front:
         copy = wire.headers.get("x-amz-copy-source") is not None
         found = self.table.find(wire.method, level, frozenset() if preflight else subs, copy)
         form = found.body is BodyMode.FORM and not wire.params and is_form(wire.headers)
-        if identity is None and not form and not found.public:
-            raise S3Error("AccessDenied", "Anonymous access is not allowed.")
-        principal = owner = None
+        principal = None
+        access = None
+        gate = None
         if identity is not None:
-            principal, owner = self._authorize(identity, found, target, wire.headers)
+            principal = self.credentials.principal_for(identity.access_key)
+            if principal is None:
+                raise S3Error("InvalidAccessKeyId", AWSAccessKeyId=identity.access_key)
+        elif not found.public and not form and (not self.anonymous or not found.action):
+            # an unsigned request is served only where a policy or ACL grants its action
+            raise S3Error("AccessDenied", "Anonymous access is not allowed.")
+        if target.bucket and not found.public:
+            access = self.credentials.bucket_access(target.bucket, refresh=identity is None)
+        expected_owner = wire.headers.get("x-amz-expected-bucket-owner")
+        if expected_owner is not None and access is not None:
+            if expected_owner not in (access.owner, canonical_id(access.owner)):
+                raise S3Error("AccessDenied")
+        if found.action and not found.public and not (form and identity is None):
+            gate = self._authorize(wire, found, principal, access)
         refuse_unhonoured(wire.headers, found.operation)
+        if found.operation in ACL_OPERATIONS:
+            screen_acl_headers(wire.headers, found.operation, access)
+        elif "x-amz-acl" in wire.headers or has_grant_headers(wire.headers):
+            raise S3Error(
+                "InvalidArgument",
+                f"{found.operation} takes no ACL (x-amz-acl, x-amz-grant-*).",
+                ArgumentName="x-amz-acl",
+            )
+        owner = None
+        if access is not None:
+            owner = principal if principal and principal.user_id == access.owner else None
+            owner = owner or self.credentials.principal_of(access.owner)
         call = S3Call(
             method=wire.method,
             bucket=target.bucket,
@@ -171,9 +224,12 @@ class S3Front:
             secure=wire.secure,
             content=SmallBody(),
             upload=self._upload_sink(found, target, wire.headers, identity),
-            form=self._form_sink(target, wire.headers) if form else None,
+            form=self._form_sink(wire, target) if form else None,
             principal=principal,
             bucket_owner=owner,
+            gate=gate,
+            access=access,
+            identities=self.credentials,
         )
         if call.upload is None and call.form is None:
             length = decimal(wire.headers.get("content-length"))
@@ -200,35 +256,89 @@ class S3Front:
         return None
 
     def _authorize(
-        self, identity: AuthResult, found: Route, target: Target, headers: CallHeaders
-    ) -> tuple[Principal, Principal | None]:
-        """The caller and the bucket's owner, once the caller may do what the route does.
-
-        ``AccessDenied`` otherwise; a copy also needs to read its source's bucket.
-        """
-        credentials = self.credentials
-        principal = credentials.principal_for(identity.access_key)
-        if principal is None:
-            raise S3Error("InvalidAccessKeyId", AWSAccessKeyId=identity.access_key)
-        owner_id = credentials.bucket_owner(target.bucket) if target.bucket else None
-        if found.action:
-            authorize(principal, found.action, owner_id)
+        self,
+        wire: WireRequest,
+        found: Route,
+        principal: Principal | None,
+        access: BucketAccess | None,
+    ) -> AccessGate:
+        """The decision for the route's action (``AccessDenied`` when it denies), carried
+        on to the handler; a copy must also be allowed to read its source."""
+        target = wire.target
+        request = AccessRequest(
+            principal,
+            version_action(found.action, wire.params),
+            target.bucket,
+            target.key or None,
+            access,
+            self._context(wire, principal, target.bucket, target.key, wire.params),
+        )
+        gate = AccessGate(request, authorize(request))
         if found.operation in COPY_OPERATIONS:
-            source = copy_source_bucket(headers.get("x-amz-copy-source") or "")
-            if source:
-                authorize(principal, "s3:GetObject", credentials.bucket_owner(source))
-        if owner_id is None:
-            return principal, None
-        if owner_id == principal.user_id:
-            return principal, principal
-        return principal, credentials.principal_of(owner_id)
+            source = parse_copy_source_parts(wire.headers.get("x-amz-copy-source") or "")
+            if source is not None:
+                bucket, key, version_id = source
+                params = {"versionId": version_id} if version_id else {}
+                read = AccessRequest(
+                    principal,
+                    version_action("s3:GetObject", params),
+                    bucket,
+                    key,
+                    self.credentials.bucket_access(bucket),
+                    self._context(wire, principal, bucket, key, params),
+                )
+                if authorize(read) is not Verdict.ALLOW:
+                    gate.source = read
+        return gate
 
-    def _check_form(self, bucket: str) -> Callable[[AuthResult], None]:
-        """The access check of a form upload, made once its policy's signer is known."""
+    def _context(
+        self,
+        wire: WireRequest,
+        principal: Principal | None,
+        bucket: str,
+        key: str,
+        params: Mapping[str, str],
+    ) -> RequestContext:
+        """The condition keys of a request on ``bucket``/``key``."""
+        credentials = self.credentials
+        version_id = params.get("versionId")
 
-        def check(identity: AuthResult) -> None:
-            principal = self.credentials.principal_for(identity.access_key)
-            authorize(principal, "s3:PutObject", self.credentials.bucket_owner(bucket))
+        def existing_tags() -> Mapping[str, str] | None:
+            return credentials.object_tags(bucket, key, version_id) if key else None
+
+        return RequestContext(
+            source_ip=wire.client_ip,
+            secure=wire.secure,
+            now=self.now(),
+            principal=principal,
+            headers=wire.headers,
+            params=params,
+            existing_tags=existing_tags,
+        )
+
+    def _check_form(self, wire: WireRequest) -> Callable[[AuthResult | None], None]:
+        """The access check of a form upload, made once its policy's signer is known
+        (None: an unsigned form, allowed only where anonymous writes are)."""
+        bucket = wire.target.bucket
+
+        def check(identity: AuthResult | None) -> None:
+            principal = None
+            if identity is not None:
+                principal = self.credentials.principal_for(identity.access_key)
+                if principal is None:
+                    raise S3Error("InvalidAccessKeyId", AWSAccessKeyId=identity.access_key)
+            elif not self.anonymous:
+                raise S3Error("AccessDenied", "Anonymous access is not allowed.")
+            access = self.credentials.bucket_access(bucket)
+            request = AccessRequest(
+                principal,
+                "s3:PutObject",
+                bucket,
+                None,
+                access,
+                self._context(wire, principal, bucket, "", {}),
+            )
+            authorize(request)
 
         return check
 
@@ -240,14 +350,14 @@ class S3Front:
         check_key(target.key)  # a key S3 would refuse is refused before its body
         return BodySink(self.objects, headers, identity, self.max_upload_size)
 
-    def _form_sink(self, target: Target, headers: CallHeaders) -> FormUploadSink:
+    def _form_sink(self, wire: WireRequest, target: Target) -> FormUploadSink:
         return FormUploadSink(
             self.objects,
             self.credentials,
             self.now,
             target.bucket,
-            headers.get("content-type") or "",
-            self._check_form(target.bucket),
+            wire.headers.get("content-type") or "",
+            self._check_form(wire),
         )
 
 
@@ -288,6 +398,21 @@ def refuse_unhonoured(headers: CallHeaders, operation: str = "") -> None:
 def copy_source_bucket(header: str) -> str:
     """The bucket named by ``x-amz-copy-source`` ("" if none; the handler checks the rest)."""
     return unquote(header.partition("?")[0]).lstrip("/").partition("/")[0]
+
+
+def parse_copy_source_parts(header: str) -> tuple[str, str, str | None] | None:
+    """(bucket, key, version id) of ``x-amz-copy-source``; None if it names no object
+    (the handler answers what is wrong with it)."""
+    path, _, query = header.partition("?")
+    bucket, _, key = unquote(path).lstrip("/").partition("/")
+    if not bucket or not key:
+        return None
+    version_id = None
+    for pair in query.split("&"):
+        name, _, value = pair.partition("=")
+        if name == "versionId":
+            version_id = unquote(value)
+    return bucket, key, version_id
 
 
 def v2_resource(wire: WireRequest) -> str:

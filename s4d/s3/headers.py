@@ -31,6 +31,11 @@ class CallHeaders:
         found = self._raw.get(name) or self._raw.get(name.lower())
         return _text(found[0]) if found else None
 
+    def get_all(self, name: str) -> list[str]:
+        """Every value of header ``name`` (any case), in order."""
+        found = self._raw.get(name) or self._raw.get(name.lower()) or ()
+        return [_text(value) for value in found]
+
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._raw
 

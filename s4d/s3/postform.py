@@ -44,7 +44,8 @@ class FormUpload:
     key: str
     filename: str
     body: StagedBody
-    policy: postpolicy.Policy
+    #: the verified policy; None for an unsigned (anonymous) upload
+    policy: postpolicy.Policy | None
 
     @property
     def size(self) -> int:
@@ -55,6 +56,10 @@ class FormUpload:
     def md5_hex(self) -> str:
         """The file's MD5 (its ETag)."""
         return self.body.md5_hex
+
+
+#: Form fields that sign an upload (their presence asks for the policy to be verified).
+SIGNATURE_FIELDS = ("x-amz-signature", "signature", "awsaccesskeyid", "x-amz-credential")
 
 
 def boundary_of(content_type: str) -> bytes:
@@ -95,9 +100,10 @@ class FormUploadSink:
         now: Callable[[], datetime],
         bucket: str,
         content_type: str,
-        check_access: Callable[[AuthResult], None] = lambda _: None,
+        check_access: Callable[[AuthResult | None], None] = lambda _: None,
     ) -> None:
-        """``check_access`` authorizes the policy's signer (``AccessDenied`` if not allowed)."""
+        """``check_access`` authorizes the policy's signer, or None for an unsigned form
+        (``AccessDenied`` if not allowed)."""
         self.objects = objects
         self.check_access = check_access
         self.credentials = credentials
@@ -112,6 +118,8 @@ class FormUploadSink:
         self.filename = ""
         self.key = ""
         self.policy: postpolicy.Policy | None = None
+        #: the form carries no policy and no signature (an anonymous upload)
+        self.anonymous = False
         self.upload: Upload | None = None
         self.digests: BodyDigests | None = None
         self.error: S3Error | None = None
@@ -205,8 +213,12 @@ class FormUploadSink:
         self.key = key.replace("${filename}", filename)
         checked = dict(self.fields)
         checked["key"] = self.key
-        self.policy = postpolicy.verify(checked, self.bucket, self.credentials, self.now())
-        self.check_access(self.policy.auth)
+        if "policy" in self.fields or any(name in self.fields for name in SIGNATURE_FIELDS):
+            self.policy = postpolicy.verify(checked, self.bucket, self.credentials, self.now())
+            self.check_access(self.policy.auth)
+        else:
+            self.check_access(None)  # unsigned: only where anonymous writes are allowed
+            self.anonymous = True
         digest_fields = {
             DIGEST_FIELDS[n]: [v] for n, v in self.fields.items() if n in DIGEST_FIELDS
         }
@@ -238,7 +250,12 @@ class FormUploadSink:
         """After the body: the written file and its fields, size checked."""
         if self.error is not None:
             return fail(self.error)
-        if self.upload is None or self.digests is None or not self.file_done or self.policy is None:
+        if (
+            self.upload is None
+            or self.digests is None
+            or not self.file_done
+            or (self.policy is None and not self.anonymous)
+        ):
             self.abort()
             return fail(
                 S3Error(
@@ -253,7 +270,7 @@ class FormUploadSink:
         self.consumed = True
 
         def check(chunks: list[WrittenChunk]) -> FormUpload:
-            if policy.length_range is not None:
+            if policy is not None and policy.length_range is not None:
                 low, high = policy.length_range
                 if upload.size < low or upload.size > high:
                     self.objects.discard(chunks)

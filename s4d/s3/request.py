@@ -210,6 +210,12 @@ class S3Request(Request):
         channel = self.channel
         return channel.secure if isinstance(channel, S3Channel) else bool(self.isSecure())
 
+    def _client_ip(self) -> str:
+        """The TCP peer's address ("" for a UNIX socket or none)."""
+        address = self.getClientAddress()
+        host = getattr(address, "host", "")
+        return host if isinstance(host, str) else ""
+
     @property
     def gone(self) -> bool:
         """The response is finished, was aborted, or the client went away."""
@@ -260,6 +266,7 @@ class S3Request(Request):
                 request_id=self.request_id,
                 host_id=self.host_id,
                 secure=self._secure(),
+                client_ip=self._client_ip(),
             )
             self.prepared = front.prepare(wire)
             self.ops = self.prepared is None

@@ -13,6 +13,7 @@ a SuperUser.
 from __future__ import annotations
 
 import base64
+import json
 import os
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -28,6 +29,10 @@ ROUTES = [
     ("DELETE", "/api/admin/buckets/bk1"),
     ("GET", "/api/admin/buckets/bk1/objects"),
     ("POST", "/api/admin/buckets/bk1/rename"),
+    ("GET", "/api/admin/buckets/bk1/policy"),
+    ("PUT", "/api/admin/buckets/bk1/policy"),
+    ("DELETE", "/api/admin/buckets/bk1/policy"),
+    ("GET", "/api/admin/buckets/bk1/public"),
     ("POST", "/api/admin/compaction/run?dry_run=true"),
     ("GET", "/api/admin/compaction/status"),
     ("GET", "/api/admin/lifecycle/status"),
@@ -265,6 +270,75 @@ class BucketTests(OpsApiTestCase):
         status, body = self.server.json("DELETE", "/api/admin/buckets/bk1?force=maybe")
         self.assertEqual((status, body), (400, {"error": "force must be true or false"}))
         self.assertEqual(self.s3.request("HEAD", "/bk1").status, 200)
+
+
+def public_read(bucket: str) -> dict[str, object]:
+    """A policy letting everybody read ``bucket``'s objects."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                       "Resource": f"arn:aws:s3:::{bucket}/*"}],
+    }  # fmt: skip
+
+
+class BucketPolicyTests(OpsApiTestCase):
+    """An operator views and sets a bucket's policy, and sees whether the bucket is public."""
+
+    def test_set_view_and_remove_a_policy(self) -> None:
+        self.bucket("bk1")
+        self.put("bk1", "k", b"data")
+        status, body = self.server.json("GET", "/api/admin/buckets/bk1/policy")
+        self.assertEqual((status, body), (404, {"error": "the bucket has no policy"}))
+        self.assertEqual(self.s3.request("GET", "/bk1/k", sign=False).status, 403)
+        policy = public_read("bk1")
+        status, body = self.server.json("PUT", "/api/admin/buckets/bk1/policy", body=policy)
+        self.assertEqual((status, body), (200, {"bucket": "bk1", "is_public": True}))
+        status, body = self.server.json("GET", "/api/admin/buckets/bk1/policy")
+        self.assertEqual((status, body["policy"], body["is_public"]), (200, policy, True))
+        # the S3 side sees the same policy, at once, and serves the object to anybody
+        self.assertEqual(json.loads(self.s3.request("GET", "/bk1?policy").body), policy)
+        self.assertEqual(self.s3.request("GET", "/bk1/k", sign=False).body, b"data")
+        status, body = self.server.json("GET", "/api/admin/buckets/bk1/public")
+        self.assertEqual(
+            body,
+            {"bucket": "bk1", "public": True, "policy_public": True, "acl_public": False,
+             "public_access_block": {"BlockPublicAcls": False, "IgnorePublicAcls": False,
+                                     "BlockPublicPolicy": False, "RestrictPublicBuckets": False},
+             "object_ownership": "ObjectWriter"},
+        )  # fmt: skip
+        self.assertEqual(self.server.json("DELETE", "/api/admin/buckets/bk1/policy")[0], 204)
+        self.assertEqual(self.s3.request("GET", "/bk1/k", sign=False).status, 403)
+        self.assertFalse(self.server.json("GET", "/api/admin/buckets/bk1/public")[1]["public"])
+
+    def test_public_by_acl(self) -> None:
+        self.bucket("bk1")
+        put = self.s3.request("PUT", "/bk1?acl", headers={"x-amz-acl": "public-read"})
+        self.assertEqual(put.status, 200, put.body)
+        body = self.server.json("GET", "/api/admin/buckets/bk1/public")[1]
+        self.assertEqual((body["public"], body["acl_public"]), (True, True))
+
+    def test_bad_policies_are_refused(self) -> None:
+        self.bucket("bk1")
+        for raw in (b"not json", b'{"Statement": []}', b"{" + b" " * 21_000 + b"}"):
+            status, body = self.server.json("PUT", "/api/admin/buckets/bk1/policy", body=raw)
+            self.assertEqual(status, 400, raw[:20])
+            self.assertIsInstance(body["error"], str)
+        self.assertEqual(self.server.json("GET", "/api/admin/buckets/bk1/policy")[0], 404)
+        status, _ = self.server.json("PUT", "/api/admin/buckets/none/policy", body=public_read("n"))
+        self.assertEqual(status, 404)
+
+    def test_block_public_policy_holds(self) -> None:
+        self.bucket("bk1")
+        block = (b"<PublicAccessBlockConfiguration><BlockPublicPolicy>true</BlockPublicPolicy>"
+                 b"</PublicAccessBlockConfiguration>")  # fmt: skip
+        self.assertEqual(self.s3.request("PUT", "/bk1?publicAccessBlock", block).status, 200)
+        status, _ = self.server.json(
+            "PUT", "/api/admin/buckets/bk1/policy", body=public_read("bk1")
+        )
+        self.assertEqual(status, 403)
+        body = self.server.json("GET", "/api/admin/buckets/bk1/public")[1]
+        self.assertTrue(body["public_access_block"]["BlockPublicPolicy"])
+        self.assertFalse(body["public"])
 
 
 class ObjectListingTests(OpsApiTestCase):

@@ -26,9 +26,11 @@ from twisted.internet.defer import ensureDeferred, succeed
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
+from s4d.auth.principal import Principal
 from s4d.errors import S3Error
+from s4d.s3.acls import parse_acl_document
 from s4d.s3.call import S3Call, SmallBody
-from s4d.s3.handlers import bucket
+from s4d.s3.handlers.access import AccessHandlers
 from s4d.s3.handlers.bucket import BucketHandlers
 from s4d.s3.handlers.lock import parse_legal_hold, parse_lock_configuration, parse_retention
 from s4d.s3.handlers.multipart import parse_complete
@@ -98,7 +100,12 @@ def documents(draw: st.DrawFn) -> bytes:
 class _Facade:
     """Every call succeeds at once (the handlers' parsing is what is under test)."""
 
-    def create(self, name: str, region: str, object_lock: bool = False, owner: str = "") -> Any:
+    def create(
+        self, name: str, region: str, object_lock: bool = False, owner: str = "", **_: Any
+    ) -> Any:
+        return succeed(None)
+
+    def put_access(self, *args: Any) -> Any:
         return succeed(None)
 
     def get(self, name: str) -> Any:
@@ -118,6 +125,8 @@ class _Facade:
 
 BUCKETS = BucketHandlers(_Facade(), "us-east-1")  # type: ignore[arg-type]
 OBJECTS = ObjectHandlers(_Facade())  # type: ignore[arg-type]
+ACCESS = AccessHandlers(_Facade(), _Facade())  # type: ignore[arg-type]
+USER = Principal.of("u-1", "user", "Writer")
 
 
 def _request(body: bytes, bucket_name: str = "bkt", **headers: str) -> S3Call:
@@ -201,8 +210,15 @@ class XmlOperationFuzz(SynchronousTestCase):
     @fuzz(200)
     @given(documents())
     def test_put_acl(self, body: bytes) -> None:
-        run_handler(BUCKETS.put_acl, _request(body))
-        s3_only(bucket.check_acl_request, _request(body))
+        acl = s3_only(parse_acl_document, body, "u-1", {"u-1": USER}.get)
+        if not isinstance(acl, S3Error):
+            self.assertEqual(acl.owner, "u-1")
+
+    @fuzz(200)
+    @given(documents())
+    def test_ownership_and_public_access_block(self, body: bytes) -> None:
+        run_handler(ACCESS.put_ownership, _request(body))
+        run_handler(ACCESS.put_block, _request(body))
 
     @fuzz(200)
     @given(documents())

@@ -27,6 +27,7 @@ from urllib.parse import quote, unquote
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
@@ -162,6 +163,10 @@ class MemoryConnection:
         """The first complete response written, or None if it is not complete yet."""
         return parse_response(self.written, head)
 
+    def close(self) -> None:
+        """The client closes the connection."""
+        self.protocol.connectionLost(Failure(ConnectionDone()))
+
 
 def parse_response(data: bytes, head: bool = False) -> MemoryResponse | None:
     """Parse one HTTP response (skipping ``100 Continue``); None while incomplete.
@@ -292,10 +297,12 @@ class MemoryS3:
         headers: dict[str, str] | None = None,
         sign: bool = True,
         keys: tuple[str, str] = (ACCESS_KEY, SECRET_KEY),
+        close: bool = False,
     ) -> MemoryResponse:
         """Send one request on a new connection; the whole response (runs queued jobs).
 
-        ``keys``: the (access key, secret key) that sign it.
+        ``keys``: the (access key, secret key) that sign it; ``close``: close the
+        connection once answered (tests that send thousands of requests).
         """
         conn = self.connect()
         headers = dict(headers or {})
@@ -307,6 +314,8 @@ class MemoryS3:
             self.runner.run_all()
         response = conn.response(head=method == "HEAD")
         assert response is not None, f"no complete response: {conn.written[:300]!r}"
+        if close:
+            conn.close()
         return response
 
 

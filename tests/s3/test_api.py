@@ -116,7 +116,6 @@ class BucketTests(S3TestCase):
         await self.call(self.s3.create_bucket, Bucket="alpha")
         await self.call(self.s3.put_object, Bucket="alpha", Key="k", Body=b"x")
         for method, sub in (
-            ("DELETE", "policy"),
             ("PUT", "website"),
             ("DELETE", "website"),
             ("POST", "restore"),
@@ -147,8 +146,12 @@ class BucketTests(S3TestCase):
         acl = await self.call(self.s3.get_bucket_acl, Bucket="alpha")
         self.assertEqual(acl["Grants"][0]["Permission"], "FULL_CONTROL")
         await self.call(self.s3.put_bucket_acl, Bucket="alpha", ACL="private")
-        e = await self.client_error(self.s3.put_bucket_acl, Bucket="alpha", ACL="public-read")
-        self.assertEqual(error_code(e), "NotImplemented")
+        await self.call(self.s3.put_bucket_acl, Bucket="alpha", ACL="public-read")
+        acl = await self.call(self.s3.get_bucket_acl, Bucket="alpha")
+        groups = [g["Grantee"].get("URI") for g in acl["Grants"]]
+        self.assertIn("http://acs.amazonaws.com/groups/global/AllUsers", groups)
+        e = await self.client_error(self.s3.put_bucket_acl, Bucket="alpha", ACL="aws-exec-read")
+        self.assertEqual(error_code(e), "InvalidArgument")
 
 
 class OtherRegionBucketTests(S3TestCase):

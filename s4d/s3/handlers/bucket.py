@@ -6,9 +6,12 @@ import base64
 import hashlib
 from collections.abc import Iterator
 
-from s4d.auth.access import listed_owner
+from s4d.auth import acl as acls
+from s4d.auth.access import BUCKET_OWNER_ENFORCED, OWNERSHIP_SETTINGS, listed_owner
+from s4d.auth.bucket_access import ACL, OWNERSHIP, encode_acl
 from s4d.engine import BucketsFacade
 from s4d.errors import S3Error
+from s4d.s3.acls import requested_acl
 from s4d.s3.addressing import check_bucket_name
 from s4d.s3.call import Handler, Response, S3Call
 from s4d.s3.dates import iso8601
@@ -17,11 +20,6 @@ from s4d.s3.handlers.common import decode_token, encode_token, owner, xml_respon
 from s4d.s3.objectlock import bucket_lock_requested
 from s4d.s3.xml import Node, child_text, parse
 from s4d.util import checksums as ck
-
-CANNED_ACLS = frozenset(
-    {"private", "public-read", "public-read-write", "authenticated-read", "bucket-owner-read",
-     "bucket-owner-full-control", "aws-exec-read", "log-delivery-write"}
-)  # fmt: skip
 
 #: The query parameters of a paginated ListBuckets.
 LIST_BUCKETS_PARAMS = ("max-buckets", "continuation-token", "prefix", "bucket-region")
@@ -34,12 +32,9 @@ LEGACY_REGION = "us-east-1"
 
 #: GET of a bucket configuration that s4d does not keep yet: the "none set" answer.
 ABSENT_CONFIGS = {
-    "policy": ("GetBucketPolicy", "NoSuchBucketPolicy"),
     "website": ("GetBucketWebsite", "NoSuchWebsiteConfiguration"),
     "encryption": ("GetBucketEncryption", "ServerSideEncryptionConfigurationNotFoundError"),
     "replication": ("GetBucketReplication", "ReplicationConfigurationNotFoundError"),
-    "ownershipControls": ("GetBucketOwnershipControls", "OwnershipControlsNotFoundError"),
-    "publicAccessBlock": ("GetPublicAccessBlock", "NoSuchPublicAccessBlockConfiguration"),
 }
 
 
@@ -82,8 +77,6 @@ class BucketHandlers:
             RouteKey("GET", "bucket", frozenset({"location"})),
             route("GetBucketLocation", self.get_location),
         )
-        yield RouteKey("GET", "bucket", frozenset({"acl"})), route("GetBucketAcl", self.get_acl)
-        yield RouteKey("PUT", "bucket", frozenset({"acl"})), route("PutBucketAcl", self.put_acl)
         yield (
             RouteKey("GET", "bucket", frozenset({"versioning"})),
             route("GetBucketVersioning", self.get_versioning),
@@ -154,9 +147,7 @@ class BucketHandlers:
         name = call.bucket
         check_bucket_name(name)
         object_lock = bucket_lock_requested(call.headers)
-        acl = call.header("x-amz-acl")
-        if acl is not None and acl not in CANNED_ACLS:
-            raise S3Error("InvalidArgument", "Unknown canned ACL.", ArgumentName="x-amz-acl")
+        documents = creation_documents(call)
         body = call.document()
         region = self.region
         if body.strip():
@@ -172,7 +163,7 @@ class BucketHandlers:
                 )
         try:
             owner = call.principal.user_id if call.principal is not None else ""
-            await self.buckets.create(name, region, object_lock, owner=owner)
+            await self.buckets.create(name, region, object_lock, owner=owner, documents=documents)
         except S3Error as e:
             # AWS's legacy behaviour in us-east-1: re-creating a bucket you own succeeds
             # (and changes nothing here); every other region answers BucketAlreadyOwnedByYou.
@@ -202,17 +193,6 @@ class BucketHandlers:
                 "</LocationConstraint>"
             ).encode(),
         )
-
-    async def get_acl(self, call: S3Call) -> Response:
-        """GetBucketAcl."""
-        await self.buckets.get(call.bucket)
-        return acl_document(call)
-
-    async def put_acl(self, call: S3Call) -> Response:
-        """PutBucketAcl (``private`` only)."""
-        await self.buckets.get(call.bucket)
-        check_acl_request(call)
-        return Response()
 
     async def get_versioning(self, call: S3Call) -> Response:
         """GetBucketVersioning."""
@@ -249,36 +229,28 @@ class BucketHandlers:
         return xml_response("NotificationConfiguration", [])
 
 
-def acl_document(call: S3Call) -> Response:
-    """The canned ``private`` ACL: the owner has full control."""
-    oid, name = (str(v) for _, v in owner(call))
-    body = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        '<AccessControlPolicy xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
-        f"<Owner><ID>{oid}</ID><DisplayName>{name}</DisplayName></Owner>"
-        "<AccessControlList><Grant>"
-        '<Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser">'
-        f"<ID>{oid}</ID><DisplayName>{name}</DisplayName></Grantee>"
-        "<Permission>FULL_CONTROL</Permission></Grant></AccessControlList>"
-        "</AccessControlPolicy>"
-    )
-    return Response(headers={"Content-Type": "application/xml"}, body=body.encode())
-
-
-def check_acl_request(call: S3Call) -> None:
-    """Accept a canned ``private`` ACL (header or an owner-only body); refuse others."""
-    acl = call.header("x-amz-acl")
+def creation_documents(call: S3Call) -> dict[bytes, bytes]:
+    """The access documents a CreateBucket asks for: its ACL (``x-amz-acl``,
+    ``x-amz-grant-*``) and its object ownership (``x-amz-object-ownership``)."""
+    documents: dict[bytes, bytes] = {}
+    ownership = call.header("x-amz-object-ownership")
+    if ownership is not None:
+        if ownership not in OWNERSHIP_SETTINGS:
+            raise S3Error(
+                "InvalidArgument", "Invalid x-amz-object-ownership header",
+                ArgumentName="x-amz-object-ownership", ArgumentValue=ownership,
+            )  # fmt: skip
+        documents[OWNERSHIP] = ownership.encode()
+    owner = call.principal.user_id if call.principal is not None else ""
+    if call.identities is None or not owner:
+        return documents
+    acl = requested_acl(call.headers, owner, None, call.identities.grantee)
     if acl is not None:
-        if acl != "private":
-            raise S3Error("NotImplemented", "Only the canned ACL 'private' is supported.")
-        return
-    body = call.document()
-    if body.strip():
-        root = parse(body)
-        grants = root.findall(".//Grant")
-        for grant in grants:
-            if (child_text(grant, "Permission") or "") != "FULL_CONTROL":
-                raise S3Error("NotImplemented", "Only the owner's FULL_CONTROL grant is supported.")
+        if ownership == BUCKET_OWNER_ENFORCED and acl != acls.private(owner):
+            raise S3Error("InvalidBucketAclWithObjectOwnership")
+        if acl != acls.private(owner):
+            documents[ACL] = encode_acl(acl)
+    return documents
 
 
 def check_body_integrity(call: S3Call, body: bytes) -> None:

@@ -43,6 +43,7 @@ from s4d.s3.handlers.common import int_param, owner, url_encoder, xml_response
 from s4d.s3.handlers.objects import (
     copy_source_conditions,
     expiration_header,
+    new_object_acl,
     new_object_from_headers,
     parse_copy_source,
     write_conditions,
@@ -109,12 +110,23 @@ def _captured_extra(call: S3Call, checksum_type: str | None) -> dict[str, Any]:
     if tagging is not None:
         query_tags(tagging)  # refused now (InvalidTag), not at completion
         extra["tagging"] = tagging
-    acl = call.header("x-amz-acl")
+    acl = new_object_acl(call)
     if acl is not None:
         extra["acl"] = acl
     if checksum_type is not None:
         extra["checksum_type"] = checksum_type
     return extra
+
+
+def upload_owner(call: S3Call, upload: MultipartUpload) -> list[Node]:
+    """The Owner of an upload: whoever will own the object (its ACL's owner), else the
+    bucket's owner."""
+    acl = upload.extra.get("acl")
+    user_id = acl.get("o") if isinstance(acl, dict) else None
+    found = call.identities.principal_of(user_id) if user_id and call.identities else None
+    if found is None:
+        return owner(call)
+    return [("ID", found.canonical_id), ("DisplayName", found.username)]
 
 
 def _checksum_headers(upload: MultipartUpload) -> dict[str, str]:
@@ -458,8 +470,8 @@ class MultipartHandlers:
             ("NextPartNumberMarker", page.next_marker if page.next_marker is not None else marker),
             ("MaxParts", max_parts),
             ("IsTruncated", page.is_truncated),
-            ("Initiator", owner(call)),
-            ("Owner", owner(call)),
+            ("Initiator", upload_owner(call, upload)),
+            ("Owner", upload_owner(call, upload)),
             ("StorageClass", upload.storage_class),
         ]
         if upload.checksum_algorithm:
@@ -508,8 +520,8 @@ class MultipartHandlers:
             item: list[Node] = [
                 ("Key", enc(upload.key)),
                 ("UploadId", upload.upload_id),
-                ("Initiator", owner(call)),
-                ("Owner", owner(call)),
+                ("Initiator", upload_owner(call, upload)),
+                ("Owner", upload_owner(call, upload)),
                 ("StorageClass", upload.storage_class),
                 ("Initiated", iso8601(upload.initiated_ns)),
             ]

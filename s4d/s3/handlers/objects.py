@@ -19,10 +19,11 @@ from s4d.engine import (
     query_tags,
 )
 from s4d.errors import S3Error
+from s4d.s3.acls import object_acl_record
 from s4d.s3.call import Response, ResponseWriter, S3Call
 from s4d.s3.dates import http_date, iso8601, parse_http_date
 from s4d.s3.dispatch import BodyMode, Route, RouteKey, route
-from s4d.s3.handlers.bucket import acl_document, check_acl_request, check_body_integrity
+from s4d.s3.handlers.bucket import check_body_integrity
 from s4d.s3.handlers.common import requested_version, xml_response
 from s4d.s3.objectlock import bypass_governance, declares_integrity, lock_headers, requested_lock
 from s4d.s3.producer import send_object
@@ -85,6 +86,14 @@ def new_object_from_headers(call: S3Call) -> NewObject:
         headers=headers,
         storage_class=storage_class,
     )
+
+
+def new_object_acl(call: S3Call) -> dict[str, object] | None:
+    """The stored ACL of a version a request writes (see
+    :func:`s4d.s3.acls.object_acl_record`); None: the bucket owner's default."""
+    if call.identities is None:
+        return None
+    return object_acl_record(call.headers, call.principal, call.access, call.identities.grantee)
 
 
 def _without_aws_chunked(encoding: str) -> str:
@@ -284,7 +293,9 @@ def copy_source_conditions(call: S3Call) -> CopySourceConditions:
     """The x-amz-copy-source-if-* conditions, checked on the source inside the copy."""
     modified = call.header("x-amz-copy-source-if-modified-since")
     unmodified = call.header("x-amz-copy-source-if-unmodified-since")
+    gate = call.gate
     return CopySourceConditions(
+        check_access=(lambda v: gate.check_source(v.extra.get("acl"))) if gate else None,
         if_match=call.header("x-amz-copy-source-if-match"),
         if_none_match=call.header("x-amz-copy-source-if-none-match"),
         if_modified_since=parse_http_date(modified) if modified else None,
@@ -353,8 +364,6 @@ class ObjectHandlers:
             RouteKey("GET", obj, frozenset({"attributes"})),
             route("GetObjectAttributes", self.get_attributes),
         )
-        yield RouteKey("GET", obj, frozenset({"acl"})), route("GetObjectAcl", self.get_acl)
-        yield RouteKey("PUT", obj, frozenset({"acl"})), route("PutObjectAcl", self.put_acl)
         yield (
             RouteKey("POST", "bucket", frozenset({"delete"})),
             route("DeleteObjects", self.delete_objects, action="s3:DeleteObject"),
@@ -372,6 +381,7 @@ class ObjectHandlers:
         new.tags = query_tags(call.header("x-amz-tagging"))
         new.lock = requested_lock(call.headers)
         new.integrity_declared = declares_integrity(call.headers)
+        new.acl = new_object_acl(call)
         body = await call.upload.receive()
         version = await self.objects.put(call.bucket, call.key, new, body, write_conditions(call))
         headers = {"ETag": f'"{version.etag}"'}
@@ -385,6 +395,7 @@ class ObjectHandlers:
         version_id = requested_version(call)
         opened = await self.objects.open(call.bucket, call.key, version_id, with_body)
         version = opened.version
+        call.check_object(version.extra.get("acl"))
         check_read_conditions(call, version)
         versioned = opened.bucket is not None and opened.bucket.versioning is not None
         headers = object_headers(call, version, versioned)
@@ -500,6 +511,7 @@ class ObjectHandlers:
             copy_source_conditions(call),
             tags,
             requested_lock(call.headers),
+            new_object_acl(call),
         )
         headers: dict[str, str] = {}
         if src.version_id != NULL_VERSION:
@@ -512,21 +524,6 @@ class ObjectHandlers:
             headers=headers,
         )
 
-    async def _head(self, call: S3Call) -> ObjectVersion:
-        """The object the request names must exist (its version, if one is named)."""
-        return await self.objects.head(call.bucket, call.key, requested_version(call))
-
-    async def get_acl(self, call: S3Call) -> Response:
-        """GetObjectAcl: the owner's canned ``private`` ACL."""
-        await self._head(call)
-        return acl_document(call)
-
-    async def put_acl(self, call: S3Call) -> Response:
-        """PutObjectAcl (``private`` only)."""
-        await self._head(call)
-        check_acl_request(call)
-        return Response()
-
     async def delete_objects(self, call: S3Call) -> Response:
         """DeleteObjects: up to 1000 keys, Quiet mode, per-key errors (a locked version...)."""
         bypass = bypass_governance(call.headers)
@@ -534,7 +531,11 @@ class ObjectHandlers:
         check_body_integrity(call, body)
         quiet, items = _delete_request(body)
         await self.objects.bucket(call.bucket)
-        outcomes = await self.objects.delete_many(call.bucket, items, bypass)
+        gate = call.gate
+        permitted = [gate is None or gate.may_delete(*item) for item in items]
+        allowed = [item for item, ok in zip(items, permitted, strict=True) if ok]
+        done = iter(await self.objects.delete_many(call.bucket, allowed, bypass))
+        outcomes = [next(done) if ok else S3Error("AccessDenied") for ok in permitted]
         children: list[Node] = []
         for (key, version_id), outcome in zip(items, outcomes, strict=True):
             if isinstance(outcome, S3Error):
@@ -567,6 +568,16 @@ class ObjectHandlers:
         await self.objects.bucket(call.bucket)
         form = await call.form.finish()
         fields = form.fields
+        principal = call.principal
+        if form.policy is not None and call.identities is not None:
+            principal = call.identities.principal_for(form.policy.auth.access_key)
+        acl = object_acl_record(
+            call.headers,
+            principal,
+            call.access,
+            call.identities.grantee if call.identities is not None else lambda _: None,
+            fields.get("acl", "private"),
+        )
         new = NewObject(
             size=form.size,
             etag=form.md5_hex,
@@ -575,6 +586,7 @@ class ObjectHandlers:
                 k[len("x-amz-meta-") :]: v for k, v in fields.items() if k.startswith("x-amz-meta-")
             },
             headers={k: v for k, v in fields.items() if k in FORM_HEADERS},
+            acl=acl,
         )
         version = await self.objects.put(call.bucket, form.key, new, form.body, WriteConditions())
         etag = f'"{version.etag}"'
