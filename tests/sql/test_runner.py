@@ -209,6 +209,31 @@ class BackpressureTests(SynchronousTestCase):
         self.assertFalse(producer.is_alive())
         self.assertIsInstance(outcome[0], QueryCancelled)
 
+    def test_deadline_releases_a_blocked_producer(self) -> None:
+        """A query waiting for a slow client stops at its deadline; its error still goes out."""
+        now = [0.0]
+        control = QueryControl(10.0, lambda: now[0])
+        channel: OutputChannel[Any] = OutputChannel(lambda f, *a: None, control, 1)
+        channel.put(b"full")
+        now[0] = 11.0
+        outcome: list[BaseException] = []
+
+        def produce() -> None:
+            try:
+                channel.put(b"more")
+            except BaseException as e:  # noqa: BLE001 - recorded for the test
+                outcome.append(e)
+            channel.put(b"error event")  # stopped by its deadline, not cancelled
+
+        producer = threading.Thread(target=produce, daemon=True)
+        producer.start()
+        producer.join(10)
+        self.assertFalse(producer.is_alive(), "put waited past the deadline")
+        self.assertIsInstance(outcome[0], S3Error)
+        self.assertEqual(outcome[0].code, "QueryTimeout")  # type: ignore[attr-defined]
+        self.assertEqual(channel.next().result, b"full")  # type: ignore[attr-defined]
+        self.assertEqual(channel.next().result, b"error event")  # type: ignore[attr-defined]
+
 
 class DeadlineInStreamTests(SynchronousTestCase):
     """The deadline passes after output began: the response still ends with the error.
