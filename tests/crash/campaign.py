@@ -172,6 +172,15 @@ def campaign_seed() -> int:
     return int(os.environ.get("S4D_CRASH_SEED", str(random.randrange(1 << 30))))
 
 
+def fresh_data_dir(case: SynchronousTestCase) -> str:
+    """An empty data directory for ``case``, removed when it ends (campaigns write a
+    gigabyte or so: do not leave it in _trial_temp)."""
+    data_dir = os.path.abspath(case.mktemp())
+    os.makedirs(data_dir)
+    case.addCleanup(shutil.rmtree, data_dir, True)
+    return data_dir
+
+
 def run_campaign(
     case: SynchronousTestCase, campaign: Campaign, rounds: int, seed: int
 ) -> CampaignRun:
