@@ -190,10 +190,8 @@ class BackpressureTests(SynchronousTestCase):
         self.assertTrue(second_put.is_set())
         self.assertEqual(channel.next().result, b"y")  # type: ignore[attr-defined]
 
-    def test_cancel_releases_a_blocked_producer(self) -> None:
-        control = QueryControl()
-        channel: OutputChannel[Any] = OutputChannel(lambda f, *a: None, control, 1)
-        channel.put(b"full")
+    def blocked_put(self, channel: OutputChannel[Any], release: Any) -> BaseException:
+        """Put into the full ``channel`` on a thread, call ``release``; what the put raised."""
         outcome: list[BaseException] = []
 
         def produce() -> None:
@@ -202,12 +200,18 @@ class BackpressureTests(SynchronousTestCase):
             except BaseException as e:  # noqa: BLE001 - recorded for the test
                 outcome.append(e)
 
-        producer = threading.Thread(target=produce)
+        producer = threading.Thread(target=produce, daemon=True)
         producer.start()
-        control.cancel()
+        release()
         producer.join(10)
-        self.assertFalse(producer.is_alive())
-        self.assertIsInstance(outcome[0], QueryCancelled)
+        self.assertFalse(producer.is_alive(), "put still waits")
+        return outcome[0]
+
+    def test_cancel_releases_a_blocked_producer(self) -> None:
+        control = QueryControl()
+        channel: OutputChannel[Any] = OutputChannel(lambda f, *a: None, control, 1)
+        channel.put(b"full")
+        self.assertIsInstance(self.blocked_put(channel, control.cancel), QueryCancelled)
 
     def test_deadline_releases_a_blocked_producer(self) -> None:
         """A query waiting for a slow client stops at its deadline; its error still goes out."""
@@ -216,21 +220,10 @@ class BackpressureTests(SynchronousTestCase):
         channel: OutputChannel[Any] = OutputChannel(lambda f, *a: None, control, 1)
         channel.put(b"full")
         now[0] = 11.0
-        outcome: list[BaseException] = []
-
-        def produce() -> None:
-            try:
-                channel.put(b"more")
-            except BaseException as e:  # noqa: BLE001 - recorded for the test
-                outcome.append(e)
-            channel.put(b"error event")  # stopped by its deadline, not cancelled
-
-        producer = threading.Thread(target=produce, daemon=True)
-        producer.start()
-        producer.join(10)
-        self.assertFalse(producer.is_alive(), "put waited past the deadline")
-        self.assertIsInstance(outcome[0], S3Error)
-        self.assertEqual(outcome[0].code, "QueryTimeout")  # type: ignore[attr-defined]
+        raised = self.blocked_put(channel, lambda: None)
+        self.assertIsInstance(raised, S3Error)
+        self.assertEqual(raised.code, "QueryTimeout")  # type: ignore[attr-defined]
+        channel.put(b"error event")  # stopped by its deadline, not cancelled: it goes in
         self.assertEqual(channel.next().result, b"full")  # type: ignore[attr-defined]
         self.assertEqual(channel.next().result, b"error event")  # type: ignore[attr-defined]
 
