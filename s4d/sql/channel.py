@@ -8,7 +8,8 @@ with :meth:`next` as fast as the client reads them.
 
 Backpressure: :meth:`put` blocks the query thread while more than ``limit``
 bytes wait to be written, so a slow client slows the query instead of
-filling memory; a cancelled query's blocked ``put`` raises at once. With
+filling memory; a cancelled query's blocked ``put`` raises at once, and one
+whose deadline passes raises the timeout then. With
 ``limit`` None (the engine and queries running inline, in tests) nothing
 blocks.
 """
@@ -69,7 +70,10 @@ class OutputChannel(Generic[T]):
         """Queue ``data``; blocks while too much waits (unless the query is stopped).
 
         Raises :class:`QueryCancelled` once the query is cancelled; a query
-        stopped for another reason (its deadline) may still write its error.
+        stopped for another reason may still write its error. A query that
+        reaches its deadline while it waits stops then (the timeout error is
+        raised, and written after what waits), instead of holding its thread
+        for as long as the client takes to read.
         """
         if not data:
             return
@@ -79,7 +83,10 @@ class OutputChannel(Generic[T]):
                 and self._buffered >= self._limit
                 and self._control.stopped is None
             ):
-                self._lock.wait()
+                left = self._control.remaining()
+                if left is not None and left <= 0:
+                    self._control.check()  # raises the timeout
+                self._lock.wait(left)
             if isinstance(self._control.stopped, QueryCancelled):
                 raise self._control.stopped  # nobody is left to read it
             self._items.append(data)

@@ -12,6 +12,7 @@ imported by the first query, not when the server starts.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -76,6 +77,8 @@ class QueryService:
 
     :param call_from_thread: ``reactor.callFromThread`` (a direct call in tests
         whose engine runs inline).
+    :param clock: the monotonic clock queries' deadlines are measured on
+        (injected for tests).
     """
 
     def __init__(
@@ -84,11 +87,13 @@ class QueryService:
         runner: Runner,
         call_from_thread: Callable[..., Any],
         limits: Limits,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.objects = objects
         self.runner = runner
         self.call_from_thread = call_from_thread
         self.limits = limits
+        self.clock = clock
         self._running: set[RunningQuery] = set()
         self._stopping = False
 
@@ -124,6 +129,7 @@ class QueryService:
             access or EveryObject(),
             self._settings(),
             self.call_from_thread,
+            self.clock,
         )
         done: Deferred[None] = self.runner.run(run_query, job)
         query = RunningQuery(job, done)

@@ -366,9 +366,10 @@ def start_query(
     access: ReadAccess,
     settings: QuerySettings,
     call_from_thread: Callable[..., Any],
+    clock: Callable[[], float] = time.monotonic,
 ) -> QueryJob:
-    """A query's job, ready to run on a pool thread."""
-    control = QueryControl(settings.timeout)
+    """A query's job, ready to run on a pool thread (its deadline on ``clock``)."""
+    control = QueryControl(settings.timeout, clock)
     return QueryJob(
         bucket,
         request,

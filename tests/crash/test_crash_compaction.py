@@ -20,16 +20,14 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
-import signal
-import time
 
 from twisted.trial.unittest import SynchronousTestCase
 
 from s4d.store.compaction import Compactor
 from s4d.store.store import Store, StoreConfig
 from tests.crash import test_crash_store as base
-from tests.crash.test_crash_store import Child, KeyLog, parse
+from tests.crash.campaign import campaign_seed, fresh_data_dir
+from tests.crash.test_crash_store import KeyLog, kill_child_round, parse
 
 MODULE = "tests.crash.compaction_writer"
 
@@ -37,11 +35,9 @@ MODULE = "tests.crash.compaction_writer"
 class CompactionCrashTests(SynchronousTestCase):
     def test_sigkill_during_compaction(self) -> None:
         rounds = int(os.environ.get("S4D_COMPACTION_CRASH_ROUNDS", "8"))
-        seed = int(os.environ.get("S4D_CRASH_SEED", str(random.randrange(1 << 30))))
+        seed = campaign_seed()
         rng = random.Random(seed)
-        data_dir = os.path.abspath(self.mktemp())
-        os.makedirs(data_dir)
-        self.addCleanup(shutil.rmtree, data_dir, True)
+        data_dir = fresh_data_dir(self)
         keys: dict[str, KeyLog] = {}
         acks = passes = compacted = 0
         for round_no in range(rounds):
@@ -49,21 +45,16 @@ class CompactionCrashTests(SynchronousTestCase):
             stable = {k: log.acked for k, log in keys.items()}
             with open(data_dir + ".stable.json", "w") as f:
                 json.dump(stable, f)
-            err = data_dir + f".{round_no}.err"
-            child = Child(data_dir, rng.randrange(1 << 30), round_no, err, MODULE)
-            if not child.ready.wait(60) or child.proc.poll() is not None:
-                child.kill()
-                with open(err) as f:
-                    self.fail(f"child did not start ({where}):\n{f.read()}")
-            time.sleep(rng.uniform(0.5, 2.0))
-            self.assertEqual(child.kill(), -signal.SIGKILL, where)
+            child = kill_child_round(
+                self, data_dir, rng, round_no, where, MODULE, (0.5, 2.0), what="child"
+            )
             log_lines = []
             for line in child.lines:
                 if line.startswith("PASS "):
                     passes += 1
                     compacted += int(line.split()[1])
                 elif line.startswith("ERR read") or line.startswith("ERR compact"):
-                    with open(err) as f:
+                    with open(child.stderr_path) as f:
                         self.fail(f"{line} ({where})\n{f.read()}")
                 else:
                     log_lines.append(line)

@@ -28,8 +28,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import shutil
-import signal
 import time
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -44,7 +42,8 @@ from s4d.store import fsck
 from s4d.store.model import NO_LOCK, ObjectLock, ObjectVersion
 from s4d.store.store import Store, StoreConfig
 from s4d.util.threads import InlineRunner
-from tests.crash.test_crash_store import Child, KeyLog
+from tests.crash.campaign import campaign_seed, fresh_data_dir
+from tests.crash.test_crash_store import KeyLog, kill_child_round
 
 MODULE = "tests.crash.lifecycle_runner"
 DAY = 86_400 * 10**9
@@ -123,12 +122,10 @@ def parse_writes(lines: list[str], writes: dict[tuple[str, str], KeyLog]) -> int
 class LifecycleCrashTests(SynchronousTestCase):
     def test_sigkill_during_lifecycle_passes(self) -> None:
         rounds = int(os.environ.get("S4D_LIFECYCLE_CRASH_ROUNDS", "6"))
-        seed = int(os.environ.get("S4D_CRASH_SEED", str(random.randrange(1 << 30))))
+        seed = campaign_seed()
         self.addCleanup(lambda: print(f"seed {seed}"))
         rng = random.Random(seed)
-        data_dir = os.path.abspath(self.mktemp())
-        os.makedirs(data_dir)
-        self.addCleanup(shutil.rmtree, data_dir, True)
+        data_dir = fresh_data_dir(self)
         prepare(data_dir)
         writes: dict[tuple[str, str], KeyLog] = {}
         acks = batches = resumed = 0
@@ -136,17 +133,12 @@ class LifecycleCrashTests(SynchronousTestCase):
         carried_on = 0
         for round_no in range(rounds):
             where = f"seed {seed}, round {round_no}"
-            err = data_dir + f".{round_no}.err"
-            child = Child(data_dir, rng.randrange(1 << 30), round_no, err, MODULE)
-            if not child.ready.wait(60) or child.proc.poll() is not None:
-                child.kill()
-                with open(err) as f:
-                    self.fail(f"child did not start ({where}):\n{f.read()}")
-            time.sleep(rng.uniform(0.3, 1.5))
-            self.assertEqual(child.kill(), -signal.SIGKILL, where)
+            child = kill_child_round(
+                self, data_dir, rng, round_no, where, MODULE, (0.3, 1.5), what="child"
+            )
             for line in child.lines:
                 if line.startswith("ERR"):
-                    with open(err) as f:
+                    with open(child.stderr_path) as f:
                         self.fail(f"{line} ({where})\n{f.read()}")
                 batches += line == "BATCH"
                 resumed += line.startswith("PASS resumed=1")

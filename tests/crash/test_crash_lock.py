@@ -19,7 +19,8 @@ model is settled against what the server holds
 is gone, no locked version was removed (not even by the delete in flight), every
 acknowledged retention and legal hold is there (or the one in flight), and each
 key's newest surviving version is its current one. Rounds share the data
-directory. ``S4D_CRASH_LOCK_ROUNDS`` sets the rounds (default :data:`CI_ROUNDS`),
+directory; the round loop is :func:`tests.crash.campaign.run_campaign`'s.
+``S4D_CRASH_LOCK_ROUNDS`` sets the rounds (default :data:`CI_ROUNDS`),
 ``S4D_CRASH_SEED`` the seed.
 """
 
@@ -27,105 +28,73 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
-import signal
 import sys
 import threading
-import time
-from collections import Counter
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from s4d.bench.workload import ServerGroup
+from s4d.bench.workload import S3Http, ServerGroup
+from tests.crash.campaign import Campaign, campaign_seed, run_campaign
 from tests.crash.lock_workload import LockModel, LockWorker, now_ms
-from tests.crash.test_crash_http import (
-    SERVER_ENV,
-    assert_fsck_clean,
-    join_workers,
-    s4d_command,
-)
 
 BUCKET = "locks"
 CI_ROUNDS = 5
 WORKERS = 3
 
 
+class LockLoad(Campaign):
+    """Locks, unlocks and deletes by LockWorker threads, one prefix each."""
+
+    bucket = BUCKET
+    load_seconds = (1.0, 4.0)
+    exact_processes = True
+    counted = ("acked", "refused")
+
+    def __init__(self) -> None:
+        super().__init__(LockModel(f"w{i}/") for i in range(WORKERS))
+        self.killed_at = 0
+
+    def set_up(self, case: SynchronousTestCase, client: S3Http, rng: random.Random) -> None:
+        """A bucket with object lock."""
+        created = client.request(
+            "PUT", BUCKET, headers={"x-amz-bucket-object-lock-enabled": "true"}
+        )
+        case.assertEqual(created.status, 200, created.body)
+
+    def verify(self, client: S3Http, rng: random.Random) -> list[str]:
+        """Each model settled against what the server holds (judged at the kill's time)."""
+        problems = []
+        for model in self.models:
+            problems += model.settle(client, BUCKET, self.killed_at)
+        return problems
+
+    def worker(
+        self,
+        server: ServerGroup,
+        model: LockModel,
+        seed: int,
+        stop: threading.Event,
+        killed: threading.Event,
+    ) -> LockWorker:
+        return LockWorker(server, BUCKET, model, seed, stop, killed)
+
+    def after_kill(self) -> None:
+        self.killed_at = now_ms()
+
+
 class LockCrashCampaign(SynchronousTestCase):
     def test_sigkill_during_retention_changes_and_version_deletes(self) -> None:
         rounds = int(os.environ.get("S4D_CRASH_LOCK_ROUNDS", str(CI_ROUNDS)))
-        seed = int(os.environ.get("S4D_CRASH_SEED", str(random.randrange(1 << 30))))
-        rng = random.Random(seed)
-        work = os.path.abspath(self.mktemp())
-        data_dir = os.path.join(work, "data")
-        os.makedirs(data_dir)
-        self.addCleanup(shutil.rmtree, work, True)
-        log_path = os.path.join(work, "server.log")
-        models = [LockModel(f"w{i}/") for i in range(WORKERS)]
-        acked: Counter[str] = Counter()
-        refused: Counter[str] = Counter()
-        problems: list[str] = []
-        started = time.monotonic()
-        server: ServerGroup | None = None
-        killed_at = 0
-
-        def cleanup() -> None:
-            if server is not None:
-                server.kill()
-
-        self.addCleanup(cleanup)
-        for round_no in range(rounds + 1):
-            workers_n = 2 if round_no % 2 else 1
-            where = f"seed {seed}, round {round_no}, S4_WORKERS={workers_n}"
-            server = ServerGroup(data_dir, log_path, {**SERVER_ENV, "S4_WORKERS": str(workers_n)})
-            server.start()
-            client = server.client()
-            if round_no == 0:
-                created = client.request(
-                    "PUT", BUCKET, headers={"x-amz-bucket-object-lock-enabled": "true"}
-                )
-                self.assertEqual(created.status, 200, created.body)
-            for model in models:
-                problems += [f"{where}: {p}" for p in model.settle(client, BUCKET, killed_at)]
-            client.close()
-            self.assertEqual(problems, [], self._log(server))
-            if round_no == rounds:
-                break
-            stop, killed = threading.Event(), threading.Event()
-            threads = [
-                LockWorker(server, BUCKET, model, rng.randrange(1 << 30), stop, killed)
-                for model in models
-            ]
-            for t in threads:
-                t.start()
-            time.sleep(rng.uniform(1.0, 4.0))
-            self.assertEqual(len(server.pids()), workers_n, where)
-            killed.set()
-            stop.set()
-            server.kill()
-            killed_at = now_ms()
-            join_workers(self, threads, where)
-            for t in threads:
-                acked.update(t.acked)
-                refused.update(t.refused)
-                problems += [f"{where}: {w}" for w in t.wrong]
-            self.assertEqual(problems, [], self._log(server))
-            assert_fsck_clean(self, data_dir, where)
-        assert server is not None
-        self.assertIn(server.stop(), (0, -signal.SIGTERM), self._log(server))
-        server = None
-        check = s4d_command("fsck", data_dir)
-        self.assertEqual(check.returncode, 0, f"after the last round\n{check.stdout}")
+        load = LockLoad()
+        run = run_campaign(self, load, rounds, campaign_seed())
+        acked, refused = load.counts["acked"], load.counts["refused"]
         summary = (
-            f"object lock crash campaign (seed {seed}): {rounds} rounds in "
-            f"{time.monotonic() - started:.0f} s, acknowledged {dict(sorted(acked.items()))}, "
-            f"refused by object lock {dict(sorted(refused.items()))}, problems {len(problems)}"
+            f"object lock crash campaign (seed {run.seed}): {rounds} rounds in "
+            f"{run.seconds:.0f} s, acknowledged {dict(sorted(acked.items()))}, "
+            f"refused by object lock {dict(sorted(refused.items()))}, problems 0"
         )
         sys.stderr.write("\n" + summary + "\n")
-        self.assertEqual(problems, [])
         for kind in ("put", "retention", "hold", "delete"):
             self.assertGreater(acked[kind], 0, f"no {kind} acknowledged: {summary}")
         for kind in ("retention", "delete"):
             self.assertGreater(refused[kind], 0, f"no {kind} refused: {summary}")
-
-    def _log(self, server: ServerGroup) -> str:
-        return "--- server log (tail) ---\n" + server.log_tail(8000)

@@ -31,8 +31,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import shutil
-import signal
 import time
 from dataclasses import dataclass, field
 
@@ -44,8 +42,9 @@ from s4d.features import objects as fo
 from s4d.store import fsck
 from s4d.store.model import MultipartUpload, ObjectVersion
 from s4d.store.store import Store, StoreConfig
+from tests.crash.campaign import campaign_seed, fresh_data_dir
 from tests.crash.multipart_writer import BUCKET, CHUNK
-from tests.crash.test_crash_store import Child
+from tests.crash.test_crash_store import kill_child_round
 
 
 @dataclass
@@ -104,26 +103,18 @@ def parse(lines: list[str]) -> list[UploadLog]:
 class MultipartCrashTests(SynchronousTestCase):
     def test_sigkill_during_multipart(self) -> None:
         rounds = int(os.environ.get("S4D_CRASH_MP_ROUNDS", "8"))
-        seed = int(os.environ.get("S4D_CRASH_SEED", str(random.randrange(1 << 30))))
+        seed = campaign_seed()
         rng = random.Random(seed)
-        data_dir = os.path.abspath(self.mktemp())
-        os.makedirs(data_dir)
-        self.addCleanup(shutil.rmtree, data_dir, True)
+        data_dir = fresh_data_dir(self)
         objects: dict[str, str] = {}  # key -> sha256 of every object completed so far
         steps = 0
         for round_no in range(rounds):
             where = f"seed {seed}, round {round_no}"
             err = data_dir + f".{round_no}.err"
             self.addCleanup(lambda p=err: os.path.exists(p) and os.remove(p))
-            child = Child(
-                data_dir, rng.randrange(1 << 30), round_no, err, "tests.crash.multipart_writer"
+            child = kill_child_round(
+                self, data_dir, rng, round_no, where, "tests.crash.multipart_writer", (0.3, 1.5)
             )
-            if not child.ready.wait(60) or child.proc.poll() is not None:
-                child.kill()
-                with open(err) as f:
-                    self.fail(f"writer did not start ({where}):\n{f.read()}")
-            time.sleep(rng.uniform(0.3, 1.5))
-            self.assertEqual(child.kill(), -signal.SIGKILL, where)
             uploads = parse(child.lines)
             steps += sum(len(u.parts) + (u.final_acked) for u in uploads)
             self.check(data_dir, uploads, objects, where)

@@ -20,17 +20,15 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
-import signal
-import time
 from urllib.parse import unquote
 
 from twisted.trial.unittest import SynchronousTestCase
 
 from s4d.store import fsck
 from s4d.store.store import Store, StoreConfig
+from tests.crash.campaign import campaign_seed, fresh_data_dir
 from tests.crash.rename_writer import GROUPS, keys_under, names, relative_keys
-from tests.crash.test_crash_store import Child
+from tests.crash.test_crash_store import kill_child_round
 
 WRITER = "tests.crash.rename_writer"
 
@@ -38,23 +36,16 @@ WRITER = "tests.crash.rename_writer"
 class RenameCrashTests(SynchronousTestCase):
     def test_sigkill_during_prefix_renames(self) -> None:
         rounds = int(os.environ.get("S4D_CRASH_ROUNDS", "8"))
-        seed = int(os.environ.get("S4D_CRASH_SEED", str(random.randrange(1 << 30))))
+        seed = campaign_seed()
         rng = random.Random(seed)
-        data_dir = os.path.abspath(self.mktemp())
-        os.makedirs(data_dir)
-        self.addCleanup(shutil.rmtree, data_dir, True)
+        data_dir = fresh_data_dir(self)
         at = {group: names(group)[0] for group in range(GROUPS)}
         total_acks = 0
         for round_no in range(rounds):
             where = f"seed {seed}, round {round_no}"
-            err = data_dir + f".{round_no}.err"
-            child = Child(data_dir, rng.randrange(1 << 30), round_no, err, WRITER)
-            if not child.ready.wait(60) or child.proc.poll() is not None:
-                child.kill()
-                with open(err) as f:
-                    self.fail(f"renamer did not start ({where}):\n{f.read()}")
-            time.sleep(rng.uniform(0.1, 1.0))
-            self.assertEqual(child.kill(), -signal.SIGKILL, where)
+            child = kill_child_round(
+                self, data_dir, rng, round_no, where, WRITER, (0.1, 1.0), what="renamer"
+            )
             possible, acks = self.parse(child.lines, at, where)
             total_acks += acks
             self.check(data_dir, possible, at, where)

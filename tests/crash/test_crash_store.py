@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from s4d.errors import S3Error
 from s4d.features import objects as fo
 from s4d.store import fsck
 from s4d.store.store import Store, StoreConfig
+from tests.crash.campaign import campaign_seed, fresh_data_dir
 from tests.crash.writer import BUCKET
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -100,6 +100,7 @@ class Child:
             cwd=ROOT,
             env=env,
         )
+        self.stderr_path = stderr_path
         self.lines: list[str] = []
         self.ready = threading.Event()
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -124,27 +125,45 @@ class Child:
         return status
 
 
+def kill_child_round(
+    case: SynchronousTestCase,
+    data_dir: str,
+    rng: random.Random,
+    round_no: int,
+    where: str,
+    module: str,
+    seconds: tuple[float, float],
+    what: str = "writer",
+) -> Child:
+    """One round's child: start ``module`` on ``data_dir``, wait for its ``READY``, let it
+    run a random while within ``seconds``, SIGKILL it; the killed child (its lines).
+
+    A child that does not start fails ``case`` with its stderr (``data_dir.ROUND.err``).
+    """
+    err = data_dir + f".{round_no}.err"
+    child = Child(data_dir, rng.randrange(1 << 30), round_no, err, module)
+    if not child.ready.wait(60) or child.proc.poll() is not None:
+        child.kill()
+        with open(err) as f:
+            case.fail(f"{what} did not start ({where}):\n{f.read()}")
+    time.sleep(rng.uniform(*seconds))
+    case.assertEqual(child.kill(), -signal.SIGKILL, where)
+    return child
+
+
 class CrashTests(SynchronousTestCase):
     def test_sigkill_during_writes(self) -> None:
         rounds = int(os.environ.get("S4D_CRASH_ROUNDS", "20"))
-        seed = int(os.environ.get("S4D_CRASH_SEED", str(random.randrange(1 << 30))))
+        seed = campaign_seed()
         rng = random.Random(seed)
-        data_dir = os.path.abspath(self.mktemp())
-        os.makedirs(data_dir)
-        # A gigabyte or so by the end: do not leave it in _trial_temp.
-        self.addCleanup(shutil.rmtree, data_dir, True)
+        data_dir = fresh_data_dir(self)
         keys: dict[str, KeyLog] = {}
         total_acks = 0
         for round_no in range(rounds):
             where = f"seed {seed}, round {round_no}"
-            child = Child(data_dir, rng.randrange(1 << 30), round_no, data_dir + f".{round_no}.err")
-            if not child.ready.wait(60) or child.proc.poll() is not None:
-                child.kill()
-                with open(data_dir + f".{round_no}.err") as f:
-                    self.fail(f"writer did not start ({where}):\n{f.read()}")
-            time.sleep(rng.uniform(0.2, 1.5))
-            status = child.kill()
-            self.assertEqual(status, -signal.SIGKILL, where)
+            child = kill_child_round(
+                self, data_dir, rng, round_no, where, "tests.crash.writer", (0.2, 1.5)
+            )
             total_acks += parse(child.lines, keys)
             self.check(data_dir, keys, where)
         # Enough happened for the test to mean something.

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 from xml.sax.saxutils import escape
@@ -40,8 +42,13 @@ class QueryMemoryS3(MemoryS3):
     """An in-memory S3 server whose queries run inline."""
 
     def __init__(
-        self, limits: Limits | None = None, chunk_size: int | None = None, **kwargs: Any
+        self,
+        limits: Limits | None = None,
+        chunk_size: int | None = None,
+        query_clock: Callable[[], float] = time.monotonic,
+        **kwargs: Any,
     ) -> None:
+        """``query_clock`` is the clock queries' deadlines are measured on."""
         super().__init__(**kwargs)
         if chunk_size is not None:  # small chunks: reads of part of an object are visible
             self.store.close()
@@ -55,6 +62,7 @@ class QueryMemoryS3(MemoryS3):
             InlineRunner(),
             lambda f, *a, **k: f(*a, **k),
             limits or Limits(buffered=None),
+            query_clock,
         )
         self._buckets: set[str] = set()
         self.site = build_s3_site(

@@ -5,7 +5,9 @@ record batch stream whose batches become ready only when the test (or the
 loop's own keep-alive) says so, and a keep-alive interval of zero: every wait
 that finds no batch ready sends a keep-alive at once. Nothing depends on how
 long anything takes. The channel's backpressure is tested with a real
-producer thread that must block until the consumer takes its output.
+producer thread that must block until the consumer takes its output. A
+deadline that passes after output began is tested through the whole in-memory
+server on an injected clock.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from s4d.sql.access import EveryObject
 from s4d.sql.channel import Finished, OutputChannel
 from s4d.sql.control import QueryCancelled, QueryControl
 from s4d.sql.output import JsonWriter
+from s4d.sql.queries import Limits
 from s4d.sql.request import CsvInput, JsonOutput, SelectRequest
-from s4d.sql.runner import EventStreamSink, QuerySettings, _execute, start_query
+from s4d.sql.runner import EventStreamSink, PlainSink, QuerySettings, _execute, start_query
+from tests.sql._support import QueryMemoryS3, SelectAnswer, select_document
 
 
 class _Batch:
@@ -186,10 +190,8 @@ class BackpressureTests(SynchronousTestCase):
         self.assertTrue(second_put.is_set())
         self.assertEqual(channel.next().result, b"y")  # type: ignore[attr-defined]
 
-    def test_cancel_releases_a_blocked_producer(self) -> None:
-        control = QueryControl()
-        channel: OutputChannel[Any] = OutputChannel(lambda f, *a: None, control, 1)
-        channel.put(b"full")
+    def blocked_put(self, channel: OutputChannel[Any], release: Any) -> BaseException:
+        """Put into the full ``channel`` on a thread, call ``release``; what the put raised."""
         outcome: list[BaseException] = []
 
         def produce() -> None:
@@ -198,9 +200,92 @@ class BackpressureTests(SynchronousTestCase):
             except BaseException as e:  # noqa: BLE001 - recorded for the test
                 outcome.append(e)
 
-        producer = threading.Thread(target=produce)
+        producer = threading.Thread(target=produce, daemon=True)
         producer.start()
-        control.cancel()
+        release()
         producer.join(10)
-        self.assertFalse(producer.is_alive())
-        self.assertIsInstance(outcome[0], QueryCancelled)
+        self.assertFalse(producer.is_alive(), "put still waits")
+        return outcome[0]
+
+    def test_cancel_releases_a_blocked_producer(self) -> None:
+        control = QueryControl()
+        channel: OutputChannel[Any] = OutputChannel(lambda f, *a: None, control, 1)
+        channel.put(b"full")
+        self.assertIsInstance(self.blocked_put(channel, control.cancel), QueryCancelled)
+
+    def test_deadline_releases_a_blocked_producer(self) -> None:
+        """A query waiting for a slow client stops at its deadline; its error still goes out."""
+        now = [0.0]
+        control = QueryControl(10.0, lambda: now[0])
+        channel: OutputChannel[Any] = OutputChannel(lambda f, *a: None, control, 1)
+        channel.put(b"full")
+        now[0] = 11.0
+        raised = self.blocked_put(channel, lambda: None)
+        self.assertIsInstance(raised, S3Error)
+        self.assertEqual(raised.code, "QueryTimeout")  # type: ignore[attr-defined]
+        channel.put(b"error event")  # stopped by its deadline, not cancelled: it goes in
+        self.assertEqual(channel.next().result, b"full")  # type: ignore[attr-defined]
+        self.assertEqual(channel.next().result, b"error event")  # type: ignore[attr-defined]
+
+
+class DeadlineInStreamTests(SynchronousTestCase):
+    """The deadline passes after output began: the response still ends with the error.
+
+    The whole in-memory server runs the query (real DataFusion) on a clock that
+    stands still until the query hands its first output to the channel, and then
+    jumps past the deadline: the deadline passes while a piece of the body is
+    being written, between two record batches.
+    """
+
+    ROWS = b"n\n" + b"".join(b"%d\n" % i for i in range(100000))
+
+    def setUp(self) -> None:
+        self.now = 0.0
+        self.s3 = QueryMemoryS3(
+            limits=Limits(timeout=5.0, buffered=None), query_clock=lambda: self.now
+        )
+        self.addCleanup(self.s3.close)
+        self.s3.put("bkt", "rows.csv", self.ROWS)
+
+    def late_after_first_output(self, sink: type[Any]) -> None:
+        """The clock jumps past every deadline once ``sink`` sent its first output."""
+        send = sink.send
+
+        def send_then_late(self_: Any, data: bytes) -> None:
+            send(self_, data)
+            self.now = 1000.0
+
+        self.patch(sink, "send", send_then_late)
+
+    def test_select_ends_with_the_timeout_event(self) -> None:
+        self.late_after_first_output(EventStreamSink)
+        response = self.s3.chunked(
+            "POST",
+            "/bkt/rows.csv?select&select-type=2",
+            select_document("SELECT s.n FROM S3Object s"),
+        )
+        answer = SelectAnswer(response)
+        self.assertEqual(answer.response.status, 200)
+        self.assertEqual(answer.kinds, ["Records", "error"])
+        self.assertEqual((answer.error() or ("",))[0], "QueryTimeout")
+        self.assertEqual(response.headers.get("x-test-complete"), "true")
+        self.assertLess(len(answer.json_records()), 100000)
+
+    def test_select_finished_before_the_deadline_is_complete(self) -> None:
+        answer = SelectAnswer(
+            self.s3.chunked(
+                "POST",
+                "/bkt/rows.csv?select&select-type=2",
+                select_document("SELECT s.n FROM S3Object s"),
+            )
+        )
+        self.assertEqual(answer.kinds[-2:], ["Stats", "End"], answer.error())
+        self.assertEqual(len(answer.json_records()), 100000)
+
+    def test_sql_is_cut_short(self) -> None:
+        self.late_after_first_output(PlainSink)
+        body = b'{"sql": "SELECT n FROM \'rows.csv\'", "output": "csv"}'
+        response = self.s3.chunked("POST", "/bkt?sql", body)
+        self.assertEqual(response.status, 200)
+        self.assertNotIn("x-test-complete", response.headers)
+        self.assertLess(response.body.count(b"\n"), 100001)
