@@ -278,8 +278,16 @@ class WorkerKillTests(PoolCase):
             self.assertEqual((key, status, sha256(got)), (key, 200, digest))
         # the upload cut off by the kill left nothing behind
         self.assertEqual(reader.request("HEAD", f"/{bucket}/half")[0], 404)
-        # and the new worker serves
-        self.connection_on(set(replaced))  # type: ignore[arg-type]
+        # the new worker got the configuration (the keys) through its pipe, not its
+        # command line or environment, and serves signed requests
+        for pid in replaced:  # type: ignore[attr-defined]
+            for name in ("cmdline", "environ"):
+                with open(f"/proc/{pid}/{name}", "rb") as f:
+                    self.assertNotIn(self.server.secret_key.encode(), f.read())
+        client = self.client()
+        client.conn = self.connection_on(set(replaced))  # type: ignore[arg-type]
+        self.assertEqual(client.request("PUT", f"/{bucket}/after", b"new worker")[0], 200)
+        self.assertEqual(client.request("GET", f"/{bucket}/after"), (200, b"new worker"))
         self.assertIn("starting it again", self.server.log(self.log_mark))
 
 
