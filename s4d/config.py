@@ -243,8 +243,11 @@ SETTINGS: tuple[Setting, ...] = (
        default_doc="(plain HTTP)"),
     _s("S4_TLS_KEY", "tls_key", parse_text, None, "its PEM private key",
        default_doc="(plain HTTP)"),
-    _s("S4_WORKERS", "workers", parse_integer, "1",
-       "server processes sharing the port (background jobs run in the first)", short="w"),
+    _s("S4_WORKERS", "workers", parse_integer, None,
+       "server processes sharing the port (``0``: one per core)", short="w",
+       default_doc="the number of cores"),
+    _s("S4_SHUTDOWN_TIMEOUT", "shutdown_timeout", parse_number, "30",
+       "seconds a stopping server lets requests in flight finish before it cuts them off"),
     _s("S4_THREADS", "threads", parse_integer, "8",
        "threads per process for disk, fsync and hashing"),
     _s("S4_MAX_UPLOAD_SIZE", "max_upload_size", parse_size, "5GB", "largest single PUT"),
@@ -363,6 +366,8 @@ class Config:
     fsync: bool = True
     threads: int = 8
     workers: int = 1
+    #: seconds a stopping server waits for requests in flight (SIGTERM)
+    shutdown_timeout: float = 30.0
     compaction: dict[str, Any] = field(default_factory=dict)
     #: the background scrubber: enabled, interval_secs, rate (bytes/s)
     scrub: dict[str, Any] = field(default_factory=dict)
@@ -467,6 +472,11 @@ def build(options: Mapping[str, Any] | None = None, env: Mapping[str, str] | Non
         kept_in = os.path.join(data_dir, "credentials.json")
     if bool(values.get("tls_cert")) != bool(values.get("tls_key")):
         raise ConfigError("S4_TLS_CERT and S4_TLS_KEY go together")
+    workers = values.get("workers")
+    if workers is None or workers == 0:
+        values["workers"] = available_cores()
+    elif workers < 0:
+        raise ConfigError("S4_WORKERS must be 0 (one per core) or more")
     ttl_secs = by_env["S4_COMPACTION_MULTIPART_TTL_SECS"]
     if ttl_secs is not None:
         values["multipart_ttl_hours"] = ttl_secs / 3600
@@ -481,6 +491,14 @@ def build(options: Mapping[str, Any] | None = None, env: Mapping[str, str] | Non
         **values,
         **groups,
     )
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 def reserved_in_use(env: Mapping[str, str] | None = None) -> list[str]:

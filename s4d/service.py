@@ -8,7 +8,13 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.application import service
-from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.defer import (
+    Deferred,
+    ensureDeferred,
+    gatherResults,
+    maybeDeferred,
+    succeed,
+)
 from twisted.internet.task import LoopingCall, deferLater
 from twisted.logger import Logger
 
@@ -44,12 +50,13 @@ from s4d.s3.assembly import build_s3_site
 from s4d.s3.request import ConnectionLimits, S3Site
 from s4d.sql.queries import Limits, QueryService
 from s4d.store.store import Store, StoreConfig
+from s4d.util.duties import DutyLock
 from s4d.util.eventlog import TwistedEventLog
 from s4d.util.keyfiles import read_or_create
 from s4d.util.memory import tune_malloc
 from s4d.util.periodic import PeriodicService
 from s4d.util.threads import ExecutorRunner, FutureBridge
-from s4d.workers import WorkerPool
+from s4d.workers import AdoptedPort, WorkerPool, drain
 
 log = Logger()
 
@@ -369,8 +376,118 @@ def connection_limits(config: Config) -> ConnectionLimits:
     )
 
 
+def duty_services(config: Config, engine: Engine, clock: Any) -> list[service.Service]:
+    """The background duties: multipart expiry, compaction, scrubbing, lifecycle (those enabled).
+
+    They run in one process of the server at a time (:class:`DutyHolder`).
+    """
+    jobs: list[service.Service | None] = [
+        multipart_expiry(config, engine.multipart, clock),
+        compaction_service(config, engine, clock),
+        scrub_service(config, engine, clock),
+        lifecycle_service(config, engine, clock),
+    ]
+    return [job for job in jobs if job is not None]
+
+
+#: how often a process that does not run the duties tries to take them (seconds)
+DUTY_RETRY = 1.0
+
+
+class DutyHolder(service.Service):
+    """Runs the background duties while this process holds the duty lock.
+
+    It tries to take the lock (:class:`s4d.util.duties.DutyLock`) when it starts
+    (unless ``try_at_start`` is off) and every :data:`DUTY_RETRY` seconds after,
+    when ``eligible()`` says this process may; once it holds the lock it starts
+    the duties and keeps them until it stops (or dies: the kernel then releases
+    the lock for another process).
+    """
+
+    def __init__(
+        self,
+        lock: DutyLock,
+        duties: list[service.Service],
+        clock: Any,
+        eligible: Callable[[], bool] = lambda: True,
+        try_at_start: bool = True,
+    ) -> None:
+        self.lock = lock
+        self.duties = service.MultiService()  # type: ignore[no-untyped-call]
+        for duty in duties:
+            duty.setServiceParent(self.duties)  # type: ignore[no-untyped-call]
+        self.eligible = eligible
+        self.try_at_start = try_at_start
+        self.loop = LoopingCall(self.try_to_hold)
+        self.loop.clock = clock
+
+    def try_to_hold(self) -> bool:
+        """Take the lock and start the duties if nobody holds it; True if this process does."""
+        if self.lock.held:
+            return True
+        if not self.eligible():
+            return False
+        try:
+            if not self.lock.try_acquire():
+                return False
+        except OSError as e:
+            log.warn("Cannot take the duty lock {path}: {error}", path=self.lock.path, error=e)
+            return False
+        log.info(
+            "This process (pid {pid}) runs the background duties (holds {path})",
+            pid=os.getpid(),
+            path=self.lock.path,
+        )
+        self.duties.startService()  # type: ignore[no-untyped-call]
+        self.loop.stop()
+        return True
+
+    def startService(self) -> None:
+        """Take the lock now (if ``try_at_start``) and keep trying."""
+        super().startService()  # type: ignore[no-untyped-call]
+        self.loop.start(DUTY_RETRY, now=self.try_at_start)
+
+    def stopService(self) -> Deferred[None]:
+        """Stop the duties (waiting for a pass in flight) and let the lock go."""
+        super().stopService()  # type: ignore[no-untyped-call]
+        if self.loop.running:
+            self.loop.stop()
+        if not self.duties.running:
+            self.lock.release()
+            return succeed(None)
+        stopped: Deferred[None] = maybeDeferred(self.duties.stopService)
+        stopped.addBoth(lambda _: self.lock.release())
+        return stopped
+
+
+class Serving(service.Service):
+    """The port (``inner``) and its connections: on stop, no new ones, and those open finish.
+
+    Stopping stops ``inner`` (no more accepting, and in the main process the
+    workers told to stop and waited for) while this process's own connections
+    finish their requests (:func:`s4d.workers.drain`, within S4_SHUTDOWN_TIMEOUT).
+    """
+
+    def __init__(self, inner: service.Service, site: S3Site, config: Config, clock: Any) -> None:
+        self.inner = inner
+        self.site = site
+        self.timeout = config.shutdown_timeout
+        self.clock = clock
+
+    def startService(self) -> None:
+        """Start ``inner`` (raises :class:`CannotListen` if the port cannot be opened)."""
+        self.inner.startService()  # type: ignore[no-untyped-call]
+        super().startService()  # type: ignore[no-untyped-call]
+
+    def stopService(self) -> Deferred[Any]:
+        """Stop accepting; fires once the connections and ``inner`` are done."""
+        super().stopService()  # type: ignore[no-untyped-call]
+        stopped = maybeDeferred(self.inner.stopService)
+        return gatherResults([stopped, drain(self.site, self.clock, self.timeout)])
+
+
 def make_service(config: Config, reactor: Any = None) -> service.MultiService:
-    """Build the whole server as one service."""
+    """Build the whole server as one service (the main process)."""
     if reactor is None:
         from twisted.internet import reactor as global_reactor
 
@@ -381,40 +498,83 @@ def make_service(config: Config, reactor: Any = None) -> service.MultiService:
     store_service.setServiceParent(root)  # type: ignore[no-untyped-call]
     engine = store_service.open()
     set_up_root(config, engine)
-    expiry = multipart_expiry(config, engine.multipart, reactor)
-    expiry.setServiceParent(root)  # type: ignore[no-untyped-call]
-    # Background jobs run in this (the main) process only; S4_WORKERS processes serve.
-    jobs = (
-        compaction_service(config, engine, reactor),
-        scrub_service(config, engine, reactor),
-        lifecycle_service(config, engine, reactor),
-    )
-    for job in jobs:
-        if job is not None:
-            job.setServiceParent(root)  # type: ignore[no-untyped-call]
     telemetry = OpsTelemetry(config, engine, reactor, main=True)
     site = build_site(config, engine, reactor, telemetry, store_service.queries)
     _TelemetryService(telemetry).setServiceParent(root)  # type: ignore[no-untyped-call]
     announce = _announcer(config)
+    inner: service.Service
+    lock = DutyLock(config.data_dir)
     if config.workers > 1:
-        WorkerPool(config, site, reactor, on_listening=announce).setServiceParent(root)  # type: ignore[no-untyped-call]
+        pool = WorkerPool(config, site, reactor, on_listening=announce)
+        inner = pool
+        # The duties go to a worker (whose death hands them to another); this
+        # process takes them only while no worker runs.
+        duties = DutyHolder(
+            lock,
+            duty_services(config, engine, reactor),
+            reactor,
+            eligible=lambda: bool(pool.running) and pool.live() == 0,
+            try_at_start=False,
+        )
     else:
-        ListeningService(  # type: ignore[no-untyped-call]
+        inner = ListeningService(
             reactor, endpoint_description(config), site, config.host, config.port, announce
-        ).setServiceParent(root)
+        )
+        duties = DutyHolder(lock, duty_services(config, engine, reactor), reactor)
+    duties.setServiceParent(root)  # type: ignore[no-untyped-call]
+    Serving(inner, site, config, reactor).setServiceParent(root)  # type: ignore[no-untyped-call]
+    _StopSignal(engine).setServiceParent(root)  # type: ignore[no-untyped-call]
+    return root
+
+
+def make_worker_service(config: Config, reactor: Any, index: int) -> service.MultiService:
+    """One worker process's server: it serves the inherited socket, and may hold the duties."""
+    root = _Root()  # type: ignore[no-untyped-call]
+    store_service = StoreService(config, reactor)
+    store_service.setServiceParent(root)  # type: ignore[no-untyped-call]
+    engine = store_service.open()
+    telemetry = OpsTelemetry(config, engine, reactor)
+    site = build_site(config, engine, reactor, telemetry, store_service.queries)
+    _TelemetryService(telemetry).setServiceParent(root)  # type: ignore[no-untyped-call]
+    DutyHolder(  # type: ignore[no-untyped-call]
+        DutyLock(config.data_dir), duty_services(config, engine, reactor), reactor
+    ).setServiceParent(root)
+    port = AdoptedPort(config, site, reactor, index)
+    Serving(port, site, config, reactor).setServiceParent(root)  # type: ignore[no-untyped-call]
     _StopSignal(engine).setServiceParent(root)  # type: ignore[no-untyped-call]
     return root
 
 
 class _Root(service.MultiService):
-    """The whole server: if the port cannot be opened, what started is stopped again."""
+    """The whole server: if the port cannot be opened, what started is stopped again.
+
+    Its services stop one after the other, the last started first, each once
+    the one before has finished: the port and its connections (which drain),
+    then the duties (a pass in flight ends), the figures, and the store last,
+    which nothing uses any more by then.
+    """
 
     def startService(self) -> None:
         try:
             super().startService()  # type: ignore[no-untyped-call]
         except CannotListen:
-            self.stopService()  # type: ignore[no-untyped-call]
+            self.stopService()
             raise
+
+    def stopService(self) -> Deferred[None]:
+        """Stop the services in reverse order, each after the one before has finished."""
+        service.Service.stopService(self)  # type: ignore[no-untyped-call]
+
+        async def one_by_one() -> None:
+            for child in reversed(list(self)):
+                if not child.running:
+                    continue
+                try:
+                    await maybeDeferred(child.stopService)
+                except Exception:  # noqa: BLE001 - the others still stop
+                    log.failure("Stopping {service} failed", service=child)
+
+        return ensureDeferred(one_by_one())
 
 
 def _announcer(config: Config) -> Callable[[], None]:

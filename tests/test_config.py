@@ -90,8 +90,21 @@ class ReferenceTests(SynchronousTestCase):
             built = s4config.build(env={"S4_DATA_DIR": data})
         plain = s4config.Config()
         for s in s4config.SETTINGS:
-            if s.target and "." not in s.target and s.target != "data_dir":
+            if s.target and "." not in s.target and s.target not in ("data_dir", "workers"):
                 self.assertEqual(getattr(built, s.target), getattr(plain, s.target), s.env)
+
+    def test_workers_default_to_the_cores(self) -> None:
+        """One process per core unless S4_WORKERS says (0 says the same as unset)."""
+        cores = len(os.sched_getaffinity(0))
+        self.assertEqual(s4config.available_cores(), cores)
+        with tempfile.TemporaryDirectory() as data:
+            env = {"S4_DATA_DIR": data}
+            self.assertEqual(s4config.build(env=env).workers, cores)
+            self.assertEqual(s4config.build(env={**env, "S4_WORKERS": "0"}).workers, cores)
+            self.assertEqual(s4config.build(env={**env, "S4_WORKERS": "3"}).workers, 3)
+            self.assertEqual(s4config.build({"workers": "1"}, env=env).workers, 1)
+            with self.assertRaises(s4config.ConfigError):
+                s4config.build(env={**env, "S4_WORKERS": "-1"})
 
 
 class BuildTests(SynchronousTestCase):

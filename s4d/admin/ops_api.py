@@ -53,6 +53,7 @@ from s4d.engine import (
     ScrubReport,
     check_bucket_name,
 )
+from s4d.util.duties import duty_holder
 
 #: Keys a listing page may hold at most (S3's cap).
 MAX_KEYS = 1000
@@ -477,7 +478,7 @@ class OpsApi:
 
     @app.route("/api/admin/server", methods=["GET"])
     def server(self, request: IRequest) -> bytes:
-        """Version, data directory, processes and uptime."""
+        """Version, data directory, processes, which of them runs the duties, and uptime."""
         self._superuser(request)
         Query(request).done()
         figures = self.board.server()
@@ -490,6 +491,7 @@ class OpsApi:
                 "region": self.info.region,
                 "workers": self.info.workers,
                 "processes": len(figures.live_pids),
+                "duties_pid": duty_holder(self.info.data_dir),
                 "started_at": rfc3339(figures.started),
                 "uptime_seconds": int(max(0.0, now - figures.started)),
             },

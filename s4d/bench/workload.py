@@ -323,7 +323,7 @@ class ServerGroup:
         return False
 
     def _workers_up(self) -> bool:
-        wanted = int(self.extra_env.get("S4_WORKERS", "1"))
+        wanted = int(self.extra_env.get("S4_WORKERS", "0")) or s4config.available_cores()
         return len(self.pids()) >= wanted
 
     def pids(self) -> list[int]:

@@ -87,6 +87,7 @@ class OpsServer:
             "S4_DATA_DIR": memory.data_dir,
             "S4_ACCESS_KEY_ID": "AKIDMEMORY",
             "S4_SECRET_ACCESS_KEY": "memory/secret+key",
+            "S4_WORKERS": "1",  # one process in memory (the default is one per core)
             **self.env,
         }
         self.config = s4config.build(env=env)

@@ -616,6 +616,7 @@ class ServerInfoTests(OpsApiTestCase):
                 "region": "us-east-1",
                 "workers": 1,
                 "processes": 1,
+                "duties_pid": None,
                 "started_at": "2027-01-15T07:00:00Z",
                 "uptime_seconds": 3600,
             },
