@@ -10,11 +10,15 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     names = (
         "engine", "s3", "rename", "dedup", "multipart", "soak", "routing", "versions", "lifecycle",
-        "select", "users",
+        "select", "users", "metadata",
     )  # fmt: skip
     if not args or args[0] not in names:
         print(f"usage: python -m s4d.bench {{{','.join(names)}}} [options]  (--help for each)")
         return 2
+    if args[0] == "metadata":
+        from s4d.bench import metadata
+
+        return metadata.main(args[1:])
     if args[0] == "users":
         from s4d.bench import users
 

@@ -138,7 +138,7 @@ class MultipartFacade:
                 )
                 if check_source is not None:
                     check_source(version)
-                locations = store.locate(t, version.chunks)
+                locations = store.locate(t, version.chunks, version.inline)
             first, last = fm.copy_range(version.size, byte_range)
             alg = upload.checksum_algorithm
             whole = (first, last) == (0, version.size - 1) or version.size == 0
