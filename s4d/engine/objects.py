@@ -18,9 +18,9 @@ from s4d.features import tagging as ft
 from s4d.store.chunks import WrittenChunk
 from s4d.store.listing import list_objects
 from s4d.store.model import (
+    INLINE_MAX,
     NO_LOCK,
     Bucket,
-    INLINE_MAX,
     ChunkLocation,
     ListResult,
     ObjectLock,
