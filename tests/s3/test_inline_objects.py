@@ -19,7 +19,9 @@ import zlib
 from twisted.trial.unittest import SynchronousTestCase
 
 from s4d.store import fsck
+from s4d.store.compaction import Compactor
 from s4d.store.model import INLINE_MAX
+from s4d.store.scrub import Scrubber
 from tests.s3.memory import MemoryS3
 
 ENABLED = b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>"
@@ -145,3 +147,36 @@ class InlineObjectTests(SynchronousTestCase):
             entries = [t.chunks.get(bytes(k)) for k, _v in t.chunks.cursor()]
         self.assertEqual([e[1] for e in entries if e is not None], [2])
         self.assert_clean()
+
+
+class MaintenanceTests(SynchronousTestCase):
+    """Compaction and scrub over a mix of inline and chunked objects."""
+
+    def setUp(self) -> None:
+        # small segments, so that deletes leave whole segments mostly dead
+        self.s3 = MemoryS3(segment_size=64 << 10)
+        self.addCleanup(self.s3.close)
+        self.assertEqual(self.s3.request("PUT", "/bkt").status, 200)
+
+    def test_compaction_and_scrub_leave_inline_objects_alone(self) -> None:
+        kept: dict[str, bytes] = {}
+        for n in range(60):
+            size = 200 if n % 2 else 5000
+            data = os.urandom(size)
+            self.assertEqual(self.s3.request("PUT", f"/bkt/o{n}", data).status, 200)
+            if n % 3:
+                kept[f"o{n}"] = data
+            else:
+                self.assertEqual(self.s3.request("DELETE", f"/bkt/o{n}").status, 204)
+        report = Compactor(self.s3.store, threshold=0.0, grace=0).run()
+        self.assertGreater(report.copied_records, 0)
+        self.assertEqual(report.damaged, [])
+        scrubbed = Scrubber(self.s3.store, rate=None).run_pass()
+        with self.s3.store.read() as t:
+            indexed = t.chunks.record_count()  # the kept 5000-byte objects, and released ones
+        self.assertGreaterEqual(indexed, len(kept) // 2)
+        self.assertEqual((scrubbed.chunks, scrubbed.corrupt), (indexed, []))
+        for key, data in kept.items():
+            self.assertEqual(self.s3.request("GET", f"/bkt/{key}").body, data, key)
+        report = fsck.check_store(self.s3.store)
+        self.assertEqual((report.problems, report.warnings), ([], []))
