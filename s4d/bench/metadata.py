@@ -158,6 +158,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temp data dir")
     parser.add_argument("--no-fsync", action="store_true", help="measure without durability")
     parser.add_argument("--json", help="also write the result here")
+    parser.add_argument(
+        "--inline-max", type=int, help="keep objects up to this size inline (an experiment)"
+    )
     args = parser.parse_args(argv)
+    if args.inline_max is not None:
+        from s4d.store import model
+
+        model.INLINE_MAX = args.inline_max
     task.react(lambda reactor: defer.ensureDeferred(run(reactor, args)))
     return 0

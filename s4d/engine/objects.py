@@ -15,10 +15,10 @@ from s4d.errors import S3Error
 from s4d.features import buckets as fb
 from s4d.features import objects as fo
 from s4d.features import tagging as ft
+from s4d.store import model
 from s4d.store.chunks import WrittenChunk
 from s4d.store.listing import list_objects
 from s4d.store.model import (
-    INLINE_MAX,
     NO_LOCK,
     Bucket,
     ChunkLocation,
@@ -261,7 +261,7 @@ class ObjectsFacade:
         data = body.data
 
         # A small body stays in its version record: no segment record, no chunk entry.
-        inline = bytes(data) if 0 < len(data) <= INLINE_MAX else None
+        inline = bytes(data) if 0 < len(data) <= model.INLINE_MAX else None
 
         def prepare() -> frozenset[int]:
             for hasher in body.digests.hashers:

@@ -46,9 +46,9 @@ class ChunkLocation:
 
 
 #: Objects up to this many bytes are kept in their version record (see docs/storage.rst):
-#: no segment record, no chunk index entry, no deduplication. Larger values would
-#: leave few records on an LMDB page (and from about 2,000 bytes go to overflow pages).
-INLINE_MAX = 1024
+#: no segment record, no chunk index entry, no deduplication. Above about 600 bytes an
+#: inline record costs more LMDB page space than a chunk entry plus its segment record.
+INLINE_MAX = 512
 
 
 @dataclass(frozen=True)

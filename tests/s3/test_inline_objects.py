@@ -101,7 +101,7 @@ class InlineObjectTests(SynchronousTestCase):
         self.assert_clean()
 
     def test_copies(self) -> None:
-        data = os.urandom(500)
+        data = os.urandom(INLINE_MAX)
         self.put("src", data)
         got = self.s3.request("PUT", "/bkt/dst", headers={"x-amz-copy-source": "/bkt/src"})
         self.assertEqual(got.status, 200, got.body)
@@ -111,7 +111,7 @@ class InlineObjectTests(SynchronousTestCase):
         self.assert_clean()
 
     def test_upload_part_copy_of_an_inline_source(self) -> None:
-        data = os.urandom(700)
+        data = os.urandom(400)
         self.put("src", data)
         created = self.s3.request("POST", "/bkt/mp?uploads")
         upload_id = re.search(rb"<UploadId>(.+?)</UploadId>", created.body).group(1).decode()  # type: ignore[union-attr]
