@@ -1,71 +1,31 @@
-"""Entry point: ``python -m s4d.bench NAME [options]``, one benchmark a name."""
+"""Entry point: ``python -m s4d.bench NAME [options]``, one benchmark a name.
+
+Each name is a module of :mod:`s4d.bench` with a ``main(argv) -> int``; it is
+imported only when asked for (some pull in pyarrow or DataFusion).
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
+from collections.abc import Callable
+
+#: The benchmarks, each a module of this package.
+NAMES = (
+    "engine", "s3", "rename", "dedup", "multipart", "soak", "routing", "versions", "lifecycle",
+    "select", "users", "commits", "policy", "metadata",
+)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     """Dispatch to a benchmark."""
     args = sys.argv[1:] if argv is None else argv
-    names = (
-        "engine", "s3", "rename", "dedup", "multipart", "soak", "routing", "versions", "lifecycle",
-        "select", "users", "commits", "policy",
-    )  # fmt: skip
-    if not args or args[0] not in names:
-        print(f"usage: python -m s4d.bench {{{','.join(names)}}} [options]  (--help for each)")
+    if not args or args[0] not in NAMES:
+        print(f"usage: python -m s4d.bench {{{','.join(NAMES)}}} [options]  (--help for each)")
         return 2
-    if args[0] == "commits":
-        from s4d.bench import commits
-
-        return commits.main(args[1:])
-    if args[0] == "policy":
-        from s4d.bench import policy
-
-        return policy.main(args[1:])
-    if args[0] == "users":
-        from s4d.bench import users
-
-        return users.main(args[1:])
-    if args[0] == "select":
-        from s4d.bench import select
-
-        return select.main(args[1:])
-    if args[0] == "versions":
-        from s4d.bench import versions
-
-        return versions.main(args[1:])
-    if args[0] == "lifecycle":
-        from s4d.bench import lifecycle
-
-        return lifecycle.main(args[1:])
-    if args[0] == "routing":
-        from s4d.bench import routing
-
-        return routing.main(args[1:])
-    if args[0] == "soak":
-        from s4d.bench import soak
-
-        return soak.main(args[1:])
-    if args[0] == "multipart":
-        from s4d.bench import multipart
-
-        return multipart.main(args[1:])
-    if args[0] == "dedup":
-        from s4d.bench import dedup
-
-        return dedup.main(args[1:])
-    if args[0] == "rename":
-        from s4d.bench import rename
-
-        return rename.main(args[1:])
-    if args[0] == "engine":
-        from s4d.bench import engine
-
-        return engine.main(args[1:])
-    from s4d.bench import s3
-
-    return s3.main(args[1:])
+    module = importlib.import_module(f"s4d.bench.{args[0]}")
+    run: Callable[[list[str]], int] = module.main
+    return run(args[1:])
 
 
 if __name__ == "__main__":

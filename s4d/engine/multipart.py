@@ -20,7 +20,7 @@ from s4d.features import multipart as fm
 from s4d.features import objects as fo
 from s4d.features.lifecycle_sweep import governed_buckets
 from s4d.store.chunks import WrittenChunk
-from s4d.store.model import ChunkRef, MultipartUpload, ObjectVersion, PartRecord
+from s4d.store.model import ChunkRef, InlineLocation, MultipartUpload, ObjectVersion, PartRecord
 from s4d.store.txn import MetaTxn
 from s4d.util import checksums as ck
 
@@ -138,7 +138,7 @@ class MultipartFacade:
                 )
                 if check_source is not None:
                     check_source(version)
-                locations = store.locate(t, version.chunks)
+                locations = store.locate(t, version.chunks, version.inline)
             first, last = fm.copy_range(version.size, byte_range)
             alg = upload.checksum_algorithm
             whole = (first, last) == (0, version.size - 1) or version.size == 0
@@ -150,7 +150,8 @@ class MultipartFacade:
             must_read = not (known_md5 and known_sum)
             try:
                 for loc, lo, hi in fm.copy_plan(locations, first, last):
-                    shared = lo == 0 and hi == loc.size
+                    # a whole chunk is shared by reference; inline bytes get a chunk of their own
+                    shared = lo == 0 and hi == loc.size and not isinstance(loc, InlineLocation)
                     if shared and not must_read:
                         written.append(WrittenChunk(ChunkRef(loc.digest, loc.size), None))
                         continue

@@ -17,6 +17,7 @@ from s4d.errors import S3Error
 from s4d.features import buckets as fb
 from s4d.features import objects as fo
 from s4d.features import tagging as ft
+from s4d.store import model
 from s4d.store.chunks import WrittenChunk
 from s4d.store.listing import list_objects
 from s4d.store.model import (
@@ -147,7 +148,7 @@ class ObjectsFacade:
             with store.read() as t:
                 record = fb.require_bucket(t, bucket)
                 version = fo.find_version(t, record, key, version_id)[1]
-                locations = store.locate(t, version.chunks)
+                locations = store.locate(t, version.chunks, version.inline)
             data = None
             if prefetch and len(locations) == 1 and locations[0].size <= PREFETCH_BYTES:
                 data = store.read_chunk(locations[0])
@@ -265,10 +266,13 @@ class ObjectsFacade:
         written: list[WrittenChunk] = []
         data = body.data
 
+        # A small body stays in its version record: no segment record, no chunk entry.
+        inline = bytes(data) if 0 < len(data) <= model.INLINE_MAX else None
+
         def prepare() -> frozenset[int]:
             for hasher in body.digests.hashers:
                 hasher.update(data)
-            if data:
+            if data and inline is None:
                 written.append(core.store.put_chunk(data))
             return frozenset(c.location.segment for c in written if c.location is not None)
 
@@ -279,7 +283,7 @@ class ObjectsFacade:
                 fo.discard_chunks(t, written)
                 return _Refused(e)
             described = _described(new, len(data), md5_hex, sums)
-            return fo.put_object(t, bucket, key, described, written, conditions, now)
+            return fo.put_object(t, bucket, key, described, written, conditions, now, inline)
 
         def unwrap(result: ObjectVersion | _Refused) -> ObjectVersion:
             if isinstance(result, _Refused):

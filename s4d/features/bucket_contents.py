@@ -15,11 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from s4d.features.objects import delete_object
-from s4d.store import codec
 from s4d.store.listing import walk
-from s4d.store.model import ObjectVersion
 from s4d.store.schema import u64
 from s4d.store.txn import MetaTxn
+from s4d.store.version_record import decode_version
 
 #: Keys counted per read transaction.
 USAGE_PAGE = 2000
@@ -73,7 +72,7 @@ def usage_page(
         for k, v in versions:
             if not k.startswith(prefix):
                 break
-            version = ObjectVersion.decode(codec.decode(v), chunks=False)
+            version = decode_version(v, chunks=False)
             if version.delete_marker:
                 usage.delete_markers += 1
             else:

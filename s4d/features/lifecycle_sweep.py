@@ -45,11 +45,11 @@ from s4d.features.lifecycle import LIFECYCLE, Action, DayClock, LifecycleRule, P
 from s4d.features.multipart import release_upload
 from s4d.features.objects import delete_object
 from s4d.features.versions import remove_version
-from s4d.store import codec
 from s4d.store.listing import keys_and_prefixes
 from s4d.store.model import NULL_VERSION, Bucket, ObjectVersion
 from s4d.store.schema import u64, version_key
 from s4d.store.txn import MetaTxn
+from s4d.store.version_record import decode_version
 
 #: Where the state of the pass in progress is kept (``config`` sub-database).
 STATE_KEY = b"lifecycle.sweep"
@@ -346,7 +346,7 @@ def _versions_from(
     if after_seq is not None and cursor.key() == start and not cursor.next():
         return
     while cursor.key().startswith(prefix):
-        yield ObjectVersion.decode(codec.decode(cursor.value()), key, chunks=False)
+        yield decode_version(cursor.value(), key, chunks=False)
         if not cursor.next():
             return
 
@@ -527,7 +527,7 @@ def _as_it_stands(
     cursor = t.versions.cursor()
     if not cursor.set_key(version_key(object_id, planned.seq)):
         return None
-    version = ObjectVersion.decode(codec.decode(cursor.value()), planned.key)
+    version = decode_version(cursor.value(), planned.key)
     if version.version_id != planned.version_id:
         return None
     older = cursor.next() and cursor.key().startswith(prefix)
@@ -536,7 +536,7 @@ def _as_it_stands(
     since: int | None = None
     while newer < cap and cursor.prev() and cursor.key().startswith(prefix):
         if newer == 0:
-            since = int(codec.decode(cursor.value())["mt"])
+            since = decode_version(cursor.value(), chunks=False).mtime_ns
         newer += 1
     return version, Position(newer, since, newer == 0 and not older), bool(older)
 

@@ -68,8 +68,12 @@ def put_object(
     chunks: list[WrittenChunk],
     conditions: WriteConditions,
     now_ns: int,
+    inline: bytes | None = None,
 ) -> ObjectVersion:
     """Make a new version of ``key`` from chunks already written to segments.
+
+    A small object's bytes come as ``inline`` instead (and ``chunks`` is empty):
+    they are kept in the version record itself.
 
     A version that gets retention (asked for, or the bucket's default) needs a
     declared digest of its body (``new.integrity_declared``), as S3 demands.
@@ -88,6 +92,7 @@ def put_object(
     check_conditions(current, conditions)
     reference_chunks(t, chunks)
     version = version_from(new, [c.ref for c in chunks], t.counters.next_id(b"seq"), now_ns)
+    version.inline = inline
     return install_version(t, bucket, raw_key, object_id, version)
 
 
@@ -209,6 +214,7 @@ def copy_object(
             replace.checksums = dict(src.checksums)
             replace.part_checksums = src.part_checksums
     version = version_from(replace, src.chunks, t.counters.next_id(b"seq"), now_ns)
+    version.inline = src.inline
     version.tags = dict(src.tags if tags is None else tags)
     version.lock = lock
     version.extra = {ACL_EXTRA: dict(acl)} if acl is not None else {}

@@ -78,6 +78,7 @@ from s4d.store.schema import (
 from s4d.store.segments import SEGMENT_SUFFIX, segment_name
 from s4d.store.stats import format_size
 from s4d.store.store import Store
+from s4d.store.version_record import decode_version
 from s4d.store.views.namespace import path_kind, split_key
 
 #: How many affected keys one problem lists at most.
@@ -585,10 +586,21 @@ class _Checker:
                 continue
             self.stats.logical_bytes += version.size
             total = sum(c.size for c in version.chunks)
+            held = "chunks hold"
+            if version.inline is not None:
+                held = "the record holds inline"
+                total = len(version.inline)
+                if version.chunks or version.parts is not None:
+                    self.problem(
+                        BAD_VERSION,
+                        "a version with inline bytes also names chunks or parts",
+                        keys=(ref,),
+                        bucket=bucket.name,
+                    )
             if total != version.size:
                 self.problem(
                     SIZE_MISMATCH,
-                    f"chunks hold {total} bytes but the version says {version.size}",
+                    f"{held} {total} bytes but the version says {version.size}",
                     keys=(ref,),
                     bucket=bucket.name,
                 )
@@ -614,7 +626,7 @@ class _Checker:
             if not k.startswith(prefix):
                 return
             try:
-                version = ObjectVersion.decode(codec.decode(v), key)
+                version = decode_version(v, key)
             except (codec.CodecError, KeyError, ValueError, TypeError) as e:
                 self.problem(
                     BAD_VERSION,
@@ -657,7 +669,7 @@ class _Checker:
             stray_objects[object_id] += 1
             self.max_ids[b"object"] = max(self.max_ids[b"object"], object_id)
             try:
-                version = ObjectVersion.decode(codec.decode(v))
+                version = decode_version(v)
             except (codec.CodecError, KeyError, ValueError, TypeError):
                 continue
             self.max_ids[b"seq"] = max(self.max_ids[b"seq"], version.seq)
@@ -1034,7 +1046,7 @@ class _Checker:
                 versions = _prefixed(self.txn.cursor(db=self.dbs["versions"]), u64(object_id))
                 for _k, v in versions:
                     try:
-                        version = ObjectVersion.decode(codec.decode(v), key)
+                        version = decode_version(v, key)
                     except (codec.CodecError, KeyError, ValueError, TypeError):
                         continue
                     for digest in {c.digest for c in version.chunks}:

@@ -45,6 +45,28 @@ class ChunkLocation:
     flags: int
 
 
+#: Objects up to this many bytes are kept in their version record (see docs/storage.rst):
+#: no segment record, no chunk index entry, no deduplication. Above about 600 bytes an
+#: inline record costs more LMDB page space than a chunk entry plus its segment record.
+INLINE_MAX = 512
+
+
+@dataclass(frozen=True)
+class InlineLocation(ChunkLocation):
+    """The "location" of an inline object's bytes: the bytes themselves.
+
+    Readers that go through :meth:`s4d.store.store.Store.read_chunk` get
+    ``data`` back; there is no segment (``segment`` is -1) and no digest.
+    """
+
+    data: bytes = b""
+
+    @classmethod
+    def of(cls, data: bytes) -> InlineLocation:
+        """The location of ``data`` held inline."""
+        return cls(b"", -1, 0, len(data), len(data), 0, data)
+
+
 @dataclass(frozen=True)
 class DefaultRetention:
     """A bucket's default retention (object lock): a mode and a period in days or in years."""
@@ -193,9 +215,16 @@ class ObjectVersion:
     lock: ObjectLock = NO_LOCK
     #: a multipart object's part checksums (of its one checksum algorithm), one per part
     part_checksums: list[str] | None = None
+    #: a small object's bytes, kept in the record itself (then ``chunks`` is empty)
+    inline: bytes | None = None
 
     def encode(self) -> dict[str, Any]:
-        """The stored form (without ``key``: the namespace tree holds names)."""
+        """The JSON stored form (without ``key``: the namespace tree holds names).
+
+        Records are written in the binary form of :mod:`s4d.store.version_record`,
+        which keeps :meth:`rest_fields` as its JSON tail; this whole-JSON form is
+        what schema versions before 3 wrote (still read).
+        """
         value: dict[str, Any] = {"vid": self.version_id, "seq": self.seq, "mt": self.mtime_ns}
         if self.delete_marker:
             value["dm"] = 1
@@ -204,6 +233,17 @@ class ObjectVersion:
         value["etag"] = self.etag
         if self.content_type is not None:
             value["ct"] = self.content_type
+        value["cb"] = encode_chunks(self.chunks)
+        if self.inline is not None:
+            value["in"] = base64.b64encode(self.inline).decode()
+        value.update(self.rest_fields())
+        return value
+
+    def rest_fields(self) -> dict[str, Any]:
+        """The stored form of the fields beyond the common ones (empty for most records)."""
+        value: dict[str, Any] = {}
+        if self.delete_marker:
+            return value
         if self.metadata:
             value["meta"] = self.metadata
         if self.headers:
@@ -212,7 +252,6 @@ class ObjectVersion:
             value["sc"] = self.storage_class
         if self.checksums:
             value["ck"] = self.checksums
-        value["cb"] = encode_chunks(self.chunks)
         if self.parts is not None:
             value["parts"] = self.parts
         if self.part_checksums is not None:
@@ -247,6 +286,7 @@ class ObjectVersion:
             tags={k: v for k, v in value.get("tg", ())},
             lock=ObjectLock.decode(lk) if (lk := value.get("lk")) else NO_LOCK,
             part_checksums=value.get("pck"),
+            inline=base64.b64decode(packed) if chunks and (packed := value.get("in")) else None,
         )
 
 

@@ -6,7 +6,8 @@ database   key                                             value
 buckets    bucket name (UTF-8)                             codec: :class:`model.Bucket`
 ns         dir id (8, BE) + entry name (UTF-8 bytes)       b"D"|b"C"+dir id[+bound (2)]
                                                            | b"O"+obj id
-versions   object id (8) + inverted seq (8)                codec: :class:`model.ObjectVersion`
+versions   object id (8) + inverted seq (8)                :mod:`version_record` (binary,
+                                                           or codec JSON before v3)
 chunks     BLAKE3 digest (32)                              :data:`CHUNK` struct
 segments   segment id (8)                                  codec: size, dead bytes
 counters   counter name                                    u64 (8, BE)
@@ -77,6 +78,12 @@ described above. Version 1 had the same layout without users: buckets had no
 owner; the upgrade to 2 names a root user id (``iam`` ``b"R"``) and makes it
 the owner of every bucket (the root user's record itself is written when the
 server starts, from its configuration). Version 0 had version 1's layout.
+Version 3 writes version records in the binary form of
+:mod:`s4d.store.version_record` (tag byte ``0x02``), which may hold a small
+object's bytes inline; version 2 wrote them all as codec JSON (tag ``0x01``).
+Both forms are read, so the upgrade to 3 rewrites nothing (a record takes the
+binary form when it is next written); the stamp is what keeps an older s4d,
+which would misread binary records, from opening the directory.
 """
 
 from __future__ import annotations
@@ -105,7 +112,7 @@ DATABASES = (
     b"damaged",
 )
 #: The schema version this code writes (see :func:`upgrade`); stored in ``config``.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: The ``config`` key holding the schema version (ASCII decimal).
 SCHEMA_KEY = b"schema"
 
@@ -218,10 +225,15 @@ def _upgrade_1_to_2(txn: lmdb.Transaction[bytes], handles: dict[bytes, lmdb._Dat
         txn.put(name, value, db=buckets)
 
 
+def _upgrade_2_to_3(txn: lmdb.Transaction[bytes], handles: dict[bytes, lmdb._Database]) -> None:
+    """Version 2 to 3: version records may be binary (and hold bytes); JSON ones stay readable."""
+
+
 #: ``UPGRADES[n]`` turns a schema version ``n`` directory into version ``n + 1``.
 UPGRADES: dict[int, Callable[[lmdb.Transaction[bytes], dict[bytes, lmdb._Database]], None]] = {
     0: _upgrade_0_to_1,
     1: _upgrade_1_to_2,
+    2: _upgrade_2_to_3,
 }
 
 

@@ -24,15 +24,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from s4d.store import codec, records
+from s4d.store import records
 from s4d.store.chunks import decode_payload, digest_of
 from s4d.store.clock import Clock
 from s4d.store.eventlog import EventLog
-from s4d.store.model import ChunkLocation, ChunkRef, ObjectVersion
+from s4d.store.model import ChunkLocation, ChunkRef
 from s4d.store.schema import CHUNK, ENTRY_OBJECT, U64, u64
 from s4d.store.segments import Location
 from s4d.store.store import Store, StoreConfig
 from s4d.store.txn import MetaTxn
+from s4d.store.version_record import decode_version
 
 #: Index entries read per (short) read transaction.
 BATCH = 256
@@ -118,7 +119,7 @@ def keys_using(
                     for k, v in versions:
                         if not k.startswith(u64(object_id)):
                             break
-                        version = ObjectVersion.decode(codec.decode(v), key)
+                        version = decode_version(v, key)
                         label = f"{bucket.name}/{key}"
                         if version.version_id != "null":
                             label += f" (version {version.version_id})"

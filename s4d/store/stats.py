@@ -40,9 +40,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 import lmdb
 
 from s4d.store import codec
-from s4d.store.model import ObjectVersion
 from s4d.store.records import HEADER_SIZE
 from s4d.store.schema import CHUNK, DATABASES, STATS_PREFIX, U64, Databases
+from s4d.store.version_record import decode_version
 
 if TYPE_CHECKING:  # the store imports this module
     from s4d.store.store import Store
@@ -96,7 +96,7 @@ def recount(txn: lmdb.Transaction[bytes], dbs: Mapping[str, Any]) -> dict[str, i
     if dbs.get("versions") is not None:
         for _k, v in txn.cursor(db=dbs["versions"]):
             try:
-                version = ObjectVersion.decode(codec.decode(v), chunks=False)
+                version = decode_version(v, chunks=False)
             except Exception:  # noqa: BLE001 - fsck reports unreadable versions itself
                 continue
             if version.delete_marker:

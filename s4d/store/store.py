@@ -27,7 +27,7 @@ from s4d.store.clock import SYSTEM_CLOCK, Clock
 from s4d.store.committer import Committer, Operation
 from s4d.store.durability import SharedDurability
 from s4d.store.eventlog import NULL_EVENT_LOG, EventLog
-from s4d.store.model import ChunkLocation, ChunkRef
+from s4d.store.model import ChunkLocation, ChunkRef, InlineLocation
 from s4d.store.records import CorruptRecord
 from s4d.store.schema import CHUNK, Databases, open_environment
 from s4d.store.segments import SegmentSet
@@ -159,6 +159,8 @@ class Store:
         record is committed before this raises. Never call it from the committer's
         own threads.
         """
+        if isinstance(loc, InlineLocation):
+            return loc.data
         try:
             return self.chunks.get(loc)
         except (OSError, CorruptRecord) as first:
@@ -189,8 +191,15 @@ class Store:
 
         return self.submit(mark)
 
-    def locate(self, t: MetaTxn, refs: list[ChunkRef]) -> list[ChunkLocation]:
-        """Where each chunk of ``refs`` lives (``InternalError`` if one is missing)."""
+    def locate(
+        self, t: MetaTxn, refs: list[ChunkRef], inline: bytes | None = None
+    ) -> list[ChunkLocation]:
+        """Where each chunk of ``refs`` lives (``InternalError`` if one is missing).
+
+        A version's ``inline`` bytes (then ``refs`` is empty) are one :class:`InlineLocation`.
+        """
+        if inline is not None:
+            return [InlineLocation.of(inline)]
         found = []
         for ref in refs:
             entry = t.chunks.get(ref.digest)

@@ -20,11 +20,11 @@ from collections.abc import Iterator
 
 import lmdb
 
-from s4d.store import codec
 from s4d.store.listing import KEY, keys_and_prefixes
 from s4d.store.model import Bucket, ObjectVersion, VersionEntry, VersionsPage
 from s4d.store.schema import u64, version_key
 from s4d.store.txn import MetaTxn
+from s4d.store.version_record import decode_version
 
 
 def _versions_of(cursor: lmdb.Cursor[bytes], object_id: int, key: str) -> Iterator[ObjectVersion]:
@@ -35,7 +35,7 @@ def _versions_of(cursor: lmdb.Cursor[bytes], object_id: int, key: str) -> Iterat
     for k, v in cursor:
         if not k.startswith(pfx):
             return
-        yield ObjectVersion.decode(codec.decode(v), key, chunks=False)
+        yield decode_version(v, key, chunks=False)
 
 
 def _embedded_seq(version_id: str) -> int | None:
@@ -61,9 +61,9 @@ def _versions_after(
     pfx = u64(object_id)
     seq = _embedded_seq(version_id)
     if seq is not None and cursor.set_key(version_key(object_id, seq)):
-        if codec.decode(cursor.value())["vid"] == version_id:
+        if decode_version(cursor.value(), chunks=False).version_id == version_id:
             while cursor.next() and cursor.key().startswith(pfx):
-                yield ObjectVersion.decode(codec.decode(cursor.value()), key, chunks=False)
+                yield decode_version(cursor.value(), key, chunks=False)
             return
     found = False
     for version in _versions_of(cursor, object_id, key):

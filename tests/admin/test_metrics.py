@@ -154,7 +154,7 @@ class StorageFiguresTests(MetricsTestCase):
 
     def test_maintenance_counters(self) -> None:
         self.assertEqual(self.s3.request("PUT", "/bkt").status, 200)
-        self.s3.request("PUT", "/bkt/a", os.urandom(1000))
+        self.s3.request("PUT", "/bkt/a", os.urandom(2000))  # a chunk (not inline)
         samples = self.scrape()
         self.assertEqual(value(samples, "s4d_scrub_checked_chunks_total"), 0)
         self.assertNotIn(("s4d_scrub_last_run_timestamp_seconds", ()), samples)

@@ -133,16 +133,17 @@ class StatsTests(OpsApiTestCase):
     def test_counts_and_dedup(self) -> None:
         self.bucket("bk1")
         self.bucket("bk2")
-        same = os.urandom(1000)
+        # larger than INLINE_MAX: smaller objects are kept inline, not deduplicated
+        same = os.urandom(2000)
         self.put("bk1", "a", same)
         self.put("bk2", "b", same)
-        self.put("bk2", "c", os.urandom(500))
+        self.put("bk2", "c", os.urandom(1500))
         self.s3.clock.advance(42)
         status, body = self.server.json("GET", "/api/stats")
         self.assertEqual(body["uptime_seconds"], 42)
         self.assertEqual(body["buckets_count"], 2)
         self.assertEqual(body["objects_count"], 3)
-        self.assertEqual(body["storage_used_bytes"], 2500)
+        self.assertEqual(body["storage_used_bytes"], 5500)
         self.assertEqual(body["dedup_unique_blobs"], 2)
         self.assertEqual(body["dedup_total_references"], 3)
         self.assertAlmostEqual(body["dedup_ratio"], 1 - 2 / 3, places=5)
@@ -534,7 +535,7 @@ class ScrubberTests(OpsApiTestCase):
     def test_clean_store(self) -> None:
         self.bucket("bk1")
         for i in range(3):
-            self.put("bk1", f"k{i}", os.urandom(100))
+            self.put("bk1", f"k{i}", os.urandom(2000))  # chunks (not inline)
         status, body = self.server.json("POST", "/api/admin/scrubber/run")
         self.assertEqual(status, 200)
         del body["seconds"]
@@ -553,8 +554,8 @@ class ScrubberTests(OpsApiTestCase):
 
     def test_damage_is_reported_every_run(self) -> None:
         self.bucket("bk1")
-        self.put("bk1", "good", b"g" * 100)
-        self.put("bk1", "bad", b"b" * 100)
+        self.put("bk1", "good", b"g" * 2000)  # chunks (not inline)
+        self.put("bk1", "bad", b"b" * 2000)
         version = self.successResultOf(self.s3.engine.objects.open("bk1", "bad"))
         location = version.locations[0]
         path = self.s3.store.segments.path(location.segment)

@@ -202,13 +202,15 @@ class MemoryS3:
         observer: RequestObserver | None = None,
         segment_size: int = 1 << 30,
         store_clock: StoreClock = SYSTEM_CLOCK,
+        data_dir: str | None = None,
     ) -> None:
         """``ops`` builds the ops app's resource (default: the health probes and the
         identity API: login, users, keys);
         ``observer`` is told about every answered request; ``store_clock``: the clocks
-        the store reads (object lock's "now"); tests move it."""
+        the store reads (object lock's "now"); tests move it; ``data_dir``: an existing
+        data directory to serve (removed by :meth:`close` like a fresh one)."""
         self.clock = Clock()
-        self.data_dir = tempfile.mkdtemp(prefix="s4d-memory-")
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="s4d-memory-")
         self.store = Store(
             StoreConfig(self.data_dir, fsync=False, map_size=1 << 28, segment_size=segment_size),
             inline_commit=True,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import lmdb
 
-from s4d.store import codec
 from s4d.store.model import ObjectVersion
 from s4d.store.schema import u64, version_key
+from s4d.store.version_record import decode_version, encode_version
 from s4d.store.views.base import Tally, View
 from s4d.store.views.chunks import ChunksView
 from s4d.store.views.counters import CountersView
@@ -42,7 +42,7 @@ class VersionsView(View):
             for k, v in cursor:
                 if not k.startswith(prefix):
                     break
-                found.append(ObjectVersion.decode(codec.decode(v), key))
+                found.append(decode_version(v, key))
         return found
 
     def current(
@@ -60,16 +60,16 @@ class VersionsView(View):
         if cursor is None:
             cursor = self.cursor()
         if cursor.set_range(prefix) and cursor.key().startswith(prefix):
-            return ObjectVersion.decode(codec.decode(cursor.value()), key, chunks)
+            return decode_version(cursor.value(), key, chunks)
         return None
 
     def put(self, object_id: int, version: ObjectVersion) -> None:
         """Store one version record."""
         old = self.txn.replace(
-            version_key(object_id, version.seq), codec.encode(version.encode()), db=self.db
+            version_key(object_id, version.seq), encode_version(version), db=self.db
         )
         if old is not None:
-            self.count(ObjectVersion.decode(codec.decode(old), chunks=False), -1)
+            self.count(decode_version(old, chunks=False), -1)
         self.count(version, 1)
 
     def delete(self, object_id: int, version: ObjectVersion) -> None:
