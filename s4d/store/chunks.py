@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import blake3
@@ -131,6 +131,29 @@ class ChunkStore:
         return WrittenChunk(
             ref, ChunkLocation(digest, loc.segment, loc.offset, loc.length, len(data), flags)
         )
+
+    def put_pieces(self, pieces: Sequence[bytes | memoryview]) -> WrittenChunk:
+        """Like :meth:`put` for a chunk given as buffers end to end, without joining them.
+
+        Only an uncompressed chunk is written from its pieces; with compression
+        on, the pieces are joined first (the compressor needs one buffer).
+        """
+        if self.compression != "off":
+            return self.put(b"".join(pieces))
+        hasher = blake3.blake3()
+        size = 0
+        for piece in pieces:
+            hasher.update(piece)
+            size += len(piece)
+        digest = hasher.digest()
+        ref = ChunkRef(digest, size)
+        if self.exists(digest):
+            return WrittenChunk(ref, None)
+        try:
+            loc = self.segments.append_pieces(pieces, digest)
+        except OSError as e:
+            raise storage_error(e) from e
+        return WrittenChunk(ref, ChunkLocation(digest, loc.segment, loc.offset, size, size, 0))
 
     def get(self, loc: ChunkLocation) -> bytes:
         """Read, check and decode one chunk; :class:`CorruptRecord` if damaged."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -133,6 +133,10 @@ class Store:
     def put_chunk(self, data: bytes) -> WrittenChunk:
         """Store one chunk (deduplicated); durable only once a commit names it."""
         return self.chunks.put(data)
+
+    def put_chunk_pieces(self, pieces: Sequence[bytes | memoryview]) -> WrittenChunk:
+        """Store one chunk given as buffers end to end (written without joining them)."""
+        return self.chunks.put_pieces(pieces)
 
     def read_chunk(self, loc: ChunkLocation) -> bytes:
         """Read one chunk, checked; raises ``CorruptRecord`` if damaged.
