@@ -14,7 +14,7 @@ import zstandard
 
 from s4d.errors import S3Error
 from s4d.store.model import ChunkLocation, ChunkRef
-from s4d.store.records import FLAG_ZSTD, CorruptRecord
+from s4d.store.records import FLAG_ZSTD, HEADER_SIZE, CorruptRecord
 from s4d.store.segments import Location, SegmentSet
 
 #: Tells whether a digest is already indexed (and readable): the dedup check.
@@ -164,6 +164,22 @@ class ChunkStore:
         if len(data) != loc.size:
             raise CorruptRecord("decoded chunk has the wrong size")
         return data
+
+    def open_plain(self, loc: ChunkLocation) -> tuple[int, int] | None:
+        """A checked descriptor to send an uncompressed chunk from, and where its bytes start.
+
+        None if the chunk is compressed. The caller closes the descriptor.
+        Raises :class:`CorruptRecord` (or ``OSError``) as :meth:`get`.
+        """
+        if loc.flags & FLAG_ZSTD:
+            return None
+        fd, header = self.segments.open_checked(
+            Location(loc.segment, loc.offset, loc.length), loc.digest
+        )
+        if header.flags & FLAG_ZSTD or header.raw_length != loc.size or header.length != loc.size:
+            os.close(fd)
+            raise CorruptRecord("record does not match its location")
+        return fd, loc.offset + HEADER_SIZE
 
     def _encode(self, data: bytes) -> tuple[bytes, int]:
         return encode_payload(data, self.compression, self.level)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import mmap
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -350,6 +351,37 @@ class SegmentSet:
         payload = os.pread(seg.fd, loc.length, loc.offset + records.HEADER_SIZE)
         records.check_payload(header, payload)
         return header, payload
+
+    def open_checked(self, loc: Location, content: bytes) -> tuple[int, records.RecordHeader]:
+        """A descriptor of its own on ``loc``'s segment, once the record there is checked.
+
+        The payload is checked where it lies (mapped, not copied), for the
+        caller to send it from the file (``sendfile``); the caller closes the
+        descriptor. Raises :class:`records.CorruptRecord` (or ``OSError``) if the
+        record is not the chunk ``content`` or fails its checks.
+        """
+        fd = os.dup(self.file(loc.segment).fd)
+        try:
+            header = records.decode_header(os.pread(fd, records.HEADER_SIZE, loc.offset))
+            if header.content != content:
+                raise records.CorruptRecord("record holds another chunk")
+            start = loc.offset + records.HEADER_SIZE
+            if header.length == 0 or start + header.length > os.fstat(fd).st_size:
+                raise records.CorruptRecord("truncated payload")
+            base = start - start % mmap.ALLOCATIONGRANULARITY
+            with mmap.mmap(
+                fd, start - base + header.length, offset=base, access=mmap.ACCESS_READ
+            ) as mapped:
+                with memoryview(mapped) as view:
+                    payload = view[start - base :]
+                    try:
+                        records.check_payload(header, payload)
+                    finally:
+                        payload.release()
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, header
 
     def forget(self, segment_id: int) -> None:
         """Close and drop segment ``segment_id`` from the cache."""

@@ -86,3 +86,35 @@ class WritebackTests(SynchronousTestCase):
             self.assertEqual(os.pread(fd, len(data), 0), data)
         finally:
             os.close(fd)
+
+
+class OpenChunkTests(SynchronousTestCase):
+    """The checked descriptor a GET sends a chunk from (``sendfile``)."""
+
+    def test_descriptor_reads_the_payload(self) -> None:
+        store = open_store(self)
+        data = os.urandom(300_000)
+        loc = store.put_chunk(data).location
+        assert loc is not None
+        opened = store.open_chunk(loc)
+        assert opened is not None
+        fd, start = opened
+        try:
+            self.assertEqual(os.pread(fd, len(data), start), data)
+        finally:
+            os.close(fd)
+
+    def test_damaged_or_compressed_chunk_is_not_opened(self) -> None:
+        store = open_store(self, compression="zstd")
+        packed = store.put_chunk(b"text " * 100_000).location
+        assert packed is not None
+        self.assertIsNone(store.open_chunk(packed))
+        store = open_store(self)
+        data = os.urandom(300_000)
+        loc = store.put_chunk(data).location
+        assert loc is not None
+        with open(store.segments.path(loc.segment), "r+b") as f:
+            f.seek(loc.offset + 56 + 1000)
+            f.write(bytes([data[1000] ^ 0x80]))
+        self.assertIsNone(store.open_chunk(loc))
+        self.assertRaises(CorruptRecord, store.chunks.get, loc)
