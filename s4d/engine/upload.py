@@ -29,7 +29,7 @@ from s4d.util.threads import SerialRunner
 MAX_INFLIGHT = 16 << 20
 #: Most bytes all the uploads of a process may have handed to threads and not yet
 #: stored: many concurrent uploads then wait for the disk instead of filling memory.
-MAX_INFLIGHT_TOTAL = 32 << 20
+MAX_INFLIGHT_TOTAL = 24 << 20
 #: Received pieces smaller than this are copied together rather than kept apart
 #: (bounding the buffers a chunk is written from to a few hundred).
 SMALL_PIECE = 16 << 10
