@@ -254,6 +254,39 @@ def _large(target: tuple[str, int, str, str, bool], sizes: list[int], pid: int |
         )
 
 
+def _parallel_worker(args: tuple[Any, ...]) -> None:
+    (host, port, ak, sk, sign, keys, size) = args
+
+    def put(key: str) -> None:
+        status, _ = Client(host, port, ak, sk, sign).request(
+            "PUT", key, _stream(size), length=size, payload_hash=UNSIGNED
+        )
+        if status != 200:
+            raise SystemExit(f"PUT {key} -> {status}")
+
+    threads = [threading.Thread(target=put, args=(key,)) for key in keys]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def _parallel_puts(
+    pool: Any, target: tuple[str, int, str, str, bool], count: int, size_mb: int, procs: int
+) -> None:
+    """``count`` PUTs of ``size_mb`` MiB at once, from ``procs`` client processes."""
+    host, port, ak, sk, sign = target
+    keys = [f"/bench/parallel-{i}" for i in range(count)]
+    parts = [p for p in (keys[i::procs] for i in range(procs)) if p]
+    size = size_mb << 20
+    start = time.perf_counter()
+    pool.map(_parallel_worker, [(host, port, ak, sk, sign, p, size) for p in parts])
+    elapsed = time.perf_counter() - start
+    print(
+        f"PUT {size_mb} MiB x{count} {count * size / elapsed / 1e6:8.0f} MB/s in total", flush=True
+    )
+
+
 def warm_page_cache(directory: str, megabytes: int) -> None:
     """Write and delete a scratch file so later writes reuse page-cache memory.
 
@@ -325,6 +358,15 @@ def main(argv: list[str]) -> int:
     p.add_argument("--ops", type=int, default=8000, help="4 KiB operations per phase")
     p.add_argument("--large", type=int, nargs="*", default=[64, 1024], help="large sizes in MiB")
     p.add_argument(
+        "--parallel",
+        type=int,
+        nargs=2,
+        default=[16, 64],
+        metavar=("COUNT", "MIB"),
+        help="COUNT concurrent PUTs of MIB MiB each (0 0: none)",
+    )
+    p.add_argument("--skip-small", action="store_true", help="only the large-object phases")
+    p.add_argument(
         "--warm", type=int, default=0, metavar="MB", help="first write and delete a scratch file"
     )
     p.add_argument(
@@ -361,11 +403,19 @@ def main(argv: list[str]) -> int:
             _policy_rounds(Client(*target), target, keys, args)
             return 0
         with multiprocessing.get_context("fork").Pool(args.procs) as pool:
-            for op in ("PUT", "GET", "HEAD"):
-                _phase(pool, target, op, keys, args.procs, args.threads)
-            _phase(pool, target, "LIST", ["k"] * max(20, args.ops // 100), args.procs, args.threads)
-            _phase(pool, target, "DELETE", keys, args.procs, args.threads)
-        _large(target, args.large, pid)
+            if not args.skip_small:
+                for op in ("PUT", "GET", "HEAD"):
+                    _phase(pool, target, op, keys, args.procs, args.threads)
+                lists = ["k"] * max(20, args.ops // 100)
+                _phase(pool, target, "LIST", lists, args.procs, args.threads)
+                _phase(pool, target, "DELETE", keys, args.procs, args.threads)
+            _large(target, args.large, pid)
+            count, size_mb = args.parallel
+            if count and size_mb:
+                with RssSampler(pid) as sampler:
+                    _parallel_puts(pool, target, count, size_mb, args.procs)
+                if pid:
+                    print(f"server RSS during parallel PUTs <= {sampler.peak:.0f} MB", flush=True)
         if pid:
             rss = process_peak_rss_mb(pid)
             if rss:

@@ -160,6 +160,14 @@ class ObjectsFacade:
         """One chunk's bytes, checked against its checksums."""
         return self._core.run(self._core.store.read_chunk, location)
 
+    def open_chunk(self, location: ChunkLocation) -> Deferred[tuple[int, int] | None]:
+        """A descriptor to send an uncompressed chunk from and the offset of its bytes there.
+
+        The payload is checked first; the caller closes the descriptor. None
+        (compressed, or anything amiss): use :meth:`read_chunk`.
+        """
+        return self._core.run(self._core.store.open_chunk, location)
+
     def list_page(
         self,
         bucket: str,

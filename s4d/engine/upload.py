@@ -12,7 +12,7 @@ the group committer.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -27,12 +27,18 @@ from s4d.util.threads import SerialRunner
 
 #: Most bytes an upload may have handed to threads and not yet stored.
 MAX_INFLIGHT = 16 << 20
+#: Most bytes all the uploads of a process may have handed to threads and not yet
+#: stored: many concurrent uploads then wait for the disk instead of filling memory.
+MAX_INFLIGHT_TOTAL = 24 << 20
+#: Received pieces smaller than this are copied together rather than kept apart
+#: (bounding the buffers a chunk is written from to a few hundred).
+SMALL_PIECE = 16 << 10
 
 
 class Hasher(Protocol):
     """Anything with ``update(bytes)`` (hashlib objects, checksums)."""
 
-    def update(self, data: bytes, /) -> None: ...
+    def update(self, data: bytes | memoryview, /) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,38 @@ class WholeBody:
 UploadedBody = StagedBody | WholeBody
 
 
+class InflightBudget:
+    """The bytes every upload of a process has in flight, and the uploads waiting for room.
+
+    Used on the reactor thread only.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        #: each returns True once its upload has resumed (and is dropped then)
+        self._waiting: list[Callable[[], bool]] = []
+
+    @property
+    def full(self) -> bool:
+        """Whether an upload should stop reading until some bytes land."""
+        return self.used > self.limit
+
+    def wait(self, resume: Callable[[], bool]) -> None:
+        """Call ``resume`` as bytes land until it returns True."""
+        self._waiting.append(resume)
+
+    def landed(self, length: int) -> None:
+        """``length`` bytes were stored: let waiting uploads try to go on."""
+        self.used -= length
+        if self._waiting and self.used <= self.limit // 2:
+            self._waiting = [resume for resume in self._waiting if not resume()]
+
+
+#: The budget of this process's uploads.
+BUDGET = InflightBudget(MAX_INFLIGHT_TOTAL)
+
+
 class Upload:
     """An object's bytes on their way into segments.
 
@@ -131,7 +169,10 @@ class Upload:
         self.chunk_size = core.store.config.chunk_size
         self.size = 0
         self.chunks: list[WrittenChunk] = []
-        self._buffer = bytearray()
+        #: the next chunk's bytes so far, as received, and how many there are
+        self._pieces: list[bytes | memoryview] = []
+        self._filled = 0
+        self._small = bytearray()
         self._hashers = hashers
         #: built when the first full chunk is dispatched (small bodies never need them)
         self._store_queue: SerialRunner | None = None
@@ -143,33 +184,86 @@ class Upload:
         self._closed = False
 
     def write(self, data: bytes) -> Deferred[None] | None:
-        """Add bytes; returns a Deferred to wait on when the pipeline is full."""
+        """Add bytes; returns a Deferred to wait on when the pipeline is full.
+
+        ``data`` is kept, not copied (it must not change afterwards): a chunk is
+        the list of the pieces that filled it, cut with memoryviews at chunk
+        boundaries, and goes to the hashers and to the segment file as such.
+        """
         if self._closed:
             raise RuntimeError("upload already finished")
         self.size += len(data)
-        self._buffer += data
-        while len(self._buffer) >= self.chunk_size:
-            piece = bytes(self._buffer[: self.chunk_size])
-            del self._buffer[: self.chunk_size]
-            self._dispatch(piece)
-        if self._inflight > MAX_INFLIGHT and self._waiter is None:
+        piece: bytes | memoryview = data
+        while piece:
+            room = self.chunk_size - self._filled
+            if len(piece) < room:
+                self._add(piece)
+                break
+            head: bytes | memoryview = piece
+            if len(piece) > room:
+                view = memoryview(piece)
+                head, piece = view[:room], view[room:]
+            else:
+                piece = b""
+            self._add(head)
+            self._dispatch(self._take())
+        if self._waiter is None and (self._inflight > MAX_INFLIGHT or BUDGET.full):
             self._waiter = Deferred()
-            return self._waiter
+            BUDGET.wait(self._resume)
         return self._waiter
 
-    def _dispatch(self, piece: bytes) -> None:
+    def _resume(self) -> bool:
+        """Fire the waiter once this upload and the process have room again."""
+        if self._inflight > MAX_INFLIGHT // 2 or BUDGET.used > BUDGET.limit // 2:
+            return False
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            waiter.callback(None)
+        return True
+
+    def _add(self, piece: bytes | memoryview) -> None:
+        self._filled += len(piece)
+        if len(piece) < SMALL_PIECE:
+            # Tiny pieces (a client's small aws-chunked frames) are gathered into one.
+            self._small += piece
+            return
+        self._flush_small()
+        self._pieces.append(piece)
+
+    def _flush_small(self) -> None:
+        if self._small:
+            self._pieces.append(bytes(self._small))
+            self._small.clear()
+
+    def _take(self) -> list[bytes | memoryview]:
+        """The pieces of the chunk gathered so far, handed over (and forgotten here)."""
+        self._flush_small()
+        pieces, self._pieces, self._filled = self._pieces, [], 0
+        return pieces
+
+    def _take_pieces(self) -> bytes:
+        """Every byte not yet dispatched, as one buffer (a single piece is not copied)."""
+        pieces = self._take()
+        if len(pieces) == 1 and isinstance(pieces[0], bytes):
+            return pieces[0]
+        return b"".join(pieces)
+
+    def _dispatch(self, pieces: list[bytes | memoryview]) -> None:
         if self._store_queue is None:
             self._store_queue = SerialRunner(self._core.runner)
             self._hash_queues = [SerialRunner(self._core.runner) for _ in self._hashers]
-        self._inflight += len(piece)
+        length = sum(len(piece) for piece in pieces)
+        self._inflight += length
+        BUDGET.used += length
+        store = self._core.store
         jobs: list[Deferred[Any]] = [
-            self._store_queue.run(self._core.store.put_chunk, piece).addCallback(self.chunks.append)
+            self._store_queue.run(store.put_chunk_pieces, pieces).addCallback(self.chunks.append)
         ]
         for hasher, queue in zip(self._hashers, self._hash_queues, strict=True):
-            jobs.append(queue.run(hasher.update, piece))
+            jobs.append(queue.run(feed_hasher, hasher, pieces))
         done = gatherResults(jobs, consumeErrors=True)
         done.addCallbacks(lambda _: None, self._failed)
-        done.addBoth(self._landed, len(piece))
+        done.addBoth(self._landed, length)
         self._pending.append(done)
 
     def _failed(self, failure: Failure) -> None:
@@ -178,20 +272,16 @@ class Upload:
 
     def _landed(self, _: object, length: int) -> None:
         self._inflight -= length
-        if self._inflight <= MAX_INFLIGHT // 2 and self._waiter is not None:
-            waiter, self._waiter = self._waiter, None
-            waiter.callback(None)
+        BUDGET.landed(length)
 
     def close(self) -> Deferred[list[WrittenChunk]]:
         """Flush the last partial chunk; fires with every written chunk, in order."""
         self._closed = True
-        piece = bytes(self._buffer)
-        self._buffer.clear()
         if not self._pending:
             # The whole object is in hand: hash and store it in one worker job.
-            return self._core.run(self._store_whole, piece)
-        if piece:
-            self._dispatch(piece)
+            return self._core.run(self._store_whole, self._take_pieces())
+        if self._filled:
+            self._dispatch(self._take())
         pending = gatherResults(self._pending)
 
         def finished(_: object) -> list[WrittenChunk] | Failure:
@@ -220,9 +310,7 @@ class Upload:
         if self._pending or self._closed:
             return None
         self._closed = True
-        piece = bytes(self._buffer)
-        self._buffer.clear()
-        return piece
+        return self._take_pieces()
 
     def _store_whole(self, piece: bytes) -> list[WrittenChunk]:
         for hasher in self._hashers:
@@ -236,6 +324,12 @@ class Upload:
         self._closed = True
         pending = gatherResults(self._pending) if self._pending else succeed(None)
         pending.addBoth(lambda _: self._core.discard(self.chunks))
+
+
+def feed_hasher(hasher: Hasher, pieces: list[bytes | memoryview]) -> None:
+    """Feed ``pieces`` to ``hasher`` in order (blocking: run it on a worker thread)."""
+    for piece in pieces:
+        hasher.update(piece)
 
 
 def stage_whole(core: EngineCore, body: WholeBody) -> StagedBody:

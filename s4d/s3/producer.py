@@ -9,6 +9,8 @@ bytes.
 
 from __future__ import annotations
 
+import os
+
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
@@ -16,6 +18,7 @@ from zope.interface import implementer
 
 from s4d.engine import ChunkLocation, ObjectsFacade
 from s4d.s3.call import ResponseWriter
+from s4d.s3.sendfile import SENDFILE_MIN, FileSender, file_sender
 
 log = Logger()
 
@@ -75,28 +78,90 @@ async def send_object(
     first: int,
     last: int,
 ) -> None:
-    """Write bytes ``first..last`` of an object to ``writer``."""
+    """Write bytes ``first..last`` of an object to ``writer``.
+
+    Over plain HTTP, large uncompressed chunks go from their segment file to
+    the socket by ``sendfile`` (:mod:`s4d.s3.sendfile`); other chunks are read
+    (the next while the current one is written) and written.
+    """
     pause = Pause()
     writer.registerProducer(pause, True)
+    pieces = spans(locations, first, last)
+    sender = None
+    if any(loc.size >= SENDFILE_MIN and not loc.flags for loc, _, _ in pieces):
+        sender = file_sender(writer)
     try:
-        pieces = spans(locations, first, last)
-        pending = objects.read_chunk(pieces[0][0]) if pieces else None
-        for index, (_loc, start, end) in enumerate(pieces):
-            assert pending is not None
+        if sender is not None and await sender.start():
+            await _send_files(writer, objects, pieces, pause, sender)
+        else:
+            await _send_reads(writer, objects, pieces, pause)
+    finally:
+        if sender is not None:
+            sender.close()
+        writer.unregisterProducer()
+
+
+async def _send_reads(
+    writer: ResponseWriter,
+    objects: ObjectsFacade,
+    pieces: list[tuple[ChunkLocation, int, int]],
+    pause: Pause,
+) -> None:
+    pending = objects.read_chunk(pieces[0][0]) if pieces else None
+    for index, (_loc, start, end) in enumerate(pieces):
+        assert pending is not None
+        try:
+            data = await pending
+        except Exception:
+            log.failure("reading a chunk at offset {offset}", offset=start)
+            writer.abort()
+            return
+        pending = objects.read_chunk(pieces[index + 1][0]) if index + 1 < len(pieces) else None
+        if pause.stopped:
+            return
+        writer.write(data[start:end] if (start, end) != (0, len(data)) else data)
+        waiter = pause.wait()
+        if waiter is not None:
+            await waiter
+        if pause.stopped:
+            return
+
+
+async def _send_files(
+    writer: ResponseWriter,
+    objects: ObjectsFacade,
+    pieces: list[tuple[ChunkLocation, int, int]],
+    pause: Pause,
+    sender: FileSender,
+) -> None:
+    for loc, start, end in pieces:
+        if pause.stopped:
+            return
+        opened = None
+        if loc.size >= SENDFILE_MIN and not loc.flags:
+            opened = await objects.open_chunk(loc)
+        if opened is None:
+            # small or compressed (or to be read with retries): through Twisted's buffer
             try:
-                data = await pending
+                data = await objects.read_chunk(loc)
             except Exception:
                 log.failure("reading a chunk at offset {offset}", offset=start)
                 writer.abort()
-                return
-            pending = objects.read_chunk(pieces[index + 1][0]) if index + 1 < len(pieces) else None
-            if pause.stopped:
                 return
             writer.write(data[start:end] if (start, end) != (0, len(data)) else data)
             waiter = pause.wait()
             if waiter is not None:
                 await waiter
-            if pause.stopped:
+            if not await sender.flush():
+                if not writer.gone:
+                    writer.abort()
                 return
-    finally:
-        writer.unregisterProducer()
+            continue
+        fd, payload = opened
+        try:
+            if not await sender.send(fd, payload + start, end - start):
+                if not writer.gone:
+                    writer.abort()
+                return
+        finally:
+            os.close(fd)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import blake3
@@ -14,7 +14,7 @@ import zstandard
 
 from s4d.errors import S3Error
 from s4d.store.model import ChunkLocation, ChunkRef
-from s4d.store.records import FLAG_ZSTD, CorruptRecord
+from s4d.store.records import FLAG_ZSTD, HEADER_SIZE, CorruptRecord
 from s4d.store.segments import Location, SegmentSet
 
 #: Tells whether a digest is already indexed (and readable): the dedup check.
@@ -132,6 +132,29 @@ class ChunkStore:
             ref, ChunkLocation(digest, loc.segment, loc.offset, loc.length, len(data), flags)
         )
 
+    def put_pieces(self, pieces: Sequence[bytes | memoryview]) -> WrittenChunk:
+        """Like :meth:`put` for a chunk given as buffers end to end, without joining them.
+
+        Only an uncompressed chunk is written from its pieces; with compression
+        on, the pieces are joined first (the compressor needs one buffer).
+        """
+        if self.compression != "off":
+            return self.put(b"".join(pieces))
+        hasher = blake3.blake3()
+        size = 0
+        for piece in pieces:
+            hasher.update(piece)
+            size += len(piece)
+        digest = hasher.digest()
+        ref = ChunkRef(digest, size)
+        if self.exists(digest):
+            return WrittenChunk(ref, None)
+        try:
+            loc = self.segments.append_pieces(pieces, digest)
+        except OSError as e:
+            raise storage_error(e) from e
+        return WrittenChunk(ref, ChunkLocation(digest, loc.segment, loc.offset, size, size, 0))
+
     def get(self, loc: ChunkLocation) -> bytes:
         """Read, check and decode one chunk; :class:`CorruptRecord` if damaged."""
         header, payload = self.segments.read(Location(loc.segment, loc.offset, loc.length))
@@ -141,6 +164,22 @@ class ChunkStore:
         if len(data) != loc.size:
             raise CorruptRecord("decoded chunk has the wrong size")
         return data
+
+    def open_plain(self, loc: ChunkLocation) -> tuple[int, int] | None:
+        """A checked descriptor to send an uncompressed chunk from, and where its bytes start.
+
+        None if the chunk is compressed. The caller closes the descriptor.
+        Raises :class:`CorruptRecord` (or ``OSError``) as :meth:`get`.
+        """
+        if loc.flags & FLAG_ZSTD:
+            return None
+        fd, header = self.segments.open_checked(
+            Location(loc.segment, loc.offset, loc.length), loc.digest
+        )
+        if header.flags & FLAG_ZSTD or header.raw_length != loc.size or header.length != loc.size:
+            os.close(fd)
+            raise CorruptRecord("record does not match its location")
+        return fd, loc.offset + HEADER_SIZE
 
     def _encode(self, data: bytes) -> tuple[bytes, int]:
         return encode_payload(data, self.compression, self.level)

@@ -58,15 +58,16 @@ def encode_header(
     payload: bytes | memoryview, raw_length: int, content: bytes, flags: int = 0
 ) -> bytes:
     """Return the 56-byte header for ``payload`` (the payload is not copied)."""
+    return header_for(len(payload), raw_length, content, flags, crc32c(payload))
+
+
+def header_for(length: int, raw_length: int, content: bytes, flags: int, body_crc: int) -> bytes:
+    """The 56-byte header of a payload of ``length`` bytes whose CRC32C is ``body_crc``.
+
+    For a payload written from several buffers, whose CRC is computed piece by piece.
+    """
     head = _HEAD.pack(
-        MAGIC,
-        FORMAT_VERSION,
-        RTYPE_CHUNK,
-        flags,
-        len(payload),
-        raw_length,
-        content,
-        crc32c(payload),
+        MAGIC, FORMAT_VERSION, RTYPE_CHUNK, flags, length, raw_length, content, body_crc
     )
     return head + _CRC.pack(crc32c(head))
 

@@ -13,17 +13,27 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import mmap
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from awscrt.checksums import crc32c
 
 from s4d.store import records
 from s4d.util.histogram import SYNC_BOUNDS, Histogram
+from s4d.util.writeback import start_writeback
 
 SEGMENT_SUFFIX = ".seg"
 #: How often (seconds) :meth:`SegmentSet.file` looks for descriptors of deleted files.
 SWEEP_INTERVAL = 30.0
+#: An append at least this large starts its writeback at once (see :meth:`SegmentSet.append`).
+WRITEBACK_MIN = 1 << 20
+#: A payload at least this large is read apart from its header (no copy to cut it out).
+SPLIT_READ = 64 << 10
+#: Most buffers one append hands to ``pwritev`` (the system allows 1,024).
+MAX_BUFFERS = 512
 
 
 def segment_name(segment_id: int) -> str:
@@ -264,19 +274,45 @@ class SegmentSet:
     ) -> Location:
         """Append one chunk record; return where it went. Not yet durable."""
         header = records.encode_header(payload, raw_length, content, flags)
-        total = len(header) + len(payload)
+        return self._append(header, [payload], len(payload))
+
+    def append_pieces(self, pieces: Sequence[bytes | memoryview], content: bytes) -> Location:
+        """Append one uncompressed chunk record whose payload is ``pieces`` end to end.
+
+        The pieces are written as they are, in one ``pwritev`` (never joined in
+        memory): an upload's chunk goes from the socket's buffers to the file.
+        """
+        crc = 0
+        length = 0
+        for piece in pieces:
+            crc = crc32c(piece, crc)
+            length += len(piece)
+        header = records.header_for(length, length, content, 0, crc)
+        if len(pieces) >= MAX_BUFFERS:
+            pieces = [b"".join(pieces)]
+        return self._append(header, pieces, length)
+
+    def _append(
+        self, header: bytes, payload: Sequence[bytes | memoryview], length: int
+    ) -> Location:
+        total = len(header) + length
         seg = self.active()
         offset = seg.reserve(total)
-        written = seg.write(offset, [header, payload])
+        buffers = [header, *payload]
+        written = seg.write(offset, buffers)
         while written < total:
             # A short write (the disk filled up mid-record): writing the rest either
             # completes the record or raises the real error (ENOSPC -> StorageFull).
-            rest = memoryview(header + bytes(payload))[written:]
+            rest = memoryview(b"".join(buffers))[written:]
             more = seg.write(offset + written, [rest])
             if more <= 0:
                 raise OSError(errno.EIO, f"short write to {seg.path}")
             written += more
-        return Location(seg.segment_id, offset, len(payload))
+        if total >= WRITEBACK_MIN:
+            # The commit's fdatasync then waits for the last chunks only, not the
+            # whole object: the disk writes while the rest is still arriving.
+            start_writeback(seg.fd, offset, total)
+        return Location(seg.segment_id, offset, length)
 
     def sync(self, segment_ids: set[int]) -> dict[int, int]:
         """fdatasync the named segments; return their durable sizes.
@@ -304,10 +340,48 @@ class SegmentSet:
     def read(self, loc: Location) -> tuple[records.RecordHeader, bytes]:
         """Read and check one record; raise :class:`records.CorruptRecord` if bad."""
         seg = self.file(loc.segment)
-        data = os.pread(seg.fd, records.HEADER_SIZE + loc.length, loc.offset)
-        header = records.decode_header(data)
-        records.check_payload(header, memoryview(data)[records.HEADER_SIZE :])
-        return header, data[records.HEADER_SIZE :]
+        if loc.length < SPLIT_READ:
+            data = os.pread(seg.fd, records.HEADER_SIZE + loc.length, loc.offset)
+            header = records.decode_header(data)
+            records.check_payload(header, memoryview(data)[records.HEADER_SIZE :])
+            return header, data[records.HEADER_SIZE :]
+        # A large payload is read into a buffer of its own: cutting it from one read
+        # of header and payload together would copy it once more.
+        header = records.decode_header(os.pread(seg.fd, records.HEADER_SIZE, loc.offset))
+        payload = os.pread(seg.fd, loc.length, loc.offset + records.HEADER_SIZE)
+        records.check_payload(header, payload)
+        return header, payload
+
+    def open_checked(self, loc: Location, content: bytes) -> tuple[int, records.RecordHeader]:
+        """A descriptor of its own on ``loc``'s segment, once the record there is checked.
+
+        The payload is checked where it lies (mapped, not copied), for the
+        caller to send it from the file (``sendfile``); the caller closes the
+        descriptor. Raises :class:`records.CorruptRecord` (or ``OSError``) if the
+        record is not the chunk ``content`` or fails its checks.
+        """
+        fd = os.dup(self.file(loc.segment).fd)
+        try:
+            header = records.decode_header(os.pread(fd, records.HEADER_SIZE, loc.offset))
+            if header.content != content:
+                raise records.CorruptRecord("record holds another chunk")
+            start = loc.offset + records.HEADER_SIZE
+            if header.length == 0 or start + header.length > os.fstat(fd).st_size:
+                raise records.CorruptRecord("truncated payload")
+            base = start - start % mmap.ALLOCATIONGRANULARITY
+            with mmap.mmap(
+                fd, start - base + header.length, offset=base, access=mmap.ACCESS_READ
+            ) as mapped:
+                with memoryview(mapped) as view:
+                    payload = view[start - base :]
+                    try:
+                        records.check_payload(header, payload)
+                    finally:
+                        payload.release()
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, header
 
     def forget(self, segment_id: int) -> None:
         """Close and drop segment ``segment_id`` from the cache."""

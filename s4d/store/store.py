@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -147,6 +147,22 @@ class Store:
     def put_chunk(self, data: bytes) -> WrittenChunk:
         """Store one chunk (deduplicated); durable only once a commit names it."""
         return self.chunks.put(data)
+
+    def put_chunk_pieces(self, pieces: Sequence[bytes | memoryview]) -> WrittenChunk:
+        """Store one chunk given as buffers end to end (written without joining them)."""
+        return self.chunks.put_pieces(pieces)
+
+    def open_chunk(self, loc: ChunkLocation) -> tuple[int, int] | None:
+        """A checked descriptor to send an uncompressed chunk from, and its bytes' offset.
+
+        For ``sendfile``; the caller closes the descriptor. None when the chunk
+        is compressed or anything is amiss: :meth:`read_chunk` then reads it,
+        with its retries and its record of damage.
+        """
+        try:
+            return self.chunks.open_plain(loc)
+        except (OSError, CorruptRecord):
+            return None
 
     def read_chunk(self, loc: ChunkLocation) -> bytes:
         """Read one chunk, checked; raises ``CorruptRecord`` if damaged.

@@ -1,0 +1,81 @@
+"""GETs over plain HTTP sent from the segment files (``sendfile``): exact bytes, any range.
+
+1 MiB chunks, compression ``auto``: an object mixes chunks sent by ``sendfile``
+(random bytes, stored as they are) with chunks written through Twisted (text,
+stored compressed), so the hand-over between the two paths is exercised too.
+Over TLS the same requests go through Twisted only.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+from urllib.parse import urlsplit
+
+from tests.clients.harness import ServerTestCase, boto3_client
+
+CHUNK = 1 << 20
+
+
+def mixed_object() -> bytes:
+    text = b"".join(b"line %08d of the compressible part\n" % i for i in range(40_000))
+    return os.urandom(CHUNK) + text[:CHUNK] + os.urandom(2 * CHUNK + 777) + text[: CHUNK // 3]
+
+
+class SendfileRangeTests(ServerTestCase):
+    server_env = {"S4_CHUNK_SIZE": "1MB", "S4_COMPRESSION": "auto"}
+
+    def test_ranges_are_exact(self) -> None:
+        assert self.server is not None
+        s3 = boto3_client(self.server, os.path.join(self.tmp, "home"))
+        bucket = self.bucket_name()
+        s3.create_bucket(Bucket=bucket)
+        data = mixed_object()
+        s3.put_object(Bucket=bucket, Key="mixed", Body=data)
+        size = len(data)
+        ranges = [
+            (0, size - 1),
+            (0, 0),
+            (CHUNK - 1, CHUNK),
+            (CHUNK // 2, 3 * CHUNK + 5),
+            (2 * CHUNK, 3 * CHUNK - 1),
+            (2 * CHUNK + 1, 2 * CHUNK + 1),
+            (3 * CHUNK + 100, size - 1),
+            (size - 10, size - 1),
+        ]
+        for first, last in ranges:
+            got = s3.get_object(Bucket=bucket, Key="mixed", Range=f"bytes={first}-{last}")
+            self.assertEqual(got["Body"].read(), data[first : last + 1], (first, last))
+        whole = s3.get_object(Bucket=bucket, Key="mixed")["Body"].read()
+        self.assertEqual(whole, data)
+        suffix = s3.get_object(Bucket=bucket, Key="mixed", Range="bytes=-1500000")
+        self.assertEqual(suffix["Body"].read(), data[-1500000:])
+
+    def test_keep_alive_after_a_sent_file(self) -> None:
+        """The next response on the connection follows the file's bytes, in order."""
+        assert self.server is not None
+        s3 = boto3_client(self.server, os.path.join(self.tmp, "home"))
+        bucket = self.bucket_name()
+        s3.create_bucket(Bucket=bucket)
+        data = os.urandom(3 * CHUNK + 3)
+        s3.put_object(Bucket=bucket, Key="k", Body=data)
+        url = urlsplit(s3.generate_presigned_url("get_object", {"Bucket": bucket, "Key": "k"}))
+        if self.server.tls:
+            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+                "127.0.0.1", self.server.port, context=self.server.ssl_context()
+            )
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.server.port)
+        try:
+            for first, last in [(0, len(data) - 1), (5, CHUNK + 5), (0, len(data) - 1)]:
+                target = f"{url.path}?{url.query}"
+                conn.request("GET", target, headers={"Range": f"bytes={first}-{last}"})
+                response = conn.getresponse()
+                self.assertEqual(response.status, 206)
+                self.assertEqual(response.read(), data[first : last + 1])
+        finally:
+            conn.close()
+
+
+class SendfileRangeTlsTests(SendfileRangeTests):
+    tls = True
