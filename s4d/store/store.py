@@ -157,8 +157,11 @@ class Store:
 
         For ``sendfile``; the caller closes the descriptor. None when the chunk
         is compressed or anything is amiss: :meth:`read_chunk` then reads it,
-        with its retries and its record of damage.
+        with its retries and its record of damage (and for inline bytes, which
+        have no file).
         """
+        if isinstance(loc, InlineLocation):
+            return None
         try:
             return self.chunks.open_plain(loc)
         except (OSError, CorruptRecord):
