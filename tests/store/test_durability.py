@@ -33,9 +33,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 class FakeEnv:
-    """LMDB's write lock, transaction ids and sync, in files shared by processes."""
+    """LMDB's write lock, transaction ids and sync, in files shared by processes.
+
+    ``flock`` excludes other processes only: threads of one process share the
+    descriptor, so a thread lock stands in for LMDB's in-process writer mutex.
+    """
 
     def __init__(self, directory: str) -> None:
+        self.writer = threading.Lock()
         self.lock_fd = os.open(os.path.join(directory, "wlock"), os.O_RDWR | os.O_CREAT)
         self.log_fd = os.open(
             os.path.join(directory, "events"), os.O_WRONLY | os.O_CREAT | os.O_APPEND
@@ -51,15 +56,16 @@ class FakeEnv:
 
     def commit(self) -> int:
         """One write transaction: the next id, logged while the write lock is held."""
-        fcntl.flock(self.lock_fd, fcntl.LOCK_EX)
-        try:
-            txnid = self._last() + 1
-            # logged before it is visible to last(), as LMDB writes the meta page first
-            self.log(f"commit {self.pid} {txnid}")
-            os.pwrite(self.lock_fd, U64.pack(txnid), 0)
-            return txnid
-        finally:
-            fcntl.flock(self.lock_fd, fcntl.LOCK_UN)
+        with self.writer:
+            fcntl.flock(self.lock_fd, fcntl.LOCK_EX)
+            try:
+                txnid = self._last() + 1
+                # logged before it is visible to last(), as LMDB writes the meta page first
+                self.log(f"commit {self.pid} {txnid}")
+                os.pwrite(self.lock_fd, U64.pack(txnid), 0)
+                return txnid
+            finally:
+                fcntl.flock(self.lock_fd, fcntl.LOCK_UN)
 
     def last(self) -> int:
         """The newest committed id (``env.info()["last_txnid"]``)."""
