@@ -16,11 +16,12 @@ from s4d.features import buckets as fb
 from s4d.features import objects as fo
 from s4d.features import tagging as ft
 from s4d.store.chunks import WrittenChunk
-from s4d.store.listing import list_objects
+from s4d.store.listing import list_keys, list_objects
 from s4d.store.model import (
     NO_LOCK,
     Bucket,
     ChunkLocation,
+    KeysPage,
     ListResult,
     ObjectLock,
     ObjectVersion,
@@ -165,6 +166,28 @@ class ObjectsFacade:
 
         def page(t: MetaTxn) -> ListResult:
             return list_objects(
+                t,
+                fb.require_bucket(t, bucket),
+                prefix.encode("utf-8"),
+                delimiter.encode("utf-8") if delimiter else None,
+                after.encode("utf-8") if after is not None else None,
+                max_keys,
+            )
+
+        return self._core.read(page)
+
+    def list_keys_page(
+        self,
+        bucket: str,
+        prefix: str = "",
+        delimiter: str | None = None,
+        after: str | None = None,
+        max_keys: int = 1000,
+    ) -> Deferred[KeysPage]:
+        """The page :meth:`list_page` finds, as rows for S3's ListObjects (no objects per key)."""
+
+        def page(t: MetaTxn) -> KeysPage:
+            return list_keys(
                 t,
                 fb.require_bucket(t, bucket),
                 prefix.encode("utf-8"),

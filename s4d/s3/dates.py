@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 
@@ -13,8 +14,11 @@ def iso8601(ns: int) -> str:
     same instant as the Last-Modified header of GET and HEAD (whole seconds);
     sync tools compare the two.
     """
-    dt = datetime.fromtimestamp(ns // 1_000_000_000, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S") + ".000Z"
+    t = time.gmtime(ns // 1_000_000_000)
+    return _ISO % (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec)
+
+
+_ISO = "%04d-%02d-%02dT%02d:%02d:%02d.000Z"
 
 
 def http_date(ns: int) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import lmdb
 
 from s4d.store import codec
-from s4d.store.model import ObjectVersion
+from s4d.store.model import ListedVersion, ObjectVersion
 from s4d.store.schema import u64, version_key
 from s4d.store.views.base import Tally, View
 from s4d.store.views.chunks import ChunksView
@@ -61,6 +61,16 @@ class VersionsView(View):
             cursor = self.cursor()
         if cursor.set_range(prefix) and cursor.key().startswith(prefix):
             return ObjectVersion.decode(codec.decode(cursor.value()), key, chunks)
+        return None
+
+    def current_listed(self, object_id: int, cursor: lmdb.Cursor[bytes]) -> ListedVersion | None:
+        """What a key listing shows of an object's newest version (None: none, or a delete marker).
+
+        See :meth:`ObjectVersion.listed`; ``cursor`` is the listing's own, reused across keys.
+        """
+        prefix = u64(object_id)
+        if cursor.set_range(prefix) and cursor.key()[:8] == prefix:
+            return ObjectVersion.listed(codec.decode(cursor.value()))
         return None
 
     def put(self, object_id: int, version: ObjectVersion) -> None:
