@@ -308,6 +308,28 @@ def process_tree_peak_rss_mb(pid: int) -> dict[str, float]:
     return found
 
 
+def process_tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process and its children have used so far, in seconds.
+
+    On a machine shared with other load, CPU time per request is steadier than a rate.
+    """
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            pids = [pid, *(int(c) for c in f.read().split())]
+    except OSError:
+        pids = [pid]
+    for one in pids:
+        try:
+            with open(f"/proc/{one}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
 class Server:
     """One server under test: its name, address and process (when spawned here)."""
 
@@ -413,7 +435,11 @@ def main(argv: list[str]) -> int:
             for op in SMALL_OPS:
                 workload = ["k"] * args.list_ops if op == "LIST" else keys
                 for server in servers:
+                    cpu = process_tree_cpu_seconds(server.pid) if server.pid else 0.0
                     got = _phase(pool, server.target, op, workload, args.procs, args.threads)
+                    if server.pid:
+                        used = process_tree_cpu_seconds(server.pid) - cpu
+                        got["server_cpu_us_per_op"] = used / len(workload) * 1e6
                     server.figures[figure_name(op)] = got
                     _print_figure(op, server, servers)
         for server in servers:
@@ -443,6 +469,8 @@ def _print_figure(op: str, server: Server, servers: list[Server]) -> None:
         line += f"  {fraction:5.2f} of baseline"
     else:
         line += " " * 19
+    cpu = got.get("server_cpu_us_per_op")
+    line += f"  server CPU {cpu:7.0f} us/op" if cpu is not None else ""
     print(f"{line}  p50 {got['p50_ms']:.2f} ms  p99 {got['p99_ms']:.2f} ms", flush=True)
 
 
