@@ -22,8 +22,21 @@ _ISO = "%04d-%02d-%02dT%02d:%02d:%02d.000Z"
 
 
 def http_date(ns: int) -> str:
-    """``Tue, 24 Nov 2026 16:19:42 GMT`` (whole seconds)."""
-    return format_datetime(datetime.fromtimestamp(ns // 1_000_000_000, UTC), usegmt=True)
+    """``Tue, 24 Nov 2026 16:19:42 GMT`` (whole seconds; recent answers are remembered)."""
+    seconds = ns // 1_000_000_000
+    found = _http_dates.get(seconds)
+    if found is None:
+        if len(_http_dates) >= _HTTP_DATES_KEPT:
+            _http_dates.clear()
+        found = _http_dates[seconds] = format_datetime(
+            datetime.fromtimestamp(seconds, UTC), usegmt=True
+        )
+    return found
+
+
+#: Last-Modified headers by second: a hot object is read many times a second
+_http_dates: dict[int, str] = {}
+_HTTP_DATES_KEPT = 4096
 
 
 def parse_http_date(text: str) -> int | None:
