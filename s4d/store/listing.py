@@ -61,18 +61,17 @@ def walk(
         bound = after[len(base) :]
     stack = [_frame(t, chain[-1], base, bound, name_prefix, rollup_dirs)]
     while stack:
-        try:
-            kind, name, ident, sub_bound = next(stack[-1])
-        except StopIteration:
-            stack.pop()
-            continue
-        if kind == _DESCEND:
-            # In roll-up mode only continuations are entered, and they roll up too.
-            stack.append(_frame(t, ident, name, sub_bound, b"", rollup_dirs))
-        elif kind == PREFIX and live is not None and not _holds_live(t, ident, live):
-            continue
-        else:
+        # one for loop per frame (not next() per entry): a page's keys cost one resume each
+        for kind, name, ident, sub_bound in stack[-1]:
+            if kind == _DESCEND:
+                # In roll-up mode only continuations are entered, and they roll up too.
+                stack.append(_frame(t, ident, name, sub_bound, b"", rollup_dirs))
+                break
+            if kind == PREFIX and live is not None and not _holds_live(t, ident, live):
+                continue
             yield kind, name, ident
+        else:
+            stack.pop()
 
 
 def _holds_live(t: MetaTxn, dir_id: int, live: Live) -> bool:

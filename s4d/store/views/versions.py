@@ -11,6 +11,13 @@ from s4d.store.views.base import Tally, View
 from s4d.store.views.chunks import ChunksView
 from s4d.store.views.counters import CountersView
 
+#: What listings showed of recently listed version records, by the records' stored bytes:
+#: equal bytes decode to the same row, so a page listed again skips decoding its records.
+_listed: dict[bytes, ListedVersion | None] = {}
+_UNKNOWN = object()
+#: records remembered per process (about 300 bytes each); all are forgotten when full
+LISTED_KEPT = 20_000
+
 
 class VersionsView(View):
     """Version records keyed by object id and inverted sequence number.
@@ -69,9 +76,16 @@ class VersionsView(View):
         See :meth:`ObjectVersion.listed`; ``cursor`` is the listing's own, reused across keys.
         """
         prefix = u64(object_id)
-        if cursor.set_range(prefix) and cursor.key()[:8] == prefix:
-            return ObjectVersion.listed(codec.decode(cursor.value()))
-        return None
+        if not (cursor.set_range(prefix) and cursor.key()[:8] == prefix):
+            return None
+        stored = cursor.value()
+        listed = _listed.get(stored, _UNKNOWN)
+        if listed is _UNKNOWN:
+            listed = ObjectVersion.listed(codec.decode(stored))
+            if len(_listed) >= LISTED_KEPT:
+                _listed.clear()
+            _listed[stored] = listed
+        return listed  # type: ignore[return-value]
 
     def put(self, object_id: int, version: ObjectVersion) -> None:
         """Store one version record."""
