@@ -1,9 +1,14 @@
 """The S3 load benchmark: many keep-alive clients in several processes, SigV4-signed.
 
-``python -m s4d.bench s3 --spawn`` starts a server of its own on a temp dir;
-``--endpoint URL --access-key AK --secret-key SK [--server-pid PID]`` measures a
-running one; ``--baseline`` measures a bare twisted.web resource instead, so each
-figure can be read as a fraction of what Twisted itself does here.
+``python -m s4d.bench s3`` starts a server of its own on a temp dir (``--workers
+N`` sets its ``S4_WORKERS``) and, in the same invocation, a bare twisted.web
+resource (:mod:`s4d.bench.baseline`); every workload runs on each in turn and
+each s4d figure is printed as a fraction of the baseline's (``--no-baseline``
+skips it, ``--baseline`` measures it alone). ``--compare REPO`` adds the server
+of another source tree (before/after in one run); ``--endpoint URL
+--access-key AK --secret-key SK [--server-pid PID]`` measures a running server
+instead; ``--json PATH`` writes the figures. The load: 8 keep-alive
+connections in 2 client processes, 4 KiB objects, SigV4.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from urllib.parse import quote, urlsplit
 
 from s4d import config as s4config
 from s4d.auth.sigv4 import sign_request
-from s4d.bench.stats import latency_summary, percentile, process_peak_rss_mb
+from s4d.bench.stats import percentile, process_peak_rss_mb
 
 UNSIGNED = "UNSIGNED-PAYLOAD"
 
@@ -165,8 +170,9 @@ def _policy_rounds(
                     status, _ = client.request("DELETE", "/bench", query=[("policy", "")])
                 if status >= 300:
                     raise SystemExit(f"setting the policy -> {status}")
-                print(f"[{name}]", end=" ", flush=True)
-                rates[name].append(_phase(pool, target, "GET", keys, args.procs, args.threads))
+                rate = _phase(pool, target, "GET", keys, args.procs, args.threads)["ops_per_s"]
+                print(f"[{name}] GET 4KiB {rate:9.0f} ops/s", flush=True)
+                rates[name].append(rate)
     for name, found in rates.items():
         ordered = sorted(found)
         print(f"GET 4KiB {name:<10} median {ordered[len(ordered) // 2]:8.0f} ops/s "
@@ -180,17 +186,19 @@ def _phase(
     keys: list[str],
     procs: int,
     threads: int,
-) -> float:
+) -> dict[str, float]:
+    """Run one workload on one server; its rate and latency percentiles."""
     host, port, ak, sk, sign = target
     parts = [keys[i::procs] for i in range(procs)]
     start = time.perf_counter()
     results = pool.map(_worker, [(host, port, ak, sk, sign, op, p, threads) for p in parts])
     elapsed = time.perf_counter() - start
     lat = sorted(x for r in results for x in r)
-    name = "LIST 1000" if op == "LIST" else f"{op} 4KiB"
-    print(f"{name:<10} {len(lat) / elapsed:9.0f} ops/s  {latency_summary(lat)}", flush=True)
-    _ = percentile
-    return len(lat) / elapsed
+    return {
+        "ops_per_s": len(lat) / elapsed,
+        "p50_ms": percentile(lat, 0.5) * 1000,
+        "p99_ms": percentile(lat, 0.99) * 1000,
+    }
 
 
 def _stream(size: int) -> Any:
@@ -322,14 +330,22 @@ def _wait_port(port: int, timeout: float = 30) -> None:
 
 
 def spawn_server(
-    baseline: bool, data_dir: str, extra_env: dict[str, str]
+    baseline: bool,
+    data_dir: str,
+    extra_env: dict[str, str],
+    repo: str | None = None,
 ) -> tuple[subprocess.Popen[bytes], int]:
-    """Start s4d (or the baseline) on a free port; return the process and port."""
+    """Start s4d (or the baseline) on a free port; return the process and port.
+
+    ``repo`` is the source tree the server runs (default: this one), so one
+    invocation can set another checkout's server beside this one's.
+    """
     port = _free_port()
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(s4config.child_environment(), PYTHONPATH=repo, **extra_env)
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(s4config.child_environment(), PYTHONPATH=repo or here, **extra_env)
     if baseline:
         cmd = [sys.executable, "-m", "s4d.bench.baseline", str(port)]
+        env["PYTHONPATH"] = here
     else:
         env.update(
             S4_BIND=f"127.0.0.1:{port}",
@@ -344,6 +360,79 @@ def spawn_server(
     return proc, port
 
 
+def process_tree_peak_rss_mb(pid: int) -> dict[str, float]:
+    """Peak RSS (VmHWM) in MB of a process and of each of its children, by pid."""
+    found: dict[str, float] = {}
+    rss = process_peak_rss_mb(pid)
+    if rss is not None:
+        found[str(pid)] = rss
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = [int(c) for c in f.read().split()]
+    except OSError:
+        children = []
+    for child in children:
+        rss = process_peak_rss_mb(child)
+        if rss is not None:
+            found[str(child)] = rss
+    return found
+
+
+def process_tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process and its children have used so far, in seconds.
+
+    On a machine shared with other load, CPU time per request is steadier than a rate.
+    """
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            pids = [pid, *(int(c) for c in f.read().split())]
+    except OSError:
+        pids = [pid]
+    for one in pids:
+        try:
+            with open(f"/proc/{one}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
+class Server:
+    """One server under test: its name, address and process (when spawned here)."""
+
+    def __init__(
+        self,
+        name: str,
+        target: tuple[str, int, str, str, bool],
+        proc: subprocess.Popen[bytes] | None,
+        pid: int | None,
+    ) -> None:
+        self.name, self.target, self.proc, self.pid = name, target, proc, pid
+        self.figures: dict[str, Any] = {}
+
+    def stop(self) -> None:
+        """End the process this benchmark started (SIGTERM, then SIGKILL)."""
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+#: The small-request workloads, in the order they run (each PUT's keys are read back).
+SMALL_OPS = ("PUT", "GET", "HEAD", "LIST", "DELETE")
+
+
+def figure_name(op: str) -> str:
+    """How a workload is named in the output and the JSON result."""
+    return "LIST 1000" if op == "LIST" else f"{op} 4KiB"
+
+
 def main(argv: list[str]) -> int:
     """Run the benchmark phases and print one line per figure."""
     p = argparse.ArgumentParser(prog="python -m s4d.bench s3")
@@ -351,11 +440,27 @@ def main(argv: list[str]) -> int:
     p.add_argument("--access-key", default="BENCHKEY")
     p.add_argument("--secret-key", default="benchsecret")
     p.add_argument("--server-pid", type=int, help="pid of the server, for its peak RSS")
-    p.add_argument("--spawn", action="store_true", help="start a server of our own")
-    p.add_argument("--baseline", action="store_true", help="measure a bare twisted.web server")
-    p.add_argument("--procs", type=int, default=4, help="client processes")
-    p.add_argument("--threads", type=int, default=8, help="connections per client process")
+    p.add_argument("--spawn", action="store_true", help="start a server of our own (the default)")
+    p.add_argument(
+        "--baseline", action="store_true", help="measure only the bare twisted.web server"
+    )
+    p.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="skip the bare twisted.web server otherwise measured beside s4d",
+    )
+    p.add_argument("--workers", type=int, help="S4_WORKERS of the spawned server")
+    p.add_argument(
+        "--compare",
+        metavar="REPO",
+        help="also spawn the server of another source tree (e.g. a checkout of main), "
+        "measured in turn with this one's on every workload",
+    )
+    p.add_argument("--json", metavar="PATH", help="write the figures as JSON here")
+    p.add_argument("--procs", type=int, default=2, help="client processes")
+    p.add_argument("--threads", type=int, default=4, help="connections per client process")
     p.add_argument("--ops", type=int, default=8000, help="4 KiB operations per phase")
+    p.add_argument("--list-ops", type=int, default=400, help="LIST requests (1,000 keys each)")
     p.add_argument("--large", type=int, nargs="*", default=[64, 1024], help="large sizes in MiB")
     p.add_argument(
         "--parallel",
@@ -378,54 +483,115 @@ def main(argv: list[str]) -> int:
         "interleaved N times (after one PUT phase)",
     )
     args = p.parse_args(argv)
+    if args.ops < 1000:
+        p.error("--ops must be at least 1000 (a LIST reads 1,000 keys)")
     if args.warm:
         warm_page_cache(tempfile.gettempdir(), args.warm)
-    data_dir = tempfile.mkdtemp(prefix="s4d-bench-s3-")
-    proc = None
+    scratch = tempfile.mkdtemp(prefix="s4d-bench-s3-")
+    extra = {"S4_WORKERS": str(args.workers)} if args.workers else {}
+    servers: list[Server] = []
+    ak, sk = args.access_key, args.secret_key
     try:
-        if args.spawn or args.baseline:
-            proc, port = spawn_server(args.baseline, data_dir, {})
-            host, pid = "127.0.0.1", proc.pid
-        elif args.endpoint:
+        if not args.no_baseline or args.baseline:
+            proc, port = spawn_server(True, scratch, {})
+            servers.append(Server("baseline", ("127.0.0.1", port, ak, sk, False), proc, proc.pid))
+        if args.endpoint and not args.baseline:
             parts = urlsplit(args.endpoint)
-            host, port, pid = parts.hostname or "127.0.0.1", parts.port or 80, args.server_pid
-        else:
-            p.error("give --endpoint, --spawn or --baseline")
-        target = (host, port, args.access_key, args.secret_key, not args.baseline)
+            host = parts.hostname or "127.0.0.1"
+            servers.append(
+                Server("s4d", (host, parts.port or 80, ak, sk, True), None, args.server_pid)
+            )
+        elif not args.baseline:
+            for name, repo in (("s4d", None), ("compare", args.compare)):
+                if name == "compare" and not repo:
+                    continue
+                data_dir = os.path.join(scratch, name)
+                os.makedirs(data_dir)
+                proc, port = spawn_server(False, data_dir, extra, repo)
+                servers.append(Server(name, ("127.0.0.1", port, ak, sk, True), proc, proc.pid))
         print(
-            f"{'baseline (bare twisted.web)' if args.baseline else 's4d'} on {host}:{port}; "
-            f"{args.procs} processes x {args.threads} connections",
+            f"{', '.join(f'{s.name} on port {s.target[1]}' for s in servers)}; "
+            f"{args.procs} processes x {args.threads} connections; "
+            f"workers {args.workers or 'default'}; load {os.getloadavg()[0]:.2f}",
             flush=True,
         )
-        Client(*target).request("PUT", "/bench")
+        for server in servers:
+            Client(*server.target).request("PUT", "/bench")
         keys = [f"/bench/k{i:07d}" for i in range(args.ops)]
         if args.policy_rounds:
-            _policy_rounds(Client(*target), target, keys, args)
+            measured = next(s for s in servers if s.name != "baseline").target
+            _policy_rounds(Client(*measured), measured, keys, args)
             return 0
         with multiprocessing.get_context("fork").Pool(args.procs) as pool:
-            if not args.skip_small:
-                for op in ("PUT", "GET", "HEAD"):
-                    _phase(pool, target, op, keys, args.procs, args.threads)
-                lists = ["k"] * max(20, args.ops // 100)
-                _phase(pool, target, "LIST", lists, args.procs, args.threads)
-                _phase(pool, target, "DELETE", keys, args.procs, args.threads)
-            _large(target, args.large, pid)
+            for op in () if args.skip_small else SMALL_OPS:
+                workload = ["k"] * args.list_ops if op == "LIST" else keys
+                for server in servers:
+                    cpu = process_tree_cpu_seconds(server.pid) if server.pid else 0.0
+                    got = _phase(pool, server.target, op, workload, args.procs, args.threads)
+                    if server.pid:
+                        used = process_tree_cpu_seconds(server.pid) - cpu
+                        got["server_cpu_us_per_op"] = used / len(workload) * 1e6
+                    server.figures[figure_name(op)] = got
+                    _print_figure(op, server, servers)
             count, size_mb = args.parallel
-            if count and size_mb:
-                with RssSampler(pid) as sampler:
-                    _parallel_puts(pool, target, count, size_mb, args.procs)
-                if pid:
-                    print(f"server RSS during parallel PUTs <= {sampler.peak:.0f} MB", flush=True)
-        if pid:
-            rss = process_peak_rss_mb(pid)
-            if rss:
-                print(f"server peak RSS {rss:.0f} MB")
+            for server in servers:
+                if server.name == "baseline":
+                    continue
+                if args.large:
+                    print(f"{server.name}:", flush=True)
+                    _large(server.target, args.large, server.pid)
+                if count and size_mb:
+                    with RssSampler(server.pid) as sampler:
+                        _parallel_puts(pool, server.target, count, size_mb, args.procs)
+                    if server.pid:
+                        print(
+                            f"{server.name} RSS during parallel PUTs <= {sampler.peak:.0f} MB",
+                            flush=True,
+                        )
+        for server in servers:
+            if server.pid:
+                server.figures["peak_rss_mb"] = process_tree_peak_rss_mb(server.pid)
+                print(f"{server.name} peak RSS by process (MB): {server.figures['peak_rss_mb']}")
+        if args.json:
+            _write_json(args, servers)
     finally:
-        if proc is not None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        for server in servers:
+            server.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
     return 0
+
+
+def _print_figure(op: str, server: Server, servers: list[Server]) -> None:
+    name = figure_name(op)
+    got = server.figures[name]
+    line = f"{name:<10} {server.name:<9} {got['ops_per_s']:9.0f} ops/s"
+    base = next((s for s in servers if s.name == "baseline"), None)
+    if base is not None and server is not base and name in base.figures:
+        fraction = got["ops_per_s"] / base.figures[name]["ops_per_s"]
+        got["fraction_of_baseline"] = fraction
+        line += f"  {fraction:5.2f} of baseline"
+    else:
+        line += " " * 19
+    cpu = got.get("server_cpu_us_per_op")
+    line += f"  server CPU {cpu:7.0f} us/op" if cpu is not None else ""
+    print(f"{line}  p50 {got['p50_ms']:.2f} ms  p99 {got['p99_ms']:.2f} ms", flush=True)
+
+
+def _write_json(args: argparse.Namespace, servers: list[Server]) -> None:
+    result = {
+        "setup": {
+            "procs": args.procs,
+            "threads": args.threads,
+            "ops": args.ops,
+            "list_ops": args.list_ops,
+            "workers": args.workers,
+            "compare": args.compare,
+            "cpus": os.cpu_count(),
+            "loadavg": os.getloadavg(),
+            "time": datetime.now(UTC).isoformat(),
+        },
+        "servers": {s.name: s.figures for s in servers},
+    }
+    with open(args.json, "w") as f:
+        json.dump(result, f, indent=2)
+        f.write("\n")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from twisted.internet.defer import Deferred, gatherResults
+from twisted.internet.defer import Deferred, fail, gatherResults, succeed
 from twisted.python.failure import Failure
 
 from s4d.engine.core import EngineCore
@@ -19,11 +19,12 @@ from s4d.features import objects as fo
 from s4d.features import tagging as ft
 from s4d.store import model
 from s4d.store.chunks import WrittenChunk
-from s4d.store.listing import list_objects
+from s4d.store.listing import list_keys, list_objects
 from s4d.store.model import (
     NO_LOCK,
     Bucket,
     ChunkLocation,
+    KeysPage,
     ListResult,
     ObjectLock,
     ObjectVersion,
@@ -34,6 +35,9 @@ from s4d.store.version_listing import list_versions
 
 #: Largest single-chunk object whose bytes :meth:`ObjectsFacade.open` reads up front.
 PREFETCH_BYTES = 1 << 20
+#: The largest object :meth:`ObjectsFacade.open` reads on the calling (reactor) thread,
+#: and only from the page cache; larger ones, and any read that would wait, go to a worker.
+INLINE_READ_BYTES = 64 << 10
 
 
 @dataclass(frozen=True)
@@ -137,24 +141,52 @@ class ObjectsFacade:
     def open(
         self, bucket: str, key: str, version_id: str | None = None, prefetch: bool = False
     ) -> Deferred[OpenObject]:
-        """The bucket, the version's record and its chunk locations, in one worker job.
+        """The bucket, the version's record and its chunk locations.
 
-        With ``prefetch``, a small single-chunk object's bytes are read in the
-        same job, so that a small GET costs one trip to a worker thread.
+        With ``prefetch``, a small single-chunk object's bytes are read too. All
+        of it is read on the calling thread when it needs no disk access (a
+        HEAD, or a GET of at most :data:`INLINE_READ_BYTES` whose chunk is in
+        the page cache); otherwise in one worker job, so that a small GET costs
+        at most one trip to a worker thread.
         """
         store = self._core.store
 
-        def open_() -> OpenObject:
+        def open_(here: bool = False) -> OpenObject | None:
             with store.read() as t:
                 record = fb.require_bucket(t, bucket)
                 version = fo.find_version(t, record, key, version_id)[1]
                 locations = store.locate(t, version.chunks, version.inline)
             data = None
             if prefetch and len(locations) == 1 and locations[0].size <= PREFETCH_BYTES:
-                data = store.read_chunk(locations[0])
+                if not here:
+                    data = store.read_chunk(locations[0])
+                elif locations[0].size > INLINE_READ_BYTES:
+                    return None
+                else:
+                    data = store.read_chunk_cached(locations[0])
+                    if data is None:
+                        return None
+            elif here and prefetch and locations:
+                return None  # a streamed body: its reads go to worker threads anyway
             return OpenObject(version, locations, record, data)
 
-        return self._core.run(open_)
+        # Answered here when everything is in memory (LMDB's map, the page cache):
+        # a trip to a worker thread and back costs more than the reads themselves.
+        try:
+            opened = open_(True)
+        except S3Error:
+            return fail()
+        except Exception:  # noqa: BLE001 - a moved or damaged chunk: the worker's path retries
+            opened = None
+        if opened is not None:
+            return succeed(opened)
+
+        def in_worker() -> OpenObject:
+            found = open_()
+            assert found is not None  # only a read here gives up
+            return found
+
+        return self._core.run(in_worker)
 
     def read_chunk(self, location: ChunkLocation) -> Deferred[bytes]:
         """One chunk's bytes, checked against its checksums."""
@@ -180,6 +212,28 @@ class ObjectsFacade:
 
         def page(t: MetaTxn) -> ListResult:
             return list_objects(
+                t,
+                fb.require_bucket(t, bucket),
+                prefix.encode("utf-8"),
+                delimiter.encode("utf-8") if delimiter else None,
+                after.encode("utf-8") if after is not None else None,
+                max_keys,
+            )
+
+        return self._core.read(page)
+
+    def list_keys_page(
+        self,
+        bucket: str,
+        prefix: str = "",
+        delimiter: str | None = None,
+        after: str | None = None,
+        max_keys: int = 1000,
+    ) -> Deferred[KeysPage]:
+        """The page :meth:`list_page` finds, as rows for S3's ListObjects (no objects per key)."""
+
+        def page(t: MetaTxn) -> KeysPage:
+            return list_keys(
                 t,
                 fb.require_bucket(t, bucket),
                 prefix.encode("utf-8"),

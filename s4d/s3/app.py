@@ -59,7 +59,8 @@ class S3Resource(Resource):
         d = ensureDeferred(self.handle(request))
         d.addErrback(self._failed, request)
         d.addCallback(self._finish, request)
-        request.notifyFinish().addErrback(lambda _: d.cancel())
+        if not d.called:  # answered already (a small GET or HEAD): nothing left to cancel
+            request.notifyFinish().addErrback(lambda _: d.cancel())
         return NOT_DONE_YET
 
     async def handle(self, request: S3Request) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 
@@ -13,13 +14,29 @@ def iso8601(ns: int) -> str:
     same instant as the Last-Modified header of GET and HEAD (whole seconds);
     sync tools compare the two.
     """
-    dt = datetime.fromtimestamp(ns // 1_000_000_000, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S") + ".000Z"
+    t = time.gmtime(ns // 1_000_000_000)
+    return _ISO % (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec)
+
+
+_ISO = "%04d-%02d-%02dT%02d:%02d:%02d.000Z"
 
 
 def http_date(ns: int) -> str:
-    """``Tue, 24 Nov 2026 16:19:42 GMT`` (whole seconds)."""
-    return format_datetime(datetime.fromtimestamp(ns // 1_000_000_000, UTC), usegmt=True)
+    """``Tue, 24 Nov 2026 16:19:42 GMT`` (whole seconds; recent answers are remembered)."""
+    seconds = ns // 1_000_000_000
+    found = _http_dates.get(seconds)
+    if found is None:
+        if len(_http_dates) >= _HTTP_DATES_KEPT:
+            _http_dates.clear()
+        found = _http_dates[seconds] = format_datetime(
+            datetime.fromtimestamp(seconds, UTC), usegmt=True
+        )
+    return found
+
+
+#: Last-Modified headers by second: a hot object is read many times a second
+_http_dates: dict[int, str] = {}
+_HTTP_DATES_KEPT = 4096
 
 
 def parse_http_date(text: str) -> int | None:

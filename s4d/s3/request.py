@@ -18,6 +18,7 @@ an S3 error document and ``Connection: close``, never a bare 400 or a reset.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import itertools
 import secrets
@@ -439,6 +440,7 @@ class S3Channel(HTTPChannel):
         """Count the connection on the site; note whether it is one too many."""
         super().connectionMade()
         self.body_flow = BodyFlow(self.transport)
+        _no_delay(self.transport)
         channels = self.site.channels
         if len(channels) >= self.limits.max_connections:
             self.over_limit = True
@@ -684,6 +686,20 @@ class S3Channel(HTTPChannel):
             return []
         found = answer(req.bucket_name, origin, method.decode("latin-1"))
         return [f"{name}: {value}" for name, value in (found or {}).items()]
+
+
+def _no_delay(transport: Any) -> None:
+    """Turn Nagle's algorithm off: a response's last segment goes out without waiting.
+
+    A TLS transport is a protocol over the TCP one; the socket option is set on that.
+    """
+    while transport is not None:
+        set_no_delay = getattr(transport, "setTcpNoDelay", None)
+        if set_no_delay is not None:
+            with contextlib.suppress(OSError):
+                set_no_delay(True)
+            return
+        transport = getattr(transport, "transport", None)
 
 
 def _cancel(call: IDelayedCall | None) -> None:

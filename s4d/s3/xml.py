@@ -7,6 +7,7 @@ element is then left out).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from xml.etree.ElementTree import Element
 
@@ -35,9 +36,13 @@ class Raw(str):
     """Already-rendered XML, inserted as it is (for hot paths such as listings)."""
 
 
+#: finds a character :func:`escape` would replace (most keys and ETags have none)
+needs_escape = re.compile('[&<>"\r]').search
+
+
 def escape(text: str) -> str:
     """Escape text for an XML element."""
-    return _escape(text)
+    return _escape(text) if needs_escape(text) else text
 
 
 def _render(node: Node, out: list[str]) -> None:

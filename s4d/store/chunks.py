@@ -14,7 +14,7 @@ import zstandard
 
 from s4d.errors import S3Error
 from s4d.store.model import ChunkLocation, ChunkRef
-from s4d.store.records import FLAG_ZSTD, HEADER_SIZE, CorruptRecord
+from s4d.store.records import FLAG_ZSTD, HEADER_SIZE, CorruptRecord, RecordHeader
 from s4d.store.segments import Location, SegmentSet
 
 #: Tells whether a digest is already indexed (and readable): the dedup check.
@@ -157,7 +157,16 @@ class ChunkStore:
 
     def get(self, loc: ChunkLocation) -> bytes:
         """Read, check and decode one chunk; :class:`CorruptRecord` if damaged."""
-        header, payload = self.segments.read(Location(loc.segment, loc.offset, loc.length))
+        return self._checked(
+            loc, *self.segments.read(Location(loc.segment, loc.offset, loc.length))
+        )
+
+    def get_cached(self, loc: ChunkLocation) -> bytes | None:
+        """As :meth:`get` if the chunk is in the page cache; None if reading it would wait."""
+        found = self.segments.read_cached(Location(loc.segment, loc.offset, loc.length))
+        return None if found is None else self._checked(loc, *found)
+
+    def _checked(self, loc: ChunkLocation, header: RecordHeader, payload: bytes) -> bytes:
         if header.content != loc.digest:
             raise CorruptRecord("record holds another chunk")
         data = decode_payload(payload, header.flags, header.raw_length)

@@ -8,12 +8,14 @@ missing); a new format byte is only needed if the container itself changes.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 FORMAT_JSON = 0x01
 
 _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _decoder = json.JSONDecoder()
+_scan: Callable[[str, int], tuple[Any, int]] = _decoder.scan_once  # type: ignore[attr-defined]
 
 
 class CodecError(Exception):
@@ -30,7 +32,13 @@ def decode(data: bytes | memoryview) -> dict[str, Any]:
     raw = bytes(data)
     if not raw or raw[0] != FORMAT_JSON:
         raise CodecError(f"unknown value format {raw[:1]!r}")
-    value = _decoder.decode(raw[1:].decode("utf-8"))
+    text = raw.decode("utf-8")  # the format byte decodes to one character, skipped below
+    try:
+        value, end = _scan(text, 1)  # the C scanner, without json's per-call wrapper
+    except StopIteration:
+        end = -1
+    if end != len(text):
+        value = _decoder.decode(text[1:])  # not one plain document: json's own error
     if not isinstance(value, dict):
         raise CodecError("stored value is not a mapping")
     return value

@@ -11,8 +11,9 @@ delimiters walk keys and roll them up as they pass.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
-from s4d.store.model import Bucket, ListEntry, ListResult
+from s4d.store.model import Bucket, KeysPage, ListEntry, ListResult, ObjectVersion
 from s4d.store.schema import ENTRY_DIR, ENTRY_OBJECT, U64, u64
 from s4d.store.txn import MetaTxn
 from s4d.store.views.namespace import split_key, split_name
@@ -27,6 +28,9 @@ Event = tuple[int, bytes, int, bytes | None]
 
 #: Whether an object id's current version is a live object (not a delete marker).
 Live = Callable[[int], bool]
+
+#: what a page reads of each key's current version
+_Row = TypeVar("_Row")
 
 
 def walk(
@@ -57,18 +61,17 @@ def walk(
         bound = after[len(base) :]
     stack = [_frame(t, chain[-1], base, bound, name_prefix, rollup_dirs)]
     while stack:
-        try:
-            kind, name, ident, sub_bound = next(stack[-1])
-        except StopIteration:
-            stack.pop()
-            continue
-        if kind == _DESCEND:
-            # In roll-up mode only continuations are entered, and they roll up too.
-            stack.append(_frame(t, ident, name, sub_bound, b"", rollup_dirs))
-        elif kind == PREFIX and live is not None and not _holds_live(t, ident, live):
-            continue
-        else:
+        # one for loop per frame (not next() per entry): a page's keys cost one resume each
+        for kind, name, ident, sub_bound in stack[-1]:
+            if kind == _DESCEND:
+                # In roll-up mode only continuations are entered, and they roll up too.
+                stack.append(_frame(t, ident, name, sub_bound, b"", rollup_dirs))
+                break
+            if kind == PREFIX and live is not None and not _holds_live(t, ident, live):
+                continue
             yield kind, name, ident
+        else:
+            stack.pop()
 
 
 def _holds_live(t: MetaTxn, dir_id: int, live: Live) -> bool:
@@ -181,40 +184,90 @@ def list_objects(
     """One page of ListObjects: keys and common prefixes after ``after``.
 
     Delete markers are skipped, and so is a common prefix whose keys are all
-    deleted (their current versions delete markers). A marker that falls at or inside a common
-    prefix skips that whole prefix, which is how pagination continues after a
-    page that ended on a common prefix.
+    deleted (their current versions delete markers). A marker that falls at or
+    inside a common prefix skips that whole prefix, which is how pagination
+    continues after a page that ended on a common prefix.
     """
-    entries: list[ListEntry] = []
+    versions = t.versions.cursor()
+
+    def current(object_id: int) -> ObjectVersion | None:
+        version = t.versions.current(object_id, cursor=versions, chunks=False)
+        return None if version is None or version.delete_marker else version
+
+    found, prefixes, truncated, last = _page(t, bucket, prefix, delimiter, after, max_keys, current)
+    entries = []
+    for text, version in found:
+        version.key = text
+        entries.append(ListEntry(text, version))
+    return ListResult(entries, prefixes, truncated, last)
+
+
+def list_keys(
+    t: MetaTxn,
+    bucket: Bucket,
+    prefix: bytes = b"",
+    delimiter: bytes | None = None,
+    after: bytes | None = None,
+    max_keys: int = 1000,
+) -> KeysPage:
+    """The page :func:`list_objects` finds, as the rows S3's ListObjects renders.
+
+    One cursor pass over the namespace and one over the versions; per key only
+    its text and a tuple of what the XML shows (no version objects).
+    """
+    versions = t.versions.cursor()
+    listed = t.versions.current_listed
+    found, prefixes, truncated, last = _page(
+        t, bucket, prefix, delimiter, after, max_keys, lambda ident: listed(ident, versions)
+    )
+    return KeysPage([(text, *row) for text, row in found], prefixes, truncated, last)
+
+
+def _page(
+    t: MetaTxn,
+    bucket: Bucket,
+    prefix: bytes,
+    delimiter: bytes | None,
+    after: bytes | None,
+    max_keys: int,
+    current: Callable[[int], _Row | None],
+) -> tuple[list[tuple[str, _Row]], list[str], bool, str | None]:
+    """Up to ``max_keys`` keys (each with what ``current`` reads of it) and common prefixes.
+
+    ``current`` gives None for a key to leave out (its current version is a
+    delete marker). Returns the keys, the prefixes, whether more follow, and
+    the last key or prefix.
+    """
+    found: list[tuple[str, _Row]] = []
     prefixes: list[str] = []
     if max_keys <= 0:
-        return ListResult(entries, prefixes, False, None)
+        return found, prefixes, False, None
     last: bytes | None = None
     truncated = False
-    versions = t.versions.cursor()
     live: Live | None = None
     if bucket.versioning is not None:
         # Delete markers exist only in a bucket that has had versioning on.
         probe = t.versions.cursor()
 
         def live(object_id: int) -> bool:
-            current = t.versions.current(object_id, cursor=probe, chunks=False)
-            return current is not None and not current.delete_marker
+            version = t.versions.current(object_id, cursor=probe, chunks=False)
+            return version is not None and not version.delete_marker
 
+    count = 0
     for kind, item, ident in keys_and_prefixes(t, bucket, prefix, delimiter, after, live):
-        version = None
         if kind == KEY:
-            version = t.versions.current(ident, cursor=versions, chunks=False)
-            if version is None or version.delete_marker:
+            row = current(ident)
+            if row is None:
                 continue
-        if len(entries) + len(prefixes) >= max_keys:
-            truncated = True
-            break
-        text = item.decode("utf-8")
-        if version is not None:
-            version.key = text
-            entries.append(ListEntry(text, version))
+            if count >= max_keys:
+                truncated = True
+                break
+            found.append((item.decode("utf-8"), row))
         else:
-            prefixes.append(text)
+            if count >= max_keys:
+                truncated = True
+                break
+            prefixes.append(item.decode("utf-8"))
+        count += 1
         last = item
-    return ListResult(entries, prefixes, truncated, last.decode("utf-8") if last else None)
+    return found, prefixes, truncated, last.decode("utf-8") if last else None

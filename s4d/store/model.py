@@ -264,6 +264,25 @@ class ObjectVersion:
             value["lk"] = self.lock.encode()
         return value
 
+    @staticmethod
+    def listed(value: dict[str, Any]) -> ListedVersion | None:
+        """What a key listing shows of a stored version; None for a delete marker.
+
+        ``(etag, size, mtime_ns, storage class, checksum algorithm or "")``, read
+        from the stored form without building the version: a listing page reads
+        a thousand of them.
+        """
+        if value.get("dm"):
+            return None
+        checksums = value.get("ck")
+        return (
+            value.get("etag", ""),
+            value.get("sz", 0),
+            value["mt"],
+            value.get("sc", "STANDARD"),
+            next(iter(checksums)) if checksums else "",
+        )
+
     @classmethod
     def decode(cls, value: dict[str, Any], key: str = "", chunks: bool = True) -> ObjectVersion:
         """Build from the stored form (``chunks=False`` skips the chunk list, for listings)."""
@@ -288,6 +307,25 @@ class ObjectVersion:
             part_checksums=value.get("pck"),
             inline=base64.b64decode(packed) if chunks and (packed := value.get("in")) else None,
         )
+
+
+#: A listed key's current version: etag, size, mtime_ns, storage class, checksum algorithm.
+ListedVersion = tuple[str, int, int, str, str]
+
+
+@dataclass
+class KeysPage:
+    """A page of a key listing in the form S3's ListObjects renders it.
+
+    :ivar rows: ``(key, etag, size, mtime_ns, storage class, checksum algorithm or "")``
+        per key, in order: plain tuples, no objects per key.
+    """
+
+    rows: list[tuple[str, str, int, int, str, str]]
+    common_prefixes: list[str]
+    is_truncated: bool
+    #: The last key or common prefix of this page (the next marker).
+    last: str | None
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ from s4d.store import records
 from s4d.util.histogram import SYNC_BOUNDS, Histogram
 from s4d.util.writeback import start_writeback
 
+_RWF_NOWAIT: int = getattr(os, "RWF_NOWAIT", 0)
+
 SEGMENT_SUFFIX = ".seg"
 #: How often (seconds) :meth:`SegmentSet.file` looks for descriptors of deleted files.
 SWEEP_INTERVAL = 30.0
@@ -382,6 +384,35 @@ class SegmentSet:
             os.close(fd)
             raise
         return fd, header
+
+    def read_cached(self, loc: Location) -> tuple[records.RecordHeader, bytes] | None:
+        """As :meth:`read`, from the page cache only: None if the read would wait for the disk.
+
+        ``preadv2`` with ``RWF_NOWAIT``; where the kernel or filesystem does not
+        offer it, every call answers None (the caller reads on a worker thread).
+        """
+        if not self._nowait:
+            return None
+        size = records.HEADER_SIZE + loc.length
+        buffer = bytearray(size)
+        try:
+            got = os.preadv(self.file(loc.segment).fd, [buffer], loc.offset, _RWF_NOWAIT)
+        except BlockingIOError:
+            return None
+        except OSError as e:
+            if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                raise
+            self._nowait = False
+            return None
+        if got != size:
+            return None  # partly cached, or past the end: the blocking read tells which
+        data = bytes(buffer)
+        header = records.decode_header(data)
+        records.check_payload(header, memoryview(data)[records.HEADER_SIZE :])
+        return header, data[records.HEADER_SIZE :]
+
+    #: reads from the page cache without waiting work here (cleared on the first refusal)
+    _nowait = hasattr(os, "preadv") and hasattr(os, "RWF_NOWAIT")
 
     def forget(self, segment_id: int) -> None:
         """Close and drop segment ``segment_id`` from the cache."""

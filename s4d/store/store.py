@@ -198,6 +198,14 @@ class Store:
                     marked.result()
             raise
 
+    def read_chunk_cached(self, loc: ChunkLocation) -> bytes | None:
+        """One chunk, checked, if it is in the page cache; None if reading it would wait.
+
+        Raises as :meth:`ChunkStore.get` does; callers that get an error retry
+        with :meth:`read_chunk`, which finds a moved chunk and reports a damaged one.
+        """
+        return self.chunks.get_cached(loc)
+
     def report_damaged(self, loc: ChunkLocation, reason: str) -> Future[Any]:
         """Record that the chunk at ``loc`` is corrupt (if the index still points there)."""
         info = {"seg": loc.segment, "off": loc.offset, "why": reason, "t": int(self.clock.wall())}

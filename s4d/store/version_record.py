@@ -39,7 +39,14 @@ import struct
 from typing import Any
 
 from s4d.store import codec
-from s4d.store.model import NO_LOCK, NULL_VERSION, ChunkRef, ObjectLock, ObjectVersion
+from s4d.store.model import (
+    NO_LOCK,
+    NULL_VERSION,
+    ChunkRef,
+    ListedVersion,
+    ObjectLock,
+    ObjectVersion,
+)
 
 FORMAT_BINARY = 0x02
 
@@ -197,6 +204,27 @@ def decode_version(data: bytes | memoryview, key: str = "", chunks: bool = True)
         return _decode_binary(raw, key, chunks)
     except (IndexError, ValueError, struct.error) as e:
         raise codec.CodecError(f"damaged version record: {e}") from e
+
+
+def listed_version(data: bytes) -> ListedVersion | None:
+    """What a key listing shows of a stored version (None for a delete marker).
+
+    A JSON record is read without building the version
+    (:meth:`ObjectVersion.listed`); a binary one is decoded without its chunks.
+    """
+    if data[:1] != bytes((FORMAT_BINARY,)):
+        return ObjectVersion.listed(codec.decode(data))
+    version = decode_version(data, chunks=False)
+    if version.delete_marker:
+        return None
+    checksums = version.checksums
+    return (
+        version.etag,
+        version.size,
+        version.mtime_ns,
+        version.storage_class,
+        next(iter(checksums)) if checksums else "",
+    )
 
 
 def _decode_binary(raw: bytes, key: str, chunks: bool) -> ObjectVersion:

@@ -112,7 +112,7 @@ class ListingChecks(SynchronousTestCase):
         max_keys: int,
     ) -> Any:
         with self.store.read() as t:
-            return listing.list_objects(
+            found = listing.list_objects(
                 t,
                 t.buckets.require(bucket),
                 prefix=prefix,
@@ -120,6 +120,28 @@ class ListingChecks(SynchronousTestCase):
                 after=after,
                 max_keys=max_keys,
             )
+            bucket_record = t.buckets.require(bucket)
+            rows = listing.list_keys(t, bucket_record, prefix, delimiter, after, max_keys)
+        # the rows S3's ListObjects renders are the same page, field for field
+        self.assertEqual(
+            rows.rows,
+            [
+                (
+                    e.key,
+                    e.version.etag,
+                    e.version.size,
+                    e.version.mtime_ns,
+                    e.version.storage_class,
+                    next(iter(e.version.checksums), ""),
+                )
+                for e in found.entries
+            ],
+        )
+        self.assertEqual(
+            (rows.common_prefixes, rows.is_truncated, rows.last),
+            (found.common_prefixes, found.is_truncated, found.last),
+        )
+        return found
 
     def check_query(
         self,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from urllib.parse import quote
 
-from s4d.engine import ListResult, ObjectsFacade, VersionsPage
+from s4d.engine import KeysPage, ObjectsFacade, VersionsPage
 from s4d.errors import S3Error
 from s4d.s3.call import Response, S3Call
 from s4d.s3.dates import iso8601
@@ -18,31 +19,36 @@ from s4d.s3.handlers.common import (
     url_encoder,
     xml_response,
 )
-from s4d.s3.xml import Node, Raw, escape
+from s4d.s3.xml import Node, Raw, escape, needs_escape
 
 
-def _contents(call: S3Call, result: ListResult, enc: KeyEncoder, with_owner: bool) -> list[Node]:
-    """The Contents and CommonPrefixes elements, rendered in one pass."""
+def _contents(call: S3Call, page: KeysPage, encode: bool, with_owner: bool) -> list[Node]:
+    """The Contents and CommonPrefixes elements, rendered in one pass over the page's rows.
+
+    ``encode``: keys are URL-encoded (``encoding-type=url``).
+    """
     out: list[str] = []
     rendered_owner = owner_xml(call) if with_owner else ""
     dates: dict[int, str] = {}
-    for entry in result.entries:
-        v = entry.version
-        ms = v.mtime_ns // 1_000_000
-        date = dates.get(ms)
+    for key, etag, size, mtime_ns, storage_class, checksum in page.rows:
+        seconds = mtime_ns // 1_000_000_000
+        date = dates.get(seconds)
         if date is None:
-            date = dates[ms] = iso8601(v.mtime_ns)
-        checksum = (
-            f"<ChecksumAlgorithm>{next(iter(v.checksums))}</ChecksumAlgorithm>"
-            if v.checksums
-            else ""
-        )
+            date = dates[seconds] = iso8601(mtime_ns)
+        if encode:
+            key = quote(key, safe="/")
+        if needs_escape(key):
+            key = escape(key)
+        if needs_escape(etag):
+            etag = escape(etag)
         out.append(
-            f"<Contents><Key>{escape(enc(entry.key))}</Key><LastModified>{date}</LastModified>"
-            f"<ETag>&quot;{escape(v.etag)}&quot;</ETag><Size>{v.size}</Size>{checksum}"
-            f"{rendered_owner}<StorageClass>{v.storage_class}</StorageClass></Contents>"
+            f"<Contents><Key>{key}</Key><LastModified>{date}</LastModified>"
+            f"<ETag>&quot;{etag}&quot;</ETag><Size>{size}</Size>"
+            f"{f'<ChecksumAlgorithm>{checksum}</ChecksumAlgorithm>' if checksum else ''}"
+            f"{rendered_owner}<StorageClass>{storage_class}</StorageClass></Contents>"
         )
-    for prefix in result.common_prefixes:
+    enc = (lambda s: quote(s, safe="/")) if encode else str
+    for prefix in page.common_prefixes:
         out.append(f"<CommonPrefixes><Prefix>{escape(enc(prefix))}</Prefix></CommonPrefixes>")
     return [("", Raw("".join(out)))]
 
@@ -120,7 +126,7 @@ class ListingHandlers:
         delimiter = call.params.get("delimiter") or None
         marker = call.params.get("marker") or None
         max_keys = int_param(call, "max-keys", 1000, 0, 1000)
-        result = await self.objects.list_page(call.bucket, prefix, delimiter, marker, max_keys)
+        result = await self.objects.list_keys_page(call.bucket, prefix, delimiter, marker, max_keys)
         children: list[Node] = [
             ("Name", call.bucket),
             ("Prefix", prefix),
@@ -133,7 +139,7 @@ class ListingHandlers:
             children.append(("NextMarker", enc(result.last)))
         if "encoding-type" in call.params:
             children.append(("EncodingType", "url"))
-        children += _contents(call, result, enc, True)
+        children += _contents(call, result, "encoding-type" in call.params, True)
         return xml_response("ListBucketResult", children)
 
     async def list_objects_v2(self, call: S3Call) -> Response:
@@ -146,12 +152,12 @@ class ListingHandlers:
         max_keys = int_param(call, "max-keys", 1000, 0, 1000)
         after = decode_token(token) if token else start_after
         fetch_owner = call.params.get("fetch-owner", "false").lower() == "true"
-        result = await self.objects.list_page(call.bucket, prefix, delimiter, after, max_keys)
+        result = await self.objects.list_keys_page(call.bucket, prefix, delimiter, after, max_keys)
         children: list[Node] = [
             ("Name", call.bucket),
             ("Prefix", enc(prefix)),
             ("MaxKeys", max_keys),
-            ("KeyCount", len(result.entries) + len(result.common_prefixes)),
+            ("KeyCount", len(result.rows) + len(result.common_prefixes)),
             ("Delimiter", enc(delimiter) if delimiter else None),
             ("IsTruncated", result.is_truncated),
             ("ContinuationToken", token),
@@ -161,7 +167,7 @@ class ListingHandlers:
             children.append(("NextContinuationToken", encode_token(result.last)))
         if "encoding-type" in call.params:
             children.append(("EncodingType", "url"))
-        children += _contents(call, result, enc, fetch_owner)
+        children += _contents(call, result, "encoding-type" in call.params, fetch_owner)
         return xml_response("ListBucketResult", children)
 
     async def list_object_versions(self, call: S3Call) -> Response:

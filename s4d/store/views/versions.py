@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import lmdb
 
-from s4d.store.model import ObjectVersion
+from s4d.store.model import ListedVersion, ObjectVersion
 from s4d.store.schema import u64, version_key
-from s4d.store.version_record import decode_version, encode_version
+from s4d.store.version_record import decode_version, encode_version, listed_version
 from s4d.store.views.base import Tally, View
 from s4d.store.views.chunks import ChunksView
 from s4d.store.views.counters import CountersView
+
+#: What listings showed of recently listed version records, by the records' stored bytes:
+#: equal bytes decode to the same row, so a page listed again skips decoding its records.
+_listed: dict[bytes, ListedVersion | None] = {}
+_UNKNOWN = object()
+#: records remembered per process (about 300 bytes each); all are forgotten when full
+LISTED_KEPT = 20_000
 
 
 class VersionsView(View):
@@ -62,6 +69,23 @@ class VersionsView(View):
         if cursor.set_range(prefix) and cursor.key().startswith(prefix):
             return decode_version(cursor.value(), key, chunks)
         return None
+
+    def current_listed(self, object_id: int, cursor: lmdb.Cursor[bytes]) -> ListedVersion | None:
+        """What a key listing shows of an object's newest version (None: none, or a delete marker).
+
+        See :meth:`ObjectVersion.listed`; ``cursor`` is the listing's own, reused across keys.
+        """
+        prefix = u64(object_id)
+        if not (cursor.set_range(prefix) and cursor.key()[:8] == prefix):
+            return None
+        stored = cursor.value()
+        listed = _listed.get(stored, _UNKNOWN)
+        if listed is _UNKNOWN:
+            listed = listed_version(stored)
+            if len(_listed) >= LISTED_KEPT:
+                _listed.clear()
+            _listed[stored] = listed
+        return listed  # type: ignore[return-value]
 
     def put(self, object_id: int, version: ObjectVersion) -> None:
         """Store one version record."""
