@@ -203,7 +203,10 @@ class Store:
 
         Raises as :meth:`ChunkStore.get` does; callers that get an error retry
         with :meth:`read_chunk`, which finds a moved chunk and reports a damaged one.
+        Inline bytes are in the version record already.
         """
+        if isinstance(loc, InlineLocation):
+            return loc.data
         return self.chunks.get_cached(loc)
 
     def report_damaged(self, loc: ChunkLocation, reason: str) -> Future[Any]:

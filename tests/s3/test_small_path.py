@@ -9,6 +9,7 @@ measures what these save.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 from collections.abc import Callable
@@ -71,6 +72,17 @@ class OpenWithoutHopTests(SynchronousTestCase):
         self.assertEqual(opened.version.size, 4096)
         head = self.open("small", prefetch=False)
         self.assertIsNone(head.first_chunk)
+        self.assertEqual(self.runner.jobs, 0)
+
+    def test_inline_object_needs_no_worker(self) -> None:
+        """Bytes kept in the version record are answered from it, never from a segment."""
+        data = os.urandom(100)
+        new = fo.NewObject(size=len(data), etag=hashlib.md5(data).hexdigest())
+        self.store.commit(
+            lambda t: fo.put_object(t, "b", "tiny", new, [], fo.WriteConditions(), 1, data)
+        )
+        opened = self.open("tiny")
+        self.assertEqual(opened.first_chunk, data)
         self.assertEqual(self.runner.jobs, 0)
 
     def test_empty_object(self) -> None:
