@@ -27,7 +27,7 @@ import time
 from twisted.trial.unittest import SynchronousTestCase
 
 from s4d.bench.workload import ServerGroup, sha256
-from tests.crash.test_crash_http import SERVER_ENV, assert_fsck_clean
+from tests.crash.campaign import SERVER_ENV, assert_fsck_clean
 
 BUCKET = "workers"
 THREADS = 12
