@@ -6,7 +6,7 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred, fail, gatherResults, succeed
 from twisted.python.failure import Failure
@@ -32,6 +32,9 @@ from s4d.store.model import (
 )
 from s4d.store.txn import MetaTxn
 from s4d.store.version_listing import list_versions
+
+#: a listing page's type (:class:`ListResult` or :class:`KeysPage`)
+PageT = TypeVar("PageT")
 
 #: Largest single-chunk object whose bytes :meth:`ObjectsFacade.open` reads up front.
 PREFETCH_BYTES = 1 << 20
@@ -209,18 +212,7 @@ class ObjectsFacade:
         max_keys: int = 1000,
     ) -> Deferred[ListResult]:
         """One page of keys and common prefixes."""
-
-        def page(t: MetaTxn) -> ListResult:
-            return list_objects(
-                t,
-                fb.require_bucket(t, bucket),
-                prefix.encode("utf-8"),
-                delimiter.encode("utf-8") if delimiter else None,
-                after.encode("utf-8") if after is not None else None,
-                max_keys,
-            )
-
-        return self._core.read(page)
+        return self._core.read(_key_page(list_objects, bucket, prefix, delimiter, after, max_keys))
 
     def list_keys_page(
         self,
@@ -231,18 +223,7 @@ class ObjectsFacade:
         max_keys: int = 1000,
     ) -> Deferred[KeysPage]:
         """The page :meth:`list_page` finds, as rows for S3's ListObjects (no objects per key)."""
-
-        def page(t: MetaTxn) -> KeysPage:
-            return list_keys(
-                t,
-                fb.require_bucket(t, bucket),
-                prefix.encode("utf-8"),
-                delimiter.encode("utf-8") if delimiter else None,
-                after.encode("utf-8") if after is not None else None,
-                max_keys,
-            )
-
-        return self._core.read(page)
+        return self._core.read(_key_page(list_keys, bucket, prefix, delimiter, after, max_keys))
 
     def list_versions_page(
         self,
@@ -453,3 +434,26 @@ class ObjectsFacade:
     ) -> Deferred[ObjectVersion]:
         """Replace the ACL of one version (the current one without ``version_id``)."""
         return self._core.commit(lambda t: ft.set_object_acl(t, bucket, key, version_id, acl))
+
+
+def _key_page(
+    lister: Callable[[MetaTxn, Bucket, bytes, bytes | None, bytes | None, int], PageT],
+    bucket: str,
+    prefix: str,
+    delimiter: str | None,
+    after: str | None,
+    max_keys: int,
+) -> Callable[[MetaTxn], PageT]:
+    """A read of one listing page of ``bucket`` by ``lister``, the request's strings as bytes."""
+
+    def page(t: MetaTxn) -> PageT:
+        return lister(
+            t,
+            fb.require_bucket(t, bucket),
+            prefix.encode("utf-8"),
+            delimiter.encode("utf-8") if delimiter else None,
+            after.encode("utf-8") if after is not None else None,
+            max_keys,
+        )
+
+    return page
