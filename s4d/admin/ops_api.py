@@ -43,7 +43,7 @@ from s4d.auth.bucket_access import (
     is_public,
     refuse_public_policy,
 )
-from s4d.auth.policy_bridge import MAX_POLICY_BYTES, compile_policy
+from s4d.auth.policy import MAX_POLICY_BYTES, compile_policy
 from s4d.engine import (
     ACCESS_DOCUMENTS,
     CompactionReport,

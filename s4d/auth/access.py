@@ -30,13 +30,28 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from s4d.auth import acl as acls
 from s4d.auth.acl import Acl
-from s4d.auth.policy_bridge import CompiledPolicy, ConditionContext, Effect
-from s4d.auth.policy_bridge import PolicyRequest as PolicyRequest
+from s4d.auth.policy import ConditionContext, Effect
+from s4d.auth.policy import PolicyRequest as PolicyRequest
 from s4d.auth.principal import READER, ROLE_RANK, SUPERUSER, WRITER, Principal
 from s4d.errors import S3Error
+
+
+class EvaluablePolicy(Protocol):
+    """What the decision needs of a bucket policy: a compiled one
+    (:class:`s4d.auth.policy.CompiledPolicy`), or a stored policy that no longer
+    compiles standing in for one (:class:`s4d.auth.bucket_access.UnreadablePolicy`)."""
+
+    document: bytes
+    is_public: bool
+
+    def evaluate(self, request: PolicyRequest) -> Effect | None:
+        """Deny, Allow, or None when no statement applies."""
+        ...
+
 
 #: Actions that only read (a Reader may do them).
 READ_ACTION_PREFIXES = ("s3:Get", "s3:List")
@@ -113,7 +128,7 @@ class BucketAccess:
 
     owner: str
     acl: Acl | None = None
-    policy: CompiledPolicy | None = None
+    policy: EvaluablePolicy | None = None
     block: PublicAccessBlock = NO_BLOCK
     ownership: str = OBJECT_WRITER
     has_ownership: bool = False
@@ -344,6 +359,7 @@ __all__ = [
     "AccessGate",
     "AccessRequest",
     "BucketAccess",
+    "EvaluablePolicy",
     "PublicAccessBlock",
     "Verdict",
     "authorize",

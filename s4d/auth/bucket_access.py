@@ -26,10 +26,11 @@ from s4d.auth.access import (
     OBJECT_WRITER,
     OWNERSHIP_SETTINGS,
     BucketAccess,
+    EvaluablePolicy,
     PublicAccessBlock,
 )
 from s4d.auth.acl import Acl
-from s4d.auth.policy_bridge import CompiledPolicy, Effect, PolicyRequest
+from s4d.auth.policy import Effect, PolicyRequest
 from s4d.errors import S3Error
 
 POLICY = b"policy"
@@ -40,7 +41,7 @@ OWNERSHIP = b"ownership"
 #: The public-access block's flags, by their AWS names, in document order.
 BLOCK_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 
-Compiler = Callable[[bytes, str], CompiledPolicy]
+Compiler = Callable[[bytes, str], EvaluablePolicy]
 
 
 class UnreadablePolicy:
@@ -111,7 +112,7 @@ def bucket_access(
     (:class:`UnreadablePolicy`), who can see and replace it.
     """
     raw_policy = documents.get(POLICY)
-    policy: CompiledPolicy | None = None
+    policy: EvaluablePolicy | None = None
     if raw_policy is not None:
         try:
             policy = compile_policy(raw_policy, bucket)
@@ -130,7 +131,7 @@ def bucket_access(
     )
 
 
-def refuse_public_policy(policy: CompiledPolicy) -> Callable[[Mapping[bytes, bytes]], None]:
+def refuse_public_policy(policy: EvaluablePolicy) -> Callable[[Mapping[bytes, bytes]], None]:
     """The in-transaction check of a new policy: ``AccessDenied`` for a public one on a
     bucket whose public-access block says ``BlockPublicPolicy``."""
 

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from s4d.auth.access import BucketAccess
 from s4d.auth.bucket_access import bucket_access as make_access
-from s4d.auth.policy_bridge import compile_policy
+from s4d.auth.policy import compile_policy
 from s4d.auth.principal import Principal, canonical_id
 from s4d.auth.request import CredentialSource
 from s4d.engine import BucketEntry, Directory, UserEntry

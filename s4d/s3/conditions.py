@@ -33,7 +33,7 @@ PARAM_KEYS = {"s3:prefix": "prefix", "s3:delimiter": "delimiter", "s3:max-keys":
 
 
 class RequestContext:
-    """The condition keys of one request (a :class:`~s4d.auth.policy_bridge.ConditionContext`)."""
+    """The condition keys of one request (a :class:`~s4d.auth.policy.ConditionContext`)."""
 
     def __init__(
         self,

@@ -25,7 +25,7 @@ from s4d.auth.access import (
     listed_owner,
     required_role,
 )
-from s4d.auth.policy_bridge import Effect, MappingContext, PolicyRequest
+from s4d.auth.policy import Effect, MappingContext, PolicyRequest
 from s4d.auth.principal import Principal, canonical_id
 from s4d.errors import S3Error
 from s4d.s3.handlers.select import SelectHandlers

@@ -38,7 +38,7 @@ from s4d.auth.bucket_access import (
     refuse_public_policy,
 )
 from s4d.auth.credentials import IdentitySource
-from s4d.auth.policy_bridge import compile_policy
+from s4d.auth.policy import compile_policy
 from s4d.auth.principal import Principal
 from s4d.engine import BucketsFacade, ObjectsFacade
 from s4d.errors import S3Error
