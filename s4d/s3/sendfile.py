@@ -27,8 +27,10 @@ SENDFILE_MIN = 256 << 10
 SENDFILE_STEP = 4 << 20
 #: How long a client may leave its socket full when no idle timeout is configured.
 DEFAULT_STALL = 120.0
-#: Reactor turns to wait for Twisted's buffer to drain before giving up on sendfile.
-FLUSH_TURNS = 1000
+#: First wait (seconds) before looking again whether Twisted's buffer has drained.
+FLUSH_POLL_MIN = 0.0005
+#: Longest wait between two looks (a full socket drains in about this much at least).
+FLUSH_POLL_MAX = 0.01
 
 
 def file_sender(writer: Any) -> FileSender | None:
@@ -43,7 +45,7 @@ def file_sender(writer: Any) -> FileSender | None:
             return None
     except AttributeError:
         return None
-    if not all(hasattr(transport, a) for a in ("dataBuffer", "offset", "_tempDataBuffer")):
+    if not all(hasattr(transport, a) for a in ("dataBuffer", "offset", "_tempDataLen")):
         return None
     channel = getattr(writer, "channel", None)
     limits = getattr(channel, "limits", None)
@@ -100,9 +102,10 @@ class FileSender:
 
     # -- sending -------------------------------------------------------------------------
 
-    def _flushed(self) -> bool:
+    def _buffered(self) -> int:
+        """How many bytes Twisted still holds for the socket."""
         t = self._transport
-        return not t._tempDataBuffer and t.offset >= len(t.dataBuffer)  # noqa: SLF001
+        return t._tempDataLen + len(t.dataBuffer) - t.offset  # noqa: SLF001
 
     async def start(self) -> bool:
         """Send the headers and wait until Twisted has written them; False: use writes."""
@@ -116,16 +119,32 @@ class FileSender:
         return await self.flush()
 
     async def flush(self) -> bool:
-        """Wait until Twisted has written all it holds; False if the client went away first."""
-        for _ in range(FLUSH_TURNS):
+        """Wait until Twisted has written all it holds; False if the client went away first.
+
+        A client that reads nothing for the idle timeout is given up on, as
+        one reading through Twisted is. The transport says nothing when its
+        buffer empties (our writes are too small to pause the response), so
+        this looks again after a reactor turn, then at most every
+        :data:`FLUSH_POLL_MAX` seconds.
+        """
+        deadline = self._reactor.seconds() + self._stall
+        left = self._buffered()
+        delay = 0.0
+        while True:
             if self._writer.gone:
                 return False
-            if self._flushed():
+            now_left = self._buffered()
+            if not now_left:
                 return True
+            now = self._reactor.seconds()
+            if now_left < left:
+                left, deadline = now_left, now + self._stall  # the client is reading
+            elif now >= deadline:
+                return False
             turn: Deferred[None] = Deferred()
-            self._reactor.callLater(0, turn.callback, None)
+            self._reactor.callLater(delay, turn.callback, None)
             await turn
-        return False
+            delay = min(FLUSH_POLL_MAX, delay * 2 or FLUSH_POLL_MIN)
 
     async def send(self, fd: int, offset: int, count: int) -> bool:
         """Send ``count`` bytes of ``fd`` from ``offset``; False if the client is gone."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import time
 from urllib.parse import urlsplit
 
 from tests.clients.harness import ServerTestCase, boto3_client
@@ -73,6 +74,39 @@ class SendfileRangeTests(ServerTestCase):
                 response = conn.getresponse()
                 self.assertEqual(response.status, 206)
                 self.assertEqual(response.read(), data[first : last + 1])
+        finally:
+            conn.close()
+
+    def test_a_client_slow_to_read(self) -> None:
+        """A client that reads nothing for a while still gets every byte, not a reset.
+
+        Its socket fills with what sendfile sent, and the object's small last
+        chunk, written through Twisted, must wait for it to drain: as long as
+        the idle timeout allows, not a fixed number of reactor turns.
+        """
+        assert self.server is not None
+        s3 = boto3_client(self.server, os.path.join(self.tmp, "home"))
+        bucket = self.bucket_name()
+        s3.create_bucket(Bucket=bucket)
+        # Sent by sendfile, then a tail too small to pause Twisted's writes: the
+        # tail waits for the socket to drain before the response may end.
+        data = os.urandom(4 * CHUNK) + os.urandom(5000)
+        s3.put_object(Bucket=bucket, Key="slow", Body=data)
+        url = urlsplit(s3.generate_presigned_url("get_object", {"Bucket": bucket, "Key": "slow"}))
+        if self.server.tls:
+            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+                "127.0.0.1", self.server.port, context=self.server.ssl_context()
+            )
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.server.port)
+        try:
+            conn.request("GET", f"{url.path}?{url.query}")
+            response = conn.getresponse()
+            self.assertEqual(response.status, 200)
+            got = [response.read(1000)]
+            time.sleep(1.5)  # the server's socket is full meanwhile
+            got.append(response.read())
+            self.assertEqual(b"".join(got), data)
         finally:
             conn.close()
 

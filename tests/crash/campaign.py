@@ -213,7 +213,10 @@ def run_campaign(
         client = server.client()
         if round_no == 0:
             campaign.set_up(case, client, rng)
-        problems = campaign.verify(client, rng)
+        try:
+            problems = campaign.verify(client, rng)
+        except Exception as failure:  # noqa: BLE001 - reported with the server's side
+            case.fail(f"{where}: the check failed: {failure!r}\n{log()}")
         client.close()
         case.assertEqual([f"{where}: {p}" for p in problems], [], log())
         if round_no == rounds:
