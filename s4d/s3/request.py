@@ -217,6 +217,17 @@ class S3Request(Request):
         host = getattr(address, "host", "")
         return host if isinstance(host, str) else ""
 
+    def unregisterProducer(self) -> None:
+        """Forget the body's producer; nothing to tell a connection that is gone.
+
+        twisted.web forgets the channel when the client goes away, and its own
+        ``unregisterProducer`` would then fail on the missing channel.
+        """
+        if self.channel is None:
+            self.producer = None
+            return
+        super().unregisterProducer()
+
     @property
     def gone(self) -> bool:
         """The response is finished, was aborted, or the client went away."""

@@ -110,6 +110,34 @@ class SendfileRangeTests(ServerTestCase):
         finally:
             conn.close()
 
+    def test_a_client_that_leaves_mid_body(self) -> None:
+        """A client gone in the middle of a large body leaves no error in the log."""
+        assert self.server is not None
+        s3 = boto3_client(self.server, os.path.join(self.tmp, "home"))
+        bucket = self.bucket_name()
+        s3.create_bucket(Bucket=bucket)
+        data = os.urandom(6 * CHUNK) + os.urandom(5000)
+        s3.put_object(Bucket=bucket, Key="left", Body=data)
+        url = urlsplit(s3.generate_presigned_url("get_object", {"Bucket": bucket, "Key": "left"}))
+        for _ in range(3):
+            if self.server.tls:
+                conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+                    "127.0.0.1", self.server.port, context=self.server.ssl_context()
+                )
+            else:
+                conn = http.client.HTTPConnection("127.0.0.1", self.server.port)
+            conn.request("GET", f"{url.path}?{url.query}")
+            response = conn.getresponse()
+            self.assertEqual(response.status, 200)
+            response.read(1000)
+            conn.close()
+        got = s3.get_object(Bucket=bucket, Key="left")["Body"].read()
+        self.assertEqual(got, data)
+        time.sleep(0.5)  # the server has seen the last connection go
+        log = self.server.log(self.log_mark)
+        self.assertNotIn("Traceback", log)
+        self.assertNotIn("unhandled error", log)
+
 
 class SendfileRangeTlsTests(SendfileRangeTests):
     tls = True
