@@ -419,6 +419,12 @@ class SigtermDrainTests(PoolCase):
             response.begin()
             response.read()
             self.assertEqual((who, response.status), (who, 200))
+            # the answer tells the client not to reuse the connection, which then closes
+            self.assertEqual((who, response.getheader("Connection")), (who, "close"))
+            self.assertTrue(response.will_close, who)
+            assert c.sock is not None
+            c.sock.settimeout(10)
+            self.assertEqual((who, c.sock.recv(1)), (who, b""))
         assert server.process is not None
         # twistd ends by the signal that stopped it, after a clean shutdown
         self.assertIn(server.process.wait(30), (0, -signal.SIGTERM))
