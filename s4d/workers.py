@@ -161,8 +161,11 @@ def drain(site: Any, clock: Any, timeout: float) -> Deferred[None]:
     """Let ``site``'s connections finish their requests, then close them; fires when done.
 
     A connection between requests is closed at once; one in the middle of a
-    request is closed once that request is answered. Whatever is still open
-    after ``timeout`` seconds is aborted.
+    request is closed once that request is answered, and that answer says
+    ``Connection: close`` (a channel's ``close_after_response()``, where it has
+    one: :meth:`s4d.s3.request.S3Channel.close_after_response`), so the client
+    does not send its next request down a connection about to close. Whatever
+    is still open after ``timeout`` seconds is aborted.
     """
     done: Deferred[None] = Deferred()
     deadline = clock.seconds() + max(0.0, timeout)
@@ -176,7 +179,13 @@ def drain(site: Any, clock: Any, timeout: float) -> Deferred[None]:
         for channel in channels:
             if late:
                 channel.transport.abortConnection()
-            elif not channel.requests and not getattr(channel, "_draining", False):
+                continue
+            if not getattr(channel, "_drain_told", False):
+                channel._drain_told = True
+                close_after_response = getattr(channel, "close_after_response", None)
+                if close_after_response is not None:
+                    close_after_response()
+            if not channel.requests and not getattr(channel, "_draining", False):
                 channel._draining = True
                 channel.transport.loseConnection()
         if late:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
+import sys
 from typing import Any
 
 from twisted.internet.task import Clock
@@ -24,7 +26,9 @@ from s4d.features import buckets as fb
 from s4d.features import lifecycle as fl
 from s4d.service import compaction_service, lifecycle_service, scrub_service
 from s4d.store import stats
+from s4d.store.compaction import EXIT_SERVER_RUNS
 from s4d.store.listing import list_objects
+from s4d.util.duties import DutyLock, duty_holder
 from s4d.util.periodic import PeriodicService
 from s4d.util.threads import InlineRunner
 from tests.store.helpers import create_bucket, delete, open_store, put
@@ -187,7 +191,49 @@ class LifecycleServiceTests(SynchronousTestCase):
         self.assertIsNone(lifecycle_service(config, self.engine, self.clock))
 
 
+def cli_run(*argv: str) -> tuple[int, str]:
+    """Run an ``s4d`` subcommand in this process: its status and what it printed."""
+    args = cli.build_parser().parse_args(list(argv))
+    out = io.StringIO()
+    status = args.run(args, out)
+    return status, out.getvalue()
+
+
 class CommandTests(SynchronousTestCase):
+    def test_compact_refuses_while_a_server_holds_the_duties(self) -> None:
+        """``s4d compact`` takes the duty lock: while another holder has it, nothing changes."""
+        path = self.mktemp()
+        store = open_store(self, path, segment_size=32 << 10, chunk_size=8 << 10)
+        create_bucket(store, "b")
+        for i in range(10):
+            put(store, "b", f"k{i}", bytes([i]) * 20_000)
+        for i in range(8):
+            delete(store, "b", f"k{i}")
+        store.close()
+        segments = os.path.join(path, "segments")
+        before = sorted(os.listdir(segments))
+        server = DutyLock(path)  # a server's hold (flock conflicts across open files)
+        self.assertTrue(server.try_acquire())
+        self.addCleanup(server.release)
+        errors = io.StringIO()
+        self.patch(sys, "stderr", errors)
+        status, text = cli_run("compact", path, "--threshold", "0.5")
+        self.assertEqual((status, text), (EXIT_SERVER_RUNS, ""))
+        self.assertIn(f"a running server (pid {os.getpid()}) holds the background duties",
+                      errors.getvalue())  # fmt: skip
+        self.assertEqual(sorted(os.listdir(segments)), before)
+        # a dry run changes nothing and needs no lock
+        status, text = cli_run("compact", path, "--dry-run", "--threshold", "0.5")
+        self.assertEqual(status, 0, text)
+        self.assertIn("dry run: would compact", text)
+        # the server gone (its lock released, its pid still in the file): compaction runs
+        server.release()
+        status, text = cli_run("compact", path, "--threshold", "0.5")
+        self.assertEqual(status, 0, text)
+        self.assertIn("compacted", text)
+        self.assertNotEqual(sorted(os.listdir(segments)), before)
+        self.assertIsNone(duty_holder(path))  # and the command let the lock go
+
     def test_stats_compact_scrub(self) -> None:
         path = self.mktemp()
         store = open_store(self, path, segment_size=32 << 10, chunk_size=8 << 10)

@@ -24,6 +24,7 @@ from s4d.service import DUTY_RETRY, DutyHolder
 from s4d.util.connboard import ConnectionBoard, board_path
 from s4d.util.duties import DutyLock, duty_holder
 from s4d.workers import MAX_RESTART_DELAY, WorkerPool, drain
+from tests.s3.memory import MemoryS3
 
 
 class _Duty(service.Service):
@@ -120,6 +121,10 @@ class _Channel:
     def __init__(self, busy: bool) -> None:
         self.requests = [object()] if busy else []
         self.transport: _Transport | None = _Transport()
+        self.told = 0
+
+    def close_after_response(self) -> None:
+        self.told += 1
 
 
 class _Site:
@@ -145,6 +150,8 @@ class DrainTests(SynchronousTestCase):
         site.channels.discard(busy)
         clock.advance(0.1)
         self.successResultOf(done)
+        # each channel was told once to close after its answer
+        self.assertEqual((idle.told, busy.told), (1, 1))
 
     def test_cut_off_after_the_timeout(self) -> None:
         clock = Clock()
@@ -155,6 +162,60 @@ class DrainTests(SynchronousTestCase):
         clock.advance(0.2)
         assert busy.transport is not None
         self.assertTrue(busy.transport.aborted)
+        self.successResultOf(done)
+
+
+class DrainOverHttpTests(SynchronousTestCase):
+    """Draining the real S3 site in memory: what the clients see on the wire."""
+
+    def setUp(self) -> None:
+        self.s3 = MemoryS3()
+        self.addCleanup(self.s3.close)
+        self.assertEqual(self.s3.request("PUT", "/bkt", close=True).status, 200)
+
+    def put_head(self, key: str, length: int) -> bytes:
+        return self.s3.head_block(
+            "PUT", f"/bkt/{key}", {"content-length": str(length)}, "UNSIGNED-PAYLOAD"
+        )
+
+    def test_answers_in_flight_say_connection_close(self) -> None:
+        site, clock = self.s3.site, self.s3.clock
+        uploading = self.s3.connect()
+        uploading.send(self.put_head("in-flight", 10) + b"12345")
+        idle = self.s3.connect()
+        idle.send(self.s3.head_block("GET", "/bkt/in-flight", sign=True))  # answered: 404
+        answered = idle.response()
+        assert answered is not None
+        self.assertEqual(answered.status, 404)
+        self.assertIsNone(answered.header("connection"))  # kept alive before the drain
+        done = drain(site, clock, 30)
+        self.assertTrue(idle.transport.disconnecting)  # between requests: closed at once
+        self.assertFalse(uploading.transport.disconnecting)
+        uploading.send(b"67890")
+        response = uploading.response()
+        assert response is not None
+        self.assertEqual((response.status, response.header("connection")), (200, "close"))
+        self.assertTrue(uploading.transport.disconnecting)  # closed once answered
+        for conn in (uploading, idle):
+            conn.close()
+        clock.advance(1)
+        self.successResultOf(done)
+
+    def test_a_request_arriving_during_the_drain_is_the_last(self) -> None:
+        """Its head comes in after the drain began (pipelined, or just sent): the answer
+        closes the connection too."""
+        site, clock = self.s3.site, self.s3.clock
+        conn = self.s3.connect()
+        conn.send(b"PUT /bkt/late HTTP/1.1\r\n")  # the request line only: in flight
+        done = drain(site, clock, 30)
+        head = self.put_head("late", 3)
+        conn.send(head[head.index(b"\r\n") + 2 :] + b"abc")
+        response = conn.response()
+        assert response is not None
+        self.assertEqual((response.status, response.header("connection")), (200, "close"))
+        self.assertTrue(conn.transport.disconnecting)
+        conn.close()
+        clock.advance(1)
         self.successResultOf(done)
 
 

@@ -49,7 +49,7 @@ log = Logger()
 #: Seconds between two publications of a process's figures.
 PUBLISH_INTERVAL = 1.0
 #: Format of the published files (a reader skips files of another format).
-FORMAT = 1
+FORMAT = 2
 
 
 class ServerInfo(NamedTuple):
@@ -138,6 +138,7 @@ class ProcessFigures:
     commit_batches: HistogramSnapshot = field(default_factory=lambda: _empty(BATCH_BOUNDS))
     commit_seconds: HistogramSnapshot = field(default_factory=lambda: _empty(SYNC_BOUNDS))
     fsync_seconds: HistogramSnapshot = field(default_factory=lambda: _empty(SYNC_BOUNDS))
+    durable_seconds: HistogramSnapshot = field(default_factory=lambda: _empty(SYNC_BOUNDS))
     totals: dict[str, int] = field(default_factory=dict)
     last_compaction: dict[str, Any] | None = None
     last_scrub: dict[str, Any] | None = None
@@ -153,6 +154,7 @@ class ProcessFigures:
             commit_batches=self.commit_batches.merged(other.commit_batches),
             commit_seconds=self.commit_seconds.merged(other.commit_seconds),
             fsync_seconds=self.fsync_seconds.merged(other.fsync_seconds),
+            durable_seconds=self.durable_seconds.merged(other.durable_seconds),
             last_compaction=_newer(self.last_compaction, other.last_compaction),
             last_scrub=_newer(self.last_scrub, other.last_scrub),
         )
@@ -180,6 +182,7 @@ class ProcessFigures:
             "commit_batches": self.commit_batches.to_json(),
             "commit_seconds": self.commit_seconds.to_json(),
             "fsync_seconds": self.fsync_seconds.to_json(),
+            "durable_seconds": self.durable_seconds.to_json(),
             "totals": self.totals,
             "last_compaction": self.last_compaction,
             "last_scrub": self.last_scrub,
@@ -206,6 +209,7 @@ class ProcessFigures:
             commit_batches=HistogramSnapshot.from_json(value["commit_batches"]),
             commit_seconds=HistogramSnapshot.from_json(value["commit_seconds"]),
             fsync_seconds=HistogramSnapshot.from_json(value["fsync_seconds"]),
+            durable_seconds=HistogramSnapshot.from_json(value["durable_seconds"]),
             totals={str(k): int(v) for k, v in value["totals"].items()},
             last_compaction=value.get("last_compaction"),
             last_scrub=value.get("last_scrub"),
@@ -270,6 +274,7 @@ class FiguresBoard:
             commit_batches=engine.commit_batches,
             commit_seconds=engine.commit_seconds,
             fsync_seconds=engine.fsync_seconds,
+            durable_seconds=engine.durable_seconds,
             totals=dict(engine.totals),
             last_compaction=engine.last_compaction,
             last_scrub=engine.last_scrub,

@@ -37,6 +37,7 @@ from twisted.web.resource import IResource
 from s4d.admin.figures import FiguresBoard, ProcessFigures, ServerInfo
 from s4d.admin.jsonapi import json_error
 from s4d.engine import AdminFacade, StoreOverview
+from s4d.util.duties import duty_holder
 from s4d.util.histogram import HistogramSnapshot
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -170,6 +171,10 @@ def families(
     yield build
     yield _gauge("s4d_start_time_seconds", "When the server started (epoch)", figures.started)
     yield _gauge("s4d_processes", "Server processes running and reporting", len(figures.live_pids))
+    yield _gauge(
+        "s4d_duties_pid", "The process running the background duties (0: none holds them now)",
+        duty_holder(info.data_dir) or 0,
+    )  # fmt: skip
     yield from _request_families(figures)
     yield _gauge("s4d_open_connections", "Client connections open", figures.connections)
     yield from _storage_families(overview)
@@ -258,6 +263,23 @@ def _commit_families(figures: ProcessFigures) -> Iterator[Metric]:
     )
     _histogram(fsyncs, [], figures.fsync_seconds)
     yield fsyncs
+    durable = HistogramMetricFamily(
+        "s4d_commit_durable_wait_seconds",
+        "From a group commit to its transaction being on disk (shared metadata sync)",
+    )
+    _histogram(durable, [], figures.durable_seconds)
+    yield durable
+    waits = CounterMetricFamily(
+        "s4d_commit_durability_waits",
+        "Waits for a committed transaction to be on disk, by what answered them: a metadata "
+        "sync of their own (synced), this process's earlier commit or sync (here), another "
+        "process's (elsewhere)",
+        labels=["answer"],
+    )
+    for answer in ("synced", "here", "elsewhere"):
+        key = "durability_synced" if answer == "synced" else f"durability_covered_{answer}"
+        waits.add_metric([answer], figures.totals.get(key, 0))
+    yield waits
 
 
 #: maintenance counters: (metric name without _total, total's key, help)

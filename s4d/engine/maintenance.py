@@ -57,6 +57,10 @@ class EngineFigures(NamedTuple):
     commit_seconds: HistogramSnapshot
     #: seconds per segment ``fdatasync``
     fsync_seconds: HistogramSnapshot
+    #: seconds from a group commit to its transaction being durable (shared durability)
+    durable_seconds: HistogramSnapshot
+    #: maintenance totals, and how waits for durable commits were answered
+    #: (``durability_synced``, ``durability_covered_here``, ``durability_covered_elsewhere``)
     totals: dict[str, int]
     #: the last compaction pass and scrub here: when (``at``, epoch seconds) and what it did
     last_compaction: dict[str, Any] | None
@@ -195,11 +199,18 @@ class MaintenanceFacade:
     def figures(self) -> EngineFigures:
         """This process's commit and sync figures and maintenance totals, now (no I/O)."""
         store = self._core.store
+        totals = asdict(self.totals)
+        shared = store.durability
+        if shared is not None:
+            totals["durability_synced"] = shared.syncs
+            totals["durability_covered_here"] = shared.covered_here
+            totals["durability_covered_elsewhere"] = shared.covered_elsewhere
         return EngineFigures(
             store.committer.batch_sizes.snapshot(),
             store.committer.commit_seconds.snapshot(),
             store.segments.fsync_seconds.snapshot(),
-            asdict(self.totals),
+            store.committer.durable_seconds.snapshot(),
+            totals,
             self.last_compaction,
             self.last_scrub,
         )

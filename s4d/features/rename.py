@@ -46,7 +46,7 @@ from s4d.errors import S3Error
 from s4d.features.lock import check_removable, now_ms
 from s4d.features.versions import MAX_KEY_BYTES, check_key, remove_version
 from s4d.store.model import NULL_VERSION, Bucket, ObjectVersion
-from s4d.store.schema import ENTRY_OBJECT, U16, U64
+from s4d.store.schema import ENTRY_OBJECT, U16, entry_id
 from s4d.store.txn import MetaTxn
 from s4d.store.views.namespace import dir_entry, entry_bound, split_key
 
@@ -269,7 +269,7 @@ def _rename_prefix(
     value = t.ns.detach(root, source_path)
     if value is None:
         raise S3Error("NoSuchKey", "No key starts with the source prefix.", Key=r.source)
-    moved_id = U64.unpack_from(value, 1)[0]
+    moved_id = entry_id(value)
     if bucket.object_lock:
         _check_movable(t, t.ns.objects_below(moved_id), r.bypass_governance)
     bound = entry_bound(value)
@@ -325,7 +325,7 @@ def _merge(
                     continue
                 if value[:1] != there[:1]:
                     raise S3Error("InternalError", "Namespace entries of different kinds collide.")
-                src_id, dst_id = U64.unpack_from(value, 1)[0], U64.unpack_from(there, 1)[0]
+                src_id, dst_id = entry_id(value), entry_id(there)
                 if value[:1] == ENTRY_OBJECT:
                     current = t.versions.current(dst_id)
                     if current is not None and not current.delete_marker:

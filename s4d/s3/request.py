@@ -399,6 +399,8 @@ class S3Channel(HTTPChannel):
     _body_bytes = 0
     _body_mark = 0
     _body_switches = 0
+    #: the server is stopping: every answer from now on closes the connection
+    closing = False
 
     def writeHeaders(self, version: bytes, code: bytes, reason: bytes, headers: Any) -> None:
         """Write the status line and headers, ``x-amz-*`` names in lower case as AWS does.
@@ -467,6 +469,28 @@ class S3Channel(HTTPChannel):
         _cancel(self._send_timer)
         self._send_timer = None
         super().connectionLost(reason)
+
+    def close_after_response(self) -> None:
+        """The server is stopping: answer with ``Connection: close`` and close after the answer.
+
+        Requests whose response has not started yet (in flight, or arriving
+        from now on: :meth:`checkPersistence`) carry the header; one already
+        being written cannot, but the connection closes after it all the same
+        (twisted.web closes a channel that is not ``persistent`` once its
+        request is done).
+        """
+        self.closing = True
+        self.persistent = False
+        for request in self.requests:
+            if not request.startedWriting:
+                request.responseHeaders.setRawHeaders(b"connection", [b"close"])
+
+    def checkPersistence(self, request: Any, version: bytes) -> bool:
+        """twisted.web's rule, and no keep-alive once the server is stopping."""
+        if self.closing:
+            request.responseHeaders.setRawHeaders(b"connection", [b"close"])
+            return False
+        return bool(super().checkPersistence(request, version))
 
     # -- the header block ------------------------------------------------------------------
 

@@ -57,6 +57,7 @@ from s4d.store.segments import SegmentFile
 from s4d.store.stats import render, store_stats
 from s4d.store.store import Store, StoreConfig
 from s4d.store.txn import MetaTxn
+from s4d.util.duties import DutyLock, duty_holder, duty_lock_path
 
 #: Default: released chunks are kept, and segments left alone, this long (seconds).
 DEFAULT_GRACE = 3600.0
@@ -515,20 +516,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
+#: the exit status when a running server holds the background duties (sysexits' EX_TEMPFAIL)
+EXIT_SERVER_RUNS = 75
+
+
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """Run one pass over ``args.data_dir``; 0 on success, 1 if damage was found."""
+    """Run one pass over ``args.data_dir``; 0 on success, 1 if damage was found.
+
+    A pass that changes anything first takes the duty lock
+    (:class:`s4d.util.duties.DutyLock`) without waiting, so it never runs beside
+    a server's own compaction: while a server holds the lock (whenever one
+    runs on the directory) the command changes nothing and exits with
+    :data:`EXIT_SERVER_RUNS`. The lock is a ``flock``, released when its
+    holder ends however it ends, so a server that is not running never stands
+    in the way. A dry run changes nothing and needs no lock.
+    """
     out = out if out is not None else sys.stdout
     if not os.path.isdir(os.path.join(args.data_dir, "meta")):
         print(f"s4d compact: {args.data_dir}: no data directory", file=out)
         return 1
-    store = Store(StoreConfig(args.data_dir))
+    duties = DutyLock(args.data_dir)
+    if not args.dry_run and not duties.try_acquire():
+        holder = duty_holder(args.data_dir)
+        print(
+            f"s4d compact: {args.data_dir}: a running server (pid {holder or 'unknown'}) holds "
+            f"the background duties ({duty_lock_path(args.data_dir)}) and compacts this data "
+            "directory itself; nothing was changed. Stop the server first, or ask it for a "
+            "pass: POST /api/admin/compaction/run",
+            file=sys.stderr,
+        )
+        return EXIT_SERVER_RUNS
     try:
-        report = Compactor(
-            store, threshold=args.threshold, dry_run=args.dry_run, grace=args.grace
-        ).run()
-        stats = store_stats(store)
+        store = Store(StoreConfig(args.data_dir))
+        try:
+            report = Compactor(
+                store, threshold=args.threshold, dry_run=args.dry_run, grace=args.grace
+            ).run()
+            stats = store_stats(store)
+        finally:
+            store.close()
     finally:
-        store.close()
+        duties.release()
     if args.json:
         json.dump(report.to_json(), out, indent=2)
         out.write("\n")

@@ -29,6 +29,13 @@ sync: one ``fdatasync`` serves every worker's transactions committed before it,
 and the syncs run outside LMDB's write lock, so the next batch's transaction
 (from any process) is not kept waiting behind them.
 
+Each process counts how its waits were answered (the metrics show them,
+``docs/operations.rst``): by a sync it ran itself (:attr:`SharedDurability.syncs`),
+by what it already knew from its own commits and syncs
+(:attr:`~SharedDurability.covered_here`), or by another process's commit or
+sync (:attr:`~SharedDurability.covered_elsewhere`): the last is the sharing
+across processes at work.
+
 The id recorded is only ever one the recorder knows durable: its own
 transaction after its own sync, or ``T - 1`` after its commit of ``T`` (the
 commit's page sync covered ``T - 1``'s meta page: LMDB writes it before it lets
@@ -83,9 +90,13 @@ class SharedDurability:
         self._local = threading.Lock()
         #: highest id this process knows durable (read without the lock by its own threads)
         self.known = 0
-        #: explicit syncs this process ran, and waits a sync by another answered
+        #: highest id this process made durable itself (a commit of its own, or a sync)
+        self._own = 0
+        #: explicit syncs this process ran; waits answered without one, by this process's
+        #: own commits and syncs, and by another process's commit or sync
         self.syncs = 0
-        self.shared = 0
+        self.covered_here = 0
+        self.covered_elsewhere = 0
         try:
             fcntl.flock(self._users, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -94,6 +105,17 @@ class SharedDurability:
             with self._locked():
                 os.pwrite(self._fd, _TXNID.pack(0), 0)
         fcntl.flock(self._users, fcntl.LOCK_SH)
+
+    @property
+    def shared(self) -> int:
+        """Waits answered without a sync of their own."""
+        return self.covered_here + self.covered_elsewhere
+
+    def _count_covered(self, txnid: int) -> None:
+        if self._own >= txnid:
+            self.covered_here += 1
+        else:
+            self.covered_elsewhere += 1
 
     def close(self) -> None:
         """Let go of both files (and of this process's share of the users lock)."""
@@ -128,18 +150,19 @@ class SharedDurability:
         Returns whether this call ran the sync itself.
         """
         if self.known >= txnid or self._committed_after(txnid):
-            self.shared += 1
+            self._count_covered(txnid)
             return False
         with self._local, self._locked():
             recorded = self._read()
             if recorded > self.known:
                 self.known = recorded
             if self.known >= txnid or self._committed_after(txnid):
-                self.shared += 1
+                self._count_covered(txnid)
                 return False
             self._sync()
             os.pwrite(self._fd, _TXNID.pack(txnid), 0)
             self.known = max(self.known, txnid)
+            self._own = max(self._own, txnid)
             self.syncs += 1
             return True
 
@@ -151,6 +174,8 @@ class SharedDurability:
         next).
         """
         below = txnid - 1
+        if below > self._own:
+            self._own = below
         if below <= self.known:
             return
         self.known = below

@@ -71,6 +71,7 @@ from s4d.store.schema import (
     U64,
     UPLOAD_ID_LENGTH,
     UPLOAD_INDEX,
+    entry_id,
     read_schema_version,
     u64,
     upload_key,
@@ -85,6 +86,8 @@ from s4d.store.views.namespace import path_kind, split_key
 MAX_KEYS_PER_PROBLEM = 20
 #: Longest object key S3 allows, in UTF-8 bytes.
 MAX_KEY_BYTES = 1024
+#: Lengths of an object entry's value: the kind and 1 to 8 bytes of id (8 before schema 4).
+OBJECT_ENTRY_SIZES = tuple(range(2, 10))
 
 # Problem kinds (damage or inconsistency: the data directory is not clean).
 BAD_BUCKET = "bad-bucket"
@@ -487,11 +490,11 @@ class _Checker:
                 key = path + name
                 shown = key.decode("utf-8", "replace")
                 kind = v[:1]
-                sizes = (9,) if kind == ENTRY_OBJECT else (9, 11)
+                sizes = OBJECT_ENTRY_SIZES if kind == ENTRY_OBJECT else (9, 11)
                 if kind not in (ENTRY_DIR, ENTRY_CONT, ENTRY_OBJECT) or len(v) not in sizes:
                     report(BAD_ENTRY, f"entry {shown!r} has a malformed value", bucket=bucket.name)
                     continue
-                ident = U64.unpack_from(v, 1)[0]
+                ident = entry_id(v)
                 if kind == ENTRY_OBJECT:
                     if len(key) > limit:
                         report(
@@ -653,9 +656,9 @@ class _Checker:
             if dir_id not in self.seen_dirs:
                 stray_dirs[dir_id] += 1
             if len(v) in (9, 11) and v[:1] in (ENTRY_DIR, ENTRY_CONT):
-                self.max_ids[b"dir"] = max(self.max_ids[b"dir"], U64.unpack_from(v, 1)[0])
-            elif len(v) == 9:
-                self.max_ids[b"object"] = max(self.max_ids[b"object"], U64.unpack_from(v, 1)[0])
+                self.max_ids[b"dir"] = max(self.max_ids[b"dir"], entry_id(v))
+            elif v[:1] == ENTRY_OBJECT and len(v) in OBJECT_ENTRY_SIZES:
+                self.max_ids[b"object"] = max(self.max_ids[b"object"], entry_id(v))
         for dir_id, n in sorted(stray_dirs.items()):
             self.problem(
                 UNREACHABLE_ENTRY,

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from s4d.store.model import Bucket, KeysPage, ListEntry, ListResult, ObjectVersion
-from s4d.store.schema import ENTRY_DIR, ENTRY_OBJECT, U64, u64
+from s4d.store.schema import ENTRY_DIR, ENTRY_OBJECT, entry_id, u64
 from s4d.store.txn import MetaTxn
 from s4d.store.views.namespace import split_key, split_name
 
@@ -116,7 +116,7 @@ def _frame(
         name = k[8:]
         if name_prefix and not name.startswith(name_prefix):
             return
-        ident = U64.unpack_from(v, 1)[0]
+        ident = entry_id(v)
         kind = v[:1]
         if kind == ENTRY_OBJECT:
             if bound is None or name != bound:

@@ -5,7 +5,7 @@ database   key                                             value
 ========== =============================================== ===========================
 buckets    bucket name (UTF-8)                             codec: :class:`model.Bucket`
 ns         dir id (8, BE) + entry name (UTF-8 bytes)       b"D"|b"C"+dir id[+bound (2)]
-                                                           | b"O"+obj id
+                                                           | b"O"+obj id (1-8, BE)
 versions   object id (8) + inverted seq (8)                :mod:`version_record` (binary,
                                                            or codec JSON before v3)
 chunks     BLAKE3 digest (32)                              :data:`CHUNK` struct
@@ -46,6 +46,12 @@ limit against the bound instead of visiting every key; an entry without a
 bound (written before bounds existed) is measured by a walk once, when it is
 renamed. :func:`s4d.store.views.namespace.entry_bound` reads it.
 
+An object entry holds its object id big-endian in as few bytes as it needs
+(:func:`object_entry`: 3 bytes for the first 16 million objects); before
+schema version 4 it was always 8 bytes, which is the same form for an id that
+needs them all, so :func:`entry_id` reads either. Directory and continuation
+entries keep their 8-byte id, which the length bound follows.
+
 Multipart uploads are indexed so that a cursor walks one bucket's uploads in
 (key, upload id) order, which is ListMultipartUploads' order. A key shorter than
 :data:`UPLOAD_KEY_PIECE` bytes is stored whole, followed by ``b"\\0"`` (which
@@ -83,7 +89,11 @@ Version 3 writes version records in the binary form of
 object's bytes inline; version 2 wrote them all as codec JSON (tag ``0x01``).
 Both forms are read, so the upgrade to 3 rewrites nothing (a record takes the
 binary form when it is next written); the stamp is what keeps an older s4d,
-which would misread binary records, from opening the directory.
+which would misread binary records, from opening the directory. Version 4
+writes object entries in ``ns`` with their id in as few bytes as it needs
+(:func:`object_entry`); version 3 always wrote 8. Both read alike
+(:func:`entry_id`), so the upgrade to 4 rewrites nothing either: old entries
+keep their 8 bytes until their key is written again.
 """
 
 from __future__ import annotations
@@ -112,7 +122,7 @@ DATABASES = (
     b"damaged",
 )
 #: The schema version this code writes (see :func:`upgrade`); stored in ``config``.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: The ``config`` key holding the schema version (ASCII decimal).
 SCHEMA_KEY = b"schema"
 
@@ -138,6 +148,21 @@ NAME_PIECE = 400
 def u64(n: int) -> bytes:
     """Big-endian 8-byte encoding (sorts like the number)."""
     return U64.pack(n)
+
+
+def object_entry(object_id: int) -> bytes:
+    """The ``ns`` value of an object entry: the kind, then the id in as few big-endian bytes
+    as it needs (at least one, at most eight: the form before schema version 4)."""
+    return ENTRY_OBJECT + object_id.to_bytes(max(1, (object_id.bit_length() + 7) // 8), "big")
+
+
+def entry_id(value: bytes) -> int:
+    """The id an ``ns`` entry's value points at, whatever its kind and form.
+
+    A directory or continuation holds 8 bytes of id (then maybe a length
+    bound); an object entry 1 to 8 bytes, and nothing after them.
+    """
+    return int.from_bytes(value[1:9], "big")
 
 
 def version_key(object_id: int, seq: int) -> bytes:
@@ -229,11 +254,17 @@ def _upgrade_2_to_3(txn: lmdb.Transaction[bytes], handles: dict[bytes, lmdb._Dat
     """Version 2 to 3: version records may be binary (and hold bytes); JSON ones stay readable."""
 
 
+def _upgrade_3_to_4(txn: lmdb.Transaction[bytes], handles: dict[bytes, lmdb._Database]) -> None:
+    """Version 3 to 4: object entries hold short ids (:func:`object_entry`); 8-byte ones stay
+    readable."""
+
+
 #: ``UPGRADES[n]`` turns a schema version ``n`` directory into version ``n + 1``.
 UPGRADES: dict[int, Callable[[lmdb.Transaction[bytes], dict[bytes, lmdb._Database]], None]] = {
     0: _upgrade_0_to_1,
     1: _upgrade_1_to_2,
     2: _upgrade_2_to_3,
+    3: _upgrade_3_to_4,
 }
 
 

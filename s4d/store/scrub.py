@@ -29,7 +29,7 @@ from s4d.store.chunks import decode_payload, digest_of
 from s4d.store.clock import Clock
 from s4d.store.eventlog import EventLog
 from s4d.store.model import ChunkLocation, ChunkRef
-from s4d.store.schema import CHUNK, ENTRY_OBJECT, U64, u64
+from s4d.store.schema import CHUNK, ENTRY_OBJECT, entry_id, u64
 from s4d.store.segments import Location
 from s4d.store.store import Store, StoreConfig
 from s4d.store.txn import MetaTxn
@@ -112,7 +112,7 @@ def keys_using(
             dir_id, prefix = stack.pop()
             for name, value in t.ns.entries(dir_id, 1 << 30):
                 if value[:1] == ENTRY_OBJECT:
-                    object_id = U64.unpack_from(value, 1)[0]
+                    object_id = entry_id(value)
                     key = (prefix + name).decode("utf-8", "replace")
                     if not versions.set_range(u64(object_id)):
                         continue
@@ -125,7 +125,7 @@ def keys_using(
                             label += f" (version {version.version_id})"
                         note(version.chunks, label)
                 else:
-                    stack.append((U64.unpack_from(value, 1)[0], prefix + name))
+                    stack.append((entry_id(value), prefix + name))
     for upload in t.multipart.all_uploads():
         for part in t.multipart.parts(upload.upload_id):
             note(part.chunks, f"upload {upload.upload_id} part {part.number}")

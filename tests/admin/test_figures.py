@@ -47,6 +47,7 @@ def engine_figures(batches: int = 0, compaction_at: float | None = None) -> Engi
         commits.snapshot(),
         HistogramSnapshot.empty(SYNC_BOUNDS),
         HistogramSnapshot.empty(SYNC_BOUNDS),
+        HistogramSnapshot.empty(SYNC_BOUNDS),
         {"compaction_passes": 1 if compaction_at else 0},
         last,
         None,

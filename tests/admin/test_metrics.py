@@ -15,6 +15,7 @@ import os
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.trial.unittest import SynchronousTestCase
 
+from s4d.util.duties import DutyLock
 from tests.admin.support import OpsServer
 from tests.s3.memory import key_path
 
@@ -165,6 +166,28 @@ class StorageFiguresTests(MetricsTestCase):
         self.assertEqual(value(samples, "s4d_scrub_passes_total"), 1)
         self.assertIn(("s4d_scrub_last_run_timestamp_seconds", ()), samples)
         self.assertEqual(value(samples, "s4d_compaction_passes_total"), 0)
+
+
+class DutiesTests(MetricsTestCase):
+    def test_the_duty_holder(self) -> None:
+        """``s4d_duties_pid``: 0 while nobody holds the duty lock, then its holder's pid."""
+        self.assertEqual(value(self.scrape(), "s4d_duties_pid"), 0)
+        lock = DutyLock(self.server.s3.data_dir)
+        self.assertTrue(lock.try_acquire())
+        self.addCleanup(lock.release)
+        self.assertEqual(value(self.scrape(), "s4d_duties_pid"), os.getpid())
+        lock.release()
+        self.assertEqual(value(self.scrape(), "s4d_duties_pid"), 0)
+
+    def test_durability_families_without_shared_durability(self) -> None:
+        """fsync is off in memory: the families are there, and empty."""
+        self.assertEqual(self.s3.request("PUT", "/bkt").status, 200)
+        samples = self.scrape()
+        for answer in ("synced", "here", "elsewhere"):
+            self.assertEqual(
+                samples[("s4d_commit_durability_waits_total", (("answer", answer),))], 0
+            )
+        self.assertEqual(samples[("s4d_commit_durable_wait_seconds_count", ())], 0)
 
 
 class TokenTests(MetricsTestCase):

@@ -27,6 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from s4d.bench.s3 import Client
 from s4d.config import available_cores
+from s4d.util.duties import duty_holder
 from tests.clients.harness import ServerTestCase, boto3_client, payload
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -187,7 +188,7 @@ class TokenMetricsTests(OpsTestCase):
 
 
 class TwoWorkersMetricsTests(OpsTestCase):
-    server_env = {"S4_WORKERS": "2"}
+    server_env = {"S4_WORKERS": "2", "S4_FSYNC": "true"}
 
     def test_every_scrape_shows_the_whole_server(self) -> None:
         assert self.server is not None
@@ -248,6 +249,18 @@ class TwoWorkersMetricsTests(OpsTestCase):
             self.assertEqual(value(samples, "s4d_objects"), count)
             batches = value(samples, "s4d_commit_batch_operations_sum")
             self.assertGreaterEqual(batches, count + 1)  # every PUT and the bucket, in some batch
+            # the background duties run in one of the two processes
+            holder = value(samples, "s4d_duties_pid")
+            self.assertEqual(holder, duty_holder(server.data_dir))
+            self.assertIn(f"{int(holder)}.json", os.listdir(figures_dir))
+            # every committed transaction waited until durable; some wait synced
+            transactions = value(samples, "s4d_commit_duration_seconds_count")
+            self.assertEqual(value(samples, "s4d_commit_durable_wait_seconds_count"), transactions)
+            waits = "s4d_commit_durability_waits_total"
+            self.assertGreater(value(samples, waits, answer="synced"), 0)
+            answered = sum(value(samples, waits, answer=a) for a in ("synced", "here", "elsewhere"))
+            self.assertGreater(answered, 0)
+            self.assertLessEqual(answered, transactions)
 
 
 class AdminApiTests(OpsTestCase):

@@ -13,6 +13,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +24,7 @@ from s4d.auth.sigv4 import sign_request
 from s4d.bench.s3 import UNSIGNED, Client
 from s4d.config import available_cores
 from s4d.util.duties import duty_holder
-from tests.clients.harness import ServerProcess, ServerTestCase, payload, sha256
+from tests.clients.harness import REPO_ROOT, ServerProcess, ServerTestCase, payload, sha256
 from tests.clients.test_workers import alive, worker_pids
 
 
@@ -326,6 +328,37 @@ class DutyMoveTests(PoolCase):
                       self.server.log(self.log_mark))  # fmt: skip
 
 
+class OfflineCompactionTests(PoolCase):
+    """``s4d compact`` refuses to run beside a live server, which holds the duty lock."""
+
+    server_env = {"S4_WORKERS": "2"}
+
+    def compact(self) -> subprocess.CompletedProcess[str]:
+        assert self.server is not None
+        return subprocess.run(
+            [sys.executable, "-m", "s4d.cli", "compact", self.server.data_dir, "--json"],
+            capture_output=True, text=True, timeout=120,
+            env={**os.environ, "PYTHONPATH": REPO_ROOT},
+        )  # fmt: skip
+
+    def test_refused_while_the_server_runs(self) -> None:
+        assert self.server is not None
+        holder = wait_for(lambda: duty_holder(self.server.data_dir), 30, "a duty holder")  # type: ignore[union-attr]
+        done = self.compact()
+        self.assertEqual(done.returncode, 75, done.stderr)
+        self.assertIn(f"a running server (pid {holder}) holds the background duties", done.stderr)
+        self.assertEqual(done.stdout, "")
+        self.assertEqual(duty_holder(self.server.data_dir), holder)  # the server keeps them
+        assert self.server.process is not None
+        workers = self.workers()
+        self.server.process.send_signal(signal.SIGTERM)
+        self.assertIn(self.server.process.wait(30), (0, -signal.SIGTERM))
+        wait_for(lambda: not alive(workers), 10, "the worker to exit")
+        done = self.compact()
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn('"compacted"', done.stdout)
+
+
 class MainKillTests(PoolCase):
     """SIGKILL of the main process: the workers go too, and the port is free at once."""
 
@@ -386,6 +419,12 @@ class SigtermDrainTests(PoolCase):
             response.begin()
             response.read()
             self.assertEqual((who, response.status), (who, 200))
+            # the answer tells the client not to reuse the connection, which then closes
+            self.assertEqual((who, response.getheader("Connection")), (who, "close"))
+            self.assertTrue(response.will_close, who)
+            assert c.sock is not None
+            c.sock.settimeout(10)
+            self.assertEqual((who, c.sock.recv(1)), (who, b""))
         assert server.process is not None
         # twistd ends by the signal that stopped it, after a clean shutdown
         self.assertIn(server.process.wait(30), (0, -signal.SIGTERM))

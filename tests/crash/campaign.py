@@ -5,15 +5,18 @@ and its checks; :func:`run_campaign` runs the rounds, the same for every one:
 
 1. start a real ``twistd -n s4`` (:class:`~s4d.bench.workload.ServerGroup`:
    :data:`SERVER_ENV`, fsync on, small segments, compaction every second with
-   no grace, the scrubber every two seconds) on the campaign's data directory,
-   one process or, in every odd round, ``S4_WORKERS=2``; in round 0 the
-   campaign sets up its bucket (:meth:`Campaign.set_up`);
+   no grace, the scrubber every two seconds; a campaign may change them:
+   :attr:`Campaign.server_env`) on the campaign's data directory, one process
+   or, in every odd round, ``S4_WORKERS=2`` (or the campaign's
+   :attr:`Campaign.processes` in every round); in round 0 the campaign sets up
+   its bucket (:meth:`Campaign.set_up`);
 2. the campaign checks every acknowledged effect against its models
    (:meth:`Campaign.verify`): the state the previous kill left, recovered. Any
    problem fails the round, with the server log's tail;
 3. after the last round's check the loop ends here; otherwise the campaign's
-   load threads start (:meth:`Campaign.worker`, one per model) and run for a
-   random while;
+   load threads start (:meth:`Campaign.worker`, one per model), the campaign
+   may wait until the load has reached where it must (:meth:`Campaign.under_load`),
+   and they run for a random while;
 4. no server process died (at least, or exactly, as many as started), then
    the whole process group gets SIGKILL (:meth:`Campaign.after_kill` notes
    the moment), the threads are joined (none hangs, none failed) and the
@@ -118,6 +121,10 @@ class Campaign:
     exact_processes = False
     #: the Counter attributes of a load thread that add up over the run
     counted: tuple[str, ...] = ("acked", "errors")
+    #: ``S4_WORKERS`` of every round (None: one process, and two in every odd round)
+    processes: int | None = None
+    #: settings over :data:`SERVER_ENV` for this campaign's server
+    server_env: dict[str, str] = {}
 
     def __init__(self, models: Iterable[Any]) -> None:
         self.models = list(models)
@@ -143,6 +150,12 @@ class Campaign:
     ) -> Any:
         """The load thread of ``model``, not started (with ``name``, ``failure``, ``wrong``)."""
         raise NotImplementedError
+
+    def under_load(
+        self, case: SynchronousTestCase, server: ServerGroup, processes: int, where: str
+    ) -> None:
+        """Called once the load threads run, before the random wait that ends in the kill
+        (to wait until the load reaches what the campaign is about; fail ``case`` if not)."""
 
     def after_kill(self) -> None:
         """Called right after the SIGKILL, before the threads are joined."""
@@ -206,9 +219,10 @@ def run_campaign(
         return "--- server log (tail) ---\n" + server.log_tail(8000)
 
     for round_no in range(rounds + 1):
-        workers_n = 2 if round_no % 2 else 1
+        workers_n = campaign.processes or (2 if round_no % 2 else 1)
         where = f"seed {seed}, round {round_no}, S4_WORKERS={workers_n}"
-        server = ServerGroup(data_dir, log_path, {**SERVER_ENV, "S4_WORKERS": str(workers_n)})
+        env = {**SERVER_ENV, **campaign.server_env, "S4_WORKERS": str(workers_n)}
+        server = ServerGroup(data_dir, log_path, env)
         server.start()
         client = server.client()
         if round_no == 0:
@@ -228,6 +242,7 @@ def run_campaign(
         ]
         for t in threads:
             t.start()
+        campaign.under_load(case, server, workers_n, where)
         time.sleep(rng.uniform(*campaign.load_seconds))
         # No server process died.
         if campaign.exact_processes:

@@ -213,6 +213,20 @@ class SharedDurabilityTests(SynchronousTestCase):
         self.assertFalse(shared.wait(8))
         self.assertEqual(self.syncs, ["a"])
 
+    def test_how_waits_were_answered_is_counted(self) -> None:
+        first, second = self.open("a"), self.open("b")
+        self.assertTrue(first.wait(10))  # a sync of its own
+        self.assertFalse(first.wait(9))  # its own sync covered it
+        first.committed(13)  # its own commit covers 12
+        self.assertFalse(first.wait(12))
+        self.assertFalse(second.wait(8))  # the first's sync covered it
+        second.committed(15)
+        self.assertFalse(first.wait(14))  # the second's commit covered it
+        self.assertEqual(
+            (first.syncs, first.covered_here, first.covered_elsewhere, first.shared), (1, 2, 1, 3)
+        )
+        self.assertEqual((second.syncs, second.covered_here, second.covered_elsewhere), (0, 0, 1))
+
     def test_first_opener_forgets_a_stale_record(self) -> None:
         with open(os.path.join(self.dir, durability.LOCK_NAME), "wb") as f:
             f.write((1000).to_bytes(8, "little"))

@@ -16,7 +16,7 @@ import os
 import lmdb
 from twisted.trial.unittest import SynchronousTestCase
 
-from s4d.store import codec, fsck
+from s4d.store import codec, fsck, listing
 from s4d.store.model import NULL_VERSION, Bucket, ObjectVersion
 from s4d.store.schema import (
     DATABASES,
@@ -25,6 +25,8 @@ from s4d.store.schema import (
     SCHEMA_VERSION,
     U64,
     SchemaTooNew,
+    entry_id,
+    object_entry,
     u64,
     version_key,
 )
@@ -58,6 +60,17 @@ def write_environment(data_dir: str, schema: bytes | None) -> None:
                 txn.put(counter, U64.pack(1), db=dbs[b"counters"])
             if schema is not None:
                 txn.put(SCHEMA_KEY, schema, db=dbs[b"config"])
+    finally:
+        env.close()
+
+
+def ns_values(data_dir: str) -> dict[bytes, bytes]:
+    """Every ``ns`` entry: key (dir id + name) -> stored value."""
+    env = lmdb.open(os.path.join(data_dir, "meta"), max_dbs=len(DATABASES) + 4, readonly=True)
+    try:
+        with env.begin() as txn:
+            db = env.open_db(b"ns", txn=txn, create=False)
+            return {bytes(k): bytes(v) for k, v in txn.cursor(db=db)}
     finally:
         env.close()
 
@@ -135,6 +148,37 @@ class SchemaTests(SynchronousTestCase):
         again = self.open()
         with again.read() as t:
             self.assertEqual(t.iam.root_id(), root)  # assigned once
+
+    def test_version_3_object_entries_still_read(self) -> None:
+        """Version 3 wrote 8-byte object ids in ``ns``; version 4 writes short ones. An old
+        entry reads, renames and lists as before and is not rewritten; new ones are short."""
+        write_environment(self.path, schema=b"3")
+        store = self.open()
+        self.assertEqual((store.dbs.upgraded_from, store.dbs.schema_version), (3, SCHEMA_VERSION))
+        self.assertEqual(get(store, "old", "k"), b"")
+        put(store, "old", "k2", b"new")
+        with store.read() as t:
+            page = listing.list_objects(t, t.buckets.require("old"))
+        self.assertEqual([e.key for e in page.entries], ["k", "k2"])
+        self.assertEqual((get(store, "old", "k"), get(store, "old", "k2")), (b"", b"new"))
+        store.close()
+        values = ns_values(self.path)
+        self.assertEqual(values[u64(1) + b"k"], ENTRY_OBJECT + u64(1))  # untouched: 9 bytes
+        self.assertEqual(values[u64(1) + b"k2"], ENTRY_OBJECT + b"\x02")  # object id 2: 2 bytes
+        report = fsck.check(self.path)
+        self.assertEqual((report.problems, report.warnings), ([], []))
+
+    def test_object_entries(self) -> None:
+        """Short big-endian ids; an id that needs eight bytes is the pre-4 form itself."""
+        for object_id, length in ((0, 2), (1, 2), (255, 2), (256, 3), (1 << 24, 5),
+                                  ((1 << 64) - 1, 9)):  # fmt: skip
+            value = object_entry(object_id)
+            self.assertEqual((len(value), value[:1], entry_id(value)),
+                             (length, ENTRY_OBJECT, object_id))  # fmt: skip
+        self.assertEqual(object_entry((1 << 64) - 1), ENTRY_OBJECT + u64((1 << 64) - 1))
+        self.assertEqual(entry_id(ENTRY_OBJECT + u64(1234567)), 1234567)  # the old form
+        # a directory entry: its 8-byte id, then maybe a length bound that is not part of it
+        self.assertEqual(entry_id(b"D" + u64(77) + b"\x01\x00"), 77)
 
     def test_newer_version_is_refused(self) -> None:
         """A directory from a newer s4d is refused with a clear error and left untouched."""

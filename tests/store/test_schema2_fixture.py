@@ -4,7 +4,7 @@ Strategy: ``fixtures/schema2.tar.gz`` was written by the s4d of commit 61a1f09
 (see ``fixtures/make_schema2.py``): every version record is codec JSON and every
 object, however small, is a chunk in a segment. The tests unpack it, serve it
 with today's code through :class:`~tests.s3.memory.MemoryS3` (real handlers,
-engine and store), and check that the upgrade stamps schema 3 without rewriting
+engine and store), and check that the upgrade stamps the current schema without rewriting
 a record, that fsck finds nothing wrong, that every object reads back with its
 bytes, ETag, metadata, tags, checksum and versions, and that new writes (inline
 records, deduplication against old chunks, copies of old objects) mix with the
@@ -23,7 +23,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from s4d.store import fsck
 from s4d.store.chunks import digest_of
-from s4d.store.schema import SCHEMA_VERSION
+from s4d.store.schema import ENTRY_OBJECT, SCHEMA_VERSION
 from s4d.store.version_record import FORMAT_BINARY
 from tests.s3.memory import MemoryS3
 from tests.store.fixtures.make_schema2 import OBJECTS, body
@@ -128,6 +128,11 @@ class Schema2FixtureTests(SynchronousTestCase):
             )
             self.assertEqual(got.status, 200, got.body)
         self.assertEqual(sorted(set(record_formats(self.s3.store.env))), [0x01, FORMAT_BINARY])
+        # object entries: the old ones keep their 8-byte ids, the new keys' are short
+        with self.s3.store.read() as t:
+            lengths = {len(v) for _k, v in t.ns.cursor() if bytes(v[:1]) == ENTRY_OBJECT}
+        self.assertIn(9, lengths)
+        self.assertTrue(any(n < 9 for n in lengths), lengths)
         self.assertEqual(
             (self.refs("small/a", 100), self.refs("dup", 2048), self.refs("small/b", 1000)),
             (0, 3, 2),

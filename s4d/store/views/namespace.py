@@ -11,7 +11,16 @@ from collections.abc import Iterator
 import lmdb
 
 from s4d.store.model import Bucket
-from s4d.store.schema import ENTRY_CONT, ENTRY_DIR, ENTRY_OBJECT, NAME_PIECE, U16, U64, u64
+from s4d.store.schema import (
+    ENTRY_CONT,
+    ENTRY_DIR,
+    ENTRY_OBJECT,
+    NAME_PIECE,
+    U16,
+    entry_id,
+    object_entry,
+    u64,
+)
 from s4d.store.views.base import View
 from s4d.store.views.counters import CountersView
 
@@ -81,7 +90,7 @@ class NamespaceView(View):
         raw = self.txn.get(u64(dir_id) + name, db=self.db)
         if raw is None:
             return None
-        return raw[:1], int(U64.unpack_from(raw, 1)[0])
+        return raw[:1], entry_id(raw)
 
     def resolve_dirs(self, root: int, dirs: list[bytes]) -> list[int] | None:
         """Ids of the directory chain ``root/dirs...``; None if any is missing.
@@ -111,7 +120,7 @@ class NamespaceView(View):
         """Point ``key`` at ``object_id``, creating directories as needed."""
         dirs, leaf = split_key(key)
         dir_id = self.make_dirs(bucket.root_dir, dirs, len(key))
-        self.txn.put(u64(dir_id) + leaf, ENTRY_OBJECT + u64(object_id), db=self.db)
+        self.txn.put(u64(dir_id) + leaf, object_entry(object_id), db=self.db)
 
     def make_dirs(self, root: int, dirs: list[bytes], length: int) -> int:
         """The id of directory ``root/dirs...``, creating what is missing.
@@ -131,7 +140,7 @@ class NamespaceView(View):
                 self.txn.put(k, dir_entry(path_kind(name), new_id, rest), db=self.db)
                 dir_id = new_id
                 continue
-            dir_id = int(U64.unpack_from(raw, 1)[0])
+            dir_id = entry_id(raw)
             bound = entry_bound(raw)
             if bound is not None and bound < rest:
                 self.txn.put(k, raw[:9] + U16.pack(rest), db=self.db)
@@ -230,9 +239,9 @@ class NamespaceView(View):
                 if not k.startswith(prefix):
                     break
                 if v[:1] == ENTRY_OBJECT:
-                    yield int(U64.unpack_from(v, 1)[0])
+                    yield entry_id(v)
                 else:
-                    stack.append(int(U64.unpack_from(v, 1)[0]))
+                    stack.append(entry_id(v))
 
     def longest_below(self, dir_id: int) -> int:
         """The length of the longest key below ``dir_id``, relative to it (0 if none).
@@ -255,5 +264,5 @@ class NamespaceView(View):
                 if v[:1] == ENTRY_OBJECT:
                     longest = max(longest, length)
                 else:
-                    stack.append((int(U64.unpack_from(v, 1)[0]), length))
+                    stack.append((entry_id(v), length))
         return longest
