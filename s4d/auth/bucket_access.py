@@ -31,6 +31,7 @@ from s4d.auth.access import (
 )
 from s4d.auth.acl import Acl
 from s4d.auth.policy import Effect, PolicyRequest
+from s4d.auth.principal import Principal
 from s4d.errors import S3Error
 
 POLICY = b"policy"
@@ -60,6 +61,10 @@ class UnreadablePolicy:
         if principal is not None and (principal.is_superuser or principal.user_id == self.owner):
             return None
         return Effect.DENY
+
+    def may_allow(self, action: str, principal: Principal | None) -> bool:
+        """Nobody but the owner and SuperUsers (decided before a policy is asked)."""
+        return False
 
 
 def encode_acl(acl: Acl) -> bytes:

@@ -24,6 +24,7 @@ from s4d.auth.access import (
     BucketAccess,
     Verdict,
     authorize,
+    decide_some_key,
     version_action,
 )
 from s4d.auth.credentials import IdentitySource
@@ -85,6 +86,9 @@ class StaticCredentials:
 
 #: Operations whose source (``x-amz-copy-source``) is read from a bucket too.
 COPY_OPERATIONS = frozenset({"CopyObject", "UploadPartCopy"})
+#: Operations on many keys, decided key by key by their handler: at header time the
+#: caller needs only to be possibly allowed on some key (:func:`decide_some_key`).
+PER_KEY_OPERATIONS = frozenset({"DeleteObjects"})
 
 
 class WireRequest(NamedTuple):
@@ -273,6 +277,10 @@ class S3Front:
             access,
             self._context(wire, principal, target.bucket, target.key, wire.params),
         )
+        if found.operation in PER_KEY_OPERATIONS:
+            if decide_some_key(request) is Verdict.DENY:
+                raise S3Error("AccessDenied")
+            return AccessGate(request, Verdict.ALLOW)
         gate = AccessGate(request, authorize(request))
         if found.operation in COPY_OPERATIONS:
             source = parse_copy_source_parts(wire.headers.get("x-amz-copy-source") or "")

@@ -249,11 +249,40 @@ class PolicyTests(AccessTestCase):
         self.assertEqual(error_code(raised.exception), "AccessDenied")
         deleted = owner.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "backup.tar"}]})
         self.assertEqual(deleted.get("Deleted", []), [])
+        errors = [(e["Key"], e["Code"]) for e in deleted["Errors"]]
+        self.assertEqual(errors, [("backup.tar", "AccessDenied")])
         body = owner.get_object(Bucket=bucket, Key="backup.tar")["Body"].read()
         self.assertEqual(body, b"precious")
         owner.put_object(Bucket=bucket, Key="more.tar", Body=b"more")  # writes still allowed
         owner.delete_bucket_policy(Bucket=bucket)  # the owner is never locked out of it
         owner.delete_object(Bucket=bucket, Key="more.tar")
+
+    def test_delete_objects_decided_per_key(self) -> None:
+        """A partner allowed s3:DeleteObject on ``scratch/*`` only deletes there with
+        DeleteObjects too; each other key is an AccessDenied entry of the answer."""
+        bucket = self.bucket_name()
+        self.root.create_bucket(Bucket=bucket)
+        partner_id, partner = self.user("Writer")
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": [partner_id]},
+                 "Action": "s3:DeleteObject", "Resource": f"arn:aws:s3:::{bucket}/scratch/*"},
+            ],
+        }  # fmt: skip
+        for key in ("scratch/a", "scratch/b", "reports/c"):
+            self.root.put_object(Bucket=bucket, Key=key, Body=b"x")
+        with self.assertRaises(ClientError) as raised:  # nothing granted yet: refused whole
+            partner.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "scratch/a"}]})
+        self.assertEqual(error_code(raised.exception), "AccessDenied")
+        self.root.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+        keys = [{"Key": k} for k in ("scratch/a", "reports/c", "scratch/b")]
+        answer = partner.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+        self.assertEqual(sorted(d["Key"] for d in answer["Deleted"]), ["scratch/a", "scratch/b"])
+        errors = [(e["Key"], e["Code"]) for e in answer["Errors"]]
+        self.assertEqual(errors, [("reports/c", "AccessDenied")])
+        left = [o["Key"] for o in self.root.list_objects_v2(Bucket=bucket)["Contents"]]
+        self.assertEqual(left, ["reports/c"])
 
     def test_malformed_policy_refused(self) -> None:
         bucket = self.bucket_name()
