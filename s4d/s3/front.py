@@ -194,10 +194,12 @@ class S3Front:
             raise S3Error("AccessDenied", "Anonymous access is not allowed.")
         if target.bucket and not found.public:
             access = self.credentials.bucket_access(target.bucket, refresh=identity is None)
-        expected_owner = wire.headers.get("x-amz-expected-bucket-owner")
-        if expected_owner is not None and access is not None:
-            if expected_owner not in (access.owner, canonical_id(access.owner)):
-                raise S3Error("AccessDenied")
+        check_expected_owner(wire.headers.get("x-amz-expected-bucket-owner"), access)
+        source_owner = wire.headers.get("x-amz-source-expected-bucket-owner")
+        if source_owner is not None and found.operation in COPY_OPERATIONS:
+            source = parse_copy_source_parts(wire.headers.get("x-amz-copy-source") or "")
+            if source is not None:
+                check_expected_owner(source_owner, self.credentials.bucket_access(source[0]))
         if found.action and not found.public and not (form and identity is None):
             gate = self._authorize(wire, found, principal, access)
         refuse_unhonoured(wire.headers, found.operation)
@@ -401,6 +403,17 @@ def refuse_unhonoured(headers: CallHeaders, operation: str = "") -> None:
         locking = True
     if locking:
         screen_lock_headers(operation, headers)
+
+
+def check_expected_owner(expected: str | None, access: BucketAccess | None) -> None:
+    """``AccessDenied`` unless the bucket whose configuration is ``access`` belongs to
+    ``expected`` (``x-amz-expected-bucket-owner``, ``x-amz-source-expected-bucket-owner``:
+    the owner's user id or canonical id). No check without a header, or without a
+    recorded owner (no users store, or no such bucket: its operation answers that)."""
+    if expected is None or access is None:
+        return
+    if expected not in (access.owner, canonical_id(access.owner)):
+        raise S3Error("AccessDenied")
 
 
 def copy_source_bucket(header: str) -> str:

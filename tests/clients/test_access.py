@@ -296,6 +296,53 @@ class PolicyTests(AccessTestCase):
         self.assertEqual(error_code(raised.exception), "NoSuchBucketPolicy")
 
 
+class CopyAccessTests(AccessTestCase):
+    def test_copy_checks_the_source_owner_and_its_object_acl(self) -> None:
+        """boto3's ExpectedSourceBucketOwner on CopyObject and UploadPartCopy is checked
+        against the source bucket's owner; a source the copier may read only through
+        its object ACL is copied, one it may not read is AccessDenied."""
+        owner_id, owner = self.user("Writer")
+        other_id, other = self.user("Writer")
+        source, target = self.bucket_name(), self.bucket_name()
+        owner.create_bucket(Bucket=source)
+        other.create_bucket(Bucket=target)
+        owner_cid = owner.get_bucket_acl(Bucket=source)["Owner"]["ID"]
+        other_cid = other.get_bucket_acl(Bucket=target)["Owner"]["ID"]
+        owner.put_object(Bucket=source, Key="shared", Body=b"shared",
+                         GrantRead=f'id="{other_cid}"')  # fmt: skip
+        owner.put_object(Bucket=source, Key="private", Body=b"private")
+        shared = {"Bucket": source, "Key": "shared"}
+        other.copy_object(Bucket=target, Key="a", CopySource=shared,
+                          ExpectedSourceBucketOwner=owner_cid)  # fmt: skip
+        self.assertEqual(other.get_object(Bucket=target, Key="a")["Body"].read(), b"shared")
+        upload = other.create_multipart_upload(Bucket=target, Key="big")["UploadId"]
+        other.upload_part_copy(Bucket=target, Key="big", UploadId=upload, PartNumber=1,
+                               CopySource=shared, ExpectedSourceBucketOwner=owner_id)  # fmt: skip
+        refusals = [
+            lambda: other.copy_object(Bucket=target, Key="b", CopySource=shared,
+                                      ExpectedSourceBucketOwner=other_cid),
+            lambda: other.copy_object(Bucket=target, Key="b", CopySource=shared,
+                                      ExpectedSourceBucketOwner=owner_cid,
+                                      ExpectedBucketOwner=owner_cid),
+            lambda: other.copy_object(Bucket=target, Key="b",
+                                      CopySource={"Bucket": source, "Key": "private"}),
+            lambda: other.upload_part_copy(Bucket=target, Key="big", UploadId=upload,
+                                           PartNumber=2, CopySource=shared,
+                                           ExpectedSourceBucketOwner=other_id),
+            lambda: other.upload_part_copy(Bucket=target, Key="big", UploadId=upload,
+                                           PartNumber=2,
+                                           CopySource={"Bucket": source, "Key": "private"}),
+        ]  # fmt: skip
+        for number, refused in enumerate(refusals):
+            with self.assertRaises(ClientError) as raised:
+                refused()
+            self.assertEqual(error_code(raised.exception), "AccessDenied", number)
+        listed = other.list_objects_v2(Bucket=target)["Contents"]
+        self.assertEqual([o["Key"] for o in listed], ["a"])
+        parts = other.list_parts(Bucket=target, Key="big", UploadId=upload)["Parts"]
+        self.assertEqual([p["PartNumber"] for p in parts], [1])
+
+
 SECURE_ONLY = {
     "Version": "2012-10-17",
     "Statement": [
