@@ -19,6 +19,7 @@ from urllib.parse import unquote
 
 from s4d.auth import sigv2, sigv4
 from s4d.auth.access import (
+    OWNERLESS_ACTIONS,
     AccessGate,
     AccessRequest,
     BucketAccess,
@@ -50,6 +51,8 @@ class StaticCredentials:
 
     Buckets have no recorded owner here: every key may use every bucket.
     """
+
+    knows_buckets = False
 
     def __init__(self, pairs: dict[str, str]) -> None:
         self.pairs = dict(pairs)
@@ -194,6 +197,10 @@ class S3Front:
             raise S3Error("AccessDenied", "Anonymous access is not allowed.")
         if target.bucket and not found.public:
             access = self.credentials.bucket_access(target.bucket, refresh=identity is None)
+            if access is None and identity is None and self.credentials.knows_buckets:
+                if found.action not in OWNERLESS_ACTIONS:
+                    # as AWS answers anyone: there is no policy or ACL to ask
+                    raise S3Error("NoSuchBucket", BucketName=target.bucket)
         check_expected_owner(wire.headers.get("x-amz-expected-bucket-owner"), access)
         source_owner = wire.headers.get("x-amz-source-expected-bucket-owner")
         if source_owner is not None and found.operation in COPY_OPERATIONS:

@@ -17,6 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from twisted.trial.unittest import SkipTest
 
+from s4d.auth.principal import canonical_id
 from tests.clients.harness import (
     ServerTestCase,
     boto3_client,
@@ -118,6 +119,44 @@ class PublicBucketTests(AccessTestCase):
         grants = self.root.get_object_acl(Bucket=bucket, Key="open")["Grants"]
         uris = {g["Grantee"].get("URI") for g in grants}
         self.assertIn("http://acs.amazonaws.com/groups/global/AllUsers", uris)
+
+    def test_bucket_acl_with_boto3_and_curl(self) -> None:
+        """Grants to groups are listed first; re-creating one's bucket resets its ACL
+        (us-east-1); curl is told NoSuchBucket for a bucket that does not exist."""
+        assert self.server is not None
+        _, owner = self.user("Writer")
+        other_id, other = self.user("Writer")
+        bucket = self.bucket_name()
+        owner.create_bucket(Bucket=bucket)
+        acl = owner.get_bucket_acl(Bucket=bucket)
+        owner_cid = acl["Owner"]["ID"]
+        all_users = "http://acs.amazonaws.com/groups/global/AllUsers"
+        grants = acl["Grants"] + [
+            {
+                "Grantee": {"Type": "CanonicalUser", "ID": canonical_id(other_id)},
+                "Permission": "WRITE",
+            },
+            {"Grantee": {"Type": "Group", "URI": all_users}, "Permission": "READ"},
+        ]
+        policy = {"Grants": grants, "Owner": acl["Owner"]}
+        owner.put_bucket_acl(Bucket=bucket, AccessControlPolicy=policy)
+        listed = owner.get_bucket_acl(Bucket=bucket)["Grants"]
+        shown = [(g["Grantee"].get("URI") or g["Grantee"]["ID"], g["Permission"]) for g in listed]
+        self.assertEqual(shown[0], (all_users, "READ"))
+        self.assertEqual(shown[1], (owner_cid, "FULL_CONTROL"))
+        self.assertEqual(shown[2], (canonical_id(other_id), "WRITE"))
+        url = f"{self.server.endpoint}/{bucket}"
+        self.assertEqual(self.curl(url)[0], 200)  # public-read: anonymous listing
+        other.put_object(Bucket=bucket, Key="from-other", Body=b"x")  # WRITE granted
+        owner.create_bucket(Bucket=bucket)  # 200 in us-east-1, and the ACL is reset
+        self.assertEqual(len(owner.get_bucket_acl(Bucket=bucket)["Grants"]), 1)
+        self.assertEqual(self.curl(url)[0], 403)
+        with self.assertRaises(ClientError) as raised:
+            other.put_object(Bucket=bucket, Key="again", Body=b"x")
+        self.assertEqual(error_code(raised.exception), "AccessDenied")
+        status, body = self.curl(f"{self.server.endpoint}/{self.bucket_name()}/k")
+        self.assertEqual(status, 404)
+        self.assertIn(b"<Code>NoSuchBucket</Code>", body)
 
     def test_rclone_anonymous(self) -> None:
         assert self.server is not None

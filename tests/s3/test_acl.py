@@ -166,6 +166,40 @@ class GrantTests(AclTestCase):
         self.assertEqual(self.send("anonymous", "PUT", "/bkt/w2", b"w").status, 403)
         shown = self.send("other", "GET", "/bkt?acl")
         self.assertEqual(shown.status, 403)  # WRITE is no READ_ACP
+        # grants to groups are listed first, then the users' in the order given
+        listed = self.send("owner", "GET", "/bkt?acl").body
+        grantees = re.findall(rb"<Grantee[^>]*><(?:ID|URI)>([^<]+)<", listed)
+        self.assertEqual(
+            grantees, [ALL_USERS.encode(), self.cid("owner").encode(), self.cid("other").encode()]
+        )
+
+    def test_recreating_ones_bucket_resets_its_acl(self) -> None:
+        """AWS in us-east-1: CreateBucket of a bucket one owns answers 200 and resets its
+        ACL to the one asked for (private when none is)."""
+        self.assertEqual(
+            self.send("owner", "PUT", "/bkt", headers={"x-amz-acl": "public-read"}).status, 200
+        )
+        self.assertEqual(self.send("anonymous", "GET", "/bkt").status, 200)
+        self.assertEqual(self.send("owner", "PUT", "/bkt").status, 200)
+        self.assertEqual(self.send("anonymous", "GET", "/bkt").status, 403)
+        self.assertEqual(self.send("owner", "GET", "/bkt?acl").body.count(b"<Grant>"), 1)
+        self.assertEqual(self.send("owner", "GET", "/bkt/obj").body, b"data")  # objects stay
+        answer = self.send("other", "PUT", "/bkt", headers={"x-amz-acl": "public-read"})
+        self.assertEqual((answer.status, answer.code()), (409, "BucketAlreadyExists"))
+        self.assertEqual(self.send("anonymous", "GET", "/bkt").status, 403)
+
+    def test_anonymous_requests_to_a_missing_bucket(self) -> None:
+        """NoSuchBucket, as AWS answers anyone (there is no policy or ACL to ask)."""
+        for method, target in (("GET", "/gone/k"), ("DELETE", "/gone/k"), ("GET", "/gone"),
+                               ("HEAD", "/gone/k"), ("PUT", "/gone/k")):  # fmt: skip
+            answer = self.send("anonymous", method, target, b"x" if method == "PUT" else b"")
+            self.assertEqual(answer.status, 404, (method, target))
+            if method != "HEAD":
+                self.assertEqual(answer.code(), "NoSuchBucket", (method, target))
+        answer = self.send("anonymous", "PUT", "/gone")  # CreateBucket is no bucket's
+        self.assertEqual((answer.status, answer.code()), (403, "AccessDenied"))
+        answer = self.send("anonymous", "GET", "/bkt/missing")  # the bucket exists: 403
+        self.assertEqual((answer.status, answer.code()), (403, "AccessDenied"))
 
     def test_unknown_grantees_are_refused(self) -> None:
         before = self.send("owner", "GET", "/bkt?acl").body
