@@ -19,6 +19,11 @@ ownership) and the request's condition context. It follows AWS's order:
    ACLs; grants to public groups count for nothing under ``IgnorePublicAcls``);
 4. otherwise ``AccessDenied``.
 
+A DeleteObjects is decided key by key, as AWS does (:meth:`AccessGate.may_delete`,
+each key with its object's resource ARN); at header time :func:`decide_some_key`
+lets it through when some key could be allowed (an explicit Deny on a key refuses
+that key only).
+
 The object ACL is known only once the version record is read (in the handler,
 before any body byte is sent): when nothing else allowed an object read, the
 header-time decision answers :attr:`Verdict.OBJECT_ACL` and the handler asks
@@ -50,6 +55,12 @@ class EvaluablePolicy(Protocol):
 
     def evaluate(self, request: PolicyRequest) -> Effect | None:
         """Deny, Allow, or None when no statement applies."""
+        ...
+
+    def may_allow(self, action: str, principal: Principal | None) -> bool:
+        """Some Allow statement about ``action`` may concern ``principal`` (whatever its
+        resource and conditions say): a request decided key by key may find one that
+        applies."""
         ...
 
 
@@ -248,6 +259,41 @@ def decide(request: AccessRequest) -> Verdict:
     return Verdict.DENY
 
 
+def decide_some_key(request: AccessRequest) -> Verdict:
+    """The header-time decision of a request decided key by key (DeleteObjects).
+
+    ALLOW when the caller could be allowed ``request.action`` (or its version
+    action) on some key of the bucket: its role is big enough and it is a
+    SuperUser or the owner, the bucket ACL grants it the permission, or an Allow
+    statement of the policy may concern it (whatever resources and conditions it
+    names). Each key is then decided with its own resource ARN; a Deny is never
+    decided here, it refuses the keys it applies to.
+    """
+    principal, action, access = request.principal, request.action, request.access
+    if principal is not None:
+        if ROLE_RANK.get(principal.role, 0) < ROLE_RANK[required_role(action)]:
+            return Verdict.DENY
+        if principal.is_superuser or access is None:
+            # no bucket (its operation answers NoSuchBucket), or no bucket named
+            return Verdict.ALLOW if request.bucket or principal.is_superuser else Verdict.DENY
+        if access.owner == principal.user_id:
+            return Verdict.ALLOW
+    elif access is None:
+        return Verdict.DENY
+    assert access is not None
+    permission = BUCKET_ACL_PERMISSIONS.get(action)
+    user_id = principal.user_id if principal is not None else None
+    if access.acls_enabled and permission is not None:
+        if access.bucket_acl().permits(user_id, permission, access.block.ignore_public_acls):
+            return Verdict.ALLOW
+    policy = access.policy
+    if policy is not None and _policy_counts(request, access):
+        for asked in (action, VERSION_ACTIONS.get(action, action)):
+            if policy.may_allow(asked, principal):
+                return Verdict.ALLOW
+    return Verdict.DENY
+
+
 def _may_unlock(request: AccessRequest) -> bool:
     """The owner (or a SuperUser) may always see, replace and delete a policy that denies
     it, as the owning account's root user may in AWS: no policy locks its bucket for good."""
@@ -364,6 +410,7 @@ __all__ = [
     "Verdict",
     "authorize",
     "decide",
+    "decide_some_key",
     "listed_owner",
     "required_role",
 ]

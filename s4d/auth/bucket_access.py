@@ -21,7 +21,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 
+from s4d.auth import acl as acls
 from s4d.auth.access import (
+    BUCKET_OWNER_ENFORCED,
     NO_BLOCK,
     OBJECT_WRITER,
     OWNERSHIP_SETTINGS,
@@ -31,6 +33,7 @@ from s4d.auth.access import (
 )
 from s4d.auth.acl import Acl
 from s4d.auth.policy import Effect, PolicyRequest
+from s4d.auth.principal import Principal
 from s4d.errors import S3Error
 
 POLICY = b"policy"
@@ -60,6 +63,10 @@ class UnreadablePolicy:
         if principal is not None and (principal.is_superuser or principal.user_id == self.owner):
             return None
         return Effect.DENY
+
+    def may_allow(self, action: str, principal: Principal | None) -> bool:
+        """Nobody but the owner and SuperUsers (decided before a policy is asked)."""
+        return False
 
 
 def encode_acl(acl: Acl) -> bytes:
@@ -138,6 +145,23 @@ def refuse_public_policy(policy: EvaluablePolicy) -> Callable[[Mapping[bytes, by
     def check(documents: Mapping[bytes, bytes]) -> None:
         raw = documents.get(PUBLIC_ACCESS_BLOCK)
         if raw is not None and decode_block(raw).block_public_policy and policy.is_public:
+            raise S3Error("AccessDenied")
+
+    return check
+
+
+def refuse_acl(acl: Acl) -> Callable[[Mapping[bytes, bytes]], None]:
+    """The in-transaction check of a new bucket ACL: ``AccessControlListNotSupported``
+    for one that grants more than the owner's full control under
+    ``BucketOwnerEnforced``, ``AccessDenied`` for a public one under ``BlockPublicAcls``."""
+    owners_only = acl == acls.private(acl.owner)
+
+    def check(documents: Mapping[bytes, bytes]) -> None:
+        ownership = decode_ownership(documents.get(OWNERSHIP))
+        if ownership == BUCKET_OWNER_ENFORCED and not owners_only:
+            raise S3Error("AccessControlListNotSupported")
+        raw = documents.get(PUBLIC_ACCESS_BLOCK)
+        if raw is not None and decode_block(raw).block_public_acls and acl.is_public:
             raise S3Error("AccessDenied")
 
     return check

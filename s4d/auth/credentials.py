@@ -25,7 +25,13 @@ MAX_CACHED_ACCESS = 100_000
 
 
 class IdentitySource(CredentialSource, Protocol):
-    """Secrets, principals and bucket owners for the S3 front end."""
+    """Secrets, principals and bucket owners for the S3 front end.
+
+    :ivar knows_buckets: :meth:`bucket_access` answers None only for a bucket that
+        does not exist (False: it knows no bucket's access at all).
+    """
+
+    knows_buckets: bool
 
     def principal_for(self, access_key_id: str) -> Principal | None:
         """Who holds ``access_key_id`` (call after :meth:`secret_for` found it)."""
@@ -58,6 +64,8 @@ class IdentitySource(CredentialSource, Protocol):
 
 class UserCredentials:
     """An :class:`IdentitySource` over the users store (the service's)."""
+
+    knows_buckets = True
 
     def __init__(self, directory: Directory) -> None:
         self.directory = directory

@@ -182,7 +182,12 @@ ANONYMOUS_ID = hashlib.sha256(b"anonymous").hexdigest()
 
 
 def render_acl(acl: Acl, display: Resolver) -> bytes:
-    """The ``AccessControlPolicy`` document of ``acl`` (users shown by canonical id and name)."""
+    """The ``AccessControlPolicy`` document of ``acl`` (users shown by canonical id and name).
+
+    Grants to groups come first, then grants to users, each in the order they were
+    given, whatever order a document put them in: the order the canned ACLs have,
+    and the one S3 servers list (s3-tests compares lists that mix the two in it).
+    """
 
     def user(user_id: str) -> tuple[str, str]:
         found = display(user_id)
@@ -197,7 +202,7 @@ def render_acl(acl: Acl, display: Resolver) -> bytes:
         f"<Owner><ID>{escape(oid)}</ID><DisplayName>{escape(oname)}</DisplayName></Owner>",
         "<AccessControlList>",
     ]
-    for grant in acl.grants:
+    for grant in sorted(acl.grants, key=lambda g: not g.group):
         if grant.group:
             grantee = (
                 f'<Grantee xmlns:xsi="{XSI}" xsi:type="Group"><URI>{escape(grant.grantee)}</URI>'

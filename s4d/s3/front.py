@@ -19,11 +19,13 @@ from urllib.parse import unquote
 
 from s4d.auth import sigv2, sigv4
 from s4d.auth.access import (
+    OWNERLESS_ACTIONS,
     AccessGate,
     AccessRequest,
     BucketAccess,
     Verdict,
     authorize,
+    decide_some_key,
     version_action,
 )
 from s4d.auth.credentials import IdentitySource
@@ -49,6 +51,8 @@ class StaticCredentials:
 
     Buckets have no recorded owner here: every key may use every bucket.
     """
+
+    knows_buckets = False
 
     def __init__(self, pairs: dict[str, str]) -> None:
         self.pairs = dict(pairs)
@@ -85,6 +89,9 @@ class StaticCredentials:
 
 #: Operations whose source (``x-amz-copy-source``) is read from a bucket too.
 COPY_OPERATIONS = frozenset({"CopyObject", "UploadPartCopy"})
+#: Operations on many keys, decided key by key by their handler: at header time the
+#: caller needs only to be possibly allowed on some key (:func:`decide_some_key`).
+PER_KEY_OPERATIONS = frozenset({"DeleteObjects"})
 
 
 class WireRequest(NamedTuple):
@@ -190,10 +197,16 @@ class S3Front:
             raise S3Error("AccessDenied", "Anonymous access is not allowed.")
         if target.bucket and not found.public:
             access = self.credentials.bucket_access(target.bucket, refresh=identity is None)
-        expected_owner = wire.headers.get("x-amz-expected-bucket-owner")
-        if expected_owner is not None and access is not None:
-            if expected_owner not in (access.owner, canonical_id(access.owner)):
-                raise S3Error("AccessDenied")
+            if access is None and identity is None and self.credentials.knows_buckets:
+                if found.action not in OWNERLESS_ACTIONS:
+                    # as AWS answers anyone: there is no policy or ACL to ask
+                    raise S3Error("NoSuchBucket", BucketName=target.bucket)
+        check_expected_owner(wire.headers.get("x-amz-expected-bucket-owner"), access)
+        source_owner = wire.headers.get("x-amz-source-expected-bucket-owner")
+        if source_owner is not None and found.operation in COPY_OPERATIONS:
+            source = parse_copy_source_parts(wire.headers.get("x-amz-copy-source") or "")
+            if source is not None:
+                check_expected_owner(source_owner, self.credentials.bucket_access(source[0]))
         if found.action and not found.public and not (form and identity is None):
             gate = self._authorize(wire, found, principal, access)
         refuse_unhonoured(wire.headers, found.operation)
@@ -273,6 +286,10 @@ class S3Front:
             access,
             self._context(wire, principal, target.bucket, target.key, wire.params),
         )
+        if found.operation in PER_KEY_OPERATIONS:
+            if decide_some_key(request) is Verdict.DENY:
+                raise S3Error("AccessDenied")
+            return AccessGate(request, Verdict.ALLOW)
         gate = AccessGate(request, authorize(request))
         if found.operation in COPY_OPERATIONS:
             source = parse_copy_source_parts(wire.headers.get("x-amz-copy-source") or "")
@@ -393,6 +410,17 @@ def refuse_unhonoured(headers: CallHeaders, operation: str = "") -> None:
         locking = True
     if locking:
         screen_lock_headers(operation, headers)
+
+
+def check_expected_owner(expected: str | None, access: BucketAccess | None) -> None:
+    """``AccessDenied`` unless the bucket whose configuration is ``access`` belongs to
+    ``expected`` (``x-amz-expected-bucket-owner``, ``x-amz-source-expected-bucket-owner``:
+    the owner's user id or canonical id). No check without a header, or without a
+    recorded owner (no users store, or no such bucket: its operation answers that)."""
+    if expected is None or access is None:
+        return
+    if expected not in (access.owner, canonical_id(access.owner)):
+        raise S3Error("AccessDenied")
 
 
 def copy_source_bucket(header: str) -> str:

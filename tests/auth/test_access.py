@@ -22,6 +22,7 @@ from s4d.auth.access import (
     Verdict,
     authorize,
     decide,
+    decide_some_key,
     listed_owner,
     required_role,
 )
@@ -130,6 +131,13 @@ class TablePolicy:
             found = self.effects.get(("*", request.action))
         return found
 
+    def may_allow(self, action: str, principal: Principal | None) -> bool:
+        who = principal.user_id if principal is not None else "*"
+        return any(
+            effect is Effect.ALLOW and name in (who, "*") and asked == action
+            for (name, asked), effect in self.effects.items()
+        )
+
 
 POLICY = TablePolicy(
     {
@@ -199,6 +207,47 @@ DECISIONS: list[Row] = [
 ]  # fmt: skip
 
 
+class KeyPolicy:
+    """A stand-in policy deciding by key: ALLOWED may delete under ``tmp/``; nobody under
+    ``locked/``."""
+
+    document = b"{}"
+    is_public = False
+
+    def evaluate(self, request: PolicyRequest) -> Effect | None:
+        key = request.key or ""
+        if request.action == "s3:DeleteObject" and key.startswith("locked/"):
+            return Effect.DENY
+        if request.principal == ALLOWED and request.action == "s3:DeleteObject":
+            return Effect.ALLOW if key.startswith("tmp/") else None
+        return None
+
+    def may_allow(self, action: str, principal: Principal | None) -> bool:
+        return principal == ALLOWED and action == "s3:DeleteObject"
+
+
+PER_KEY = BucketAccess("u-owner", policy=KeyPolicy())
+DELETE_DENIED = BucketAccess("u-owner", policy=TablePolicy({("*", "s3:DeleteObject"): Effect.DENY}))
+WRITE_GRANT = acls.Acl("u-owner", (acls.Grant("u-other", "WRITE"),))
+
+#: (case, caller, bucket access, expected header-time verdict of a DeleteObjects)
+SOME_KEY: list[tuple[str, Principal | None, BucketAccess | None, Verdict]] = [
+    ("the owner", OWNER, PLAIN, A),
+    ("the owner, whatever a Deny says (decided per key)", OWNER, DELETE_DENIED, A),
+    ("a SuperUser", SUPER, PLAIN, A),
+    ("a Reader never deletes", READER_OTHER, PER_KEY, D),
+    ("another writer with nothing granted", OTHER, PER_KEY, D),
+    ("a policy allowing some keys", ALLOWED, PER_KEY, A),
+    ("a bucket ACL granting WRITE", OTHER, BucketAccess("u-owner", acl=WRITE_GRANT), A),
+    ("no ACL counts under BucketOwnerEnforced", OTHER,
+     BucketAccess("u-owner", acl=WRITE_GRANT, ownership=BUCKET_OWNER_ENFORCED), D),
+    ("anonymous, nothing granted", None, PER_KEY, D),
+    ("anonymous, public-read-write", None, PUBLIC_RW_BUCKET, A),
+    ("anonymous, no bucket", None, None, D),
+    ("a writer, no bucket (NoSuchBucket follows)", OTHER, None, A),
+]  # fmt: skip
+
+
 class TableTests(SynchronousTestCase):
     """Each row of :data:`DECISIONS`: the caller, the action, the bucket's configuration,
     the object's ACL, and what AWS's order makes of them."""
@@ -207,6 +256,21 @@ class TableTests(SynchronousTestCase):
         for case, who, action, key, access, object_acl, expected in DECISIONS:
             request = AccessRequest(who, action, "b", key, access, MappingContext({}), object_acl)
             self.assertIs(decide(request), expected, case)
+
+    def test_some_key_table(self) -> None:
+        """DeleteObjects at header time: through when some key could be allowed."""
+        for case, who, access, expected in SOME_KEY:
+            request = AccessRequest(who, "s3:DeleteObject", "b", None, access)
+            self.assertIs(decide_some_key(request), expected, case)
+
+    def test_gate_decides_each_key(self) -> None:
+        gate = AccessGate(AccessRequest(ALLOWED, "s3:DeleteObject", "b", None, PER_KEY), A)
+        self.assertTrue(gate.may_delete("tmp/x", None))
+        self.assertFalse(gate.may_delete("keep/x", None))
+        self.assertFalse(gate.may_delete("tmp/x", "v1"))  # s3:DeleteObjectVersion: not allowed
+        owner = AccessGate(AccessRequest(OWNER, "s3:DeleteObject", "b", None, PER_KEY), A)
+        self.assertTrue(owner.may_delete("tmp/x", "v1"))
+        self.assertFalse(owner.may_delete("locked/x", None))  # an explicit Deny on the key
 
     def test_gate_completes_an_object_read(self) -> None:
         request = AccessRequest(OTHER, GET, "b", "k", PLAIN)

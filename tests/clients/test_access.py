@@ -17,6 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from twisted.trial.unittest import SkipTest
 
+from s4d.auth.principal import canonical_id
 from tests.clients.harness import (
     ServerTestCase,
     boto3_client,
@@ -118,6 +119,44 @@ class PublicBucketTests(AccessTestCase):
         grants = self.root.get_object_acl(Bucket=bucket, Key="open")["Grants"]
         uris = {g["Grantee"].get("URI") for g in grants}
         self.assertIn("http://acs.amazonaws.com/groups/global/AllUsers", uris)
+
+    def test_bucket_acl_with_boto3_and_curl(self) -> None:
+        """Grants to groups are listed first; re-creating one's bucket resets its ACL
+        (us-east-1); curl is told NoSuchBucket for a bucket that does not exist."""
+        assert self.server is not None
+        _, owner = self.user("Writer")
+        other_id, other = self.user("Writer")
+        bucket = self.bucket_name()
+        owner.create_bucket(Bucket=bucket)
+        acl = owner.get_bucket_acl(Bucket=bucket)
+        owner_cid = acl["Owner"]["ID"]
+        all_users = "http://acs.amazonaws.com/groups/global/AllUsers"
+        grants = acl["Grants"] + [
+            {
+                "Grantee": {"Type": "CanonicalUser", "ID": canonical_id(other_id)},
+                "Permission": "WRITE",
+            },
+            {"Grantee": {"Type": "Group", "URI": all_users}, "Permission": "READ"},
+        ]
+        policy = {"Grants": grants, "Owner": acl["Owner"]}
+        owner.put_bucket_acl(Bucket=bucket, AccessControlPolicy=policy)
+        listed = owner.get_bucket_acl(Bucket=bucket)["Grants"]
+        shown = [(g["Grantee"].get("URI") or g["Grantee"]["ID"], g["Permission"]) for g in listed]
+        self.assertEqual(shown[0], (all_users, "READ"))
+        self.assertEqual(shown[1], (owner_cid, "FULL_CONTROL"))
+        self.assertEqual(shown[2], (canonical_id(other_id), "WRITE"))
+        url = f"{self.server.endpoint}/{bucket}"
+        self.assertEqual(self.curl(url)[0], 200)  # public-read: anonymous listing
+        other.put_object(Bucket=bucket, Key="from-other", Body=b"x")  # WRITE granted
+        owner.create_bucket(Bucket=bucket)  # 200 in us-east-1, and the ACL is reset
+        self.assertEqual(len(owner.get_bucket_acl(Bucket=bucket)["Grants"]), 1)
+        self.assertEqual(self.curl(url)[0], 403)
+        with self.assertRaises(ClientError) as raised:
+            other.put_object(Bucket=bucket, Key="again", Body=b"x")
+        self.assertEqual(error_code(raised.exception), "AccessDenied")
+        status, body = self.curl(f"{self.server.endpoint}/{self.bucket_name()}/k")
+        self.assertEqual(status, 404)
+        self.assertIn(b"<Code>NoSuchBucket</Code>", body)
 
     def test_rclone_anonymous(self) -> None:
         assert self.server is not None
@@ -249,11 +288,40 @@ class PolicyTests(AccessTestCase):
         self.assertEqual(error_code(raised.exception), "AccessDenied")
         deleted = owner.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "backup.tar"}]})
         self.assertEqual(deleted.get("Deleted", []), [])
+        errors = [(e["Key"], e["Code"]) for e in deleted["Errors"]]
+        self.assertEqual(errors, [("backup.tar", "AccessDenied")])
         body = owner.get_object(Bucket=bucket, Key="backup.tar")["Body"].read()
         self.assertEqual(body, b"precious")
         owner.put_object(Bucket=bucket, Key="more.tar", Body=b"more")  # writes still allowed
         owner.delete_bucket_policy(Bucket=bucket)  # the owner is never locked out of it
         owner.delete_object(Bucket=bucket, Key="more.tar")
+
+    def test_delete_objects_decided_per_key(self) -> None:
+        """A partner allowed s3:DeleteObject on ``scratch/*`` only deletes there with
+        DeleteObjects too; each other key is an AccessDenied entry of the answer."""
+        bucket = self.bucket_name()
+        self.root.create_bucket(Bucket=bucket)
+        partner_id, partner = self.user("Writer")
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": [partner_id]},
+                 "Action": "s3:DeleteObject", "Resource": f"arn:aws:s3:::{bucket}/scratch/*"},
+            ],
+        }  # fmt: skip
+        for key in ("scratch/a", "scratch/b", "reports/c"):
+            self.root.put_object(Bucket=bucket, Key=key, Body=b"x")
+        with self.assertRaises(ClientError) as raised:  # nothing granted yet: refused whole
+            partner.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "scratch/a"}]})
+        self.assertEqual(error_code(raised.exception), "AccessDenied")
+        self.root.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+        keys = [{"Key": k} for k in ("scratch/a", "reports/c", "scratch/b")]
+        answer = partner.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+        self.assertEqual(sorted(d["Key"] for d in answer["Deleted"]), ["scratch/a", "scratch/b"])
+        errors = [(e["Key"], e["Code"]) for e in answer["Errors"]]
+        self.assertEqual(errors, [("reports/c", "AccessDenied")])
+        left = [o["Key"] for o in self.root.list_objects_v2(Bucket=bucket)["Contents"]]
+        self.assertEqual(left, ["reports/c"])
 
     def test_malformed_policy_refused(self) -> None:
         bucket = self.bucket_name()
@@ -265,6 +333,53 @@ class PolicyTests(AccessTestCase):
         with self.assertRaises(ClientError) as raised:
             self.root.get_bucket_policy(Bucket=bucket)
         self.assertEqual(error_code(raised.exception), "NoSuchBucketPolicy")
+
+
+class CopyAccessTests(AccessTestCase):
+    def test_copy_checks_the_source_owner_and_its_object_acl(self) -> None:
+        """boto3's ExpectedSourceBucketOwner on CopyObject and UploadPartCopy is checked
+        against the source bucket's owner; a source the copier may read only through
+        its object ACL is copied, one it may not read is AccessDenied."""
+        owner_id, owner = self.user("Writer")
+        other_id, other = self.user("Writer")
+        source, target = self.bucket_name(), self.bucket_name()
+        owner.create_bucket(Bucket=source)
+        other.create_bucket(Bucket=target)
+        owner_cid = owner.get_bucket_acl(Bucket=source)["Owner"]["ID"]
+        other_cid = other.get_bucket_acl(Bucket=target)["Owner"]["ID"]
+        owner.put_object(Bucket=source, Key="shared", Body=b"shared",
+                         GrantRead=f'id="{other_cid}"')  # fmt: skip
+        owner.put_object(Bucket=source, Key="private", Body=b"private")
+        shared = {"Bucket": source, "Key": "shared"}
+        other.copy_object(Bucket=target, Key="a", CopySource=shared,
+                          ExpectedSourceBucketOwner=owner_cid)  # fmt: skip
+        self.assertEqual(other.get_object(Bucket=target, Key="a")["Body"].read(), b"shared")
+        upload = other.create_multipart_upload(Bucket=target, Key="big")["UploadId"]
+        other.upload_part_copy(Bucket=target, Key="big", UploadId=upload, PartNumber=1,
+                               CopySource=shared, ExpectedSourceBucketOwner=owner_id)  # fmt: skip
+        refusals = [
+            lambda: other.copy_object(Bucket=target, Key="b", CopySource=shared,
+                                      ExpectedSourceBucketOwner=other_cid),
+            lambda: other.copy_object(Bucket=target, Key="b", CopySource=shared,
+                                      ExpectedSourceBucketOwner=owner_cid,
+                                      ExpectedBucketOwner=owner_cid),
+            lambda: other.copy_object(Bucket=target, Key="b",
+                                      CopySource={"Bucket": source, "Key": "private"}),
+            lambda: other.upload_part_copy(Bucket=target, Key="big", UploadId=upload,
+                                           PartNumber=2, CopySource=shared,
+                                           ExpectedSourceBucketOwner=other_id),
+            lambda: other.upload_part_copy(Bucket=target, Key="big", UploadId=upload,
+                                           PartNumber=2,
+                                           CopySource={"Bucket": source, "Key": "private"}),
+        ]  # fmt: skip
+        for number, refused in enumerate(refusals):
+            with self.assertRaises(ClientError) as raised:
+                refused()
+            self.assertEqual(error_code(raised.exception), "AccessDenied", number)
+        listed = other.list_objects_v2(Bucket=target)["Contents"]
+        self.assertEqual([o["Key"] for o in listed], ["a"])
+        parts = other.list_parts(Bucket=target, Key="big", UploadId=upload)["Parts"]
+        self.assertEqual([p["PartNumber"] for p in parts], [1])
 
 
 SECURE_ONLY = {

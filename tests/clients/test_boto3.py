@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import xml.etree.ElementTree as ET
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -440,6 +441,11 @@ class Boto3Tests(ServerTestCase):
         status, data = self.post_form(post["url"], post["fields"], "photo ü+1.jpg", body)
         self.assertEqual(status, 201, data[:500])
         self.assertIn(b"<Key>uploads/photo \xc3\xbc+1.jpg</Key>", data)
+        document = ET.fromstring(data)  # AWS's PostResponse: no namespace
+        self.assertEqual(document.findtext("Key"), "uploads/photo ü+1.jpg")
+        self.assertEqual(document.findtext("Bucket"), bucket)
+        location = document.findtext("Location") or ""
+        self.assertTrue(location.startswith(post["url"].rstrip("/") + "/uploads/"), location)
         got = self.s3.get_object(Bucket=bucket, Key="uploads/photo ü+1.jpg")
         self.assertEqual(got["ContentType"], "image/x-test")
         self.assertEqual(sha256(got["Body"].read()), sha256(body))
@@ -450,6 +456,27 @@ class Boto3Tests(ServerTestCase):
         status, data = self.post_form(post["url"], fields, "x", b"x")
         self.assertEqual(status, 403, data[:500])
         self.assertIn(b"<Code>AccessDenied</Code>", data)
+
+    def test_presigned_post_with_tags(self) -> None:
+        """The form's ``tagging`` field (a Tagging document) tags the uploaded object."""
+        bucket = self.make_bucket()
+        tagging = (
+            "<Tagging><TagSet><Tag><Key>team</Key><Value>blue</Value></Tag>"
+            "<Tag><Key>stage</Key><Value>raw</Value></Tag></TagSet></Tagging>"
+        )
+        post = self.s3.generate_presigned_post(
+            bucket,
+            "tagged",
+            Fields={"tagging": tagging},
+            Conditions=[["starts-with", "$tagging", ""]],
+            ExpiresIn=300,
+        )
+        status, data = self.post_form(post["url"], post["fields"], "f", b"tagged")
+        self.assertEqual(status, 204, data[:500])
+        tags = self.s3.get_object_tagging(Bucket=bucket, Key="tagged")["TagSet"]
+        self.assertEqual({t["Key"]: t["Value"] for t in tags}, {"team": "blue", "stage": "raw"})
+        head = self.s3.head_object(Bucket=bucket, Key="tagged")
+        self.assertEqual(head["ResponseMetadata"]["HTTPHeaders"]["x-amz-tagging-count"], "2")
 
     def test_presigned_post_without_its_signature(self) -> None:
         """A form that keeps the policy but drops the signature: 400 InvalidArgument."""

@@ -59,6 +59,8 @@ POLICY = json.dumps(
 OWNERLESS = frozenset({"ListBuckets", "CreateBucket"})
 #: Operations on the policy itself: a Deny never locks the owner or a SuperUser out.
 POLICY_OPERATIONS = frozenset({"GetBucketPolicy", "PutBucketPolicy", "DeleteBucketPolicy"})
+#: Operations decided key by key (a Deny refuses each key in a 200 answer, as in AWS).
+PER_KEY_OPERATIONS = frozenset({"DeleteObjects"})
 
 
 def expected(caller: str, key: RouteKey, found: Route) -> str:
@@ -77,7 +79,7 @@ def expected(caller: str, key: RouteKey, found: Route) -> str:
     if caller in ("owner", "root", "friend"):
         return "pass"
     if caller == "denied":  # a SuperUser the policy denies
-        if key.level == "service" or found.operation in POLICY_OPERATIONS:
+        if key.level == "service" or found.operation in POLICY_OPERATIONS | PER_KEY_OPERATIONS:
             return "pass"
         return "AccessDenied"
     if caller == "reader":  # owns no part of bkt

@@ -10,6 +10,8 @@ for leaving nothing changed.
 
 from __future__ import annotations
 
+import re
+
 from twisted.trial.unittest import SynchronousTestCase
 
 from s4d.auth.principal import canonical_id
@@ -164,6 +166,40 @@ class GrantTests(AclTestCase):
         self.assertEqual(self.send("anonymous", "PUT", "/bkt/w2", b"w").status, 403)
         shown = self.send("other", "GET", "/bkt?acl")
         self.assertEqual(shown.status, 403)  # WRITE is no READ_ACP
+        # grants to groups are listed first, then the users' in the order given
+        listed = self.send("owner", "GET", "/bkt?acl").body
+        grantees = re.findall(rb"<Grantee[^>]*><(?:ID|URI)>([^<]+)<", listed)
+        self.assertEqual(
+            grantees, [ALL_USERS.encode(), self.cid("owner").encode(), self.cid("other").encode()]
+        )
+
+    def test_recreating_ones_bucket_resets_its_acl(self) -> None:
+        """AWS in us-east-1: CreateBucket of a bucket one owns answers 200 and resets its
+        ACL to the one asked for (private when none is)."""
+        self.assertEqual(
+            self.send("owner", "PUT", "/bkt", headers={"x-amz-acl": "public-read"}).status, 200
+        )
+        self.assertEqual(self.send("anonymous", "GET", "/bkt").status, 200)
+        self.assertEqual(self.send("owner", "PUT", "/bkt").status, 200)
+        self.assertEqual(self.send("anonymous", "GET", "/bkt").status, 403)
+        self.assertEqual(self.send("owner", "GET", "/bkt?acl").body.count(b"<Grant>"), 1)
+        self.assertEqual(self.send("owner", "GET", "/bkt/obj").body, b"data")  # objects stay
+        answer = self.send("other", "PUT", "/bkt", headers={"x-amz-acl": "public-read"})
+        self.assertEqual((answer.status, answer.code()), (409, "BucketAlreadyExists"))
+        self.assertEqual(self.send("anonymous", "GET", "/bkt").status, 403)
+
+    def test_anonymous_requests_to_a_missing_bucket(self) -> None:
+        """NoSuchBucket, as AWS answers anyone (there is no policy or ACL to ask)."""
+        for method, target in (("GET", "/gone/k"), ("DELETE", "/gone/k"), ("GET", "/gone"),
+                               ("HEAD", "/gone/k"), ("PUT", "/gone/k")):  # fmt: skip
+            answer = self.send("anonymous", method, target, b"x" if method == "PUT" else b"")
+            self.assertEqual(answer.status, 404, (method, target))
+            if method != "HEAD":
+                self.assertEqual(answer.code(), "NoSuchBucket", (method, target))
+        answer = self.send("anonymous", "PUT", "/gone")  # CreateBucket is no bucket's
+        self.assertEqual((answer.status, answer.code()), (403, "AccessDenied"))
+        answer = self.send("anonymous", "GET", "/bkt/missing")  # the bucket exists: 403
+        self.assertEqual((answer.status, answer.code()), (403, "AccessDenied"))
 
     def test_unknown_grantees_are_refused(self) -> None:
         before = self.send("owner", "GET", "/bkt?acl").body
@@ -195,6 +231,64 @@ class GrantTests(AclTestCase):
         self.assertEqual((put.status, put.header("x-amz-version-id")), (200, first))
         self.assertEqual(self.send("anonymous", "GET", f"/bkt/v?versionId={first}").body, b"one")
         self.assertEqual(self.send("anonymous", "GET", "/bkt/v").status, 403)
+
+
+class CopySourceTests(AclTestCase):
+    """A copy reads its source as a GetObject would (the source object's ACL included),
+    and checks the source bucket's owner when ``x-amz-source-expected-bucket-owner``
+    names one."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.assertEqual(self.send("other", "PUT", "/mine").status, 200)
+        self.assertEqual(self.send("owner", "PUT", "/bkt/secret", b"secret").status, 200)
+        grant = {"x-amz-grant-read": f'id="{self.cid("other")}"'}
+        self.assertEqual(self.send("owner", "PUT", "/bkt/obj?acl", b"", grant).status, 200)
+
+    def upload(self) -> str:
+        answer = self.send("other", "POST", "/mine/big?uploads")
+        found = re.search(rb"<UploadId>([^<]+)</UploadId>", answer.body)
+        assert found is not None, answer.body
+        return found.group(1).decode()
+
+    def test_copy_source_readable_through_its_object_acl(self) -> None:
+        copy = self.send("other", "PUT", "/mine/c", headers={"x-amz-copy-source": "/bkt/obj"})
+        self.assertEqual(copy.status, 200, copy.body)
+        self.assertEqual(self.send("other", "GET", "/mine/c").body, b"data")
+        refused = self.send("other", "PUT", "/mine/s", headers={"x-amz-copy-source": "/bkt/secret"})
+        self.assertEqual((refused.status, refused.code()), (403, "AccessDenied"))
+        self.assertEqual(self.send("other", "HEAD", "/mine/s").status, 404)
+        upload = self.upload()
+        part = f"/mine/big?partNumber=1&uploadId={upload}"
+        copied = self.send("other", "PUT", part, headers={"x-amz-copy-source": "/bkt/obj"})
+        self.assertEqual(copied.status, 200, copied.body)
+        part2 = f"/mine/big?partNumber=2&uploadId={upload}"
+        refused = self.send("other", "PUT", part2, headers={"x-amz-copy-source": "/bkt/secret"})
+        self.assertEqual((refused.status, refused.code()), (403, "AccessDenied"))
+        parts = self.send("other", "GET", f"/mine/big?uploadId={upload}").body
+        self.assertEqual(parts.count(b"<Part>"), 1)
+
+    def test_source_expected_bucket_owner(self) -> None:
+        def copy(target: str, **headers: str) -> MemoryResponse:
+            headers = {"x-amz-copy-source": "/bkt/obj", **headers}
+            return self.send("other", "PUT", target, b"", headers)
+
+        source, target = "x-amz-source-expected-bucket-owner", "x-amz-expected-bucket-owner"
+        for right in (self.cid("owner"), self.ids["owner"]):
+            self.assertEqual(copy("/mine/ok", **{source: right}).status, 200)
+        both = {source: self.cid("owner"), target: self.cid("other")}
+        self.assertEqual(copy("/mine/both", **both).status, 200)
+        upload = self.upload()
+        part = f"/mine/big?partNumber=1&uploadId={upload}"
+        self.assertEqual(copy(part, **{source: self.cid("owner")}).status, 200)
+        for target_path in ("/mine/wrong", f"/mine/big?partNumber=2&uploadId={upload}"):
+            for headers in ({source: self.cid("other")}, {source: "0" * 64},
+                            {source: self.cid("owner"), target: self.cid("owner")}):  # fmt: skip
+                answer = copy(target_path, **headers)
+                self.assertEqual((answer.status, answer.code()), (403, "AccessDenied"), headers)
+        self.assertEqual(self.send("other", "HEAD", "/mine/wrong").status, 404)
+        parts = self.send("other", "GET", f"/mine/big?uploadId={upload}").body
+        self.assertEqual(parts.count(b"<Part>"), 1)
 
 
 class OwnershipAndBlockTests(AclTestCase):

@@ -13,6 +13,7 @@ import hashlib
 import os
 import urllib.error
 import urllib.request
+import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -789,7 +790,36 @@ class PostObjectTests(S3TestCase):
         )
         status, _, body = await self.call(self._post, post["fields"], b"hello")
         self.assertEqual(status, 201)
-        self.assertIn(b"<Key>k201</Key>", body)
+        # AWS's PostResponse: no namespace, the object's URL as Location
+        document = ET.fromstring(body)
+        self.assertEqual(document.tag, "PostResponse")
+        self.assertEqual(document.findtext("Key"), "k201")
+        self.assertEqual(document.findtext("Bucket"), "bkt")
+        self.assertEqual(document.findtext("Location"), f"http://127.0.0.1:{self.port}/bkt/k201")
+
+    async def test_tagging_field(self) -> None:
+        """The ``tagging`` field (a Tagging document) tags the object; a bad one is refused."""
+        tagging = ("<Tagging><TagSet><Tag><Key>team</Key><Value>blue</Value></Tag>"
+                   "<Tag><Key>x</Key><Value></Value></Tag></TagSet></Tagging>")  # fmt: skip
+        post = self.s3.generate_presigned_post(
+            "bkt", "tagged", Fields={"tagging": tagging}, Conditions=[{"tagging": tagging}]
+        )
+        status, _, body = await self.call(self._post, post["fields"], b"t")
+        self.assertEqual(status, 204, body)
+        got = await self.call(self.s3.get_object_tagging, Bucket="bkt", Key="tagged")
+        tags = {t["Key"]: t["Value"] for t in got["TagSet"]}
+        self.assertEqual(tags, {"team": "blue", "x": ""})
+        for bad, code in (("<Tagging><TagSet>", b"MalformedXML"),
+                          ("<Tagging><TagSet><Tag><Key>aws:k</Key><Value>v</Value></Tag>"
+                           "</TagSet></Tagging>", b"InvalidTag")):  # fmt: skip
+            post = self.s3.generate_presigned_post(
+                "bkt", "bad", Fields={"tagging": bad}, Conditions=[{"tagging": bad}]
+            )
+            status, _, body = await self.call(self._post, post["fields"], b"t")
+            self.assertEqual(status, 400, body)
+            self.assertIn(code, body)
+            e = await self.client_error(self.s3.head_object, Bucket="bkt", Key="bad")
+            self.assertEqual(e.response["ResponseMetadata"]["HTTPStatusCode"], 404)
 
 
 class ListObjectVersionsTests(S3TestCase):

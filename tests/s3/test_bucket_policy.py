@@ -10,7 +10,10 @@ statement asks for it.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import re
 from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -133,3 +136,69 @@ class ConditionTests(PolicyTestCase):
         self.assertEqual(self.send("partner", "GET", "/bkt/k").status, 403)
         self.assertEqual(self.send("owner", "DELETE", "/bkt?policy").status, 204)
         self.assertEqual(self.send("partner", "GET", "/bkt/k").status, 403)
+
+
+def delete_document(*keys: str, quiet: bool = False) -> tuple[bytes, dict[str, str]]:
+    """A DeleteObjects body for ``keys`` and its Content-MD5 header."""
+    objects = "".join(f"<Object><Key>{key}</Key></Object>" for key in keys)
+    body = f"<Delete><Quiet>{str(quiet).lower()}</Quiet>{objects}</Delete>".encode()
+    return body, {"content-md5": base64.b64encode(hashlib.md5(body).digest()).decode()}
+
+
+class DeleteObjectsTests(PolicyTestCase):
+    """DeleteObjects is decided key by key, each with its object's resource ARN."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        for key in ("tmp/a", "tmp/b", "keep/c", "locked/d"):
+            self.assertEqual(self.send("owner", "PUT", f"/bkt/{key}", b"x").status, 200)
+
+    def delete(self, who: str, *keys: str, quiet: bool = False) -> tuple[list[str], list[str]]:
+        """The keys DeleteObjects reports deleted, and those it reports AccessDenied."""
+        body, headers = delete_document(*keys, quiet=quiet)
+        answer = self.send(who, "POST", "/bkt?delete", body, headers)
+        self.assertEqual(answer.status, 200, answer.body)
+        deleted = re.findall(rb"<Deleted><Key>([^<]*)</Key>", answer.body)
+        denied = re.findall(
+            rb"<Error><Key>([^<]*)</Key>(?:<VersionId>[^<]*</VersionId>)?"
+            rb"<Code>AccessDenied</Code>",
+            answer.body,
+        )
+        self.assertEqual(answer.body.count(b"<Error>"), len(denied), answer.body)
+        return [k.decode() for k in deleted], [k.decode() for k in denied]
+
+    def exists(self, key: str) -> bool:
+        return self.send("owner", "HEAD", f"/bkt/{key}").status == 200
+
+    def test_allowed_on_objects_only(self) -> None:
+        """A policy allowing s3:DeleteObject on ``bkt/tmp/*`` only: the request gets in,
+        the keys under tmp/ are deleted, the others are AccessDenied and stay."""
+        self.policy(self.partner("Allow", "s3:DeleteObject", "arn:aws:s3:::bkt/tmp/*"))
+        deleted, denied = self.delete("partner", "tmp/a", "keep/c")
+        self.assertEqual((deleted, denied), (["tmp/a"], ["keep/c"]))
+        self.assertFalse(self.exists("tmp/a"))
+        self.assertTrue(self.exists("keep/c"))
+        # Quiet mode leaves out what was deleted, never what was refused
+        self.assertEqual(self.delete("partner", "tmp/b", "keep/c", quiet=True), ([], ["keep/c"]))
+        self.assertFalse(self.exists("tmp/b"))
+        # DeleteObject agrees with it key by key
+        self.assertEqual(self.send("partner", "DELETE", "/bkt/keep/c").status, 403)
+
+    def test_a_deny_refuses_its_keys_even_to_the_owner(self) -> None:
+        self.policy(
+            {"Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject",
+             "Resource": "arn:aws:s3:::bkt/locked/*"}
+        )  # fmt: skip
+        deleted, denied = self.delete("owner", "tmp/a", "locked/d")
+        self.assertEqual((deleted, denied), (["tmp/a"], ["locked/d"]))
+        self.assertTrue(self.exists("locked/d"))
+
+    def test_nothing_granted_is_refused_whole(self) -> None:
+        """A caller no statement or ACL could allow on any key is refused at header time."""
+        body, headers = delete_document("tmp/a")
+        answer = self.send("partner", "POST", "/bkt?delete", body, headers)
+        self.assertEqual((answer.status, answer.code()), (403, "AccessDenied"))
+        self.policy(self.partner("Allow", "s3:GetObject", "arn:aws:s3:::bkt/*"))
+        answer = self.send("partner", "POST", "/bkt?delete", body, headers)
+        self.assertEqual((answer.status, answer.code()), (403, "AccessDenied"))
+        self.assertTrue(self.exists("tmp/a"))

@@ -164,6 +164,11 @@ class CompiledPolicy:
                     allows += (st for st in named[1] if all(st is not a for a in allows))
         return tuple(denies), tuple(allows)
 
+    def may_allow(self, action: str, principal: Principal | None) -> bool:
+        """Some Allow statement about ``action`` may concern ``principal``, whatever its
+        resources and conditions say (a request decided key by key may find one)."""
+        return bool(self.candidates(action, principal)[1])
+
     def evaluate(self, request: PolicyRequest) -> Effect | None:
         """What the policy says about ``request``: DENY, ALLOW, or ``None`` (nothing applies)."""
         denies, allows = self.candidates(request.action, request.principal)

@@ -35,6 +35,7 @@ from s4d.auth.bucket_access import (
     encode_acl,
     encode_block,
     is_public,
+    refuse_acl,
     refuse_public_policy,
 )
 from s4d.auth.credentials import IdentitySource
@@ -148,17 +149,7 @@ class AccessHandlers:
         """PutBucketAcl: a canned ACL, grant headers, or an AccessControlPolicy document."""
         access = await self._access(call)
         acl = self._asked_acl(call, access.owner, None)
-        enforced_ok = acl == acls.private(access.owner)
-
-        def check(documents: Mapping[bytes, bytes]) -> None:
-            ownership = decode_ownership(documents.get(OWNERSHIP))
-            if ownership == BUCKET_OWNER_ENFORCED and not enforced_ok:
-                raise S3Error("AccessControlListNotSupported")
-            raw = documents.get(PUBLIC_ACCESS_BLOCK)
-            if raw is not None and decode_block(raw).block_public_acls and acl.is_public:
-                raise S3Error("AccessDenied")
-
-        await self.buckets.put_access(call.bucket, ACL, encode_acl(acl), check)
+        await self.buckets.put_access(call.bucket, ACL, encode_acl(acl), refuse_acl(acl))
         return Response()
 
     def _asked_acl(self, call: S3Call, owner: str, bucket_owner: str | None) -> Acl:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from s4d.auth import acl as acls
 from s4d.auth.access import BUCKET_OWNER_ENFORCED, OWNERSHIP_SETTINGS, listed_owner
-from s4d.auth.bucket_access import ACL, OWNERSHIP, encode_acl
+from s4d.auth.bucket_access import ACL, OWNERSHIP, decode_acl, encode_acl, refuse_acl
 from s4d.engine import BucketsFacade
 from s4d.errors import S3Error
 from s4d.s3.acls import requested_acl
@@ -166,9 +166,13 @@ class BucketHandlers:
             await self.buckets.create(name, region, object_lock, owner=owner, documents=documents)
         except S3Error as e:
             # AWS's legacy behaviour in us-east-1: re-creating a bucket you own succeeds
-            # (and changes nothing here); every other region answers BucketAlreadyOwnedByYou.
+            # and resets its ACL (to the one asked for, else private); every other region
+            # answers BucketAlreadyOwnedByYou.
             if e.code != "BucketAlreadyOwnedByYou" or region != LEGACY_REGION:
                 raise
+            raw = documents.get(ACL)
+            acl = decode_acl(raw) if raw is not None else acls.private(owner)
+            await self.buckets.put_access(name, ACL, raw, refuse_acl(acl))
         return Response(headers={"Location": "/" + name})
 
     async def head_bucket(self, call: S3Call) -> Response:

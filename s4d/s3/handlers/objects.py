@@ -8,6 +8,7 @@ from urllib.parse import quote, unquote
 from twisted.internet.defer import Deferred
 
 from s4d.engine import (
+    MAX_OBJECT_TAGS,
     NULL_VERSION,
     CopySource,
     CopySourceConditions,
@@ -25,10 +26,11 @@ from s4d.s3.dates import http_date, iso8601, parse_http_date
 from s4d.s3.dispatch import BodyMode, Route, RouteKey, route
 from s4d.s3.handlers.bucket import check_body_integrity
 from s4d.s3.handlers.common import requested_version, xml_response
+from s4d.s3.handlers.tagging import parse_tagging
 from s4d.s3.objectlock import bypass_governance, declares_integrity, lock_headers, requested_lock
 from s4d.s3.producer import send_object
 from s4d.s3.ranges import parse_range
-from s4d.s3.xml import Node, child_text, parse
+from s4d.s3.xml import Node, child_text, parse, render
 from s4d.util import checksums as ck
 from s4d.util.numbers import decimal
 
@@ -335,6 +337,15 @@ async def expiration_header(
     return {"x-amz-expiration": f'expiry-date="{http_date(when)}", rule-id="{rule_id}"'}
 
 
+def object_url(call: S3Call, key: str) -> str:
+    """The URL of ``key`` in the call's bucket, as the client addressed the server."""
+    host = call.header("host")
+    path = ("/" if call.virtual_host else f"/{quote(call.bucket)}/") + quote(key)
+    if not host:
+        return path
+    return f"{'https' if call.secure else 'http'}://{host}{path}"
+
+
 #: Form fields stored as headers of a POST Object upload.
 FORM_HEADERS = ("cache-control", "content-disposition", "content-encoding", "expires")
 
@@ -588,6 +599,8 @@ class ObjectHandlers:
             headers={k: v for k, v in fields.items() if k in FORM_HEADERS},
             acl=acl,
         )
+        if "tagging" in fields:
+            new.tags = parse_tagging(fields["tagging"].encode(), MAX_OBJECT_TAGS)
         version = await self.objects.put(call.bucket, form.key, new, form.body, WriteConditions())
         etag = f'"{version.etag}"'
         redirect = fields.get("success_action_redirect") or fields.get("redirect")
@@ -600,15 +613,17 @@ class ObjectHandlers:
             return Response(status=303, headers={"Location": location, "ETag": etag})
         status = fields.get("success_action_status", "204")
         if status == "201":
-            return xml_response(
+            # AWS's PostResponse document carries no namespace
+            document = render(
                 "PostResponse",
                 [
-                    ("Location", f"/{call.bucket}/{form.key}"),
+                    ("Location", object_url(call, form.key)),
                     ("Bucket", call.bucket),
                     ("Key", form.key),
                     ("ETag", etag),
                 ],
-                status=201,
-                headers={"ETag": etag},
+                namespace=None,
             )
+            headers = {"ETag": etag, "Content-Type": "application/xml"}
+            return Response(status=201, headers=headers, body=document)
         return Response(status=200 if status == "200" else 204, headers={"ETag": etag})
