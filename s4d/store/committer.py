@@ -88,7 +88,7 @@ class Committer:
         self._thread: threading.Thread | None = None
         self._apply_thread: threading.Thread | None = None
         #: batches whose segment bytes are durable, waiting for their transaction
-        self._synced: queue.Queue[Any] = queue.Queue(maxsize=2)
+        self._synced: queue.SimpleQueue[Any] = queue.SimpleQueue()
         #: committed batches whose transaction is not yet known durable (applying thread only)
         self._pending: list[tuple[_Results, int, float]] = []
         #: whether the sync stage holds a batch it has not yet handed on (set after it
