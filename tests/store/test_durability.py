@@ -24,7 +24,7 @@ from typing import Any
 from twisted.trial.unittest import SynchronousTestCase
 
 from s4d.store import durability
-from s4d.store.committer import BATCH_TXN_KEY, Committer
+from s4d.store.committer import _STOP, BATCH_TXN_KEY, Committer, _Request
 from s4d.store.durability import SharedDurability
 from s4d.store.schema import U64
 from s4d.store.store import Store, StoreConfig
@@ -238,11 +238,14 @@ class RecordingDurability(SharedDurability):
 
     def __init__(self, directory: str, events: list[str]) -> None:
         self.events = events
+        #: set at every commit
+        self.commits = threading.Event()
         super().__init__(directory, lambda: events.append("sync"))
 
     def committed(self, txnid: int) -> None:
         self.events.append(f"committed {txnid}")
         super().committed(txnid)
+        self.commits.set()
 
     def wait(self, txnid: int) -> bool:
         self.events.append(f"wait {txnid}")
@@ -319,3 +322,66 @@ class CommitterDurabilityTests(SynchronousTestCase):
             f.result(30)
         self.assertEqual(early, [])
         self.assertIn("sync", self.events)
+
+    def _stopped(self) -> Committer:
+        """A threaded committer whose threads are gone: the test drives its stages."""
+        committer = self.committer(inline=False)
+        committer.stop()
+        self.events.clear()
+        return committer
+
+    def _request(self, name: str) -> _Request:
+        request = _Request(self._operation(name.encode()), frozenset())  # type: ignore[arg-type]
+        request.future.add_done_callback(lambda _: self.events.append(f"result {name}"))
+        return request
+
+    def test_a_batch_in_the_sync_stage_is_waited_for(self) -> None:
+        """While the sync stage holds a batch, the one committed before waits for it."""
+        committer = self._stopped()
+        first, second = self._request("a"), self._request("b")
+        committer._sync_busy = True  # the sync stage has taken "b" and syncs its segments
+        committer._synced.put(([first], {}))
+
+        def hand_on() -> None:
+            self.durability.commits.wait()
+            committer._sync_busy = False
+            committer._synced.put(([second], {}))
+            committer._synced.put(_STOP)
+
+        stage = threading.Thread(target=hand_on)
+        stage.start()
+        committer._apply_loop()
+        stage.join()
+        self.assertEqual((first.future.result(), second.future.result()), (b"a", b"b"))
+        last = self.store.env.info()["last_txnid"]
+        # "a" needed no sync of its own: "b"'s commit synced its pages after a's meta page
+        self.assertEqual(
+            self.events,
+            [
+                "apply a",
+                f"committed {last - 1}",
+                "apply b",
+                f"committed {last}",
+                "result a",
+                f"wait {last}",
+                "sync",
+                "result b",
+            ],
+        )
+
+    def test_a_failed_sync_stage_still_hands_on(self) -> None:
+        """The applying thread may be waiting for the batch: it gets an empty one."""
+        committer = self._stopped()
+
+        def broken(segment_ids: set[int]) -> dict[int, int]:
+            raise OSError(5, "Input/output error")
+
+        self.patch(committer.segments, "sync", broken)
+        request = _Request(self._operation(b"x"), frozenset({1}))  # type: ignore[arg-type]
+        committer._queue.put(request)
+        committer._queue.put(_STOP)
+        committer._run()
+        self.assertEqual(committer._synced.get_nowait(), ([], {}))
+        self.assertIs(committer._synced.get_nowait(), _STOP)
+        self.assertFalse(committer._sync_busy)
+        self.assertIsInstance(request.future.exception(), Exception)
