@@ -53,7 +53,7 @@ from s4d.store.store import Store, StoreConfig
 from s4d.util.duties import DutyLock
 from s4d.util.eventlog import TwistedEventLog
 from s4d.util.keyfiles import read_or_create
-from s4d.util.memory import tune_malloc
+from s4d.util.memory import tune_gc, tune_malloc
 from s4d.util.periodic import PeriodicService
 from s4d.util.threads import ExecutorRunner, FutureBridge
 from s4d.workers import AdoptedPort, WorkerPool, drain
@@ -493,6 +493,7 @@ def make_service(config: Config, reactor: Any = None) -> service.MultiService:
 
         reactor = global_reactor
     tune_malloc()
+    reactor.callWhenRunning(tune_gc)
     root = _Root()  # type: ignore[no-untyped-call]
     store_service = StoreService(config, reactor)
     store_service.setServiceParent(root)  # type: ignore[no-untyped-call]

@@ -67,7 +67,7 @@ def worker_main(argv: Sequence[str]) -> int:
     from twisted.logger import Logger, globalLogBeginner, textFileLogObserver
 
     from s4d.service import make_worker_service
-    from s4d.util.memory import tune_malloc
+    from s4d.util.memory import tune_gc, tune_malloc
 
     reactor: Any = global_reactor
     config = read_config(args.config_fd)
@@ -76,6 +76,7 @@ def worker_main(argv: Sequence[str]) -> int:
     tune_malloc()
     root = make_worker_service(config, reactor, args.index)
     root.startService()  # type: ignore[no-untyped-call]
+    reactor.callWhenRunning(tune_gc)
     stopping: list[str] = []
 
     def stop(why: str) -> None:

@@ -472,6 +472,20 @@ def main(argv: list[str]) -> int:
     )
     p.add_argument("--skip-small", action="store_true", help="only the large-object phases")
     p.add_argument(
+        "--only",
+        nargs="+",
+        choices=SMALL_OPS,
+        metavar="OP",
+        help="run only these 4 KiB workloads (PUT GET HEAD LIST DELETE)",
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run each 4 KiB workload N times, the servers alternating (each round printed)",
+    )
+    p.add_argument(
         "--warm", type=int, default=0, metavar="MB", help="first write and delete a scratch file"
     )
     p.add_argument(
@@ -523,9 +537,12 @@ def main(argv: list[str]) -> int:
             _policy_rounds(Client(*measured), measured, keys, args)
             return 0
         with multiprocessing.get_context("fork").Pool(args.procs) as pool:
-            for op in () if args.skip_small else SMALL_OPS:
+            small_ops = () if args.skip_small else tuple(args.only or SMALL_OPS)
+            for op in small_ops:
                 workload = ["k"] * args.list_ops if op == "LIST" else keys
-                for server in servers:
+                if not workload:
+                    continue
+                for server in servers * args.rounds:
                     cpu = process_tree_cpu_seconds(server.pid) if server.pid else 0.0
                     got = _phase(pool, server.target, op, workload, args.procs, args.threads)
                     if server.pid:

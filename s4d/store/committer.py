@@ -10,10 +10,12 @@ therefore never points at bytes that are not on disk.
 
 With a :class:`~s4d.store.durability.SharedDurability` (the store's, whenever it
 fsyncs), the environment commits with ``MDB_NOMETASYNC``: the write
-transaction is held only to apply the batch and sync its pages, and a third
-thread, ``s4d-durable``, waits until the batch's meta page is on disk (an
-``fdatasync`` shared with every other process, or a later commit's page sync)
-before it reports results. A 200 still means data, then metadata, on disk.
+transaction is held only to apply the batch and sync its pages, and the
+batch's results wait until its meta page is on disk. The applying thread
+reports them after its next commit (whose page sync covers them) when another
+batch is already waiting, and otherwise after an ``fdatasync`` shared with every
+other process (:meth:`SharedDurability.wait`). A 200 still means data, then
+metadata, on disk.
 """
 
 from __future__ import annotations
@@ -86,13 +88,12 @@ class Committer:
         self._thread: threading.Thread | None = None
         self._apply_thread: threading.Thread | None = None
         #: batches whose segment bytes are durable, waiting for their transaction
-        self._synced: queue.Queue[Any] = queue.Queue(maxsize=2)
-        #: committed batches waiting for their transaction to be durable
-        self._committed: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._durable_thread: threading.Thread | None = None
-        #: signalled when the applying thread finishes a batch (``_applying`` goes False)
-        self._applied = threading.Condition()
-        self._applying = False
+        self._synced: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        #: committed batches whose transaction is not yet known durable (applying thread only)
+        self._pending: list[tuple[_Results, int, float]] = []
+        #: whether the sync stage holds a batch it has not yet handed on (set after it
+        #: takes one, cleared just before it hands it on, even a failed one, empty)
+        self._sync_busy = False
         self.batches = 0
         self.operations = 0
         #: operations per committed transaction (written by the applying thread only)
@@ -108,11 +109,6 @@ class Committer:
             )
             self._thread.start()
             self._apply_thread.start()
-            if durability is not None:
-                self._durable_thread = threading.Thread(
-                    target=self._durable_loop, name="s4d-durable", daemon=True
-                )
-                self._durable_thread.start()
 
     def submit(
         self,
@@ -151,10 +147,6 @@ class Committer:
         if self._apply_thread is not None:
             self._apply_thread.join()
             self._apply_thread = None
-        if self._durable_thread is not None:
-            self._committed.put(_STOP)
-            self._durable_thread.join()
-            self._durable_thread = None
 
     def _run(self) -> None:
         """Stage one: gather waiting requests and make their segment bytes durable."""
@@ -163,6 +155,7 @@ class Committer:
             if first is _STOP:
                 self._synced.put(_STOP)
                 return
+            self._sync_busy = True
             batch = [first]
             stop = False
             while len(batch) < self.max_batch:
@@ -178,17 +171,38 @@ class Committer:
                 durable = self._sync(batch)
             except BaseException as e:  # noqa: BLE001 - the batch fails, the thread goes on
                 self._fail(batch, e)
-            else:
-                self._synced.put((batch, durable))
+                batch, durable = [], {}
+            # handed on even when empty: the applying thread may be waiting for it. The
+            # flag drops first, so that a True it reads always has a batch to follow.
+            self._sync_busy = False
+            self._synced.put((batch, durable))
             if stop:
                 self._synced.put(_STOP)
                 return
 
     def _apply_loop(self) -> None:
-        """Stage two: one LMDB transaction per synced batch (merging any that wait)."""
+        """Stage two: one LMDB transaction per synced batch (merging any that wait).
+
+        Results of committed batches stay pending while another batch waits to
+        be applied or is in the sync stage: its commit syncs its pages after
+        their meta page was written, so it makes them durable without an
+        ``fdatasync`` of their own. Once neither stage holds a batch, the
+        pending ones are made durable at once.
+        """
         while True:
-            item = self._synced.get()
+            if self._pending:
+                try:
+                    item = (self._synced.get if self._sync_busy else self._synced.get_nowait)()
+                except queue.Empty:
+                    self._make_durable(self._pending)
+                    self._pending = []
+                    continue
+            else:
+                item = self._synced.get()
             if item is _STOP:
+                if self._pending:
+                    self._make_durable(self._pending)
+                    self._pending = []
                 return
             batch, durable = item
             stop = False
@@ -203,15 +217,11 @@ class Committer:
                 batch = batch + more[0]
                 for sid, size in more[1].items():
                     durable[sid] = max(durable.get(sid, 0), size)
-            with self._applied:
-                self._applying = True
-            try:
-                self._apply(batch, durable)
-            finally:
-                with self._applied:
-                    self._applying = False
-                    self._applied.notify_all()
+            self._apply(batch, durable)
             if stop:
+                if self._pending:
+                    self._make_durable(self._pending)
+                    self._pending = []
                 return
 
     def _sync(self, batch: list[_Request]) -> dict[int, int]:
@@ -291,46 +301,16 @@ class Committer:
             self._report(results)
             return
         self.durability.committed(txnid)
-        if self._durable_thread is None:
-            self._make_durable([(results, txnid, committed)])
-        else:
-            self._committed.put((results, txnid, committed))
-
-    def _durable_loop(self) -> None:
-        """Stage three: wait until committed batches are durable, then report them."""
-        while True:
-            item = self._committed.get()
-            if item is _STOP:
-                return
-            waiting = [item]
-            stop = False
-            while True:
-                try:
-                    more = self._committed.get_nowait()
-                except queue.Empty:
-                    break
-                if more is _STOP:
-                    stop = True
-                    break
-                waiting.append(more)
-            self._await_next_commit(max(txnid for _, txnid, _ in waiting))
-            self._make_durable(waiting)
-            if stop:
-                return
-
-    def _await_next_commit(self, txnid: int) -> None:
-        """While this process applies another batch, let its commit cover ``txnid``.
-
-        That commit syncs its pages after ``txnid``'s meta page was written, so
-        waiting for it costs no extra ``fdatasync``; an explicit sync would only
-        queue on the disk beside it.
-        """
-        assert self.durability is not None
-        with self._applied:
-            while not self.durability.covered(txnid) and (
-                self._applying or not self._synced.empty()
-            ):
-                self._applied.wait()
+        entry = (results, txnid, committed)
+        if self.inline:
+            self._make_durable([entry])
+            return
+        # this commit synced its pages after every pending batch's meta page
+        covered = [p for p in self._pending if self.durability.covered(p[1])]
+        if covered:
+            self._pending = [p for p in self._pending if not self.durability.covered(p[1])]
+            self._report_durable(covered)
+        self._pending.append(entry)
 
     def _make_durable(self, waiting: list[tuple[_Results, int, float]]) -> None:
         assert self.durability is not None
@@ -343,6 +323,9 @@ class Committer:
                     if not request.future.done():
                         request.future.set_exception(error)
             return
+        self._report_durable(waiting)
+
+    def _report_durable(self, waiting: list[tuple[_Results, int, float]]) -> None:
         now = self.clock.monotonic()
         for results, _, committed in waiting:
             self.durable_seconds.observe(now - committed)

@@ -37,9 +37,10 @@ sync (:attr:`~SharedDurability.covered_elsewhere`): the last is the sharing
 across processes at work.
 
 The id recorded is only ever one the recorder knows durable: its own
-transaction after its own sync, or ``T - 1`` after its commit of ``T`` (the
-commit's page sync covered ``T - 1``'s meta page: LMDB writes it before it lets
-go of the write lock). A stale id would release waiters early, so the record is
+transaction after its own sync. What a commit's page sync covers (``T - 1``
+after a commit of ``T``) is not recorded: every process reads it from the meta
+pages (``last_committed``) without a system call, so a commit costs no file
+lock. A stale id would release waiters early, so the record is
 reset to 0 whenever a process opens the environment while no other process has
 it open (a second file, ``durable.users``, is share-locked by every process
 for as long as it has the store open): after a crash and restart, after a
@@ -129,10 +130,6 @@ class SharedDurability:
         raw = os.pread(self._fd, _TXNID.size, 0)
         return _TXNID.unpack(raw)[0] if len(raw) == _TXNID.size else 0
 
-    def _record(self, txnid: int) -> None:
-        if txnid > self._read():
-            os.pwrite(self._fd, _TXNID.pack(txnid), 0)
-
     def covered(self, txnid: int) -> bool:
         """Whether this process already knows ``txnid`` durable (no system call)."""
         return self.known >= txnid
@@ -169,28 +166,15 @@ class SharedDurability:
     def committed(self, txnid: int) -> None:
         """Note that this process committed ``txnid``: every id below it is durable.
 
-        Records ``txnid - 1`` for the other processes if the file lock is free at
-        once (never waits: this runs in the thread that holds LMDB's write lock
-        next).
+        Nothing is written for the other processes: they read the newest
+        committed id from the meta pages (``last_committed``), which says as
+        much, without a lock or a system call.
         """
         below = txnid - 1
         if below > self._own:
             self._own = below
-        if below <= self.known:
-            return
-        self.known = below
-        if not self._local.acquire(blocking=False):
-            return
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._local.release()
-            return
-        try:
-            self._record(below)
-        finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            self._local.release()
+        if below > self.known:
+            self.known = below
 
 
 class _FileLock:

@@ -24,7 +24,7 @@ from typing import Any
 from twisted.trial.unittest import SynchronousTestCase
 
 from s4d.store import durability
-from s4d.store.committer import BATCH_TXN_KEY, Committer
+from s4d.store.committer import _STOP, BATCH_TXN_KEY, Committer, _Request
 from s4d.store.durability import SharedDurability
 from s4d.store.schema import U64
 from s4d.store.store import Store, StoreConfig
@@ -198,9 +198,13 @@ class SharedDurabilityTests(SynchronousTestCase):
     def test_a_later_commit_covers_the_earlier_ones(self) -> None:
         first, second = self.open("a"), self.open("b")
         first.committed(8)  # commit 8 synced its pages after 7's meta page
+        self.assertTrue(first.covered(7))
         self.assertFalse(first.wait(7))
-        self.assertFalse(second.wait(7))
-        self.assertTrue(second.wait(8))
+        self.assertEqual(self.syncs, [])
+        # another process learns it from the meta pages (last_committed), not from
+        # the shared record: a commit writes no file
+        self.assertFalse(second.covered(7))
+        self.assertTrue(second.wait(7))
         self.assertEqual(self.syncs, ["b"])
 
     def test_a_newer_commit_by_anyone_covers_without_a_sync(self) -> None:
@@ -214,13 +218,19 @@ class SharedDurabilityTests(SynchronousTestCase):
         self.assertEqual(self.syncs, ["a"])
 
     def test_how_waits_were_answered_is_counted(self) -> None:
-        first, second = self.open("a"), self.open("b")
+        last = [0]  # the newest committed transaction, as the meta pages say
+        first = SharedDurability(self.dir, lambda: self.syncs.append("a"), lambda: last[0])
+        second = SharedDurability(self.dir, lambda: self.syncs.append("b"), lambda: last[0])
+        self.addCleanup(first.close)
+        self.addCleanup(second.close)
         self.assertTrue(first.wait(10))  # a sync of its own
         self.assertFalse(first.wait(9))  # its own sync covered it
         first.committed(13)  # its own commit covers 12
+        last[0] = 13
         self.assertFalse(first.wait(12))
         self.assertFalse(second.wait(8))  # the first's sync covered it
         second.committed(15)
+        last[0] = 15
         self.assertFalse(first.wait(14))  # the second's commit covered it
         self.assertEqual(
             (first.syncs, first.covered_here, first.covered_elsewhere, first.shared), (1, 2, 1, 3)
@@ -248,11 +258,14 @@ class RecordingDurability(SharedDurability):
 
     def __init__(self, directory: str, events: list[str]) -> None:
         self.events = events
+        #: set at every commit
+        self.commits = threading.Event()
         super().__init__(directory, lambda: events.append("sync"))
 
     def committed(self, txnid: int) -> None:
         self.events.append(f"committed {txnid}")
         super().committed(txnid)
+        self.commits.set()
 
     def wait(self, txnid: int) -> bool:
         self.events.append(f"wait {txnid}")
@@ -329,3 +342,66 @@ class CommitterDurabilityTests(SynchronousTestCase):
             f.result(30)
         self.assertEqual(early, [])
         self.assertIn("sync", self.events)
+
+    def _stopped(self) -> Committer:
+        """A threaded committer whose threads are gone: the test drives its stages."""
+        committer = self.committer(inline=False)
+        committer.stop()
+        self.events.clear()
+        return committer
+
+    def _request(self, name: str) -> _Request:
+        request = _Request(self._operation(name.encode()), frozenset())  # type: ignore[arg-type]
+        request.future.add_done_callback(lambda _: self.events.append(f"result {name}"))
+        return request
+
+    def test_a_batch_in_the_sync_stage_is_waited_for(self) -> None:
+        """While the sync stage holds a batch, the one committed before waits for it."""
+        committer = self._stopped()
+        first, second = self._request("a"), self._request("b")
+        committer._sync_busy = True  # the sync stage has taken "b" and syncs its segments
+        committer._synced.put(([first], {}))
+
+        def hand_on() -> None:
+            self.durability.commits.wait()
+            committer._sync_busy = False
+            committer._synced.put(([second], {}))
+            committer._synced.put(_STOP)
+
+        stage = threading.Thread(target=hand_on)
+        stage.start()
+        committer._apply_loop()
+        stage.join()
+        self.assertEqual((first.future.result(), second.future.result()), (b"a", b"b"))
+        last = self.store.env.info()["last_txnid"]
+        # "a" needed no sync of its own: "b"'s commit synced its pages after a's meta page
+        self.assertEqual(
+            self.events,
+            [
+                "apply a",
+                f"committed {last - 1}",
+                "apply b",
+                f"committed {last}",
+                "result a",
+                f"wait {last}",
+                "sync",
+                "result b",
+            ],
+        )
+
+    def test_a_failed_sync_stage_still_hands_on(self) -> None:
+        """The applying thread may be waiting for the batch: it gets an empty one."""
+        committer = self._stopped()
+
+        def broken(segment_ids: set[int]) -> dict[int, int]:
+            raise OSError(5, "Input/output error")
+
+        self.patch(committer.segments, "sync", broken)
+        request = _Request(self._operation(b"x"), frozenset({1}))  # type: ignore[arg-type]
+        committer._queue.put(request)
+        committer._queue.put(_STOP)
+        committer._run()
+        self.assertEqual(committer._synced.get_nowait(), ([], {}))
+        self.assertIs(committer._synced.get_nowait(), _STOP)
+        self.assertFalse(committer._sync_busy)
+        self.assertIsInstance(request.future.exception(), Exception)
