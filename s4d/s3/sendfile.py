@@ -27,8 +27,10 @@ SENDFILE_MIN = 256 << 10
 SENDFILE_STEP = 4 << 20
 #: How long a client may leave its socket full when no idle timeout is configured.
 DEFAULT_STALL = 120.0
-#: Reactor turns to wait for Twisted's buffer to drain before giving up on sendfile.
+#: Reactor turns to wait at once for Twisted's buffer to drain ...
 FLUSH_TURNS = 1000
+#: ... then seconds between looks, until the client has been stalled too long.
+FLUSH_POLL = 0.005
 
 
 def file_sender(writer: Any) -> FileSender | None:
@@ -116,16 +118,35 @@ class FileSender:
         return await self.flush()
 
     async def flush(self) -> bool:
-        """Wait until Twisted has written all it holds; False if the client went away first."""
-        for _ in range(FLUSH_TURNS):
+        """Wait until Twisted has written all it holds; False if the client went away first.
+
+        A client that reads slowly is waited for like one reading through
+        Twisted: until it has not taken a byte for the stall timeout (a bound on
+        reactor turns alone dropped clients that paused for a few milliseconds).
+        """
+        turns = 0
+        pending = self._pending()
+        deadline = self._reactor.seconds() + self._stall
+        while True:
             if self._writer.gone:
                 return False
             if self._flushed():
                 return True
+            now = self._reactor.seconds()
+            left = self._pending()
+            if left < pending:
+                pending, deadline = left, now + self._stall
+            elif now > deadline:
+                return False
+            turns += 1
             turn: Deferred[None] = Deferred()
-            self._reactor.callLater(0, turn.callback, None)
+            self._reactor.callLater(0 if turns < FLUSH_TURNS else FLUSH_POLL, turn.callback, None)
             await turn
-        return False
+
+    def _pending(self) -> int:
+        """Bytes Twisted still holds for the socket."""
+        t = self._transport
+        return len(t.dataBuffer) - t.offset + sum(len(b) for b in t._tempDataBuffer)  # noqa: SLF001
 
     async def send(self, fd: int, offset: int, count: int) -> bool:
         """Send ``count`` bytes of ``fd`` from ``offset``; False if the client is gone."""

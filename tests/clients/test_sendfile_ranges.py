@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import http.client
 import os
+import socket
+import ssl
+import time
 from urllib.parse import urlsplit
 
 from tests.clients.harness import ServerTestCase, boto3_client
@@ -116,6 +119,50 @@ class SendfileRangeTests(ServerTestCase):
         for first, last in [(edge - 5, edge + 5), (CHUNK - 1, edge + CHUNK), (edge, len(data) - 1)]:
             got = s3.get_object(Bucket=bucket, Key="mp", Range=f"bytes={first}-{last}")
             self.assertEqual(got["Body"].read(), data[first : last + 1], (first, last))
+
+    def test_slow_reader_gets_every_byte(self) -> None:
+        """A client that reads slowly, pausing often, still gets every byte.
+
+        The last chunk is short (written through Twisted after the chunks sent
+        from the file, and under Twisted's 64 KiB mark, so its write does not
+        pause the producer): with a small receive buffer the client's pauses
+        hold that write back, and the response must wait for the client (up to
+        the stall timeout). It was given 1,000 reactor turns, a few
+        milliseconds, then the connection was aborted: the client saw a reset.
+        """
+        assert self.server is not None
+        s3 = boto3_client(self.server, os.path.join(self.tmp, "home"))
+        bucket = self.bucket_name()
+        s3.create_bucket(Bucket=bucket)
+        data = os.urandom(4 * CHUNK + 30_000)
+        s3.put_object(Bucket=bucket, Key="k", Body=data)
+        url = urlsplit(s3.generate_presigned_url("get_object", {"Bucket": bucket, "Key": "k"}))
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 << 10)
+        sock.settimeout(30)
+        sock.connect(("127.0.0.1", self.server.port))
+        stream: socket.socket | ssl.SSLSocket = sock
+        context = self.server.ssl_context()
+        if context is not None:
+            stream = context.wrap_socket(sock, server_hostname="127.0.0.1")
+        received = b""
+        try:
+            request = f"GET {url.path}?{url.query} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+            stream.sendall(request.encode())
+            while True:
+                more = stream.recv(64 << 10)
+                if not more:
+                    break
+                received += more
+                if len(received.partition(b"\r\n\r\n")[2]) >= len(data):
+                    break
+                time.sleep(0.05)  # a slow reader
+        finally:
+            stream.close()
+        head, _, body = received.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 200"), head[:100])
+        self.assertEqual(len(body), len(data))
+        self.assertEqual(body, data)
 
 
 class SendfileRangeTlsTests(SendfileRangeTests):
