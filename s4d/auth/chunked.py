@@ -137,15 +137,18 @@ class AwsChunkedDecoder:
 
     # -- public ---------------------------------------------------------------
 
-    def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
+    def feed(self, data: bytes | bytearray | memoryview) -> list[bytes | memoryview]:
         """Consume the next piece of the body; return the payload pieces it completes.
+
+        A piece is the fed bytes themselves or a read-only view of them (never a
+        copy of a fed ``bytes``); the decoder never changes what it hands out.
 
         :raises S3Error: ``InvalidRequest`` for malformed framing,
             ``SignatureDoesNotMatch`` for a bad chunk or trailer signature.
         """
         if self._finished:
             raise ValueError("feed() after finish()")
-        out: list[bytes] = []
+        out: list[bytes | memoryview] = []
         if not data:
             return out
         if isinstance(data, memoryview):
@@ -197,7 +200,7 @@ class AwsChunkedDecoder:
 
     # -- framing --------------------------------------------------------------
 
-    def _process(self, work: bytes | bytearray, out: list[bytes]) -> int:
+    def _process(self, work: bytes | bytearray, out: list[bytes | memoryview]) -> int:
         """Consume as much of ``work`` as possible; return how much was consumed."""
         end = len(work)
         pos = 0
@@ -211,8 +214,10 @@ class AwsChunkedDecoder:
                         self._chunk_hash.update(piece)
                     if take == end and type(work) is bytes:
                         out.append(work)
+                    elif type(work) is bytes:
+                        out.append(piece)  # a view of immutable bytes: kept, not copied
                     else:
-                        out.append(piece.tobytes())
+                        out.append(piece.tobytes())  # the reused buffer changes: copy
                     pos += take
                     self._remaining -= take
                     self.decoded_size += take

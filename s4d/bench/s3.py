@@ -239,27 +239,50 @@ class RssSampler:
         self._stop.set()
 
 
-def _large(target: tuple[str, int, str, str, bool], sizes: list[int], pid: int | None) -> None:
+def _large(
+    target: tuple[str, int, str, str, bool], sizes: list[int], pid: int | None, warm: int = 0
+) -> dict[str, dict[str, float]]:
+    """PUT then GET one object of each size; MB/s, the server's CPU seconds per GiB, peak RSS.
+
+    With ``warm`` (MB), a scratch file is written and deleted right before each PUT.
+    """
     host, port, ak, sk, sign = target
     client = Client(host, port, ak, sk, sign)
+    figures: dict[str, dict[str, float]] = {}
     for size_mb in sizes:
         size = size_mb << 20
+        if warm:
+            warm_page_cache(tempfile.gettempdir(), warm)
         with RssSampler(pid) as rss:
+            cpu = process_tree_cpu_seconds(pid) if pid else 0.0
             start = time.perf_counter()
             status, _ = client.request(
                 "PUT", f"/bench/large-{size_mb}", _stream(size), length=size, payload_hash=UNSIGNED
             )
             put_s = time.perf_counter() - start
+            put_cpu = process_tree_cpu_seconds(pid) - cpu if pid else 0.0
+            cpu = process_tree_cpu_seconds(pid) if pid else 0.0
             start = time.perf_counter()
             status2, data = client.request("GET", f"/bench/large-{size_mb}", length=size)
             get_s = time.perf_counter() - start
+            get_cpu = process_tree_cpu_seconds(pid) - cpu if pid else 0.0
         got = int.from_bytes(data, "big") if data else 0
+        gib = size / (1 << 30)
+        put = {"mb_per_s": size / put_s / 1e6, "server_cpu_s_per_gib": put_cpu / gib}
+        get = {"mb_per_s": size / get_s / 1e6, "server_cpu_s_per_gib": get_cpu / gib}
+        if pid:
+            put["server_rss_mb"] = get["server_rss_mb"] = rss.peak
+        figures[f"PUT {size_mb} MiB"], figures[f"GET {size_mb} MiB"] = put, get
         print(
-            f"PUT {size_mb} MiB {size / put_s / 1e6:8.0f} MB/s (status {status})   "
-            f"GET {size / get_s / 1e6:8.0f} MB/s (status {status2}, {got} bytes)"
+            f"PUT {size_mb} MiB {put['mb_per_s']:8.0f} MB/s (status {status}"
+            + (f", server CPU {put['server_cpu_s_per_gib']:.2f} s/GiB" if pid else "")
+            + f")   GET {get['mb_per_s']:8.0f} MB/s (status {status2}, {got} bytes"
+            + (f", server CPU {get['server_cpu_s_per_gib']:.2f} s/GiB" if pid else "")
+            + ")"
             + (f"   server RSS during transfer <= {rss.peak:.0f} MB" if pid else ""),
             flush=True,
         )
+    return figures
 
 
 def _parallel_worker(args: tuple[Any, ...]) -> None:
@@ -280,27 +303,43 @@ def _parallel_worker(args: tuple[Any, ...]) -> None:
 
 
 def _parallel_puts(
-    pool: Any, target: tuple[str, int, str, str, bool], count: int, size_mb: int, procs: int
-) -> None:
+    pool: Any,
+    target: tuple[str, int, str, str, bool],
+    count: int,
+    size_mb: int,
+    procs: int,
+    pid: int | None,
+) -> dict[str, float]:
     """``count`` PUTs of ``size_mb`` MiB at once, from ``procs`` client processes."""
     host, port, ak, sk, sign = target
     keys = [f"/bench/parallel-{i}" for i in range(count)]
     parts = [p for p in (keys[i::procs] for i in range(procs)) if p]
     size = size_mb << 20
+    cpu = process_tree_cpu_seconds(pid) if pid else 0.0
     start = time.perf_counter()
     pool.map(_parallel_worker, [(host, port, ak, sk, sign, p, size) for p in parts])
     elapsed = time.perf_counter() - start
+    used = process_tree_cpu_seconds(pid) - cpu if pid else 0.0
+    gib = count * size / (1 << 30)
+    got = {"mb_per_s": count * size / elapsed / 1e6, "server_cpu_s_per_gib": used / gib}
     print(
-        f"PUT {size_mb} MiB x{count} {count * size / elapsed / 1e6:8.0f} MB/s in total", flush=True
+        f"PUT {size_mb} MiB x{count} {got['mb_per_s']:8.0f} MB/s in total"
+        + (f" (server CPU {got['server_cpu_s_per_gib']:.2f} s/GiB)" if pid else ""),
+        flush=True,
     )
+    return got
 
 
 def warm_page_cache(directory: str, megabytes: int) -> None:
     """Write and delete a scratch file so later writes reuse page-cache memory.
 
-    On a fresh virtual machine the first write into never-touched memory costs
-    several times more than later ones (the hypervisor backs guest pages on
-    first touch); this separates that one-time cost from steady-state figures.
+    On this virtual machine a write into memory the guest has not used lately
+    costs several times more than one into recently freed memory: the
+    hypervisor backs guest pages on first touch, and free memory goes back to it
+    within seconds (a 512 MiB write: 0.96 s of system time cold, 0.13 s right
+    after freeing 512 MiB, 0.9 s again ten seconds later). Warming right before
+    a transfer (``--warm-each``) measures a server whose memory is in use, as a
+    storage server's page cache is.
     """
     path = os.path.join(directory, f"s4d-warm-{os.getpid()}")
     block = b"\0" * (1 << 20)
@@ -470,6 +509,13 @@ def main(argv: list[str]) -> int:
         metavar=("COUNT", "MIB"),
         help="COUNT concurrent PUTs of MIB MiB each (0 0: none)",
     )
+    p.add_argument(
+        "--large-rounds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run the large phases N times, the servers alternating",
+    )
     p.add_argument("--skip-small", action="store_true", help="only the large-object phases")
     p.add_argument(
         "--only",
@@ -487,6 +533,13 @@ def main(argv: list[str]) -> int:
     )
     p.add_argument(
         "--warm", type=int, default=0, metavar="MB", help="first write and delete a scratch file"
+    )
+    p.add_argument(
+        "--warm-each",
+        type=int,
+        default=0,
+        metavar="MB",
+        help="write and delete a scratch file right before every large PUT phase",
     )
     p.add_argument(
         "--policy-rounds",
@@ -551,20 +604,30 @@ def main(argv: list[str]) -> int:
                     server.figures[figure_name(op)] = got
                     _print_figure(op, server, servers)
             count, size_mb = args.parallel
-            for server in servers:
-                if server.name == "baseline":
-                    continue
-                if args.large:
-                    print(f"{server.name}:", flush=True)
-                    _large(server.target, args.large, server.pid)
-                if count and size_mb:
-                    with RssSampler(server.pid) as sampler:
-                        _parallel_puts(pool, server.target, count, size_mb, args.procs)
-                    if server.pid:
-                        print(
-                            f"{server.name} RSS during parallel PUTs <= {sampler.peak:.0f} MB",
-                            flush=True,
-                        )
+            for round_number in range(args.large_rounds):
+                for server in servers:
+                    if server.name == "baseline":
+                        continue
+                    suffix = f" #{round_number + 1}" if args.large_rounds > 1 else ""
+                    if args.large:
+                        print(f"{server.name}{suffix}:", flush=True)
+                        found = _large(server.target, args.large, server.pid, args.warm_each)
+                        for name, got in found.items():
+                            server.figures[name + suffix] = got
+                    if count and size_mb:
+                        if args.warm_each:
+                            warm_page_cache(tempfile.gettempdir(), args.warm_each)
+                        with RssSampler(server.pid) as sampler:
+                            got = _parallel_puts(
+                                pool, server.target, count, size_mb, args.procs, server.pid
+                            )
+                        if server.pid:
+                            got["server_rss_mb"] = sampler.peak
+                            print(
+                                f"{server.name} RSS during parallel PUTs <= {sampler.peak:.0f} MB",
+                                flush=True,
+                            )
+                        server.figures[f"PUT {size_mb} MiB x{count}{suffix}"] = got
         for server in servers:
             if server.pid:
                 server.figures["peak_rss_mb"] = process_tree_peak_rss_mb(server.pid)

@@ -183,7 +183,7 @@ class Upload:
         self._error: Failure | None = None
         self._closed = False
 
-    def write(self, data: bytes) -> Deferred[None] | None:
+    def write(self, data: bytes | memoryview) -> Deferred[None] | None:
         """Add bytes; returns a Deferred to wait on when the pipeline is full.
 
         ``data`` is kept, not copied (it must not change afterwards): a chunk is

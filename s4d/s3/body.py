@@ -121,7 +121,9 @@ class BodySink:
         if self.error is not None:
             return
         try:
-            pieces = self.decoder.feed(data) if self.decoder is not None else [data]
+            pieces: list[bytes | memoryview] = (
+                self.decoder.feed(data) if self.decoder is not None else [data]
+            )
             for piece in pieces:
                 if not piece:
                     continue
@@ -130,7 +132,7 @@ class BodySink:
                     raise S3Error("EntityTooLarge")
                 if self.decoded_length is not None and self.received > self.decoded_length:
                     raise S3Error("IncompleteBody", "The body is longer than declared.")
-                wait = self.upload.write(bytes(piece))
+                wait = self.upload.write(piece)
                 if wait is not None and self._paused is None and flow is not None:
                     self._paused = flow
                     flow.pauseProducing()

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+from twisted.internet import tcp
 from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
@@ -56,6 +57,11 @@ MAX_LENGTH_DIGITS = 18
 MAX_OPS_BODY = 1 << 20
 #: The operation recorded for a request refused before its operation was known.
 REJECTED = "Rejected"
+#: An upload body at least this long is read from the socket in larger pieces ...
+LARGE_BODY = 1 << 20
+#: ... of up to this many bytes a ``recv`` (twisted's default is 64 KiB): each read
+#: costs a trip through the reactor, twisted.web's body decoder and the sink.
+LARGE_BODY_READ = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -591,6 +597,8 @@ class S3Channel(HTTPChannel):
         super().allHeadersReceived()
         if self.length != 0:
             self._watch_body()
+            if (self.length is None or self.length >= LARGE_BODY) and req.sink is not None:
+                _read_size(self.transport, LARGE_BODY_READ)
 
     # -- the body --------------------------------------------------------------------------
 
@@ -631,9 +639,10 @@ class S3Channel(HTTPChannel):
         super().rawDataReceived(data)
 
     def allContentReceived(self) -> None:
-        """The body is in: stop judging its pace."""
+        """The body is in: stop judging its pace, read in ordinary pieces again."""
         _cancel(self._body_timer)
         self._body_timer = None
+        _read_size(self.transport, None)
         super().allContentReceived()
 
     # -- sending ---------------------------------------------------------------------------
@@ -735,6 +744,19 @@ def _no_delay(transport: Any) -> None:
                 set_no_delay(True)
             return
         transport = getattr(transport, "transport", None)
+
+
+def _read_size(transport: Any, size: int | None) -> None:
+    """Set how much one ``recv`` of a plain TCP ``transport`` asks for (None: twisted's default).
+
+    Only a plain TCP connection is changed: under TLS the records are 16 KiB anyway.
+    """
+    if not isinstance(transport, tcp.Connection):
+        return
+    if size is None:
+        transport.__dict__.pop("bufferSize", None)
+    else:
+        transport.bufferSize = size
 
 
 def _cancel(call: IDelayedCall | None) -> None:

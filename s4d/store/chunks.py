@@ -63,20 +63,45 @@ def decode_payload(payload: bytes, flags: int, raw_length: int) -> bytes:
     return payload
 
 
-def encode_payload(data: bytes, compression: str, level: int) -> tuple[bytes, int]:
+def middle_sample(pieces: Sequence[bytes | memoryview], size: int) -> bytes | memoryview:
+    """The :data:`AUTO_SAMPLE` bytes in the middle of ``size`` bytes given as ``pieces``.
+
+    A view when one piece holds them all, else those bytes joined (never the whole).
+    """
+    start = (size - AUTO_SAMPLE) // 2
+    end = start + AUTO_SAMPLE
+    parts: list[memoryview] = []
+    offset = 0
+    for piece in pieces:
+        piece_end = offset + len(piece)
+        if piece_end > start and offset < end:
+            parts.append(memoryview(piece)[max(start - offset, 0) : min(end, piece_end) - offset])
+        if piece_end >= end:
+            break
+        offset = piece_end
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def sample_compresses(sample: bytes | memoryview) -> bool:
+    """Whether ``sample`` shrinks enough at level 1 for its chunk to be worth compressing."""
+    return len(_compressor(1).compress(sample)) <= AUTO_SAMPLE * AUTO_SAMPLE_RATIO
+
+
+def encode_payload(
+    data: bytes, compression: str, level: int, sampled: bool = False
+) -> tuple[bytes, int]:
     """The payload to store for ``data`` and its record flags, under a compression mode.
 
     ``off`` stores as is; ``zstd`` compresses whenever that is smaller; ``auto``
     compresses only when it saves :data:`AUTO_MIN_SAVING`, and for a large chunk
     first compresses a :data:`AUTO_SAMPLE` from its middle at level 1, so that
     incompressible data (media, archives, encrypted files) costs one small probe.
+    ``sampled``: the caller's probe already found the sample compressible.
     """
     if compression == "off" or len(data) < MIN_COMPRESS:
         return data, 0
-    if compression == "auto" and len(data) > 2 * AUTO_SAMPLE:
-        start = (len(data) - AUTO_SAMPLE) // 2
-        sample = memoryview(data)[start : start + AUTO_SAMPLE]
-        if len(_compressor(1).compress(sample)) > AUTO_SAMPLE * AUTO_SAMPLE_RATIO:
+    if compression == "auto" and len(data) > 2 * AUTO_SAMPLE and not sampled:
+        if not sample_compresses(middle_sample([data], len(data))):
             return data, 0
     packed = _compressor(level).compress(data)
     if compression == "zstd" or len(packed) <= len(data) * (1 - AUTO_MIN_SAVING):
@@ -117,13 +142,16 @@ class ChunkStore:
         self.compression = compression
         self.level = level
 
-    def put(self, data: bytes) -> WrittenChunk:
-        """Address ``data``; append it unless an identical chunk is already stored."""
+    def put(self, data: bytes, sampled: bool = False) -> WrittenChunk:
+        """Address ``data``; append it unless an identical chunk is already stored.
+
+        ``sampled``: ``auto`` compression's probe already ran and found it compressible.
+        """
         digest = digest_of(data)
         ref = ChunkRef(digest, len(data))
         if self.exists(digest):
             return WrittenChunk(ref, None)
-        payload, flags = self._encode(data)
+        payload, flags = encode_payload(data, self.compression, self.level, sampled)
         try:
             loc: Location = self.segments.append(payload, len(data), digest, flags)
         except OSError as e:
@@ -135,11 +163,23 @@ class ChunkStore:
     def put_pieces(self, pieces: Sequence[bytes | memoryview]) -> WrittenChunk:
         """Like :meth:`put` for a chunk given as buffers end to end, without joining them.
 
-        Only an uncompressed chunk is written from its pieces; with compression
-        on, the pieces are joined first (the compressor needs one buffer).
+        Only an uncompressed chunk is written from its pieces; a chunk to be
+        compressed is joined first (the compressor needs one buffer). In
+        ``auto`` mode the probe reads its sample from the pieces, so an
+        incompressible chunk is never joined.
         """
+        if self.compression == "auto":
+            size = sum(len(piece) for piece in pieces)
+            if size > 2 * AUTO_SAMPLE:
+                if sample_compresses(middle_sample(pieces, size)):
+                    return self.put(b"".join(pieces), sampled=True)
+                return self._put_plain(pieces)
         if self.compression != "off":
             return self.put(b"".join(pieces))
+        return self._put_plain(pieces)
+
+    def _put_plain(self, pieces: Sequence[bytes | memoryview]) -> WrittenChunk:
+        """Address and append a chunk as it is, from its pieces."""
         hasher = blake3.blake3()
         size = 0
         for piece in pieces:
@@ -189,9 +229,6 @@ class ChunkStore:
             os.close(fd)
             raise CorruptRecord("record does not match its location")
         return fd, loc.offset + HEADER_SIZE
-
-    def _encode(self, data: bytes) -> tuple[bytes, int]:
-        return encode_payload(data, self.compression, self.level)
 
 
 #: Below this many free bytes, an I/O error of an LMDB commit is taken for a full disk.

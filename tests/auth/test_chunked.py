@@ -633,3 +633,33 @@ class ThroughputTests(SynchronousTestCase):
         self.assertEqual(digest.digest(), hashlib.sha256(b"".join(chunks)).digest())
         # Generous: a quadratic buffer would take minutes.
         self.assertLess(elapsed, 20)
+
+
+class NoCopyTests(SynchronousTestCase):
+    """Payload bytes come out as the fed ``bytes`` or views of them, never copies."""
+
+    def test_payload_is_a_view_of_what_was_fed(self) -> None:
+        decoder = AwsChunkedDecoder(sigv4.STREAMING_UNSIGNED_TRAILER, expected_trailers=[])
+        first, second = os.urandom(300), os.urandom(200)
+        fed = b"12c\r\n" + first + b"\r\nc8\r\n" + second[:50]
+        parts = decoder.feed(fed)
+        self.assertEqual([bytes(p) for p in parts], [first, second[:50]])
+        for part in parts:
+            self.assertIsInstance(part, memoryview)
+            assert isinstance(part, memoryview)
+            self.assertIs(part.obj, fed)
+            self.assertTrue(part.readonly)
+        rest = second[50:]
+        self.assertEqual(decoder.feed(rest), [rest])
+        self.assertEqual(decoder.feed(b"\r\n0\r\n\r\n"), [])
+        self.assertEqual(decoder.finish(), {})
+
+    def test_bytes_held_back_are_copied_out(self) -> None:
+        """Bytes kept in the decoder's own buffer (a cut header) are handed out as copies."""
+        decoder = AwsChunkedDecoder(sigv4.STREAMING_UNSIGNED_TRAILER, expected_trailers=[])
+        data = os.urandom(100)
+        self.assertEqual(decoder.feed(b"6"), [])
+        parts = decoder.feed(b"4\r\n" + data + b"\r\n0\r\n\r\n")
+        self.assertEqual(b"".join(parts), data)
+        self.assertTrue(all(isinstance(p, bytes) for p in parts))
+        self.assertEqual(decoder.finish(), {})

@@ -77,6 +77,47 @@ class SendfileRangeTests(ServerTestCase):
         finally:
             conn.close()
 
+    def test_multipart_object_parts_and_ranges(self) -> None:
+        """A multipart object's parts: whole, by part number and in ranges across parts.
+
+        Each part ends in a short chunk (sent through Twisted) between full
+        chunks (sent from the segment file), so every part boundary switches
+        between the two paths.
+        """
+        assert self.server is not None
+        s3 = boto3_client(self.server, os.path.join(self.tmp, "home"))
+        bucket = self.bucket_name()
+        s3.create_bucket(Bucket=bucket)
+        parts = [
+            os.urandom(5 * CHUNK + 100_000),
+            os.urandom(5 * CHUNK + 300_000),
+            os.urandom(700_000),
+        ]
+        upload = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+        etags = [
+            s3.upload_part(Bucket=bucket, Key="mp", UploadId=upload, PartNumber=n, Body=part)[
+                "ETag"
+            ]
+            for n, part in enumerate(parts, 1)
+        ]
+        s3.complete_multipart_upload(
+            Bucket=bucket,
+            Key="mp",
+            UploadId=upload,
+            MultipartUpload={
+                "Parts": [{"ETag": e, "PartNumber": n} for n, e in enumerate(etags, 1)]
+            },
+        )
+        data = b"".join(parts)
+        self.assertEqual(s3.get_object(Bucket=bucket, Key="mp")["Body"].read(), data)
+        for number, part in enumerate(parts, 1):
+            got = s3.get_object(Bucket=bucket, Key="mp", PartNumber=number)["Body"].read()
+            self.assertEqual(got, part, number)
+        edge = len(parts[0])
+        for first, last in [(edge - 5, edge + 5), (CHUNK - 1, edge + CHUNK), (edge, len(data) - 1)]:
+            got = s3.get_object(Bucket=bucket, Key="mp", Range=f"bytes={first}-{last}")
+            self.assertEqual(got["Body"].read(), data[first : last + 1], (first, last))
+
     def test_a_client_slow_to_read(self) -> None:
         """A client that reads nothing for a while still gets every byte, not a reset.
 

@@ -23,7 +23,7 @@ from s4d.features import objects as fo
 from s4d.s3.producer import spans
 from s4d.store import chunks as chunks_module
 from s4d.store import fsck, stats
-from s4d.store.chunks import encode_payload
+from s4d.store.chunks import AUTO_SAMPLE, ChunkStore, encode_payload, middle_sample
 from s4d.store.records import FLAG_ZSTD
 from tests.store.helpers import create_bucket, get, open_store, put
 
@@ -145,6 +145,51 @@ class EncodeTests(SynchronousTestCase):
         noise = os.urandom(1000)
         self.assertEqual(encode_payload(noise, "zstd", 3), (noise, 0))  # never larger
         self.assertEqual(encode_payload(b"ab" * 100, "zstd", 3)[1], 0)  # too small to bother
+
+    def test_middle_sample_across_pieces(self) -> None:
+        """The probe's sample taken from pieces is the one taken from the joined bytes."""
+        data = os.urandom(300_000)
+        start = (len(data) - AUTO_SAMPLE) // 2
+        expected = data[start : start + AUTO_SAMPLE]
+        rng = random.Random(3)
+        for _ in range(50):
+            cuts = sorted(rng.sample(range(1, len(data)), rng.randint(1, 12)))
+            pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+            self.assertEqual(bytes(middle_sample(pieces, len(data))), expected, cuts)
+        self.assertEqual(bytes(middle_sample([data], len(data))), expected)
+
+    def test_auto_pieces_incompressible_are_never_joined(self) -> None:
+        """In ``auto`` mode an incompressible chunk goes from its pieces to the file as is."""
+        store = open_store(self, compression="auto")
+        data = os.urandom(1 << 20)
+        pieces = [memoryview(data)[i : i + 100_000] for i in range(0, len(data), 100_000)]
+        with mock.patch.object(ChunkStore, "put", side_effect=AssertionError("joined")):
+            written = store.put_chunk_pieces(pieces)
+        assert written.location is not None
+        self.assertEqual(written.location.flags, 0)
+        self.assertEqual(written.location.length, len(data))
+        self.assertEqual(store.read_chunk(written.location), data)
+
+    def test_auto_pieces_compressible_are_compressed_once(self) -> None:
+        store = open_store(self, compression="auto")
+        data = text(1 << 20, 9)
+        pieces = [data[i : i + 70_000] for i in range(0, len(data), 70_000)]
+        calls: list[int] = []
+        real = chunks_module._compressor
+
+        def spy(level: int):  # type: ignore[no-untyped-def]
+            calls.append(level)
+            return real(level)
+
+        with mock.patch.object(chunks_module, "_compressor", spy):
+            written = store.put_chunk_pieces(pieces)
+        assert written.location is not None
+        self.assertEqual(written.location.flags, FLAG_ZSTD)
+        self.assertEqual(calls, [1, 3])  # one probe, one compression
+        self.assertEqual(store.read_chunk(written.location), data)
+        same = open_store(self, compression="auto").put_chunk(data).location
+        assert same is not None
+        self.assertEqual((same.length, same.flags), (written.location.length, FLAG_ZSTD))
 
     def test_level_reaches_the_store(self) -> None:
         plain = text(1 << 20, 5)
