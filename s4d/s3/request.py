@@ -437,6 +437,11 @@ class S3Request(Request):
         )
 
 
+#: first bytes of the header lines :meth:`S3Channel.headerReceived` looks at more closely
+#: (``Content-Length``, ``Transfer-Encoding``, and a name after folding whitespace)
+_FRAMING_INITIALS = frozenset((b"c", b"C", b"t", b"T", b" ", b"\t"))
+
+
 class S3Channel(HTTPChannel):
     """An HTTP channel that lets the request authenticate before ``100 Continue``.
 
@@ -553,6 +558,8 @@ class S3Channel(HTTPChannel):
 
     def headerReceived(self, line: bytes) -> bool:
         """Refuse, with the right S3 error, framing headers twisted.web would refuse bare."""
+        if line[:1] not in _FRAMING_INITIALS:
+            return super().headerReceived(line)  # type: ignore[no-any-return]
         name, _, value = line.partition(b":")
         name = name.strip().lower()
         if name in (b"content-length", b"transfer-encoding"):
