@@ -145,6 +145,7 @@ class StoreService(service.Service):
         super().startService()  # type: ignore[no-untyped-call]
         self.open()
         assert self.store is not None
+        self.store.snapshots.enable()
         self.snapshot_release = LoopingCall(self.store.snapshots.release)
         self.snapshot_release.clock = self.reactor
         self.snapshot_release.start(SNAPSHOT_RELEASE_SECONDS, now=False)
@@ -155,6 +156,8 @@ class StoreService(service.Service):
         if self.snapshot_release is not None and self.snapshot_release.running:
             self.snapshot_release.stop()
         self.snapshot_release = None
+        if self.store is not None:
+            self.store.snapshots.enable(False)
         if self.queries is not None and self.query_runner is not None:
             self.queries.stop()  # cancelled queries never wait for the reactor again
             self.query_runner.stop()

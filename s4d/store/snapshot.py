@@ -14,11 +14,13 @@ starts a new transaction when they differ. So a read sees every commit
 acknowledged before it began, across worker processes too.
 
 A snapshot left open pins the pages of its version (LMDB cannot reuse pages
-freed after it), so whoever owns the thread calls :meth:`ReadSnapshot.release`
-now and then (the service does, a few times a second) and the next read opens a
-fresh one. Only the owning thread (the one that made it) uses the snapshot: LMDB
-transactions are not shared between threads, so any other thread gets None and
-opens a short transaction of its own.
+freed after it: a run of writes with no read in between would grow the file), so
+it is off until whoever owns the thread turns it on (:meth:`ReadSnapshot.enable`)
+and calls :meth:`ReadSnapshot.release` now and then (the service does, a few
+times a second; the next read opens a fresh one). Off, every read opens a short
+transaction of its own, as before. Only the owning thread (the one that made
+it) uses the snapshot: LMDB transactions are not shared between threads, so any
+other thread gets None and opens a short transaction of its own.
 """
 
 from __future__ import annotations
@@ -49,14 +51,23 @@ class ReadSnapshot:
         self._id = -1
         #: transactions opened so far (a snapshot reused by n reads opens one)
         self.opened = 0
+        #: off until :meth:`enable`: nobody would release it
+        self.enabled = False
+
+    def enable(self, enabled: bool = True) -> None:
+        """Share a snapshot from now on (the caller releases it regularly), or stop."""
+        self.enabled = enabled
+        if not enabled:
+            self.release()
 
     def current(self) -> MetaTxn | None:
-        """The views of a read transaction as fresh as a new one; None off the owning thread.
+        """The views of a read transaction as fresh as a new one; None when not enabled
+        or off the owning thread.
 
         Valid until the caller returns to the event loop: never keep it across a
         yield or an ``await``.
         """
-        if threading.get_ident() != self._owner:
+        if not self.enabled or threading.get_ident() != self._owner:
             return None
         last = self._env.info()["last_txnid"]
         if self._views is None or last != self._id:

@@ -76,6 +76,7 @@ class OpenWithoutHopTests(SynchronousTestCase):
 
     def test_shared_read_transaction_sees_every_commit(self) -> None:
         """Reads on this thread share one transaction, yet see each write at once."""
+        self.store.snapshots.enable()
         put(self.store, "b", "k", b"first")
         self.assertEqual(self.open("k").first_chunk, b"first")
         opened = self.store.snapshots.opened

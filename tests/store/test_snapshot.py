@@ -15,6 +15,7 @@ import threading
 from twisted.trial.unittest import SynchronousTestCase
 
 from s4d.features import buckets as fb
+from s4d.store.store import Store
 from s4d.store.txn import MetaTxn
 from tests.store.helpers import open_store
 
@@ -36,9 +37,24 @@ def bucket_names(t: MetaTxn) -> set[str]:
     return {b.name for b in fb.list_buckets(t)}
 
 
+def open_shared(case: SynchronousTestCase, path: str | None = None) -> Store:
+    """A store whose snapshot is enabled (as the service enables it)."""
+    store = open_store(case, path)
+    store.snapshots.enable()
+    return store
+
+
 class ReadSnapshotTests(SynchronousTestCase):
-    def test_reused_until_something_is_committed(self) -> None:
+    def test_off_until_enabled(self) -> None:
         store = open_store(self)
+        self.assertIsNone(store.snapshot())
+        store.snapshots.enable()
+        self.assertIsNotNone(store.snapshot())
+        store.snapshots.enable(False)
+        self.assertIsNone(store.snapshot())
+
+    def test_reused_until_something_is_committed(self) -> None:
+        store = open_shared(self)
         first = store.snapshot()
         self.assertIsNotNone(first)
         self.assertIs(store.snapshot(), first)
@@ -52,7 +68,7 @@ class ReadSnapshotTests(SynchronousTestCase):
 
     def test_sees_a_commit_of_another_process_at_once(self) -> None:
         path = self.mktemp()
-        store = open_store(self, path)
+        store = open_shared(self, path)
         before = store.snapshot()
         assert before is not None
         self.assertEqual(bucket_names(before), set())
@@ -63,7 +79,7 @@ class ReadSnapshotTests(SynchronousTestCase):
         self.assertEqual(bucket_names(seen), {"theirs"})
 
     def test_released_snapshot_is_replaced(self) -> None:
-        store = open_store(self)
+        store = open_shared(self)
         first = store.snapshot()
         store.snapshots.release()
         second = store.snapshot()
@@ -73,7 +89,7 @@ class ReadSnapshotTests(SynchronousTestCase):
         store.snapshots.release()  # twice is harmless
 
     def test_other_threads_get_none(self) -> None:
-        store = open_store(self)
+        store = open_shared(self)
         got: list[object] = []
         thread = threading.Thread(target=lambda: got.append(store.snapshot()))
         thread.start()
@@ -82,6 +98,6 @@ class ReadSnapshotTests(SynchronousTestCase):
         self.assertIsNotNone(store.snapshot())
 
     def test_close_with_a_snapshot_open(self) -> None:
-        store = open_store(self)
+        store = open_shared(self)
         self.assertIsNotNone(store.snapshot())
         store.close()
