@@ -72,6 +72,11 @@ def endpoint_description(config: Config) -> str:
     return f"tcp:{config.port}:interface={host}"
 
 
+#: How often the reactor thread's shared read transaction is ended (at most this old,
+#: it pins the LMDB pages later commits free; the next read opens a new one).
+SNAPSHOT_RELEASE_SECONDS = 0.25
+
+
 class StoreService(service.Service):
     """Opens the store, thread pools, engine and query service on start; closes them on stop."""
 
@@ -84,6 +89,9 @@ class StoreService(service.Service):
         #: S3 Select and ?sql, on their own threads (None when S4_SELECT_ENABLED is off)
         self.queries: QueryService | None = None
         self.query_runner: ExecutorRunner | None = None
+        #: ends the reactor thread's shared read transaction now and then (see
+        #: :mod:`s4d.store.snapshot`): a snapshot kept open would pin old pages
+        self.snapshot_release: LoopingCall | None = None
 
     def open(self) -> Engine:
         """Open the data directory (idempotent); the engine over it."""
@@ -136,10 +144,20 @@ class StoreService(service.Service):
         """Open the store (if not yet open)."""
         super().startService()  # type: ignore[no-untyped-call]
         self.open()
+        assert self.store is not None
+        self.store.snapshots.enable()
+        self.snapshot_release = LoopingCall(self.store.snapshots.release)
+        self.snapshot_release.clock = self.reactor
+        self.snapshot_release.start(SNAPSHOT_RELEASE_SECONDS, now=False)
 
     def stopService(self) -> None:
         """Cancel running queries, stop the worker threads and close the store."""
         super().stopService()  # type: ignore[no-untyped-call]
+        if self.snapshot_release is not None and self.snapshot_release.running:
+            self.snapshot_release.stop()
+        self.snapshot_release = None
+        if self.store is not None:
+            self.store.snapshots.enable(False)
         if self.queries is not None and self.query_runner is not None:
             self.queries.stop()  # cancelled queries never wait for the reactor again
             self.query_runner.stop()

@@ -181,3 +181,25 @@ class RequestTests(InternalsTestCase):
         source = inspect.getsource(http.Request.requestReceived)
         self.need("self.content.seek(0" in source, http.Request, "requestReceived",
                   "calls self.content.seek(0)")  # fmt: skip
+
+
+class ResponseHeaderTests(InternalsTestCase):
+    """S3Request sets response headers in ``Headers._rawHeaders`` and replaces ``process``."""
+
+    def test_raw_headers_hold_what_set_header_sets(self) -> None:
+        from twisted.web.http_headers import Headers
+
+        headers = Headers()
+        headers.setRawHeaders(b"x-amz-request-id", [b"abc"])
+        raw = getattr(headers, "_rawHeaders", None)
+        self.need(
+            raw == {b"X-Amz-Request-Id": [b"abc"]},
+            Headers, "_rawHeaders", "dict of canonical bytes names to lists of values",
+        )  # fmt: skip
+
+    def test_process_sets_server_and_date_then_renders(self) -> None:
+        R = server.Request
+        source = inspect.getsource(R.process)
+        for needed in ('setHeader(b"Server", version)', 'setHeader(b"Date"', "self.render("):
+            self.need(needed in source, R, "process", f"calls {needed}")
+        self.need(isinstance(server.version, bytes), server, "version", "bytes (Server header)")

@@ -11,7 +11,7 @@ what the client signed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import unquote_to_bytes
@@ -117,6 +117,30 @@ class SignedRequest:
             for value in values:
                 text = wire_text(value) if isinstance(value, bytes) else str(value)
                 merged.setdefault(key, []).append(text)
+        return cls(
+            method=method.upper(),
+            raw_path=raw_path,
+            query=parse_query(raw_query),
+            raw_query=raw_query,
+            headers=merged,
+        )
+
+    @classmethod
+    def from_raw(
+        cls, method: str, target: bytes, headers: Mapping[bytes, Sequence[bytes]]
+    ) -> SignedRequest:
+        """:meth:`from_wire` for what twisted.web hands over (bytes names to lists of
+        bytes values, the method already text), without its per-value type checks."""
+        raw_path, _, raw_query = target.partition(b"?")
+        merged: dict[str, list[str]] = {}
+        for name, values in headers.items():
+            key = name.decode("utf-8", "surrogateescape").lower()
+            texts = [value.decode("utf-8", "surrogateescape") for value in values]
+            found = merged.get(key)
+            if found is None:
+                merged[key] = texts
+            else:
+                found.extend(texts)
         return cls(
             method=method.upper(),
             raw_path=raw_path,

@@ -112,9 +112,14 @@ class Directory:
 
     def refresh(self) -> int:
         """Read both generations; drop the caches that went stale. Returns the first."""
-        with self._env.begin() as txn:
-            raw = txn.get(GENERATION, db=self._iam)
-            raw_buckets = txn.get(BUCKET_GENERATION, db=self._iam)
+        shared = self._store.snapshot()  # the reactor thread's shared read transaction
+        if shared is not None:
+            raw = shared.txn.get(GENERATION, db=self._iam)
+            raw_buckets = shared.txn.get(BUCKET_GENERATION, db=self._iam)
+        else:
+            with self._env.begin() as txn:
+                raw = txn.get(GENERATION, db=self._iam)
+                raw_buckets = txn.get(BUCKET_GENERATION, db=self._iam)
         generation = int(U64.unpack(raw)[0]) if raw else 0
         if generation != self.generation:
             self._keys.clear()

@@ -154,11 +154,19 @@ class ObjectsFacade:
         """
         store = self._core.store
 
+        def locate(t: MetaTxn) -> tuple[Bucket, ObjectVersion, list[ChunkLocation]]:
+            record = fb.require_bucket(t, bucket)
+            version = fo.find_version(t, record, key, version_id)[1]
+            return record, version, store.locate(t, version.chunks, version.inline)
+
         def open_(here: bool = False) -> OpenObject | None:
-            with store.read() as t:
-                record = fb.require_bucket(t, bucket)
-                version = fo.find_version(t, record, key, version_id)[1]
-                locations = store.locate(t, version.chunks, version.inline)
+            # on the reactor thread, the read transaction its other small reads share
+            shared = store.snapshot() if here else None
+            if shared is not None:
+                record, version, locations = locate(shared)
+            else:
+                with store.read() as t:
+                    record, version, locations = locate(t)
             data = None
             if prefetch and len(locations) == 1 and locations[0].size <= PREFETCH_BYTES:
                 if not here:

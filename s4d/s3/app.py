@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.defer import CancelledError, ensureDeferred
+from twisted.internet.defer import CancelledError, Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.resource import IResource, Resource
@@ -56,12 +56,33 @@ class S3Resource(Resource):
                 request.setHeader(b"Content-Type", b"application/json")
                 return b'{"error": "The request body is too large."}'
             return self.ops.render(request)
-        d = ensureDeferred(self.handle(request))
+        # Run the handler until it first waits: a small GET or HEAD (everything read on
+        # this thread) is answered there, without a Deferred around it or a disconnect
+        # watch; one that waits is handed, started, to Twisted's coroutine driver.
+        handling = self.handle(request)
+        try:
+            waiting = handling.send(None)
+        except StopIteration as done:
+            self._answer(done.value, request)
+            return NOT_DONE_YET
+        except BaseException:  # noqa: BLE001 - answered as a Deferred's errback would be
+            self._answer(self._failed(Failure(), request), request)
+            return NOT_DONE_YET
+        del waiting  # the Deferred it awaits: the driver's first send finds it again
+        d = Deferred.fromCoroutine(handling)
         d.addErrback(self._failed, request)
         d.addCallback(self._finish, request)
-        if not d.called:  # answered already (a small GET or HEAD): nothing left to cancel
+        if not d.called:
             request.notifyFinish().addErrback(lambda _: d.cancel())
         return NOT_DONE_YET
+
+    def _answer(self, body: bytes, request: S3Request) -> None:
+        """:meth:`_finish` for an answer made at once; a failure there is logged, as a
+        Deferred's unhandled error would be."""
+        try:
+            self._finish(body, request)
+        except Exception:  # noqa: BLE001 - never out into twisted.web's render
+            log.failure("finishing the answer to {uri}", uri=request.uri)
 
     async def handle(self, request: S3Request) -> bytes:
         """Run the route's handler; set status and headers; return the body still to write."""
@@ -121,8 +142,11 @@ class S3Resource(Resource):
 def apply_response(request: Request, response: Response) -> None:
     """Set a handler response's status and headers on the request."""
     request.setResponseCode(response.status)
-    for name, value in response.headers.items():
-        request.setHeader(name.encode("latin-1"), value.encode("latin-1", "replace"))
+    if isinstance(request, S3Request):
+        request.set_headers(response.headers)
+    else:
+        for name, value in response.headers.items():
+            request.setHeader(name.encode("latin-1"), value.encode("latin-1", "replace"))
     if (
         response.stream is None
         and response.status not in (204, 304)

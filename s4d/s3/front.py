@@ -252,7 +252,7 @@ class S3Front:
 
     def authenticate(self, wire: WireRequest) -> AuthResult | None:
         """Verify the request's signature; None for a request that carries none."""
-        signed = SignedRequest.from_wire(wire.method, wire.uri, wire.raw_headers)
+        signed = SignedRequest.from_raw(wire.method, wire.uri, wire.raw_headers)
         authorization = signed.header("authorization")
         params = wire.params
         now = self.now()

@@ -98,7 +98,8 @@ async def send_object(
     finally:
         if sender is not None:
             sender.close()
-        writer.unregisterProducer()
+        if not writer.gone:  # a client gone meanwhile took the channel (and its producer)
+            writer.unregisterProducer()
 
 
 async def _send_reads(

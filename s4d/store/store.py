@@ -31,6 +31,7 @@ from s4d.store.model import ChunkLocation, ChunkRef, InlineLocation
 from s4d.store.records import CorruptRecord
 from s4d.store.schema import CHUNK, Databases, open_environment
 from s4d.store.segments import SegmentSet
+from s4d.store.snapshot import ReadSnapshot
 from s4d.store.txn import MetaTxn
 
 
@@ -109,6 +110,9 @@ class Store:
             clock=clock,
             durability=self.durability,
         )
+        #: the read transaction shared by the small reads of the thread that opened the
+        #: store (the reactor's); see :mod:`s4d.store.snapshot`
+        self.snapshots = ReadSnapshot(self.env, self.meta)
 
     # -- transactions ----------------------------------------------------------
 
@@ -121,6 +125,14 @@ class Store:
         """A short read-only transaction. Never hold it across a yield."""
         with self.env.begin() as txn:
             yield self.meta(txn)
+
+    def snapshot(self) -> MetaTxn | None:
+        """The shared read transaction, as fresh as a new one (None off the store's thread).
+
+        For short reads on the thread that opened the store; valid until the caller
+        returns to the event loop (see :class:`~s4d.store.snapshot.ReadSnapshot`).
+        """
+        return self.snapshots.current()
 
     def submit(
         self,
@@ -306,6 +318,7 @@ class Store:
     def close(self) -> None:
         """Finish pending commits and close everything."""
         self.committer.stop()
+        self.snapshots.release()
         self.segments.close()
         if self.durability is not None:
             self.durability.close()

@@ -731,3 +731,24 @@ class BotocoreCrossCheckTests(SynchronousTestCase):
             SignedRequest.from_wire("PUT", target, headers), Credentials(), now
         )
         self.assertEqual(result.payload_hash, body_hash)
+
+
+class FromRawTests(SynchronousTestCase):
+    """``SignedRequest.from_raw`` (the server's path) reads what ``from_wire`` reads."""
+
+    def test_same_request_as_from_wire(self) -> None:
+        headers = {
+            b"Host": [b"example.com"],
+            b"X-Amz-Meta-Caf\xc3\xa9": [b"\xff raw", b"second"],
+            b"x-amz-date": [b"20130524T000000Z"],
+            b"X-AMZ-DATE": [b"again"],
+        }
+        target = b"/bucket/a%20b?list-type=2&prefix=x+y&empty"
+        self.assertEqual(
+            SignedRequest.from_raw("get", target, headers),
+            SignedRequest.from_wire("GET", target, headers),
+        )
+        self.assertEqual(
+            SignedRequest.from_raw("GET", target, headers).headers["x-amz-date"],
+            ["20130524T000000Z", "again"],
+        )

@@ -25,7 +25,7 @@ from s4d.errors import S3Error
 from s4d.features import objects as fo
 from s4d.util.threads import InlineRunner
 from tests.s3.server import InProcessServer, boto3_client
-from tests.store.helpers import create_bucket, open_store, put
+from tests.store.helpers import create_bucket, delete, open_store, put
 
 T = TypeVar("T")
 
@@ -72,6 +72,21 @@ class OpenWithoutHopTests(SynchronousTestCase):
         self.assertEqual(opened.version.size, 4096)
         head = self.open("small", prefetch=False)
         self.assertIsNone(head.first_chunk)
+        self.assertEqual(self.runner.jobs, 0)
+
+    def test_shared_read_transaction_sees_every_commit(self) -> None:
+        """Reads on this thread share one transaction, yet see each write at once."""
+        self.store.snapshots.enable()
+        put(self.store, "b", "k", b"first")
+        self.assertEqual(self.open("k").first_chunk, b"first")
+        opened = self.store.snapshots.opened
+        self.assertEqual(self.open("k").first_chunk, b"first")
+        self.assertEqual(self.store.snapshots.opened, opened)  # nothing new: reused
+        put(self.store, "b", "k", b"second")
+        self.assertEqual(self.open("k").first_chunk, b"second")
+        delete(self.store, "b", "k")
+        failure = self.failureResultOf(self.engine.objects.open("b", "k", None, True), S3Error)
+        self.assertEqual(failure.value.code, "NoSuchKey")
         self.assertEqual(self.runner.jobs, 0)
 
     def test_inline_object_needs_no_worker(self) -> None:
@@ -154,3 +169,37 @@ class ConnectionTests(TestCase):
         for channel in channels:
             sock = channel.transport.getHandle()
             self.assertEqual(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY), 1)
+
+
+class ResponseHeadersTests(SynchronousTestCase):
+    """``S3Request.set_headers`` stores what twisted.web's ``setHeader`` would."""
+
+    def test_same_headers_as_set_header(self) -> None:
+        from twisted.internet.testing import StringTransport
+        from twisted.web.http import HTTPChannel
+        from twisted.web.resource import Resource
+        from twisted.web.server import Site
+
+        from s4d.s3.request import S3Request
+
+        channel = HTTPChannel()
+        channel.site = Site(Resource())  # type: ignore[attr-defined]
+        channel.makeConnection(StringTransport())
+        fast, slow = S3Request(channel), S3Request(channel)
+        headers = {
+            "ETag": '"abc"',
+            "x-amz-meta-Mixed-Case": "a\r\nb\nc",
+            "Content-Length": "4096",
+            "x-amz-meta-note": "caf\u00e9 \u2603",
+            "Last-Modified": "",
+        }
+        fast.set_headers(headers)
+        fast.set_headers(headers)  # the remembered names give the same
+        for name, value in headers.items():
+            slow.setHeader(name.encode("latin-1"), value.encode("latin-1", "replace"))
+        for request in (fast, slow):  # each has its own id
+            request.responseHeaders.removeHeader(b"x-amz-request-id")
+        self.assertEqual(
+            list(fast.responseHeaders.getAllRawHeaders()),
+            list(slow.responseHeaders.getAllRawHeaders()),
+        )
