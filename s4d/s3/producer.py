@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -113,6 +113,8 @@ async def _send_reads(
         assert pending is not None
         try:
             data = await pending
+        except CancelledError:
+            raise  # the client went away: nothing to report
         except Exception:
             log.failure("reading a chunk at offset {offset}", offset=start)
             writer.abort()
@@ -145,6 +147,8 @@ async def _send_files(
             # small or compressed (or to be read with retries): through Twisted's buffer
             try:
                 data = await objects.read_chunk(loc)
+            except CancelledError:
+                raise  # the client went away: nothing to report
             except Exception:
                 log.failure("reading a chunk at offset {offset}", offset=start)
                 writer.abort()

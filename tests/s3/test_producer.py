@@ -71,3 +71,13 @@ class SendObjectTests(SynchronousTestCase):
         writer.gone = True  # the connection is lost; twisted.web drops the channel
         d.cancel()
         self.failureResultOf(d, CancelledError)
+
+    def test_client_gone_during_a_read(self) -> None:
+        """Cancelled while a chunk is being read: not logged as a failed read."""
+        writer, objects = Writer(), Objects()
+        d = ensureDeferred(send_object(writer, objects, LOCATIONS, 0, 29))  # type: ignore[arg-type]
+        writer.gone = True
+        d.cancel()  # cancels the read it waits on
+        self.failureResultOf(d, CancelledError)
+        self.assertEqual(self.flushLoggedErrors(), [])
+        self.assertEqual(writer.written, [])
