@@ -26,6 +26,15 @@ def mixed_object() -> bytes:
 class SendfileRangeTests(ServerTestCase):
     server_env = {"S4_CHUNK_SIZE": "1MB", "S4_COMPRESSION": "auto"}
 
+    def connection(self) -> http.client.HTTPConnection:
+        """A connection of our own to the server (HTTPS when it serves TLS)."""
+        assert self.server is not None
+        if self.server.tls:
+            return http.client.HTTPSConnection(
+                "127.0.0.1", self.server.port, context=self.server.ssl_context()
+            )
+        return http.client.HTTPConnection("127.0.0.1", self.server.port)
+
     def test_ranges_are_exact(self) -> None:
         assert self.server is not None
         s3 = boto3_client(self.server, os.path.join(self.tmp, "home"))
@@ -61,12 +70,7 @@ class SendfileRangeTests(ServerTestCase):
         data = os.urandom(3 * CHUNK + 3)
         s3.put_object(Bucket=bucket, Key="k", Body=data)
         url = urlsplit(s3.generate_presigned_url("get_object", {"Bucket": bucket, "Key": "k"}))
-        if self.server.tls:
-            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                "127.0.0.1", self.server.port, context=self.server.ssl_context()
-            )
-        else:
-            conn = http.client.HTTPConnection("127.0.0.1", self.server.port)
+        conn = self.connection()
         try:
             for first, last in [(0, len(data) - 1), (5, CHUNK + 5), (0, len(data) - 1)]:
                 target = f"{url.path}?{url.query}"
@@ -134,12 +138,7 @@ class SendfileRangeTests(ServerTestCase):
         data = os.urandom(4 * CHUNK) + os.urandom(5000)
         s3.put_object(Bucket=bucket, Key="slow", Body=data)
         url = urlsplit(s3.generate_presigned_url("get_object", {"Bucket": bucket, "Key": "slow"}))
-        if self.server.tls:
-            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                "127.0.0.1", self.server.port, context=self.server.ssl_context()
-            )
-        else:
-            conn = http.client.HTTPConnection("127.0.0.1", self.server.port)
+        conn = self.connection()
         try:
             conn.request("GET", f"{url.path}?{url.query}")
             response = conn.getresponse()
@@ -161,12 +160,7 @@ class SendfileRangeTests(ServerTestCase):
         s3.put_object(Bucket=bucket, Key="left", Body=data)
         url = urlsplit(s3.generate_presigned_url("get_object", {"Bucket": bucket, "Key": "left"}))
         for _ in range(3):
-            if self.server.tls:
-                conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                    "127.0.0.1", self.server.port, context=self.server.ssl_context()
-                )
-            else:
-                conn = http.client.HTTPConnection("127.0.0.1", self.server.port)
+            conn = self.connection()
             conn.request("GET", f"{url.path}?{url.query}")
             response = conn.getresponse()
             self.assertEqual(response.status, 200)
