@@ -67,7 +67,10 @@ class OpsTestCase(ServerTestCase):
 
 
 class MetricsAndAccessLogTests(OpsTestCase):
-    server_env = {"S4_ACCESS_LOG": "access.log"}
+    # One process, so that the figures are exactly one process's (the default is a
+    # process per core: whether a worker has published yet would be a race here;
+    # TwoWorkersMetricsTests covers the whole server's figures across processes).
+    server_env = {"S4_ACCESS_LOG": "access.log", "S4_WORKERS": "1"}
 
     def test_metrics_follow_the_traffic(self) -> None:
         assert self.server is not None
