@@ -103,7 +103,6 @@ class SignedRequest:
         """
         if isinstance(method, bytes):
             method = method.decode("ascii", "replace")
-        raw_path, _, raw_query = target.partition(b"?")
         merged: dict[str, list[str]] = {}
         items: Iterable[tuple[bytes | str, object]]
         if isinstance(headers, Mapping):
@@ -117,13 +116,7 @@ class SignedRequest:
             for value in values:
                 text = wire_text(value) if isinstance(value, bytes) else str(value)
                 merged.setdefault(key, []).append(text)
-        return cls(
-            method=method.upper(),
-            raw_path=raw_path,
-            query=parse_query(raw_query),
-            raw_query=raw_query,
-            headers=merged,
-        )
+        return cls._of(method, target, merged)
 
     @classmethod
     def from_raw(
@@ -131,7 +124,6 @@ class SignedRequest:
     ) -> SignedRequest:
         """:meth:`from_wire` for what twisted.web hands over (bytes names to lists of
         bytes values, the method already text), without its per-value type checks."""
-        raw_path, _, raw_query = target.partition(b"?")
         merged: dict[str, list[str]] = {}
         for name, values in headers.items():
             key = name.decode("utf-8", "surrogateescape").lower()
@@ -141,12 +133,18 @@ class SignedRequest:
                 merged[key] = texts
             else:
                 found.extend(texts)
+        return cls._of(method, target, merged)
+
+    @classmethod
+    def _of(cls, method: str, target: bytes, headers: dict[str, list[str]]) -> SignedRequest:
+        """The request of ``method`` on ``target`` (``/path?query``) with text headers."""
+        raw_path, _, raw_query = target.partition(b"?")
         return cls(
             method=method.upper(),
             raw_path=raw_path,
             query=parse_query(raw_query),
             raw_query=raw_query,
-            headers=merged,
+            headers=headers,
         )
 
 
