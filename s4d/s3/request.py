@@ -146,20 +146,6 @@ def response_header_name(name: str) -> bytes:
     return canonical
 
 
-#: the Date header of this second: (second, value)
-_date_cache: list[tuple[int, bytes]] = [(-1, b"")]
-
-
-def _date_now() -> bytes:
-    """The ``Date`` header for now (twisted.web formats it anew for every request)."""
-    ns = time.time_ns()
-    second, value = _date_cache[0]
-    if ns // 1_000_000_000 != second:
-        value = http_date(ns).encode("ascii")
-        _date_cache[0] = (ns // 1_000_000_000, value)
-    return value
-
-
 def parse_query(raw_query: bytes) -> list[tuple[str, str]]:
     """Query pairs in wire order, blank values kept; ``InvalidArgument`` if undecodable.
 
@@ -252,7 +238,7 @@ class S3Request(Request):
         self.site = site
         raw = self.responseHeaders._rawHeaders
         raw[b"Server"] = [SERVER_VERSION]
-        raw[b"Date"] = [_date_now()]
+        raw[b"Date"] = [http_date(time.time_ns()).encode("ascii")]  # cached per second
         self.prepath = []
         self.postpath = []
         try:
