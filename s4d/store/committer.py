@@ -194,15 +194,12 @@ class Committer:
                 try:
                     item = (self._synced.get if self._sync_busy else self._synced.get_nowait)()
                 except queue.Empty:
-                    self._make_durable(self._pending)
-                    self._pending = []
+                    self._flush_pending()
                     continue
             else:
                 item = self._synced.get()
             if item is _STOP:
-                if self._pending:
-                    self._make_durable(self._pending)
-                    self._pending = []
+                self._flush_pending()
                 return
             batch, durable = item
             stop = False
@@ -219,9 +216,7 @@ class Committer:
                     durable[sid] = max(durable.get(sid, 0), size)
             self._apply(batch, durable)
             if stop:
-                if self._pending:
-                    self._make_durable(self._pending)
-                    self._pending = []
+                self._flush_pending()
                 return
 
     def _sync(self, batch: list[_Request]) -> dict[int, int]:
@@ -306,11 +301,20 @@ class Committer:
             self._make_durable([entry])
             return
         # this commit synced its pages after every pending batch's meta page
-        covered = [p for p in self._pending if self.durability.covered(p[1])]
+        covered: list[tuple[_Results, int, float]] = []
+        waiting: list[tuple[_Results, int, float]] = []
+        for pending in self._pending:
+            (covered if self.durability.covered(pending[1]) else waiting).append(pending)
+        waiting.append(entry)
+        self._pending = waiting
         if covered:
-            self._pending = [p for p in self._pending if not self.durability.covered(p[1])]
             self._report_durable(covered)
-        self._pending.append(entry)
+
+    def _flush_pending(self) -> None:
+        """Make every pending batch durable now and report it (nothing else will cover it)."""
+        if self._pending:
+            pending, self._pending = self._pending, []
+            self._make_durable(pending)
 
     def _make_durable(self, waiting: list[tuple[_Results, int, float]]) -> None:
         assert self.durability is not None
