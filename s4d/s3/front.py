@@ -202,11 +202,6 @@ class S3Front:
                     # as AWS answers anyone: there is no policy or ACL to ask
                     raise S3Error("NoSuchBucket", BucketName=target.bucket)
         check_expected_owner(wire.headers.get("x-amz-expected-bucket-owner"), access)
-        source_owner = wire.headers.get("x-amz-source-expected-bucket-owner")
-        if source_owner is not None and found.operation in COPY_OPERATIONS:
-            source = parse_copy_source_parts(wire.headers.get("x-amz-copy-source") or "")
-            if source is not None:
-                check_expected_owner(source_owner, self.credentials.bucket_access(source[0]))
         if found.action and not found.public and not (form and identity is None):
             gate = self._authorize(wire, found, principal, access)
         refuse_unhonoured(wire.headers, found.operation)
@@ -276,7 +271,8 @@ class S3Front:
         access: BucketAccess | None,
     ) -> AccessGate:
         """The decision for the route's action (``AccessDenied`` when it denies), carried
-        on to the handler; a copy must also be allowed to read its source."""
+        on to the handler; a copy must also be allowed to read its source, whose bucket
+        must belong to ``x-amz-source-expected-bucket-owner`` when that is given."""
         target = wire.target
         request = AccessRequest(
             principal,
@@ -295,13 +291,17 @@ class S3Front:
             source = parse_copy_source_parts(wire.headers.get("x-amz-copy-source") or "")
             if source is not None:
                 bucket, key, version_id = source
+                source_access = self.credentials.bucket_access(bucket)
+                check_expected_owner(
+                    wire.headers.get("x-amz-source-expected-bucket-owner"), source_access
+                )
                 params = {"versionId": version_id} if version_id else {}
                 read = AccessRequest(
                     principal,
                     version_action("s3:GetObject", params),
                     bucket,
                     key,
-                    self.credentials.bucket_access(bucket),
+                    source_access,
                     self._context(wire, principal, bucket, key, params),
                 )
                 if authorize(read) is not Verdict.ALLOW:
